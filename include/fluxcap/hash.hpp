@@ -1,0 +1,165 @@
+// Hash policies: how column values become 64-bit hashes, and how those combine
+// with per-tag seeds into memory keys.
+//
+// Requirements on a hash policy `H` (see docs/concepts.md):
+//   H is default-constructible and copyable;
+//   `h(std::string_view) -> std::uint64_t`, deterministic across runs and machines
+//   (states are persisted), and noexcept in practice.
+//   Optionally `using is_avalanching = void;` declares that every output bit depends
+//   on every input bit; otherwise fluxcap mixes the result once more.
+#pragma once
+
+#include <bit>
+#include <concepts>
+#include <cstddef>
+#include <cstdint>
+#include <cstring>
+#include <string_view>
+
+namespace fluxcap {
+
+namespace detail {
+
+// Odd 64-bit constants with about half their bits set (from the digits of pi and e,
+// and the golden ratio), used as multipliers and whiteners.
+inline constexpr std::uint64_t hk0 = 0x9e3779b97f4a7c15ULL;
+inline constexpr std::uint64_t hk1 = 0x243f6a8885a308d3ULL;
+inline constexpr std::uint64_t hk2 = 0xb7e151628aed2a6bULL;
+inline constexpr std::uint64_t hk3 = 0x13198a2e03707345ULL;
+inline constexpr std::uint64_t hk4 = 0xa4093822299f31d1ULL;
+
+/// 64x64->128 multiply, folded by xor: the core mixing step (as in wyhash, mum-hash).
+[[nodiscard]] inline std::uint64_t fold_mul(std::uint64_t a, std::uint64_t b) noexcept {
+  const unsigned __int128 r = static_cast<unsigned __int128>(a) * b;
+  return static_cast<std::uint64_t>(r) ^ static_cast<std::uint64_t>(r >> 64);
+}
+
+/// A bijective finalizer (Stafford's "mix13" variant of MurmurHash3's fmix64).
+[[nodiscard]] constexpr std::uint64_t mix64(std::uint64_t x) noexcept {
+  x ^= x >> 30;
+  x *= 0xbf58476d1ce4e5b9ULL;
+  x ^= x >> 27;
+  x *= 0x94d049bb133111ebULL;
+  x ^= x >> 31;
+  return x;
+}
+
+/// Little-endian loads, so hashes (and persisted states) are the same on every machine.
+[[nodiscard]] inline std::uint64_t load_le64(const char* p) noexcept {
+  std::uint64_t v;
+  std::memcpy(&v, p, sizeof v);
+  if constexpr (std::endian::native == std::endian::big) v = __builtin_bswap64(v);
+  return v;
+}
+[[nodiscard]] inline std::uint64_t load_le32(const char* p) noexcept {
+  std::uint32_t v;
+  std::memcpy(&v, p, sizeof v);
+  if constexpr (std::endian::native == std::endian::big) v = __builtin_bswap32(v);
+  return v;
+}
+
+/// fluxcap's own byte-string hash: 16-byte stripes folded through 128-bit
+/// multiplies, the tail read with overlapping loads, then a final fold.
+/// Each step keeps the previous state (xor of a rotation), so a stripe that
+/// multiplies to zero cannot erase what came before.
+[[nodiscard]] inline std::uint64_t hash_bytes(const char* p, std::size_t n,
+                                              std::uint64_t seed = 0) noexcept {
+  std::uint64_t h = seed ^ fold_mul(static_cast<std::uint64_t>(n) ^ hk0, hk1);
+  const std::size_t len = n;
+  while (n > 16) {
+    h = fold_mul(load_le64(p) ^ hk2, load_le64(p + 8) ^ h ^ hk3) ^ std::rotl(h, 29);
+    p += 16;
+    n -= 16;
+  }
+  std::uint64_t a = 0;
+  std::uint64_t b = 0;
+  if (n >= 8) {
+    a = load_le64(p);
+    b = load_le64(p + n - 8);
+  } else if (n >= 4) {
+    a = load_le32(p);
+    b = load_le32(p + n - 4);
+  } else if (n > 0) {
+    const auto c0 = static_cast<unsigned char>(p[0]);
+    const auto c1 = static_cast<unsigned char>(p[n / 2]);
+    const auto c2 = static_cast<unsigned char>(p[n - 1]);
+    a = (std::uint64_t{c0} << 16) | (std::uint64_t{c1} << 8) | c2;
+  }
+  h = fold_mul(a ^ hk2 ^ h, b ^ hk4) ^ std::rotl(h, 29);
+  return fold_mul(h ^ hk3, static_cast<std::uint64_t>(len) ^ hk1 ^ std::rotl(h, 17));
+}
+
+/// First half of `combine`, done once per column value and event so that each
+/// key costs one multiply: prepare(v) mixes the value hash.
+[[nodiscard]] constexpr std::uint64_t prepare(std::uint64_t value) noexcept {
+  return mix64(value ^ hk4);
+}
+
+/// Second half of `combine`: folds a seed with a prepared value.
+[[nodiscard]] inline std::uint64_t combine_prepared(std::uint64_t seed,
+                                                    std::uint64_t prepared) noexcept {
+  return fold_mul(seed ^ hk0, prepared);
+}
+
+/// Combines a seed (a tag's, or a partial key) with a value hash into a key hash.
+/// Not symmetric: combine(a, b) and combine(b, a) differ.
+[[nodiscard]] inline std::uint64_t combine(std::uint64_t seed, std::uint64_t value) noexcept {
+  return combine_prepared(seed, prepare(value));
+}
+
+/// Stands for "null or missing" in a context key, so that NULL is its own group.
+inline constexpr std::uint64_t null_value_hash = 0x6e756c6c5f6b6579ULL;  // "null_key"
+
+}  // namespace detail
+
+/// The built-in hash policy: fast on short ids and paths, well mixed in every bit.
+struct default_hash {
+  using is_avalanching = void;
+
+  [[nodiscard]] std::uint64_t operator()(std::string_view s) const noexcept {
+    return detail::hash_bytes(s.data(), s.size());
+  }
+};
+
+/// A hash policy: maps column values (and names) to 64-bit hashes.
+template <class H>
+concept hash_policy = std::default_initializable<H> && std::copy_constructible<H> &&
+    requires(const H& h, std::string_view s) {
+  { h(s) } -> std::same_as<std::uint64_t>;
+};
+
+/// True when `H` declares `is_avalanching`; fluxcap then skips its extra mixing step.
+template <class H>
+inline constexpr bool hash_is_avalanching = requires {
+  typename H::is_avalanching;
+};
+
+namespace detail {
+
+/// Applies `h` and, unless it claims to avalanche, a finalizer.
+template <hash_policy H>
+[[nodiscard]] std::uint64_t hash_value(const H& h, std::string_view s) noexcept {
+  if constexpr (hash_is_avalanching<H>)
+    return h(s);
+  else
+    return mix64(h(s));
+}
+
+/// A per-tag seed: the hash of the rule and tag names, length-prefixed so that
+/// ("a.b", "c") and ("a", "b.c") differ.
+template <hash_policy H>
+[[nodiscard]] std::uint64_t tag_seed(const H& h, std::string_view rule, std::string_view tag) {
+  return combine(combine(hash_value(h, rule) ^ rule.size(), hash_value(h, tag)),
+                 static_cast<std::uint64_t>(tag.size()) ^ hk2);
+}
+
+/// Identifies a hash policy's behaviour: states remember it, so a state built with
+/// one hash function is not silently read back with another.
+template <hash_policy H>
+[[nodiscard]] std::uint64_t hash_fingerprint(const H& h) {
+  return hash_value(h, "fluxcap/hash-fingerprint/v1: C:\\Windows\\System32\\cmd.exe 4242");
+}
+
+}  // namespace detail
+
+}  // namespace fluxcap

@@ -1,0 +1,373 @@
+// Group memory: what one group (host) remembers, and the two memory policies.
+//
+// A group_state is a ring of up to G generations. Stores go to the newest
+// (active) generation; once it holds its share s = ceil(capacity / (G-1)) keys,
+// the next store opens a new generation, reusing the oldest slot when all G
+// exist. The G-1 sealed generations always hold at least `capacity` keys, so a key
+// stored within the last `capacity` stores is never forgotten (CCCS's ring of
+// capacity/G could forget after 0.9 capacity). Lookups probe newest first.
+//
+// A generation starts as an exact open-addressing set of 64-bit key hashes and,
+// in bloom mode, turns into a blocked Bloom filter when the set would outgrow the
+// filter. So memory follows what the group stored (an idle group allocates
+// nothing), small groups have no false positives at all, and a full generation
+// costs the filter's size. Each bloom generation is sized for fpp/G, so a lookup
+// across all generations stays within the configured fpp (union bound).
+// Exact mode never converts: zero false positives (up to 64-bit key-hash
+// collisions, about n^2/2^65 for n keys in a group) at ~10-21 bytes a key.
+#pragma once
+
+#include <fluxcap/detail/bloom_math.hpp>
+#include <fluxcap/hash.hpp>
+
+#include <algorithm>
+#include <bit>
+#include <cmath>
+#include <concepts>
+#include <cstddef>
+#include <cstdint>
+#include <cstring>
+#include <memory>
+#include <new>
+#include <stdexcept>
+#include <string>
+#include <utility>
+#include <vector>
+
+namespace fluxcap {
+
+/// Memory parameters, the same for every group of a flux capacitor.
+struct memory_config {
+  /// Stores a group remembers for sure before the oldest may be forgotten.
+  std::uint64_t capacity = 200000;
+  /// Bound on the false-positive probability of one lookup, all generations together.
+  double fpp = 1e-4;
+  /// Number of generations (forgetting granularity is capacity / (generations - 1)).
+  std::uint32_t generations = 10;
+
+  friend bool operator==(const memory_config&, const memory_config&) = default;
+};
+
+enum class memory_mode : std::uint8_t { exact = 0, bloom = 1 };
+
+/// Geometry derived from a memory_config; each state carries its own copy.
+struct memory_geometry {
+  memory_config config;
+  std::uint32_t generation_capacity = 0;  ///< s: keys per generation before rotation
+  std::uint32_t bloom_blocks = 0;         ///< 512-bit blocks of a bloom generation
+  std::uint8_t bloom_k = 0;               ///< bits set per key in its block
+  memory_mode mode = memory_mode::exact;
+
+  /// Validates `config` and derives the geometry. Throws std::invalid_argument.
+  static memory_geometry make(const memory_config& config, memory_mode mode) {
+    if (config.generations < 2 || config.generations > 255)
+      throw std::invalid_argument("fluxcap: generations must be between 2 and 255");
+    if (config.capacity < 1 || config.capacity > (std::uint64_t{1} << 32))
+      throw std::invalid_argument("fluxcap: capacity must be between 1 and 2^32");
+    if (!(config.fpp > 0.0 && config.fpp < 1.0))  // also rejects NaN
+      throw std::invalid_argument("fluxcap: fpp must be in (0, 1)");
+    if (config.fpp < 1e-12)
+      throw std::invalid_argument("fluxcap: fpp below 1e-12 is not supported; use exact mode");
+    memory_geometry g;
+    g.config = config;
+    g.mode = mode;
+    const std::uint64_t share =
+        (config.capacity + config.generations - 2) / (config.generations - 1);
+    g.generation_capacity = static_cast<std::uint32_t>(share);
+    const auto sizing = detail::size_blocked_bloom(config.fpp / config.generations);
+    const double bits = std::ceil(static_cast<double>(share) * sizing.bits_per_key);
+    g.bloom_blocks = static_cast<std::uint32_t>(
+        std::max<double>(1.0, std::ceil(bits / detail::bloom_block_bits)));
+    g.bloom_k = static_cast<std::uint8_t>(sizing.k);
+    return g;
+  }
+
+  friend bool operator==(const memory_geometry&, const memory_geometry&) = default;
+};
+
+namespace detail {
+struct state_codec;
+
+struct aligned_words_deleter {
+  void operator()(std::uint64_t* p) const noexcept { ::operator delete[](p, std::align_val_t{64}); }
+};
+using words_ptr = std::unique_ptr<std::uint64_t[], aligned_words_deleter>;
+
+/// Zeroed, cache-line aligned storage for `n` words.
+inline words_ptr allocate_words(std::size_t n) {
+  auto* p = static_cast<std::uint64_t*>(
+      ::operator new[](n * sizeof(std::uint64_t), std::align_val_t{64}));
+  std::memset(p, 0, n * sizeof(std::uint64_t));
+  return words_ptr(p);
+}
+
+/// Key hashes are never 0 inside a set: 0 marks an empty slot.
+[[nodiscard]] constexpr std::uint64_t nonzero_key(std::uint64_t key) noexcept {
+  return key == 0 ? hk0 : key;
+}
+}  // namespace detail
+
+/// One generation: an exact set of key hashes, or a blocked Bloom filter.
+class generation {
+ public:
+  enum class kind : std::uint8_t { exact = 0, bloom = 1 };
+
+  generation() = default;
+  generation(const generation& other) { *this = other; }
+  generation& operator=(const generation& other) {
+    if (this == &other) return *this;
+    words_ = other.size_ ? detail::allocate_words(other.size_) : nullptr;
+    if (other.size_) std::memcpy(words_.get(), other.words_.get(), other.size_ * 8);
+    size_ = other.size_;
+    count_ = other.count_;
+    kind_ = other.kind_;
+    return *this;
+  }
+  generation(generation&&) noexcept = default;
+  generation& operator=(generation&&) noexcept = default;
+  ~generation() = default;
+
+  [[nodiscard]] kind type() const noexcept { return kind_; }
+  /// Distinct keys stored (bloom: stores that set at least one new bit).
+  [[nodiscard]] std::uint32_t count() const noexcept { return count_; }
+  /// Words of storage (exact: slots, a power of two; bloom: 8 a block).
+  [[nodiscard]] std::uint32_t size_words() const noexcept { return size_; }
+  [[nodiscard]] const std::uint64_t* words() const noexcept { return words_.get(); }
+
+  [[nodiscard]] bool contains(std::uint64_t key, const memory_geometry& g) const noexcept {
+    if (size_ == 0) return false;
+    return kind_ == kind::bloom ? bloom_contains(key, g.bloom_k) : set_contains(key);
+  }
+
+  /// Adds `key`; true when it was not there before (and so counts as a store).
+  bool insert(std::uint64_t key, const memory_geometry& g) {
+    if (kind_ == kind::bloom) {
+      const bool fresh = bloom_insert(key, g.bloom_k);
+      count_ += fresh ? 1 : 0;
+      return fresh;
+    }
+    if (size_ == 0) reset_set(initial_slots);
+    if (set_contains(key)) return false;
+    if ((count_ + 1) * 4 > size_ * 3) {  // keep the load factor at most 3/4
+      const std::uint64_t grown = std::uint64_t{size_} * 2;
+      if (g.mode == memory_mode::bloom &&
+          grown > std::uint64_t{g.bloom_blocks} * detail::bloom_block_words) {
+        to_bloom(g);
+        return insert(key, g);
+      }
+      rehash(static_cast<std::uint32_t>(grown));
+    }
+    set_insert_new(key);
+    ++count_;
+    return true;
+  }
+
+  [[nodiscard]] std::size_t heap_bytes() const noexcept { return std::size_t{size_} * 8; }
+
+ private:
+  friend struct detail::state_codec;
+  static constexpr std::uint32_t initial_slots = 8;
+
+  [[nodiscard]] std::size_t slot_of(std::uint64_t key) const noexcept {
+    // High bits of an avalanching key hash pick the slot (Fibonacci-free: already mixed).
+    return static_cast<std::size_t>(key >> (64 - std::countr_zero(size_)));
+  }
+
+  [[nodiscard]] bool set_contains(std::uint64_t key) const noexcept {
+    key = detail::nonzero_key(key);
+    const std::size_t mask = size_ - 1;
+    for (std::size_t i = slot_of(key);; i = (i + 1) & mask) {
+      const std::uint64_t v = words_[i];
+      if (v == key) return true;
+      if (v == 0) return false;
+    }
+  }
+
+  void set_insert_new(std::uint64_t key) noexcept {
+    key = detail::nonzero_key(key);
+    const std::size_t mask = size_ - 1;
+    std::size_t i = slot_of(key);
+    while (words_[i] != 0) i = (i + 1) & mask;
+    words_[i] = key;
+  }
+
+  void reset_set(std::uint32_t slots) {
+    words_ = detail::allocate_words(slots);
+    size_ = slots;
+    count_ = 0;
+    kind_ = kind::exact;
+  }
+
+  void rehash(std::uint32_t slots) {
+    auto old = std::move(words_);
+    const std::uint32_t old_size = size_;
+    const std::uint32_t keep = count_;
+    reset_set(slots);
+    for (std::uint32_t i = 0; i < old_size; ++i)
+      if (old[i] != 0) set_insert_new(old[i]);
+    count_ = keep;
+  }
+
+  void to_bloom(const memory_geometry& g) {
+    auto old = std::move(words_);
+    const std::uint32_t old_size = size_;
+    size_ = g.bloom_blocks * detail::bloom_block_words;
+    words_ = detail::allocate_words(size_);
+    kind_ = kind::bloom;
+    count_ = 0;
+    for (std::uint32_t i = 0; i < old_size; ++i)
+      if (old[i] != 0) count_ += bloom_insert(old[i], g.bloom_k) ? 1 : 0;
+  }
+
+  // Block: fastrange on the key's high bits. Bits: 9-bit fields of a second,
+  // independent hash of the key (refreshed every 7 fields).
+  [[nodiscard]] const std::uint64_t* block_of(std::uint64_t key) const noexcept {
+    const auto blocks = size_ / detail::bloom_block_words;
+    const auto b = static_cast<std::size_t>((static_cast<unsigned __int128>(key) * blocks) >> 64);
+    return words_.get() + b * detail::bloom_block_words;
+  }
+
+  template <class Visit>
+  static void for_each_bit(std::uint64_t key, unsigned k, Visit&& visit) noexcept {
+    std::uint64_t bits = detail::fold_mul(key, detail::hk1);
+    for (unsigned i = 0; i < k; ++i) {
+      if (i % 7 == 0 && i != 0) bits = detail::fold_mul(bits ^ key, detail::hk3);
+      const unsigned pos = static_cast<unsigned>(bits >> (9 * (i % 7))) & 511U;
+      if (!visit(pos >> 6, std::uint64_t{1} << (pos & 63))) return;
+    }
+  }
+
+  [[nodiscard]] bool bloom_contains(std::uint64_t key, unsigned k) const noexcept {
+    const std::uint64_t* block = block_of(key);
+    bool all = true;
+    for_each_bit(key, k, [&](unsigned word, std::uint64_t mask) {
+      all = (block[word] & mask) != 0;
+      return all;
+    });
+    return all;
+  }
+
+  bool bloom_insert(std::uint64_t key, unsigned k) noexcept {
+    auto* block = const_cast<std::uint64_t*>(block_of(key));
+    bool fresh = false;
+    for_each_bit(key, k, [&](unsigned word, std::uint64_t mask) {
+      fresh |= (block[word] & mask) == 0;
+      block[word] |= mask;
+      return true;
+    });
+    return fresh;
+  }
+
+  detail::words_ptr words_;
+  std::uint32_t size_ = 0;
+  std::uint32_t count_ = 0;
+  kind kind_ = kind::exact;
+};
+
+/// Everything one group remembers. Copyable, movable, serializable (serialize.hpp).
+class group_state {
+ public:
+  explicit group_state(const memory_geometry& geometry) : geometry_(geometry) {}
+
+  /// True if `key` was stored and not yet forgotten (bloom mode: or a false positive).
+  [[nodiscard]] bool contains(std::uint64_t key) const noexcept {
+    const std::size_t n = gens_.size();
+    for (std::size_t i = 0; i < n; ++i) {
+      const std::size_t at = (newest_ + n - i) % n;
+      if (gens_[at].contains(key, geometry_)) return true;
+    }
+    return false;
+  }
+
+  /// Remembers `key`. A key already in the active generation is not stored again.
+  void insert(std::uint64_t key) {
+    if (gens_.empty()) {
+      gens_.reserve(geometry_.config.generations);
+      gens_.emplace_back();
+      newest_ = 0;
+    } else if (gens_[newest_].count() >= geometry_.generation_capacity) {
+      rotate();
+    }
+    gens_[newest_].insert(key, geometry_);
+  }
+
+  [[nodiscard]] const memory_geometry& geometry() const noexcept { return geometry_; }
+  /// Keys currently remembered (bloom generations count stores that set a new bit).
+  [[nodiscard]] std::uint64_t stored() const noexcept {
+    std::uint64_t n = 0;
+    for (const auto& g : gens_) n += g.count();
+    return n;
+  }
+  [[nodiscard]] std::size_t generation_count() const noexcept { return gens_.size(); }
+  /// Generation `age` (0 = newest).
+  [[nodiscard]] const generation& generation_at(std::size_t age) const noexcept {
+    return gens_[(newest_ + gens_.size() - age) % gens_.size()];
+  }
+  /// Bytes this state occupies: the object and everything it owns.
+  [[nodiscard]] std::size_t memory_bytes() const noexcept {
+    std::size_t n = sizeof(*this) + gens_.capacity() * sizeof(generation);
+    for (const auto& g : gens_) n += g.heap_bytes();
+    return n;
+  }
+  /// Forgets everything.
+  void clear() noexcept {
+    gens_.clear();
+    gens_.shrink_to_fit();
+    newest_ = 0;
+  }
+
+ private:
+  friend struct detail::state_codec;
+
+  void rotate() {
+    const std::size_t next = (newest_ + 1) % geometry_.config.generations;
+    if (next == gens_.size())
+      gens_.emplace_back();
+    else
+      gens_[next] = generation();  // forget the oldest
+    newest_ = static_cast<std::uint32_t>(next);
+  }
+
+  memory_geometry geometry_;
+  std::vector<generation> gens_;
+  std::uint32_t newest_ = 0;
+};
+
+/// A memory policy: makes the per-group state the flux capacitor reads and writes.
+/// `M::state_type` needs `contains(std::uint64_t) const -> bool` and `insert(std::uint64_t)`.
+template <class M>
+concept memory_policy = std::copy_constructible<M> && requires(const M& m) {
+  typename M::state_type;
+  { m.make_state() } -> std::same_as<typename M::state_type>;
+} && requires(typename M::state_type& s, const typename M::state_type& cs, std::uint64_t key) {
+  { cs.contains(key) } -> std::same_as<bool>;
+  s.insert(key);
+};
+
+namespace detail {
+template <memory_mode Mode>
+class generational_memory {
+ public:
+  using state_type = group_state;
+  static constexpr memory_mode mode = Mode;
+
+  generational_memory() : generational_memory(memory_config{}) {}
+  explicit generational_memory(const memory_config& config)
+      : geometry_(memory_geometry::make(config, Mode)) {}
+
+  [[nodiscard]] group_state make_state() const { return group_state(geometry_); }
+  [[nodiscard]] const memory_config& config() const noexcept { return geometry_.config; }
+  [[nodiscard]] const memory_geometry& geometry() const noexcept { return geometry_; }
+
+ private:
+  memory_geometry geometry_;
+};
+}  // namespace detail
+
+/// Exact memory: hash sets of 64-bit keys, no false positives; same forgetting as bloom.
+using exact_memory = detail::generational_memory<memory_mode::exact>;
+/// Bloom memory: bounded bytes a group, false positives within `fpp`, never a false
+/// negative for a key stored within the last `capacity` stores.
+using bloom_memory = detail::generational_memory<memory_mode::bloom>;
+
+}  // namespace fluxcap

@@ -1,0 +1,368 @@
+// Serialized group states (format version 1, all integers little-endian):
+//
+//   offset size  field
+//   0      8     magic "FLXCSTAT"
+//   8      2     format version (1)
+//   10     1     mode (0 exact, 1 bloom)
+//   11     1     generations G
+//   12     8     capacity
+//   20     8     fpp (IEEE-754 binary64 bits)
+//   28     4     generation capacity s
+//   32     4     bloom blocks a generation
+//   36     1     bloom k
+//   37     8     hash fingerprint (which hash function built the keys)
+//   45     1     generation count n (0..G)
+//   46     1     newest generation index (< n, or 0 when n = 0)
+//   47     ...   n generations: kind u8, count u32, words u32, then words x u64
+//   end-8  8     checksum: fluxcap's hash of every byte before it
+//
+// Decoding checks everything (checksum, parameters equal to the expected ones,
+// every structural invariant a lookup relies on) and throws decode_error on any
+// inconsistency, so a restored state answers exactly as the one that was saved.
+#pragma once
+
+#include <fluxcap/error.hpp>
+#include <fluxcap/hash.hpp>
+#include <fluxcap/memory.hpp>
+#include <fluxcap/state_store.hpp>
+
+#include <bit>
+#include <cstddef>
+#include <cstdint>
+#include <cstring>
+#include <span>
+#include <string>
+#include <string_view>
+#include <vector>
+
+namespace fluxcap {
+
+inline constexpr std::uint16_t state_format_version = 1;
+
+namespace detail {
+
+inline constexpr char state_magic[8] = {'F', 'L', 'X', 'C', 'S', 'T', 'A', 'T'};
+
+class byte_writer {
+ public:
+  explicit byte_writer(std::vector<std::uint8_t>& out) : out_(out) {}
+  void bytes(const void* p, std::size_t n) {
+    const auto* b = static_cast<const std::uint8_t*>(p);
+    out_.insert(out_.end(), b, b + n);
+  }
+  template <class T>
+  void le(T v) {
+    static_assert(std::is_unsigned_v<T>);
+    std::uint8_t buf[sizeof(T)];
+    for (std::size_t i = 0; i < sizeof(T); ++i) buf[i] = static_cast<std::uint8_t>(v >> (8 * i));
+    bytes(buf, sizeof(T));
+  }
+  void words(const std::uint64_t* w, std::size_t n) {
+    if constexpr (std::endian::native == std::endian::little) {
+      bytes(w, n * 8);
+    } else {
+      for (std::size_t i = 0; i < n; ++i) le(w[i]);
+    }
+  }
+
+ private:
+  std::vector<std::uint8_t>& out_;
+};
+
+class byte_reader {
+ public:
+  explicit byte_reader(std::span<const std::uint8_t> in) : in_(in) {}
+  [[nodiscard]] std::size_t offset() const noexcept { return pos_; }
+  [[nodiscard]] std::size_t remaining() const noexcept { return in_.size() - pos_; }
+  void need(std::size_t n, const char* what) const {
+    if (remaining() < n)
+      throw decode_error(decode_errc::truncated, pos_,
+                         std::string("truncated: ") + what + " needs " + std::to_string(n) +
+                             " bytes, " + std::to_string(remaining()) + " left");
+  }
+  template <class T>
+  T le(const char* what) {
+    need(sizeof(T), what);
+    T v = 0;
+    for (std::size_t i = 0; i < sizeof(T); ++i) v |= static_cast<T>(T{in_[pos_ + i]} << (8 * i));
+    pos_ += sizeof(T);
+    return v;
+  }
+  void words(std::uint64_t* out, std::size_t n, const char* what) {
+    if (n > remaining() / 8) need(n * 8, what);
+    if constexpr (std::endian::native == std::endian::little) {
+      std::memcpy(out, in_.data() + pos_, n * 8);
+      pos_ += n * 8;
+    } else {
+      for (std::size_t i = 0; i < n; ++i) out[i] = le<std::uint64_t>(what);
+    }
+  }
+  [[nodiscard]] const std::uint8_t* data() const noexcept { return in_.data() + pos_; }
+  void skip(std::size_t n) { pos_ += n; }
+
+ private:
+  std::span<const std::uint8_t> in_;
+  std::size_t pos_ = 0;
+};
+
+[[nodiscard]] inline std::uint64_t checksum(const std::uint8_t* p, std::size_t n) noexcept {
+  return hash_bytes(reinterpret_cast<const char*>(p), n, 0x666c7578636170ULL);  // "fluxcap"
+}
+
+/// Friend of group_state and generation: reads and writes their internals.
+struct state_codec {
+  static void encode(const group_state& s, std::uint64_t fingerprint,
+                     std::vector<std::uint8_t>& out) {
+    const std::size_t start = out.size();
+    std::size_t total = 47 + 8;
+    for (const auto& g : s.gens_) total += 9 + std::size_t{g.size_} * 8;
+    out.reserve(start + total);
+    byte_writer w(out);
+    const auto& geo = s.geometry_;
+    w.bytes(state_magic, sizeof state_magic);
+    w.le<std::uint16_t>(state_format_version);
+    w.le<std::uint8_t>(static_cast<std::uint8_t>(geo.mode));
+    w.le<std::uint8_t>(static_cast<std::uint8_t>(geo.config.generations));
+    w.le<std::uint64_t>(geo.config.capacity);
+    w.le<std::uint64_t>(std::bit_cast<std::uint64_t>(geo.config.fpp));
+    w.le<std::uint32_t>(geo.generation_capacity);
+    w.le<std::uint32_t>(geo.bloom_blocks);
+    w.le<std::uint8_t>(geo.bloom_k);
+    w.le<std::uint64_t>(fingerprint);
+    w.le<std::uint8_t>(static_cast<std::uint8_t>(s.gens_.size()));
+    w.le<std::uint8_t>(static_cast<std::uint8_t>(s.newest_));
+    for (const auto& g : s.gens_) {
+      w.le<std::uint8_t>(static_cast<std::uint8_t>(g.kind_));
+      w.le<std::uint32_t>(g.count_);
+      w.le<std::uint32_t>(g.size_);
+      if (g.size_) w.words(g.words_.get(), g.size_);
+    }
+    w.le<std::uint64_t>(checksum(out.data() + start, out.size() - start));
+  }
+
+  [[noreturn]] static void bad(decode_errc code, std::size_t at, const std::string& what) {
+    throw decode_error(code, at, what);
+  }
+
+  static group_state decode(std::span<const std::uint8_t> in, const memory_geometry& expected,
+                            std::uint64_t fingerprint) {
+    if (in.size() < sizeof state_magic || std::memcmp(in.data(), state_magic, 8) != 0)
+      bad(in.size() < sizeof state_magic ? decode_errc::truncated : decode_errc::bad_magic, 0,
+          "not a fluxcap group state (bad magic)");
+    byte_reader r(in);
+    r.skip(8);
+    const auto version = r.le<std::uint16_t>("version");
+    if (version != state_format_version)
+      bad(decode_errc::unsupported_version, 8,
+          "format version " + std::to_string(version) + " is not supported (this build reads " +
+              std::to_string(state_format_version) + ")");
+    if (in.size() < 47 + 8) bad(decode_errc::truncated, in.size(), "truncated header");
+    const std::size_t body = in.size() - 8;
+    std::uint64_t stored_sum = 0;
+    for (std::size_t i = 0; i < 8; ++i) stored_sum |= std::uint64_t{in[body + i]} << (8 * i);
+    if (stored_sum != checksum(in.data(), body))
+      bad(decode_errc::bad_checksum, body, "checksum mismatch: the state is corrupt or truncated");
+    byte_reader h(in.first(body));
+    h.skip(10);
+
+    memory_geometry geo;
+    const auto mode = h.le<std::uint8_t>("mode");
+    if (mode > 1)
+      bad(decode_errc::bad_parameters, 10, "unknown memory mode " + std::to_string(mode));
+    geo.mode = static_cast<memory_mode>(mode);
+    geo.config.generations = h.le<std::uint8_t>("generations");
+    geo.config.capacity = h.le<std::uint64_t>("capacity");
+    geo.config.fpp = std::bit_cast<double>(h.le<std::uint64_t>("fpp"));
+    geo.generation_capacity = h.le<std::uint32_t>("generation capacity");
+    geo.bloom_blocks = h.le<std::uint32_t>("bloom blocks");
+    geo.bloom_k = h.le<std::uint8_t>("bloom k");
+    if (geo != expected)
+      bad(decode_errc::bad_parameters, 10,
+          "the state was built with other parameters (mode " +
+              std::string(geo.mode == memory_mode::bloom ? "bloom" : "exact") + ", capacity " +
+              std::to_string(geo.config.capacity) + ", fpp " + std::to_string(geo.config.fpp) +
+              ", generations " + std::to_string(geo.config.generations) + ") than expected (mode " +
+              std::string(expected.mode == memory_mode::bloom ? "bloom" : "exact") + ", capacity " +
+              std::to_string(expected.config.capacity) + ", fpp " +
+              std::to_string(expected.config.fpp) + ", generations " +
+              std::to_string(expected.config.generations) + ")");
+    if (h.le<std::uint64_t>("hash fingerprint") != fingerprint)
+      bad(decode_errc::bad_parameters, 37, "the state was built with another hash function");
+    const auto n = h.le<std::uint8_t>("generation count");
+    const auto newest = h.le<std::uint8_t>("newest generation");
+    if (n > geo.config.generations || (n == 0 ? newest != 0 : newest >= n) ||
+        (n > 0 && n < geo.config.generations && newest != n - 1))
+      bad(decode_errc::inconsistent, 45,
+          "bad generation ring (count " + std::to_string(n) + ", newest " + std::to_string(newest) +
+              ")");
+
+    group_state s(geo);
+    s.gens_.reserve(geo.config.generations);
+    for (std::size_t i = 0; i < n; ++i) {
+      const std::size_t at = h.offset();
+      generation g;
+      const auto kind = h.le<std::uint8_t>("generation kind");
+      g.count_ = h.le<std::uint32_t>("generation count");
+      g.size_ = h.le<std::uint32_t>("generation size");
+      const std::string which = "generation " + std::to_string(i) + ": ";
+      if (kind > 1) bad(decode_errc::inconsistent, at, which + "unknown kind");
+      g.kind_ = static_cast<generation::kind>(kind);
+      if (g.count_ > geo.generation_capacity)
+        bad(decode_errc::inconsistent, at, which + "holds more keys than a generation may");
+      if (g.size_ > h.remaining() / 8) h.need(std::size_t{g.size_} * 8, "generation words");
+      if (g.kind_ == generation::kind::bloom) {
+        if (geo.mode != memory_mode::bloom)
+          bad(decode_errc::inconsistent, at, which + "bloom generation in an exact state");
+        if (g.size_ != geo.bloom_blocks * bloom_block_words)
+          bad(decode_errc::inconsistent, at, which + "bloom size does not match the parameters");
+      } else if (g.size_ != 0) {
+        if (!std::has_single_bit(g.size_) || g.size_ < generation::initial_slots)
+          bad(decode_errc::inconsistent, at, which + "set size is not a power of two >= 8");
+        if (std::uint64_t{g.count_} * 4 > std::uint64_t{g.size_} * 3)
+          bad(decode_errc::inconsistent, at, which + "set is over its load limit");
+      } else if (g.count_ != 0) {
+        bad(decode_errc::inconsistent, at, which + "keys counted in an empty generation");
+      }
+      if (g.size_) {
+        g.words_ = allocate_words(g.size_);
+        h.words(g.words_.get(), g.size_, "generation words");
+      }
+      if (g.kind_ == generation::kind::exact && g.size_) check_set(g, at, which);
+      s.gens_.push_back(std::move(g));
+    }
+    if (h.remaining() != 0)
+      bad(decode_errc::trailing_bytes, h.offset(),
+          std::to_string(h.remaining()) + " unexpected bytes after the last generation");
+    s.newest_ = newest;
+    return s;
+  }
+
+  /// Every key must be reachable by linear probing from its home slot, and the
+  /// count must match, or lookups would silently miss.
+  static void check_set(const generation& g, std::size_t at, const std::string& which) {
+    const std::size_t mask = g.size_ - 1;
+    std::uint32_t used = 0;
+    for (std::size_t i = 0; i < g.size_; ++i) {
+      const std::uint64_t key = g.words_[i];
+      if (key == 0) continue;
+      ++used;
+      for (std::size_t j = g.slot_of(key); j != i; j = (j + 1) & mask)
+        if (g.words_[j] == 0) bad(decode_errc::inconsistent, at, which + "unreachable key");
+    }
+    if (used != g.count_) bad(decode_errc::inconsistent, at, which + "key count mismatch");
+  }
+};
+
+}  // namespace detail
+
+/// Appends the serialized `state` to `out`. `fingerprint` identifies the hash
+/// policy (flux_capacitor::save passes it for you).
+inline void encode_state(const group_state& state, std::uint64_t fingerprint,
+                         std::vector<std::uint8_t>& out) {
+  detail::state_codec::encode(state, fingerprint, out);
+}
+
+/// Restores a state encoded by encode_state. Throws decode_error unless the blob
+/// is intact and was built with `expected` parameters and the same hash function.
+[[nodiscard]] inline group_state decode_state(std::span<const std::uint8_t> bytes,
+                                              const memory_geometry& expected,
+                                              std::uint64_t fingerprint) {
+  return detail::state_codec::decode(bytes, expected, fingerprint);
+}
+
+/// Serializes `state` for the flux capacitor `cap` (its memory parameters and hash).
+template <class Capacitor>
+[[nodiscard]] std::vector<std::uint8_t> save_state(const Capacitor& cap, const group_state& state) {
+  std::vector<std::uint8_t> out;
+  encode_state(state, detail::hash_fingerprint(cap.hash()), out);
+  return out;
+}
+
+/// Restores a state saved by save_state for a flux capacitor with the same memory
+/// parameters and hash. Throws decode_error otherwise.
+template <class Capacitor>
+[[nodiscard]] group_state load_state(const Capacitor& cap, std::span<const std::uint8_t> bytes) {
+  return decode_state(bytes, cap.memory().geometry(), detail::hash_fingerprint(cap.hash()));
+}
+
+namespace detail {
+inline constexpr char store_magic[8] = {'F', 'L', 'X', 'C', 'S', 'T', 'O', 'R'};
+}
+
+/// Serializes every group of `store`: magic "FLXCSTOR", version u16, group count
+/// u64, then per group key length u32, key bytes, state length u64, state (as
+/// encode_state), and a final checksum u64 over everything before it.
+template <class Capacitor, class Store>
+[[nodiscard]] std::vector<std::uint8_t> save_store(const Capacitor& cap, const Store& store) {
+  std::vector<std::uint8_t> out;
+  detail::byte_writer w(out);
+  w.bytes(detail::store_magic, sizeof detail::store_magic);
+  w.le<std::uint16_t>(state_format_version);
+  w.le<std::uint64_t>(store.size());
+  const std::uint64_t fingerprint = detail::hash_fingerprint(cap.hash());
+  store.for_each([&](std::string_view key, const group_state& state) {
+    w.le<std::uint32_t>(static_cast<std::uint32_t>(key.size()));
+    w.bytes(key.data(), key.size());
+    const std::size_t len_at = out.size();
+    w.le<std::uint64_t>(0);
+    const std::size_t begin = out.size();
+    encode_state(state, fingerprint, out);
+    const std::uint64_t len = out.size() - begin;
+    for (std::size_t i = 0; i < 8; ++i) out[len_at + i] = static_cast<std::uint8_t>(len >> (8 * i));
+  });
+  w.le<std::uint64_t>(detail::checksum(out.data(), out.size()));
+  return out;
+}
+
+/// Restores all groups saved by save_store into `store` (replacing groups with the
+/// same keys). All or nothing: on decode_error, `store` is left untouched.
+template <class Capacitor, class Store>
+void load_store(const Capacitor& cap, std::span<const std::uint8_t> bytes, Store& store) {
+  using detail::byte_reader;
+  if (bytes.size() < 8 || std::memcmp(bytes.data(), detail::store_magic, 8) != 0)
+    throw decode_error(bytes.size() < 8 ? decode_errc::truncated : decode_errc::bad_magic, 0,
+                       "not a fluxcap state file (bad magic)");
+  byte_reader r(bytes);
+  r.skip(8);
+  const auto version = r.le<std::uint16_t>("version");
+  if (version != state_format_version)
+    throw decode_error(decode_errc::unsupported_version, 8,
+                       "state file format version " + std::to_string(version) +
+                           " is not supported (this build reads " +
+                           std::to_string(state_format_version) + ")");
+  if (bytes.size() < 18 + 8) throw decode_error(decode_errc::truncated, bytes.size(), "truncated");
+  const std::size_t body = bytes.size() - 8;
+  byte_reader sum(bytes.subspan(body));
+  if (sum.le<std::uint64_t>("checksum") != detail::checksum(bytes.data(), body))
+    throw decode_error(decode_errc::bad_checksum, body,
+                       "checksum mismatch: the state file is corrupt or truncated");
+  byte_reader b(bytes.first(body));
+  b.skip(10);
+  const auto groups = b.le<std::uint64_t>("group count");
+  std::vector<std::pair<std::string, group_state>> decoded;
+  const auto& geometry = cap.memory().geometry();
+  const std::uint64_t fingerprint = detail::hash_fingerprint(cap.hash());
+  for (std::uint64_t i = 0; i < groups; ++i) {
+    const auto key_len = b.le<std::uint32_t>("group key length");
+    b.need(key_len, "group key");
+    std::string key(reinterpret_cast<const char*>(b.data()), key_len);
+    b.skip(key_len);
+    const auto len = b.le<std::uint64_t>("state length");
+    b.need(len, "group state");
+    try {
+      decoded.emplace_back(
+          std::move(key),
+          decode_state(std::span(b.data(), static_cast<std::size_t>(len)), geometry, fingerprint));
+    } catch (const decode_error& e) {
+      throw decode_error(e.code(), b.offset() + e.offset(),
+                         "group " + std::to_string(i) + ": " + e.what());
+    }
+    b.skip(static_cast<std::size_t>(len));
+  }
+  if (b.remaining() != 0)
+    throw decode_error(decode_errc::trailing_bytes, b.offset(),
+                       "unexpected bytes after the last group");
+  for (auto& [key, state] : decoded) store.assign(key, std::move(state));
+}
+
+}  // namespace fluxcap
