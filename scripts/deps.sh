@@ -1,0 +1,18 @@
+#!/usr/bin/env bash
+# Installs the Debian 12 packages fluxcap builds and tests with, if any is missing.
+# Sourced by the other scripts; uses sudo when not run as root.
+set -euo pipefail
+fluxcap_packages=(cmake make g++ doctest-dev libyaml-cpp-dev libsimdjson-dev libbenchmark-dev
+  python3 ${FLUXCAP_EXTRA_PACKAGES:-})
+missing=()
+for p in "${fluxcap_packages[@]}"; do
+  dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
+done
+if [ ${#missing[@]} -gt 0 ]; then
+  echo "fluxcap: installing ${missing[*]}" >&2
+  sudo=""
+  [ "$(id -u)" -eq 0 ] || sudo="sudo"
+  export DEBIAN_FRONTEND=noninteractive
+  $sudo apt-get update -qq
+  $sudo apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+fi
