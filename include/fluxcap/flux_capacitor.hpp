@@ -119,7 +119,7 @@ class flux_capacitor {
       br.skip_unless_tagged = rule.skip_unless_tagged;
       for (const auto& tag : rule.tags) {
         const std::uint64_t seed = detail::tag_seed(hash_, rule.name, tag.name);
-        bound_tag bt{accessor_.tag_handle_for(rule.name, tag.name)};
+        bound_tag bt{.handle = accessor_.tag_handle_for(rule.name, tag.name)};
         bt.seed = seed;
         bt.get = bind_recipe(tag.get, seed);
         bt.put = bind_recipe(tag.put, seed);
