@@ -73,8 +73,8 @@ class flux_capacitor {
   struct bound_tag {
     tag_handle handle;
     std::uint64_t seed = 0;  // already whitened for combine_prepared
-    bound_recipe get;
-    bound_recipe put;
+    bound_recipe get{};
+    bound_recipe put{};
     bool same_keys = false;  // get and put recipes are identical: a store is a hit
     condition_kind condition = condition_kind::none;
     std::uint32_t condition_slot = no_slot;  // kind other: established-slot of the condition
