@@ -28,10 +28,37 @@ inline constexpr std::uint64_t hk2 = 0xb7e151628aed2a6bULL;
 inline constexpr std::uint64_t hk3 = 0x13198a2e03707345ULL;
 inline constexpr std::uint64_t hk4 = 0xa4093822299f31d1ULL;
 
+/// Full 64x64->128 multiply: returns the low half, stores the high half in `hi`.
+[[nodiscard]] inline std::uint64_t mul128(std::uint64_t a, std::uint64_t b,
+                                          std::uint64_t& hi) noexcept {
+#if defined(__SIZEOF_INT128__)
+  __extension__ using u128 = unsigned __int128;
+  const u128 r = static_cast<u128>(a) * b;
+  hi = static_cast<std::uint64_t>(r >> 64);
+  return static_cast<std::uint64_t>(r);
+#else
+  // Portable schoolbook version on 32-bit halves.
+  const std::uint64_t a_lo = a & 0xffffffffU, a_hi = a >> 32;
+  const std::uint64_t b_lo = b & 0xffffffffU, b_hi = b >> 32;
+  const std::uint64_t p0 = a_lo * b_lo, p1 = a_lo * b_hi, p2 = a_hi * b_lo, p3 = a_hi * b_hi;
+  const std::uint64_t mid = (p0 >> 32) + (p1 & 0xffffffffU) + (p2 & 0xffffffffU);
+  hi = p3 + (p1 >> 32) + (p2 >> 32) + (mid >> 32);
+  return (mid << 32) | (p0 & 0xffffffffU);
+#endif
+}
+
+/// High half of a 64x64 multiply: maps `x` uniformly onto [0, n) ("fastrange").
+[[nodiscard]] inline std::uint64_t mul_high(std::uint64_t x, std::uint64_t n) noexcept {
+  std::uint64_t hi;
+  (void)mul128(x, n, hi);
+  return hi;
+}
+
 /// 64x64->128 multiply, folded by xor: the core mixing step (as in wyhash, mum-hash).
 [[nodiscard]] inline std::uint64_t fold_mul(std::uint64_t a, std::uint64_t b) noexcept {
-  const unsigned __int128 r = static_cast<unsigned __int128>(a) * b;
-  return static_cast<std::uint64_t>(r) ^ static_cast<std::uint64_t>(r >> 64);
+  std::uint64_t hi;
+  const std::uint64_t lo = mul128(a, b, hi);
+  return lo ^ hi;
 }
 
 /// A bijective finalizer (Stafford's "mix13" variant of MurmurHash3's fmix64).

@@ -223,7 +223,7 @@ class generation {
   // independent hash of the key (refreshed every 7 fields).
   [[nodiscard]] const std::uint64_t* block_of(std::uint64_t key) const noexcept {
     const auto blocks = size_ / detail::bloom_block_words;
-    const auto b = static_cast<std::size_t>((static_cast<unsigned __int128>(key) * blocks) >> 64);
+    const auto b = static_cast<std::size_t>(detail::mul_high(key, blocks));
     return words_.get() + b * detail::bloom_block_words;
   }
 
