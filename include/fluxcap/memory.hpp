@@ -105,6 +105,45 @@ inline words_ptr allocate_words(std::size_t n) {
 [[nodiscard]] constexpr std::uint64_t nonzero_key(std::uint64_t key) noexcept {
   return key == 0 ? hk0 : key;
 }
+
+/// Where a key's bits lie in a bloom generation. Every bloom generation of a state
+/// has the same geometry, so one probe serves them all: a lookup hashes once and
+/// then only loads and compares one block per generation.
+struct bloom_probe {
+  std::size_t block = 0;                        ///< block index (fastrange on the key)
+  std::uint64_t masks[bloom_block_words] = {};  ///< the key's bits, word by word
+
+  bloom_probe() = default;
+  bloom_probe(std::uint64_t key, std::uint32_t blocks, unsigned k) noexcept
+      : block(static_cast<std::size_t>(mul_high(key, blocks))) {
+    // Bit positions: 9-bit fields of an independent remix of the key (the block
+    // used its high bits), refreshed every 7 fields.
+    std::uint64_t bits = fold_mul(key, hk1);
+    for (unsigned i = 0; i < k; ++i) {
+      if (i % 7 == 0 && i != 0) bits = fold_mul(bits ^ key, hk3);
+      const auto pos = static_cast<unsigned>(bits >> (9 * (i % 7))) & 511U;
+      masks[pos >> 6] |= std::uint64_t{1} << (pos & 63);
+    }
+  }
+
+  /// True when every bit of the key is set in `block_words`. Branch-free (vectorizes).
+  [[nodiscard]] bool test(const std::uint64_t* block_words) const noexcept {
+    std::uint64_t missing = 0;
+    for (std::size_t w = 0; w < bloom_block_words; ++w)
+      missing |= (block_words[w] & masks[w]) ^ masks[w];
+    return missing == 0;
+  }
+
+  /// Sets the key's bits; true when at least one was not set before.
+  bool set(std::uint64_t* block_words) const noexcept {
+    std::uint64_t missing = 0;
+    for (std::size_t w = 0; w < bloom_block_words; ++w) {
+      missing |= (block_words[w] & masks[w]) ^ masks[w];
+      block_words[w] |= masks[w];
+    }
+    return missing != 0;
+  }
+};
 }  // namespace detail
 
 /// One generation: an exact set of key hashes, or a blocked Bloom filter.
@@ -134,18 +173,39 @@ class generation {
   [[nodiscard]] std::uint32_t size_words() const noexcept { return size_; }
   [[nodiscard]] const std::uint64_t* words() const noexcept { return words_.get(); }
 
-  [[nodiscard]] bool contains(std::uint64_t key, const memory_geometry& g) const noexcept {
+  [[nodiscard]] bool is_bloom() const noexcept { return kind_ == kind::bloom; }
+
+  /// Lookup in an exact generation (false when empty).
+  [[nodiscard]] bool set_contains(std::uint64_t key) const noexcept {
     if (size_ == 0) return false;
-    return kind_ == kind::bloom ? bloom_contains(key, g.bloom_k) : set_contains(key);
+    key = detail::nonzero_key(key);
+    const std::size_t mask = size_ - 1;
+    for (std::size_t i = slot_of(key);; i = (i + 1) & mask) {
+      const std::uint64_t v = words_[i];
+      if (v == key) return true;
+      if (v == 0) return false;
+    }
+  }
+
+  /// The block a bloom generation keeps for `probe` (for prefetching and testing).
+  [[nodiscard]] const std::uint64_t* block(const detail::bloom_probe& probe) const noexcept {
+    return words_.get() + probe.block * detail::bloom_block_words;
+  }
+
+  /// Lookup in a bloom generation.
+  [[nodiscard]] bool bloom_contains(const detail::bloom_probe& probe) const noexcept {
+    return probe.test(block(probe));
+  }
+
+  /// Lookup in any generation.
+  [[nodiscard]] bool contains(std::uint64_t key, const memory_geometry& g) const noexcept {
+    if (!is_bloom()) return set_contains(key);
+    return bloom_contains(detail::bloom_probe(key, g.bloom_blocks, g.bloom_k));
   }
 
   /// Adds `key`; true when it was not there before (and so counts as a store).
   bool insert(std::uint64_t key, const memory_geometry& g) {
-    if (kind_ == kind::bloom) {
-      const bool fresh = bloom_insert(key, g.bloom_k);
-      count_ += fresh ? 1 : 0;
-      return fresh;
-    }
+    if (is_bloom()) return bloom_insert(detail::bloom_probe(key, g.bloom_blocks, g.bloom_k));
     if (size_ == 0) reset_set(initial_slots);
     if (set_contains(key)) return false;
     if ((count_ + 1) * 4 > size_ * 3) {  // keep the load factor at most 3/4
@@ -171,16 +231,6 @@ class generation {
   [[nodiscard]] std::size_t slot_of(std::uint64_t key) const noexcept {
     // High bits of an avalanching key hash pick the slot (Fibonacci-free: already mixed).
     return static_cast<std::size_t>(key >> (64 - std::countr_zero(size_)));
-  }
-
-  [[nodiscard]] bool set_contains(std::uint64_t key) const noexcept {
-    key = detail::nonzero_key(key);
-    const std::size_t mask = size_ - 1;
-    for (std::size_t i = slot_of(key);; i = (i + 1) & mask) {
-      const std::uint64_t v = words_[i];
-      if (v == key) return true;
-      if (v == 0) return false;
-    }
   }
 
   void set_insert_new(std::uint64_t key) noexcept {
@@ -216,45 +266,12 @@ class generation {
     kind_ = kind::bloom;
     count_ = 0;
     for (std::uint32_t i = 0; i < old_size; ++i)
-      if (old[i] != 0) count_ += bloom_insert(old[i], g.bloom_k) ? 1 : 0;
+      if (old[i] != 0) bloom_insert(detail::bloom_probe(old[i], g.bloom_blocks, g.bloom_k));
   }
 
-  // Block: fastrange on the key's high bits. Bits: 9-bit fields of a second,
-  // independent hash of the key (refreshed every 7 fields).
-  [[nodiscard]] const std::uint64_t* block_of(std::uint64_t key) const noexcept {
-    const auto blocks = size_ / detail::bloom_block_words;
-    const auto b = static_cast<std::size_t>(detail::mul_high(key, blocks));
-    return words_.get() + b * detail::bloom_block_words;
-  }
-
-  template <class Visit>
-  static void for_each_bit(std::uint64_t key, unsigned k, Visit&& visit) noexcept {
-    std::uint64_t bits = detail::fold_mul(key, detail::hk1);
-    for (unsigned i = 0; i < k; ++i) {
-      if (i % 7 == 0 && i != 0) bits = detail::fold_mul(bits ^ key, detail::hk3);
-      const unsigned pos = static_cast<unsigned>(bits >> (9 * (i % 7))) & 511U;
-      if (!visit(pos >> 6, std::uint64_t{1} << (pos & 63))) return;
-    }
-  }
-
-  [[nodiscard]] bool bloom_contains(std::uint64_t key, unsigned k) const noexcept {
-    const std::uint64_t* block = block_of(key);
-    bool all = true;
-    for_each_bit(key, k, [&](unsigned word, std::uint64_t mask) {
-      all = (block[word] & mask) != 0;
-      return all;
-    });
-    return all;
-  }
-
-  bool bloom_insert(std::uint64_t key, unsigned k) noexcept {
-    auto* block = const_cast<std::uint64_t*>(block_of(key));
-    bool fresh = false;
-    for_each_bit(key, k, [&](unsigned word, std::uint64_t mask) {
-      fresh |= (block[word] & mask) == 0;
-      block[word] |= mask;
-      return true;
-    });
+  bool bloom_insert(const detail::bloom_probe& probe) noexcept {
+    const bool fresh = probe.set(words_.get() + probe.block * detail::bloom_block_words);
+    count_ += fresh ? 1 : 0;
     return fresh;
   }
 
@@ -272,9 +289,21 @@ class group_state {
   /// True if `key` was stored and not yet forgotten (bloom mode: or a false positive).
   [[nodiscard]] bool contains(std::uint64_t key) const noexcept {
     const std::size_t n = gens_.size();
+    detail::bloom_probe probe;
+    bool probed = false;
+    std::size_t at = newest_;
     for (std::size_t i = 0; i < n; ++i) {
-      const std::size_t at = (newest_ + n - i) % n;
-      if (gens_[at].contains(key, geometry_)) return true;
+      const generation& g = gens_[at];
+      if (!g.is_bloom()) {
+        if (g.set_contains(key)) return true;
+      } else {
+        if (!probed) {
+          probe = detail::bloom_probe(key, geometry_.bloom_blocks, geometry_.bloom_k);
+          probed = true;
+        }
+        if (g.bloom_contains(probe)) return true;
+      }
+      at = at == 0 ? n - 1 : at - 1;
     }
     return false;
   }
