@@ -1,0 +1,499 @@
+// YAML (and JSON) front end for specs. Needs yaml-cpp: link the optional CMake
+// target `fluxcap::yaml`; the core (`fluxcap::fluxcap`) never depends on it.
+//
+// Accepted documents (JSON is YAML, so every shape may also be written as JSON):
+//
+// 1. A mapping with `rules:` (a list of rules) and optionally `conditions:`.
+//    No other top-level key is accepted.
+// 2. A single rule: a mapping with `rule_name` or `rulename` (seed 002's JSON
+//    examples are this shape).
+// 3. A list of rules.
+//
+// A rule is a mapping with these keys (any other key is an error):
+//   rulename | rule_name  required; exactly one of the two spellings
+//   description           optional string (may be empty)
+//   action                temporal | parent | ancestor
+//   ordered               true | false            (temporal only)
+//   groupby               a column, or a list of columns (temporal only)
+//   parent, child         columns                 (parent and ancestor only)
+//   tags                  required list; each entry is a tag name, or a mapping
+//                         {name, prefix_get, prefix_put, put_condition}
+// With `action` the rule is high-level (seed 000); without, it is low-level (seed
+// 002) and its tags may carry prefix_get/prefix_put/put_condition. A rule named
+// with `rulename` must have an `action`: a forgotten action would otherwise turn
+// it silently into a low-level rule with different semantics (no temporal skip
+// rule); low-level rules are named with `rule_name`, as in seed 002. Which fields
+// belong to which form is checked by `fluxcap::compile`, with these locations.
+//
+// `conditions:` maps a detection name to its post-flux condition (see
+// fluxcap/condition.hpp), either as a string or as {rule: R, condition: "..."}.
+// Bare tag names in the condition refer to rule R, or to the detection name when
+// no `rule` is given. Each condition is parsed here so syntax errors report
+// file:line:col; the text is returned, not the parsed condition.
+//
+// Every error is a `fluxcap::spec_error` whose what() reads
+// `file:line:col: rule 'r': tag 't': problem` (rule and tag when known).
+#pragma once
+
+#include <fluxcap/condition.hpp>
+#include <fluxcap/error.hpp>
+#include <fluxcap/program.hpp>
+#include <fluxcap/spec.hpp>
+
+#include <yaml-cpp/yaml.h>
+
+#include <algorithm>
+#include <array>
+#include <cerrno>
+#include <cstddef>
+#include <cstdint>
+#include <cstring>
+#include <fstream>
+#include <initializer_list>
+#include <iterator>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <utility>
+#include <vector>
+
+namespace fluxcap::yaml {
+
+/// One entry of `conditions:`.
+struct condition_source {
+  std::string name;                ///< the detection name (the key)
+  std::string rule;                ///< the `rule:` given, or "" (bare names then refer to `name`)
+  std::string text;                ///< the condition text, as written
+  fluxcap::source_location where;  ///< where the condition text starts
+};
+
+/// A parsed spec file: the spec itself and the post-flux conditions beside it.
+struct document {
+  fluxcap::spec spec;
+  std::vector<condition_source> conditions;
+};
+
+}  // namespace fluxcap::yaml
+
+namespace fluxcap::detail {
+
+/// Optimal-string-alignment distance (edits and adjacent swaps), for "did you
+/// mean" hints on short keys; quadratic, which is nothing at these sizes.
+[[nodiscard]] inline std::size_t edit_distance(std::string_view a, std::string_view b) {
+  std::vector<std::size_t> prev2(b.size() + 1), prev(b.size() + 1), cur(b.size() + 1);
+  for (std::size_t j = 0; j <= b.size(); ++j) prev[j] = j;
+  for (std::size_t i = 1; i <= a.size(); ++i) {
+    cur[0] = i;
+    for (std::size_t j = 1; j <= b.size(); ++j) {
+      const std::size_t cost = a[i - 1] == b[j - 1] ? 0 : 1;
+      cur[j] = std::min({prev[j] + 1, cur[j - 1] + 1, prev[j - 1] + cost});
+      if (i > 1 && j > 1 && a[i - 1] == b[j - 2] && a[i - 2] == b[j - 1])
+        cur[j] = std::min(cur[j], prev2[j - 2] + 1);
+    }
+    std::swap(prev2, prev);
+    std::swap(prev, cur);
+  }
+  return prev[b.size()];
+}
+
+/// " (did you mean 'x'?)" for the closest candidate within a small distance, or "".
+template <class Candidates>
+[[nodiscard]] std::string did_you_mean(std::string_view word, const Candidates& candidates) {
+  std::string_view best;
+  std::size_t best_distance = 3;  // more than two edits is a different word
+  for (const std::string_view c : candidates) {
+    const auto d = edit_distance(word, c);
+    // Short words need a closer match: `child` is not a typo of `tags`.
+    if (d < best_distance && d <= c.size() / 3 + 1) {
+      best = c;
+      best_distance = d;
+    }
+  }
+  return best.empty() ? std::string() : " (did you mean '" + std::string(best) + "'?)";
+}
+
+[[nodiscard]] inline std::string did_you_mean(std::string_view word,
+                                              std::initializer_list<std::string_view> candidates) {
+  return did_you_mean<std::initializer_list<std::string_view>>(word, candidates);
+}
+
+/// Walks the yaml-cpp node tree and builds the spec. yaml-cpp does the YAML; this
+/// checks the shape, and keeps positions for every diagnostic.
+class yaml_spec_reader {
+ public:
+  yaml_spec_reader(std::string_view text, std::string file) : text_(text), file_(std::move(file)) {}
+
+  yaml::document read() {
+    std::vector<YAML::Node> docs;
+    try {
+      docs = YAML::LoadAll(std::string(text_));
+    } catch (const YAML::ParserException& e) {
+      std::string message = "YAML syntax error: " + e.msg;
+      // A JSON habit: a missing ',' between entries shows up as an unclosed collection.
+      if (e.msg == YAML::ErrorMsg::END_OF_MAP_FLOW || e.msg == YAML::ErrorMsg::END_OF_SEQ_FLOW)
+        message += " (a missing ',' or closing bracket before this?)";
+      fail(at(e.mark), {}, {}, message);
+    }
+    if (docs.empty() || docs.front().IsNull()) fail(at_file(), {}, {}, "the spec is empty");
+    if (docs.size() > 1)
+      fail(at(docs[1]), {}, {}, "a spec holds one YAML document; a second one starts here");
+
+    yaml::document out;
+    const YAML::Node& root = docs.front();
+    out.spec.where = at(root);
+    try {
+      read_root(root, out);
+    } catch (const YAML::Exception& e) {
+      // Not expected (the reader never converts blindly), but keep the position if it happens.
+      fail(at(e.mark), {}, {}, "YAML error: " + e.msg);
+    }
+    (void)fluxcap::compile(out.spec);  // semantic errors, with the positions filled in above
+    return out;
+  }
+
+ private:
+  struct entry {
+    std::string key;
+    YAML::Node key_node;
+    YAML::Node value;
+  };
+
+  static constexpr std::array<std::string_view, 9> rule_keys{"rulename", "rule_name", "description",
+                                                             "action",   "ordered",   "groupby",
+                                                             "parent",   "child",     "tags"};
+  static constexpr std::array<std::string_view, 4> tag_keys{"name", "prefix_get", "prefix_put",
+                                                            "put_condition"};
+
+  [[noreturn]] static void fail(const source_location& where, const std::string& rule,
+                                const std::string& tag, const std::string& message) {
+    throw spec_error(where, rule, tag, message);
+  }
+
+  [[nodiscard]] source_location at_file() const { return {file_, 0, 0}; }
+
+  [[nodiscard]] source_location at(const YAML::Mark& m) const {
+    if (m.is_null()) return at_file();
+    return {file_, static_cast<std::uint32_t>(m.line + 1),
+            static_cast<std::uint32_t>(m.column + 1)};
+  }
+  [[nodiscard]] source_location at(const YAML::Node& n) const { return at(n.Mark()); }
+
+  /// Where a key's value is; yaml-cpp marks an empty (null) value at the next
+  /// token, so point at the key then.
+  [[nodiscard]] source_location at_value(const entry& e) const {
+    return e.value.IsNull() ? at(e.key_node) : at(e.value);
+  }
+
+  static std::string kind(const YAML::Node& n) {
+    switch (n.Type()) {
+      case YAML::NodeType::Sequence:
+        return "a list";
+      case YAML::NodeType::Map:
+        return "a mapping";
+      case YAML::NodeType::Scalar:
+        return "'" + n.Scalar() + "'";
+      default:
+        return "nothing";
+    }
+  }
+
+  /// The entries of a mapping in document order; rejects non-scalar and
+  /// duplicate keys (yaml-cpp keeps both copies of a duplicate key).
+  std::vector<entry> entries(const YAML::Node& map, const std::string& rule,
+                             const std::string& tag) const {
+    std::vector<entry> out;
+    for (auto it = map.begin(); it != map.end(); ++it) {
+      const YAML::Node& k = it->first;
+      if (!k.IsScalar()) fail(at(k), rule, tag, "a key must be a name, not " + kind(k));
+      for (const auto& seen : out)
+        if (seen.key == k.Scalar())
+          fail(at(k), rule, tag,
+               "duplicate key '" + seen.key + "' (first at " + at(seen.key_node).to_string() + ")");
+      out.push_back({k.Scalar(), k, it->second});
+    }
+    return out;
+  }
+
+  template <std::size_t N>
+  void reject_unknown(const std::vector<entry>& es, const std::array<std::string_view, N>& allowed,
+                      std::string_view what, const std::string& rule,
+                      const std::string& tag) const {
+    for (const auto& e : es)
+      if (std::find(allowed.begin(), allowed.end(), e.key) == allowed.end())
+        fail(at(e.key_node), rule, tag,
+             "unknown key '" + e.key + "' in " + std::string(what) + did_you_mean(e.key, allowed));
+  }
+
+  std::string string_value(const entry& e, const std::string& rule, const std::string& tag) const {
+    if (e.value.IsNull()) fail(at(e.key_node), rule, tag, "'" + e.key + "' needs a value");
+    if (!e.value.IsScalar())
+      fail(at(e.value), rule, tag, "'" + e.key + "' must be a string, not " + kind(e.value));
+    return e.value.Scalar();
+  }
+
+  bool bool_value(const entry& e, const std::string& rule) const {
+    bool value = false;
+    // A quoted "true" is a string; only plain scalars are booleans (tag "?").
+    if (!e.value.IsScalar() || e.value.Tag() != "?" || !YAML::convert<bool>::decode(e.value, value))
+      fail(at_value(e), rule, {}, "'" + e.key + "' must be true or false, not " + kind(e.value));
+    return value;
+  }
+
+  void read_root(const YAML::Node& root, yaml::document& out) const {
+    if (root.IsSequence()) {
+      read_rule_list(root, out.spec);
+      return;
+    }
+    if (!root.IsMap())
+      fail(at(root), {}, {},
+           "expected a mapping with 'rules:', a rule, or a list of rules; found " + kind(root));
+    const auto es = entries(root, {}, {});
+    const auto has = [&](std::string_view key) {
+      return std::any_of(es.begin(), es.end(), [&](const entry& e) { return e.key == key; });
+    };
+    if (!has("rules") && !has("conditions") && (has("rulename") || has("rule_name"))) {
+      out.spec.rules.push_back(read_rule(root));
+      return;
+    }
+    bool has_rules = false;
+    for (const auto& e : es) {
+      if (e.key == "rules") {
+        has_rules = true;
+        if (e.value.IsNull()) fail(at(e.key_node), {}, {}, "'rules' needs a list of rules");
+        if (!e.value.IsSequence())
+          fail(at(e.value), {}, {}, "'rules' must be a list of rules, not " + kind(e.value));
+        out.spec.where = at(e.value);
+        read_rule_list(e.value, out.spec);
+      } else if (e.key == "conditions") {
+        read_conditions(e, out.conditions);
+      } else if (std::find(rule_keys.begin(), rule_keys.end(), e.key) != rule_keys.end()) {
+        fail(at(e.key_node), {}, {},
+             "'" + e.key + "' belongs to a rule; list rules under 'rules:'");
+      } else {
+        fail(at(e.key_node), {}, {},
+             "unknown top-level key '" + e.key + "'; expected 'rules' or 'conditions'" +
+                 did_you_mean(e.key, {"rules", "conditions"}));
+      }
+    }
+    if (!has_rules) fail(at(root), {}, {}, "the spec has no 'rules:' list");
+  }
+
+  void read_rule_list(const YAML::Node& list, spec& out) const {
+    for (const auto& item : list) {
+      if (!item.IsMap())
+        fail(at(item.IsNull() ? list : item), {}, {},
+             "each rule must be a mapping with 'rulename', 'tags', ...; found " + kind(item));
+      out.rules.push_back(read_rule(item));
+    }
+  }
+
+  rule_spec read_rule(const YAML::Node& node) const {
+    rule_spec r;
+    r.where.rule = at(node);
+    const auto es = entries(node, {}, {});
+
+    // The name first, so that every later message can name the rule.
+    const entry* name_entry = nullptr;
+    for (const auto& e : es) {
+      if (e.key != "rulename" && e.key != "rule_name") continue;
+      if (name_entry != nullptr)
+        fail(at(e.key_node), {}, {}, "give either 'rulename' or 'rule_name', not both");
+      name_entry = &e;
+    }
+    if (name_entry == nullptr) {
+      std::string hint;
+      for (const auto& e : es)
+        if (hint.empty()) hint = did_you_mean(e.key, {"rulename", "rule_name"});
+      fail(at(node), {}, {},
+           "a rule needs a 'rulename' (or 'rule_name' in the low-level form)" + hint);
+    }
+    r.name = string_value(*name_entry, {}, {});
+    r.where.name = at(name_entry->value);
+    const std::string& rn = r.name;
+    reject_unknown(es, rule_keys, "a rule", rn, {});
+
+    bool has_tags = false;
+    for (const auto& e : es) {
+      if (e.key == "description") {
+        if (!e.value.IsNull()) r.description = string_value(e, rn, {});
+      } else if (e.key == "action") {
+        const auto name = string_value(e, rn, {});
+        r.act = parse_action(name);
+        r.where.action = at(e.value);
+        if (!r.act)
+          fail(at(e.value), rn, {},
+               "unknown action '" + name + "'; expected temporal, parent or ancestor" +
+                   did_you_mean(name, {"temporal", "parent", "ancestor"}));
+      } else if (e.key == "ordered") {
+        r.ordered = bool_value(e, rn);
+        r.where.ordered = at(e.value);
+      } else if (e.key == "groupby") {
+        r.groupby = read_groupby(e, rn);
+        r.where.groupby = at_value(e);
+      } else if (e.key == "parent") {
+        r.parent = string_value(e, rn, {});
+        r.where.parent = at(e.value);
+      } else if (e.key == "child") {
+        r.child = string_value(e, rn, {});
+        r.where.child = at(e.value);
+      } else if (e.key == "tags") {
+        has_tags = true;
+        if (e.value.IsNull()) fail(at(e.key_node), rn, {}, "'tags' needs a list of tags");
+        if (!e.value.IsSequence())
+          fail(at(e.value), rn, {}, "'tags' must be a list of tags, not " + kind(e.value));
+        r.where.tags = at(e.value);
+        for (const auto& item : e.value) r.tags.push_back(read_tag(item, e.value, rn));
+      }
+    }
+    if (!has_tags) fail(r.where.rule, rn, {}, "a rule needs 'tags'");
+    if (name_entry->key == "rulename" && !r.act)
+      fail(r.where.rule, rn, {},
+           "missing 'action' (temporal, parent or ancestor); a rule without an action is a "
+           "low-level rule, named with 'rule_name'");
+    return r;
+  }
+
+  std::vector<std::string> read_groupby(const entry& e, const std::string& rule) const {
+    if (e.value.IsScalar()) return {e.value.Scalar()};
+    if (!e.value.IsSequence())
+      fail(at_value(e), rule, {},
+           "'groupby' must be a column or a list of columns, not " + kind(e.value));
+    std::vector<std::string> columns;
+    for (const auto& item : e.value) {
+      if (!item.IsScalar())
+        fail(at(item.IsNull() ? e.value : item), rule, {},
+             "'groupby' entries must be column names, not " + kind(item));
+      columns.push_back(item.Scalar());
+    }
+    return columns;
+  }
+
+  tag_spec read_tag(const YAML::Node& item, const YAML::Node& list, const std::string& rule) const {
+    tag_spec t;
+    if (item.IsScalar()) {
+      t.name = item.Scalar();
+      t.where = at(item);
+      return t;
+    }
+    if (!item.IsMap())
+      fail(at(item.IsNull() ? list : item), rule, {},
+           "a tag must be a name or a mapping with 'name', not " + kind(item));
+    t.where = at(item);
+    const auto es = entries(item, rule, {});
+    for (const auto& e : es)
+      if (e.key == "name") t.name = string_value(e, rule, {});
+    if (t.name.empty() &&
+        std::none_of(es.begin(), es.end(), [](const entry& e) { return e.key == "name"; }))
+      fail(t.where, rule, {}, "a tag needs a 'name'");
+    reject_unknown(es, tag_keys, "a tag", rule, t.name);
+    for (const auto& e : es) {
+      if (e.key == "prefix_get") t.prefix_get = string_value(e, rule, t.name);
+      if (e.key == "prefix_put") t.prefix_put = string_value(e, rule, t.name);
+      if (e.key == "put_condition") {
+        t.put_condition = string_value(e, rule, t.name);
+        t.put_condition_where = at(e.value);
+      }
+    }
+    return t;
+  }
+
+  void read_conditions(const entry& section, std::vector<yaml::condition_source>& out) const {
+    if (section.value.IsNull()) return;  // `conditions:` left empty: none
+    if (!section.value.IsMap())
+      fail(at(section.value), {}, {},
+           "'conditions' must map detection names to conditions, not " + kind(section.value));
+    for (const auto& e : entries(section.value, {}, {})) {
+      yaml::condition_source c;
+      c.name = e.key;
+      // Never assign a YAML::Node: assignment rebinds the node inside the document.
+      std::optional<YAML::Node> given;
+      if (e.value.IsMap()) {
+        for (const auto& f : entries(e.value, {}, {})) {
+          if (f.key == "rule") {
+            c.rule = string_value(f, {}, {});
+          } else if (f.key == "condition") {
+            if (f.value.IsNull())
+              fail(at(f.key_node), {}, {}, "condition '" + c.name + "': 'condition' needs a value");
+            given.emplace(f.value);
+          } else {
+            fail(at(f.key_node), {}, {},
+                 "condition '" + c.name + "': unknown key '" + f.key +
+                     "'; expected 'rule' and 'condition'" +
+                     did_you_mean(f.key, {"rule", "condition"}));
+          }
+        }
+        if (!given) fail(at(e.value), {}, {}, "condition '" + c.name + "' needs a 'condition'");
+      } else if (e.value.IsNull()) {
+        fail(at(e.key_node), {}, {}, "condition '" + c.name + "' needs a condition text");
+      }
+      const YAML::Node& text = given ? *given : e.value;
+      if (!text.IsScalar())
+        fail(at(text), {}, {},
+             "condition '" + c.name + "' must be a condition string, not " + kind(text));
+      c.text = text.Scalar();
+      c.where = at(text);
+      check_condition(c, text.Mark());
+      out.push_back(std::move(c));
+    }
+  }
+
+  /// Parses the condition so that its errors point into the file. The column is
+  /// exact when the scalar is written on one line as is (plain or quoted without
+  /// escapes); otherwise the error points at the scalar and names the column in it.
+  void check_condition(const yaml::condition_source& c, const YAML::Mark& mark) const {
+    try {
+      (void)condition::parse(c.text, c.rule.empty() ? c.name : c.rule);
+    } catch (const condition_error& e) {
+      source_location where = c.where;
+      std::string message = "condition '" + c.name + "': " + e.message();
+      if (e.column() != 0) {
+        std::optional<std::size_t> shift;
+        if (mark.pos >= 0) {
+          const auto pos = static_cast<std::size_t>(mark.pos);
+          if (text_.compare(pos, c.text.size(), c.text) == 0)
+            shift = 0;
+          else if (pos < text_.size() && (text_[pos] == '"' || text_[pos] == '\'') &&
+                   text_.compare(pos + 1, c.text.size(), c.text) == 0)
+            shift = 1;
+        }
+        if (shift)
+          where.column += static_cast<std::uint32_t>(*shift + e.column() - 1);
+        else
+          message += " (at column " + std::to_string(e.column()) + " of the condition)";
+      }
+      fail(where, {}, {}, message);
+    }
+  }
+
+  std::string_view text_;
+  std::string file_;
+};
+
+}  // namespace fluxcap::detail
+
+namespace fluxcap::yaml {
+
+/// Parses a spec from YAML or JSON text; `file_name` is used in every
+/// diagnostic. Also compiles the spec, so semantic errors are reported here.
+/// Throws `fluxcap::spec_error`.
+[[nodiscard]] inline document parse_spec_string(std::string_view text,
+                                                std::string file_name = "<spec>") {
+  return detail::yaml_spec_reader(text, std::move(file_name)).read();
+}
+
+/// Reads and parses a spec file. Throws `fluxcap::spec_error`, also when the
+/// file cannot be read.
+[[nodiscard]] inline document parse_spec_file(const std::string& path) {
+  std::ifstream in(path, std::ios::binary);
+  if (!in) {
+    const int err = errno;
+    throw spec_error({path, 0, 0}, {}, {},
+                     "cannot open the spec file" +
+                         (err != 0 ? std::string(": ") + std::strerror(err) : std::string()));
+  }
+  std::string text((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+  if (in.bad()) throw spec_error({path, 0, 0}, {}, {}, "cannot read the spec file");
+  return parse_spec_string(text, path);
+}
+
+}  // namespace fluxcap::yaml

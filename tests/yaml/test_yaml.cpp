@@ -1,0 +1,392 @@
+// The YAML/JSON spec reader (fluxcap/yaml.hpp): the seeds' examples parse to the
+// expected specs, and every error names file:line:col and the problem.
+//
+// data/seed000_*.yaml are the YAML blocks of seed 000, verbatim.
+// data/seed002_example*.json are the five JSON examples of seed 002, with the one
+// fix they need to be JSON at all: the ',' missing after "rule_name" (the trailing
+// commas they also have are valid YAML flow syntax, so they are kept).
+#include <fluxcap/yaml.hpp>
+
+#include <doctest/doctest.h>
+
+#include <optional>
+#include <string>
+#include <vector>
+
+using namespace fluxcap;
+using fluxcap::yaml::parse_spec_file;
+using fluxcap::yaml::parse_spec_string;
+
+namespace {
+
+std::string data(const std::string& name) {
+  return std::string(FLUXCAP_YAML_TEST_DATA) + "/" + name;
+}
+
+// Compares what a spec says, not where it was written.
+void check_same(const spec& got, const spec& want) {
+  REQUIRE(got.rules.size() == want.rules.size());
+  for (std::size_t i = 0; i < want.rules.size(); ++i) {
+    const auto& g = got.rules[i];
+    const auto& w = want.rules[i];
+    CAPTURE(w.name);
+    CHECK(g.name == w.name);
+    CHECK(g.description == w.description);
+    CHECK(g.act == w.act);
+    CHECK(g.ordered == w.ordered);
+    CHECK(g.groupby == w.groupby);
+    CHECK(g.parent == w.parent);
+    CHECK(g.child == w.child);
+    REQUIRE(g.tags.size() == w.tags.size());
+    for (std::size_t t = 0; t < w.tags.size(); ++t) {
+      CAPTURE(w.tags[t].name);
+      CHECK(g.tags[t].name == w.tags[t].name);
+      CHECK(g.tags[t].prefix_get == w.tags[t].prefix_get);
+      CHECK(g.tags[t].prefix_put == w.tags[t].prefix_put);
+      CHECK(g.tags[t].put_condition == w.tags[t].put_condition);
+    }
+  }
+}
+
+// The message of the spec_error that parsing `text` as spec.yaml raises.
+std::string error_of(const std::string& text, const std::string& file = "spec.yaml") {
+  try {
+    (void)parse_spec_string(text, file);
+  } catch (const spec_error& e) {
+    return e.what();
+  }
+  FAIL("no error for:\n" << text);
+  return {};
+}
+
+const std::vector<tag_spec> recon_abc{"recon_cmd_a", "recon_cmd_b", "recon_cmd_c"};
+
+}  // namespace
+
+TEST_CASE("seed 000: the five rule examples") {
+  const std::string rule6_description =
+      "ordered list of events by host and for particular context key for example the a regex "
+      "applied to a file path could capture a folder name and store that value under "
+      "captured_folder_colname The flux capacitor will propagate the tags seen for folder XYZ to "
+      "all subsequent rows which have a captured_folder_colname of XYZ\n";
+  check_same(parse_spec_file(data("seed000_rule6.yaml")).spec,
+             spec{temporal_rule("rule6", recon_abc)
+                      .with_description(rule6_description)
+                      .with_ordered(true)
+                      .with_groupby({"captured_folder_colname"})});
+  check_same(parse_spec_file(data("seed000_rule3.yaml")).spec,
+             spec{ancestor_rule("rule3", "parent_id", "id", {"ancestor_process_feature1"})
+                      .with_description("propagate to all decendents")});
+  check_same(parse_spec_file(data("seed000_rule4.yaml")).spec,
+             spec{parent_rule("rule4", "parent_id", "id", {"parent_process_feature1"})
+                      .with_description("propagate to child only")});
+  check_same(parse_spec_file(data("seed000_rule1.yaml")).spec,
+             spec{temporal_rule("rule1", recon_abc)
+                      .with_description("ordered list of events by host")
+                      .with_ordered(true)});
+  check_same(parse_spec_file(data("seed000_rule5.yaml")).spec,
+             spec{temporal_rule("rule5", recon_abc)
+                      .with_description("un-ordered set of events by host")
+                      .with_ordered(false)});
+}
+
+TEST_CASE("seed 000: the spec passed to flux_capacitor from Python") {
+  const auto doc = parse_spec_file(data("seed000_flux_update_spec.yaml"));
+  check_same(doc.spec, spec{parent_rule("rule4", "parent_id", "id", {"parent_process_feature1"})
+                                .with_description("propagate to child only"),
+                            temporal_rule("rule5", recon_abc)
+                                .with_description("un-ordered set of events by host")
+                                .with_ordered(false)});
+  CHECK(doc.conditions.empty());
+}
+
+TEST_CASE("seed 002: the five low-level JSON examples") {
+  const std::string folder = "captured_folder_colname";
+  check_same(
+      parse_spec_file(data("seed002_example1.json")).spec,
+      spec{low_level_rule("rule1", {tag_update("recon_cmd_a", folder, folder),
+                                    tag_update("recon_cmd_b", folder, folder, "recon_cmd_a"),
+                                    tag_update("recon_cmd_c", folder, folder, "recon_cmd_b")})});
+  check_same(parse_spec_file(data("seed002_example2.json")).spec,
+             spec{low_level_rule("rule2", {tag_update("recon_cmd_a", folder, folder),
+                                           tag_update("recon_cmd_b", folder, folder)})});
+  check_same(parse_spec_file(data("seed002_example3.json")).spec,
+             spec{low_level_rule("rule3", {tag_update("selection_parent", "parent_process_id",
+                                                      "process_id", "selection_parent")})});
+  check_same(parse_spec_file(data("seed002_example4.json")).spec,
+             spec{low_level_rule(
+                 "rule4", {tag_update("selection_parent", "parent_process_id", "process_id")})});
+  check_same(parse_spec_file(data("seed002_example5.json")).spec,
+             spec{low_level_rule("rule5", {"recon_cmd_a", "recon_cmd_b", "recon_cmd_c"})});
+}
+
+TEST_CASE("seed 002 as printed (missing ',') is a syntax error at the right place") {
+  CHECK(error_of(R"({
+    "rule_name": "rule1"
+    "tags": [ { "name": "recon_cmd_a" } ]
+})",
+                 "spec.json") ==
+        "spec.json:3:5: YAML syntax error: end of map flow not found (a missing ',' or closing "
+        "bracket before this?)");
+}
+
+TEST_CASE("low-level rules: list form, rules: form, YAML form, mixed with high-level") {
+  const spec want{low_level_rule("r1", {tag_update("a", "f", "f"), tag_update("b", "f", "f", "a")}),
+                  low_level_rule("r2", {"x"})};
+  check_same(parse_spec_string(R"([
+  {"rule_name": "r1", "tags": [{"name": "a", "prefix_get": "f", "prefix_put": "f"},
+                               {"name": "b", "prefix_get": "f", "prefix_put": "f",
+                                "put_condition": "a"}]},
+  {"rule_name": "r2", "tags": [{"name": "x"}]}
+])")
+                 .spec,
+             want);
+  check_same(parse_spec_string(R"(
+rules:
+  - rule_name: r1
+    tags:
+      - {name: a, prefix_get: f, prefix_put: f}
+      - name: b
+        prefix_get: f
+        prefix_put: f
+        put_condition: a
+  - rule_name: r2
+    tags: [x]
+)")
+                 .spec,
+             want);
+  check_same(
+      parse_spec_string(R"(
+- rulename: t
+  action: temporal
+  groupby: folder
+  tags: [a, {name: b}]
+- rule_name: r2
+  tags: [x]
+)")
+          .spec,
+      spec{temporal_rule("t", {"a", "b"}).with_groupby({"folder"}), low_level_rule("r2", {"x"})});
+  // `rule_name` may also name a high-level rule.
+  check_same(
+      parse_spec_string("rule_name: p\naction: parent\nparent: pid\nchild: id\ntags: [f]").spec,
+      spec{parent_rule("p", "pid", "id", {"f"})});
+}
+
+TEST_CASE("source locations are filled in") {
+  const auto doc = parse_spec_string(R"(rules:
+  - rulename: rule1
+    action: temporal
+    ordered: true
+    groupby: [folder]
+    tags:
+      - name: a
+      - b
+  - rule_name: low
+    tags:
+      - {name: x, put_condition: x}
+)",
+                                     "s.yaml");
+  const auto& r = doc.spec.rules[0];
+  CHECK(doc.spec.where.to_string() == "s.yaml:2:3");
+  CHECK(r.where.rule.to_string() == "s.yaml:2:5");
+  CHECK(r.where.name.to_string() == "s.yaml:2:15");
+  CHECK(r.where.action.to_string() == "s.yaml:3:13");
+  CHECK(r.where.ordered.to_string() == "s.yaml:4:14");
+  CHECK(r.where.groupby.to_string() == "s.yaml:5:14");
+  CHECK(r.where.tags.to_string() == "s.yaml:7:7");
+  CHECK(r.tags[0].where.to_string() == "s.yaml:7:9");
+  CHECK(r.tags[1].where.to_string() == "s.yaml:8:9");
+  const auto& low = doc.spec.rules[1];
+  CHECK(low.tags[0].where.to_string() == "s.yaml:11:9");
+  CHECK(low.tags[0].put_condition_where.to_string() == "s.yaml:11:34");
+}
+
+TEST_CASE("conditions beside the rules") {
+  const auto doc = parse_spec_string(R"(rules:
+  - rulename: rule1
+    action: temporal
+    tags: [selection]
+conditions:
+  rule1: selection and not 1 of filter*
+  detect2:
+    rule: rule1
+    condition: "1 of selection_*"
+)",
+                                     "s.yaml");
+  REQUIRE(doc.conditions.size() == 2);
+  CHECK(doc.conditions[0].name == "rule1");
+  CHECK(doc.conditions[0].rule.empty());
+  CHECK(doc.conditions[0].text == "selection and not 1 of filter*");
+  CHECK(doc.conditions[0].where.to_string() == "s.yaml:6:10");
+  CHECK(doc.conditions[1].name == "detect2");
+  CHECK(doc.conditions[1].rule == "rule1");
+  CHECK(doc.conditions[1].text == "1 of selection_*");
+  CHECK(doc.conditions[1].where.to_string() == "s.yaml:9:16");
+  // The texts are meant for fluxcap::condition.
+  CHECK(condition::parse(doc.conditions[1].text, doc.conditions[1].rule).to_string() ==
+        "1 of rule1.selection_*");
+}
+
+TEST_CASE("semantic errors from compile() point into the file") {
+  CHECK(error_of(R"(rules:
+  - rulename: rule1
+    action: temporal
+    tags: [a]
+
+  - rulename: rule4
+    action: parent
+    child: id
+    tags:
+      - name: parent_process_feature1
+)") == "spec.yaml:7:13: rule 'rule4': action 'parent' needs a 'parent' column");
+  CHECK(error_of("rules:\n  - {rulename: r, action: temporal, tags: [a]}\n"
+                 "  - {rulename: r, action: temporal, tags: [b]}\n") ==
+        "spec.yaml:3:5: rule 'r': duplicate rule name (first defined at spec.yaml:2:5)");
+  CHECK(error_of("rulename: r\naction: temporal\ntags: [a, b, a]\n") ==
+        "spec.yaml:3:14: rule 'r': tag 'a': duplicate tag name (first defined at spec.yaml:3:8)");
+  CHECK(error_of("rulename: r\naction: temporal\ntags: []\n") ==
+        "spec.yaml:3:7: rule 'r': needs at least one tag");
+  CHECK(error_of("rules: []\n") == "spec.yaml:1:8: the spec has no rules");
+  CHECK(error_of(R"(rule_name: r
+tags:
+  - name: a
+  - name: b
+    put_condition: c
+)") == "spec.yaml:5:20: rule 'r': tag 'b': put_condition 'c' names no tag of this rule");
+  CHECK(error_of(R"(rule_name: r
+tags:
+  - {name: a, put_condition: b}
+  - {name: b, put_condition: a}
+)") == "spec.yaml:3:30: rule 'r': tag 'a': put conditions form a cycle: a -> b -> a");
+  CHECK(error_of(R"(rulename: r
+action: temporal
+tags:
+  - name: a
+    prefix_get: x
+)") == "spec.yaml:4:5: rule 'r': tag 'a': 'prefix_get'/'prefix_put' belong to the low-level "
+       "form; a rule with an action derives its keys");
+  CHECK(error_of("rulename: r\naction: parent\nparent: p\nchild: c\nordered: true\ntags: [a]\n") ==
+        "spec.yaml:5:10: rule 'r': 'ordered' is only valid for temporal rules, not 'parent'");
+  CHECK(error_of("rule_name: r\ngroupby: [x]\ntags: [a]\n") ==
+        "spec.yaml:2:10: rule 'r': 'groupby' needs an 'action' (low-level rules give keys per "
+        "tag)");
+  CHECK(error_of("rulename: r\naction: parent\nparent: ''\nchild: c\ntags: [a]\n") ==
+        "spec.yaml:3:9: rule 'r': 'parent' names an empty column");
+}
+
+TEST_CASE("structural errors: keys") {
+  CHECK(error_of("rules:\n  - rulename: rule4\n    acton: parent\n    tags: [a]\n") ==
+        "spec.yaml:3:5: rule 'rule4': unknown key 'acton' in a rule (did you mean 'action'?)");
+  CHECK(error_of("rulename: r\naction: temporal\ntags: [a]\ncolor: red\n") ==
+        "spec.yaml:4:1: rule 'r': unknown key 'color' in a rule");
+  CHECK(error_of("rulename: r\naction: temporal\ntags:\n  - {name: a, prefx_get: x}\n") ==
+        "spec.yaml:4:15: rule 'r': tag 'a': unknown key 'prefx_get' in a tag (did you mean "
+        "'prefix_get'?)");
+  CHECK(error_of("rulename: r\naction: temporal\naction: parent\ntags: [a]\n") ==
+        "spec.yaml:3:1: duplicate key 'action' (first at spec.yaml:2:1)");
+  CHECK(error_of("rule: []\n") ==
+        "spec.yaml:1:1: unknown top-level key 'rule'; expected 'rules' or 'conditions' (did you "
+        "mean 'rules'?)");
+  CHECK(error_of("rules:\n  - {rulename: r, action: temporal, tags: [a]}\ntags: [b]\n") ==
+        "spec.yaml:3:1: 'tags' belongs to a rule; list rules under 'rules:'");
+  CHECK(error_of("rules:\n  - action: temporal\n    tags: [a]\n") ==
+        "spec.yaml:2:5: a rule needs a 'rulename' (or 'rule_name' in the low-level form)");
+  CHECK(error_of("rules:\n  - rulname: r\n    tags: [a]\n") ==
+        "spec.yaml:2:5: a rule needs a 'rulename' (or 'rule_name' in the low-level form) (did "
+        "you mean 'rulename'?)");
+  CHECK(error_of("rulename: r\nrule_name: r\ntags: [a]\n") ==
+        "spec.yaml:2:1: give either 'rulename' or 'rule_name', not both");
+  CHECK(error_of("rules:\n  - rulename: r\n    tags: [a]\n") ==
+        "spec.yaml:2:5: rule 'r': missing 'action' (temporal, parent or ancestor); a rule "
+        "without an action is a low-level rule, named with 'rule_name'");
+  CHECK(error_of("rulename: r\naction: temporal\n") ==
+        "spec.yaml:1:1: rule 'r': a rule needs 'tags'");
+  CHECK(error_of("rulename: r\naction: temporal\ntags:\n  - {prefix_get: x}\n") ==
+        "spec.yaml:4:5: rule 'r': a tag needs a 'name'");
+  CHECK(error_of("{? [a]: b}\n") == "spec.yaml:1:4: a key must be a name, not a list");
+}
+
+TEST_CASE("structural errors: types and values") {
+  CHECK(error_of("rulename: r\naction: parnet\ntags: [a]\n") ==
+        "spec.yaml:2:9: rule 'r': unknown action 'parnet'; expected temporal, parent or ancestor "
+        "(did you mean 'parent'?)");
+  CHECK(error_of("rulename: r\naction: [temporal]\ntags: [a]\n") ==
+        "spec.yaml:2:9: rule 'r': 'action' must be a string, not a list");
+  CHECK(error_of("rulename: r\naction: temporal\nordered: maybe\ntags: [a]\n") ==
+        "spec.yaml:3:10: rule 'r': 'ordered' must be true or false, not 'maybe'");
+  CHECK(error_of("rulename: r\naction: temporal\nordered: \"true\"\ntags: [a]\n") ==
+        "spec.yaml:3:10: rule 'r': 'ordered' must be true or false, not 'true'");
+  CHECK(error_of("rulename: r\naction: temporal\nordered:\ntags: [a]\n") ==
+        "spec.yaml:3:1: rule 'r': 'ordered' must be true or false, not nothing");
+  CHECK(error_of("rulename: r\naction: parent\nparent: [a, b]\nchild: c\ntags: [a]\n") ==
+        "spec.yaml:3:9: rule 'r': 'parent' must be a string, not a list");
+  CHECK(error_of("rulename: r\naction: parent\nparent:\nchild: c\ntags: [a]\n") ==
+        "spec.yaml:3:1: rule 'r': 'parent' needs a value");
+  CHECK(error_of("rulename: r\naction: temporal\ngroupby: {a: b}\ntags: [a]\n") ==
+        "spec.yaml:3:10: rule 'r': 'groupby' must be a column or a list of columns, not a "
+        "mapping");
+  CHECK(error_of("rulename: r\naction: temporal\ngroupby: [a, [b]]\ntags: [a]\n") ==
+        "spec.yaml:3:14: rule 'r': 'groupby' entries must be column names, not a list");
+  CHECK(error_of("rulename: r\naction: temporal\ntags: a\n") ==
+        "spec.yaml:3:7: rule 'r': 'tags' must be a list of tags, not 'a'");
+  CHECK(error_of("rulename: r\naction: temporal\ntags: [[a]]\n") ==
+        "spec.yaml:3:8: rule 'r': a tag must be a name or a mapping with 'name', not a list");
+  CHECK(error_of("rules:\n  rulename: r\n") ==
+        "spec.yaml:2:3: 'rules' must be a list of rules, not a mapping");
+  CHECK(error_of("rules:\n  - r\n") ==
+        "spec.yaml:2:5: each rule must be a mapping with 'rulename', 'tags', ...; found 'r'");
+  CHECK(error_of("just a string\n") ==
+        "spec.yaml:1:1: expected a mapping with 'rules:', a rule, or a list of rules; found 'just "
+        "a string'");
+}
+
+TEST_CASE("structural errors: documents and YAML syntax") {
+  CHECK(error_of("") == "spec.yaml: the spec is empty");
+  CHECK(error_of("# only a comment\n") == "spec.yaml: the spec is empty");
+  CHECK(error_of("rule_name: a\ntags: [x]\n---\nrule_name: b\ntags: [y]\n") ==
+        "spec.yaml:4:1: a spec holds one YAML document; a second one starts here");
+  CHECK(error_of("rules: [\n  {rulename: r}\n") ==
+        "spec.yaml:3:1: YAML syntax error: end of sequence flow not found (a missing ',' or "
+        "closing bracket before this?)");
+  CHECK(error_of("rulename: r\n  action: temporal\n") ==
+        "spec.yaml:2:9: YAML syntax error: illegal map value");
+  const std::string deep(5000, '[');
+  CHECK(error_of(deep).rfind("spec.yaml:1:", 0) == 0);
+}
+
+TEST_CASE("condition errors point into the file") {
+  const std::string rules = "rules:\n  - {rulename: r, action: temporal, tags: [a]}\n";
+  CHECK(error_of(rules + "conditions:\n  r: a and (b or c\n") ==
+        "spec.yaml:4:19: condition 'r': missing ')' to close '(' at column 7, found end of "
+        "condition");
+  CHECK(error_of(rules + "conditions:\n  r: \"a and or b\"\n") ==
+        "spec.yaml:4:13: condition 'r': expected a tag name, '(', 'not', '1 of' or 'all of' after "
+        "'and', found 'or'");
+  CHECK(error_of(rules + "conditions:\n  d:\n    rule: r\n    condition: 'a b'\n") ==
+        "spec.yaml:6:19: condition 'd': expected 'and', 'or' or end of condition, found 'b'");
+  // A block scalar (here "a and\n"): the position is the scalar's, the column the condition's.
+  CHECK(error_of(rules + "conditions:\n  r: >\n    a and\n") ==
+        "spec.yaml:4:6: condition 'r': expected a tag name, '(', 'not', '1 of' or 'all of' after "
+        "'and', found end of condition (at column 7 of the condition)");
+  CHECK(error_of(rules + "conditions:\n  r: [a]\n") ==
+        "spec.yaml:4:6: condition 'r' must be a condition string, not a list");
+  CHECK(error_of(rules + "conditions:\n  r:\n") ==
+        "spec.yaml:4:3: condition 'r' needs a condition text");
+  CHECK(error_of(rules + "conditions:\n  d: {rul: r, condition: a}\n") ==
+        "spec.yaml:4:7: condition 'd': unknown key 'rul'; expected 'rule' and 'condition' (did you "
+        "mean 'rule'?)");
+  CHECK(error_of(rules + "conditions:\n  d: {rule: r}\n") ==
+        "spec.yaml:4:6: condition 'd' needs a 'condition'");
+  CHECK(error_of(rules + "conditions: [a]\n") ==
+        "spec.yaml:3:13: 'conditions' must map detection names to conditions, not a list");
+  CHECK(error_of(rules + "conditions:\n  r: a\n  r: b\n") ==
+        "spec.yaml:5:3: duplicate key 'r' (first at spec.yaml:4:3)");
+}
+
+TEST_CASE("unreadable file") {
+  CHECK_THROWS_WITH_AS(
+      (void)parse_spec_file(data("no-such-file.yaml")),
+      (data("no-such-file.yaml") + ": cannot open the spec file: No such file or directory")
+          .c_str(),
+      spec_error);
+}
