@@ -1,0 +1,91 @@
+// File input and output for the fluxcap tool: buffered line reading (with the
+// padding simdjson needs), buffered standard output, and state files written
+// atomically.
+#pragma once
+
+#include <cstddef>
+#include <cstdint>
+#include <optional>
+#include <stdexcept>
+#include <string>
+#include <string_view>
+#include <vector>
+
+namespace fluxcap_cli {
+
+/// An I/O failure (reading input, writing output or the state file). Exit status 1.
+class io_error : public std::runtime_error {
+ public:
+  using std::runtime_error::runtime_error;
+};
+
+/// `message: strerror(errno)`.
+[[nodiscard]] std::string errno_message(const std::string& message);
+
+/// Reads one file descriptor line by line. Each line stays valid, with at least
+/// `padding` readable bytes after it, until the next call to `next`.
+class line_reader {
+ public:
+  /// `path` "-": standard input. Throws io_error if the file cannot be opened.
+  line_reader(const std::string& path, std::size_t padding);
+  ~line_reader();
+  line_reader(const line_reader&) = delete;
+  line_reader& operator=(const line_reader&) = delete;
+
+  /// The next line without its '\n' (a final line without '\n' counts too); false
+  /// at end of input. Throws io_error on a read error.
+  bool next(std::string_view& line);
+  /// Bytes readable from the start of the current line.
+  [[nodiscard]] std::size_t readable() const noexcept { return readable_; }
+  /// The name used in messages: the path, or "<stdin>".
+  [[nodiscard]] const std::string& name() const noexcept { return name_; }
+  /// Bytes consumed so far.
+  [[nodiscard]] std::uint64_t bytes() const noexcept { return bytes_; }
+
+ private:
+  bool fill();
+
+  int fd_ = -1;
+  bool owns_fd_ = false;
+  bool eof_ = false;
+  std::string name_;
+  std::size_t padding_;
+  std::vector<char> buf_;
+  std::size_t begin_ = 0;    ///< start of unconsumed data
+  std::size_t end_ = 0;      ///< end of data read
+  std::size_t scanned_ = 0;  ///< [begin_, scanned_) has no '\n'
+  std::size_t readable_ = 0;
+  std::uint64_t bytes_ = 0;
+};
+
+/// Buffered writes to a file descriptor (standard output).
+class output_buffer {
+ public:
+  explicit output_buffer(int fd, std::size_t flush_at = std::size_t{1} << 20);
+  /// The buffer to append to; call `maybe_flush` after appending.
+  std::string& buffer() noexcept { return buf_; }
+  void maybe_flush() {
+    if (buf_.size() >= flush_at_) flush();
+  }
+  /// Writes everything buffered. Throws io_error.
+  void flush();
+
+ private:
+  int fd_;
+  std::size_t flush_at_;
+  std::string buf_;
+};
+
+/// The whole file, or nothing when it does not exist. Throws io_error otherwise.
+[[nodiscard]] std::optional<std::vector<std::uint8_t>> read_file_if_exists(const std::string& path);
+
+/// Replaces `path` with `bytes` atomically: writes a temporary file in the same
+/// directory, fsyncs it, renames it over `path` and fsyncs the directory. A crash at
+/// any point leaves either the old file or the new one. Throws io_error.
+void write_file_atomically(const std::string& path, const std::vector<std::uint8_t>& bytes);
+
+/// Throws usage_error unless `path` can be written atomically later: its directory
+/// exists and is writable, and `path` is not a directory.
+void check_writable_location(const std::string& path);
+
+}  // namespace fluxcap_cli

@@ -1,0 +1,688 @@
+#include "json_event.hpp"
+
+#include <simdjson.h>
+
+#include <algorithm>
+#include <stdexcept>
+#include <utility>
+
+namespace fluxcap_cli {
+
+namespace od = simdjson::ondemand;
+
+#define FLUXCAP_CLI_STRINGIFY2(x) #x
+#define FLUXCAP_CLI_STRINGIFY(x) FLUXCAP_CLI_STRINGIFY2(x)
+const char* simdjson_version() noexcept {
+  return FLUXCAP_CLI_STRINGIFY(SIMDJSON_VERSION);
+}
+
+void append_json_string(std::string& out, std::string_view s) {
+  static constexpr char hex[] = "0123456789abcdef";
+  out += '"';
+  for (const char c : s) {
+    const auto u = static_cast<unsigned char>(c);
+    switch (c) {
+      case '"':
+        out += "\\\"";
+        break;
+      case '\\':
+        out += "\\\\";
+        break;
+      case '\n':
+        out += "\\n";
+        break;
+      case '\r':
+        out += "\\r";
+        break;
+      case '\t':
+        out += "\\t";
+        break;
+      case '\b':
+        out += "\\b";
+        break;
+      case '\f':
+        out += "\\f";
+        break;
+      default:
+        if (u < 0x20) {
+          out += "\\u00";
+          out += hex[u >> 4];
+          out += hex[u & 0xf];
+        } else {
+          out += c;
+        }
+    }
+  }
+  out += '"';
+}
+
+// ---------------------------------------------------------------------------------------
+// json_schema
+
+json_schema::json_schema(const fluxcap::program& prog, field_config fields)
+    : fields_(std::move(fields)) {
+  for (const auto& rule : prog.rules) {
+    rule_info info;
+    info.name = rule.name;
+    append_json_string(info.json_name, rule.name);
+    info.first_tag = static_cast<std::uint32_t>(tag_rule_.size());
+    info.tag_count = static_cast<std::uint32_t>(rule.tags.size());
+    std::vector<const fluxcap::compiled_tag*> by_spec(rule.tags.size());
+    for (const auto& tag : rule.tags) by_spec[tag.spec_index] = &tag;
+    const auto rule_index = static_cast<std::uint32_t>(rules_.size());
+    for (const auto* tag : by_spec) {
+      const auto flat = static_cast<std::uint32_t>(tag_rule_.size());
+      info.tags.emplace(tag->name, flat);
+      tag_rule_.push_back(rule_index);
+      tag_names_.push_back(tag->name);
+      std::string json;
+      append_json_string(json, tag->name);
+      tag_json_names_.push_back(std::move(json));
+    }
+    rule_index_.emplace(rule.name, rule_index);
+    rules_.push_back(std::move(info));
+  }
+
+  columns_ = prog.columns();
+  if (fields_.group_key) {
+    const auto it = std::find(columns_.begin(), columns_.end(), *fields_.group_key);
+    group_column_ = static_cast<std::uint32_t>(it - columns_.begin());
+    if (it == columns_.end()) columns_.push_back(*fields_.group_key);
+  }
+
+  auto clash = [](const std::string& what, const std::string& name, const std::string& other) {
+    throw std::invalid_argument(what + " '" + name + "' is also " + other);
+  };
+  const auto& tags = fields_.tags_field;
+  const auto& dets = fields_.detections_field;
+  if (!dets.empty() && dets == tags) clash("--detections-field", dets, "the --tags-field");
+  for (std::size_t c = 0; c < columns_.size(); ++c) {
+    const std::string role = c == group_column_ && c >= prog.columns().size()
+                                 ? std::string("the --group-key")
+                                 : "a key column of the spec";
+    if (columns_[c] == tags) clash("--tags-field", tags, role);
+    if (!dets.empty() && columns_[c] == dets) clash("--detections-field", dets, role);
+  }
+
+  top_.push_back(top_field{tags, true, false, none});
+  if (!dets.empty()) top_.push_back(top_field{dets, false, true, none});
+  for (std::size_t c = 0; c < columns_.size(); ++c)
+    top_.push_back(top_field{columns_[c], false, false, static_cast<std::uint32_t>(c)});
+  for (const auto& f : top_)
+    top_lengths_ |= std::uint64_t{1} << std::min<std::size_t>(f.name.size(), 63);
+}
+
+std::uint32_t json_schema::find_rule(std::string_view name) const noexcept {
+  const auto it = rule_index_.find(name);
+  return it == rule_index_.end() ? none : it->second;
+}
+
+std::uint32_t json_schema::find_tag(std::uint32_t rule, std::string_view tag) const noexcept {
+  const auto& tags = rules_[rule].tags;
+  const auto it = tags.find(tag);
+  return it == tags.end() ? none : it->second;
+}
+
+std::uint32_t json_schema::tag_handle(std::string_view rule, std::string_view tag) const {
+  const auto r = find_rule(rule);
+  const auto t = r == none ? none : find_tag(r, tag);
+  if (t == none)
+    throw std::invalid_argument("fluxcap: no tag '" + std::string(rule) + "." + std::string(tag) +
+                                "' in the JSON schema");
+  return t;
+}
+
+std::uint32_t json_schema::column_handle(std::string_view column) const {
+  const auto it = std::find(columns_.begin(), columns_.end(), column);
+  if (it == columns_.end())
+    throw std::invalid_argument("fluxcap: no column '" + std::string(column) +
+                                "' in the JSON schema");
+  return static_cast<std::uint32_t>(it - columns_.begin());
+}
+
+const json_schema::top_field* json_schema::find_top(std::string_view key) const noexcept {
+  if (((top_lengths_ >> std::min<std::size_t>(key.size(), 63)) & 1U) == 0) return nullptr;
+  for (const auto& f : top_)
+    if (f.name == key) return &f;
+  return nullptr;
+}
+
+// ---------------------------------------------------------------------------------------
+// json_event
+
+json_event::json_event(const json_schema& schema)
+    : value(schema.tag_count()),
+      present(schema.tag_count()),
+      touched(schema.rules().size()),
+      spec_rule_at(schema.rules().size(), json_schema::none),
+      columns(schema.column_count()),
+      schema_(&schema) {}
+
+void json_event::reset() noexcept {
+  std::fill(value.begin(), value.end(), std::uint8_t{0});
+  std::fill(present.begin(), present.end(), std::uint8_t{0});
+  std::fill(touched.begin(), touched.end(), std::uint8_t{0});
+  std::fill(spec_rule_at.begin(), spec_rule_at.end(), json_schema::none);
+  std::fill(columns.begin(), columns.end(), std::nullopt);
+  rules.clear();
+  entries.clear();
+  map = map_kind::absent;
+  map_begin = map_end = map_last = nullptr;
+  detections_begin = detections_end = nullptr;
+  top_last = nullptr;
+  top_empty = true;
+}
+
+std::optional<bool> json_event::lookup(std::string_view rule, std::string_view tag) const {
+  auto search = [&](const input_rule& in) -> std::optional<bool> {
+    for (std::uint32_t i = 0; i < in.entry_count; ++i) {
+      const auto& e = entries[in.first_entry + i];
+      if (e.name == tag) return e.value;
+    }
+    return std::nullopt;
+  };
+  const std::uint32_t r = schema_->find_rule(rule);
+  if (r == json_schema::none) {
+    for (const auto& in : rules)
+      if (in.spec_rule == json_schema::none && in.name == rule) return search(in);
+    return std::nullopt;
+  }
+  if (const std::uint32_t t = schema_->find_tag(r, tag); t != json_schema::none) {
+    if (present[t] || touched[r]) return value[t] != 0;
+    return std::nullopt;
+  }
+  const std::uint32_t at = spec_rule_at[r];
+  return at == json_schema::none ? std::nullopt : search(rules[at]);
+}
+
+// ---------------------------------------------------------------------------------------
+// line_parser
+
+namespace {
+
+constexpr bool is_space(char c) noexcept {
+  return c == ' ' || c == '\t' || c == '\n' || c == '\r';
+}
+
+std::string_view trim_right(std::string_view s) noexcept {
+  while (!s.empty() && is_space(s.back())) s.remove_suffix(1);
+  return s;
+}
+
+constexpr bool is_digit(char c) noexcept {
+  return c >= '0' && c <= '9';
+}
+
+constexpr bool is_hex(char c) noexcept {
+  return is_digit(c) || (c >= 'a' && c <= 'f') || (c >= 'A' && c <= 'F');
+}
+
+/// JSON number grammar (RFC 8259 section 6).
+bool valid_number(std::string_view s) noexcept {
+  std::size_t i = 0;
+  const std::size_t n = s.size();
+  if (i < n && s[i] == '-') ++i;
+  if (i == n) return false;
+  if (s[i] == '0') {
+    ++i;
+  } else if (is_digit(s[i])) {
+    while (i < n && is_digit(s[i])) ++i;
+  } else {
+    return false;
+  }
+  if (i < n && s[i] == '.') {
+    if (++i == n || !is_digit(s[i])) return false;
+    while (i < n && is_digit(s[i])) ++i;
+  }
+  if (i < n && (s[i] == 'e' || s[i] == 'E')) {
+    ++i;
+    if (i < n && (s[i] == '+' || s[i] == '-')) ++i;
+    if (i == n || !is_digit(s[i])) return false;
+    while (i < n && is_digit(s[i])) ++i;
+  }
+  return i == n;
+}
+
+/// Checks the escapes of a string whose body starts at `p` (after the opening quote;
+/// stage 1 guarantees the string is closed and free of control characters). Returns
+/// the position after the closing quote, or nullptr on a bad escape.
+const char* scan_string(const char* p) noexcept {
+  for (;;) {
+    const char c = *p;
+    if (c == '"') return p + 1;
+    if (c != '\\') {
+      ++p;
+      continue;
+    }
+    switch (p[1]) {
+      case '"':
+      case '\\':
+      case '/':
+      case 'b':
+      case 'f':
+      case 'n':
+      case 'r':
+      case 't':
+        p += 2;
+        break;
+      case 'u':
+        if (!is_hex(p[2]) || !is_hex(p[3]) || !is_hex(p[4]) || !is_hex(p[5])) return nullptr;
+        p += 6;
+        break;
+      default:
+        return nullptr;
+    }
+  }
+}
+
+std::string shorten(std::string_view s) {
+  constexpr std::size_t max = 40;
+  if (s.size() <= max) return std::string(s);
+  return std::string(s.substr(0, max)) + "...";
+}
+
+std::string quote_name(std::string_view s) {
+  std::string out(1, '\'');
+  out += shorten(s);
+  out += '\'';
+  return out;
+}
+
+}  // namespace
+
+struct line_parser::impl {
+  explicit impl(const json_schema& s) : schema(&s), seen(64) {}
+
+  const json_schema* schema;
+  od::parser parser;
+  od::document doc;
+  std::string* problem = nullptr;
+  std::vector<const json_schema::top_field*> seen;
+
+  bool bad(std::string message) {
+    *problem = std::move(message);
+    return false;
+  }
+  bool bad_json(simdjson::error_code e) {
+    return bad(std::string("not valid JSON (") + simdjson::error_message(e) + ")");
+  }
+  bool bad_json(const char* what) { return bad(std::string("not valid JSON (") + what + ")"); }
+
+  /// End of the array or object just iterated: before the whitespace that precedes
+  /// the next token.
+  bool compound_end(const char*& end) {
+    const char* loc = nullptr;
+    if (const auto e = doc.current_location().get(loc)) return bad_json(e);
+    while (is_space(loc[-1])) --loc;
+    end = loc;
+    return true;
+  }
+
+  bool validate_scalar(std::string_view tok, const char*& end) {
+    const std::string_view t = trim_right(tok);
+    bool ok = false;
+    switch (t.front()) {
+      case '"': {
+        const char* after = scan_string(t.data() + 1);
+        if (after == nullptr) return bad_json("bad escape in a string");
+        ok = after == t.data() + t.size();
+        break;
+      }
+      case 't':
+        ok = t == "true";
+        break;
+      case 'f':
+        ok = t == "false";
+        break;
+      case 'n':
+        ok = t == "null";
+        break;
+      default:
+        ok = valid_number(t);
+    }
+    if (!ok) return bad_json(("unexpected " + quote_name(t)).c_str());
+    end = t.data() + t.size();
+    return true;
+  }
+
+  bool validate_key(od::field& f) {
+    if (scan_string(f.key().raw()) == nullptr) return bad_json("bad escape in a key");
+    return true;
+  }
+
+  /// Validates a whole value (every byte of it), and sets `end` past it.
+  bool validate(od::value& v, const char*& end) {
+    const std::string_view tok = v.raw_json_token();
+    if (tok.empty()) return bad_json("empty value");
+    if (tok.front() == '{') {
+      od::object o;
+      if (const auto e = v.get_object().get(o)) return bad_json(e);
+      for (auto fr : o) {
+        od::field f;
+        if (const auto e = std::move(fr).get(f)) return bad_json(e);
+        if (!validate_key(f)) return false;
+        const char* ignored = nullptr;
+        if (!validate(f.value(), ignored)) return false;
+      }
+      return compound_end(end);
+    }
+    if (tok.front() == '[') {
+      od::array a;
+      if (const auto e = v.get_array().get(a)) return bad_json(e);
+      for (auto er : a) {
+        od::value item;
+        if (const auto e = std::move(er).get(item)) return bad_json(e);
+        const char* ignored = nullptr;
+        if (!validate(item, ignored)) return false;
+      }
+      return compound_end(end);
+    }
+    return validate_scalar(tok, end);
+  }
+
+  bool read_column(od::value& v, std::optional<std::string_view>& out, const char*& end) {
+    const std::string_view tok = v.raw_json_token();
+    if (tok.empty()) return bad_json("empty value");
+    if (tok.front() == '"') {
+      std::string_view s;
+      if (const auto e = v.get_string().get(s)) return bad_json(e);
+      if (!validate_scalar(tok, end)) return false;
+      out = s;
+      return true;
+    }
+    if (!validate(v, end)) return false;
+    if (tok.front() != 'n')
+      out = std::string_view(tok.data(), static_cast<std::size_t>(end - tok.data()));
+    return true;
+  }
+
+  bool parse_tag_map(od::value& v, json_event& ev, const char*& end) {
+    const std::string& field = schema->fields().tags_field;
+    const std::string_view tok = v.raw_json_token();
+    if (tok.empty()) return bad_json("empty value");
+    if (tok.front() != '{') {
+      if (!validate(v, end)) return false;
+      if (tok.front() == 'n') {
+        ev.map = json_event::map_kind::null;
+        ev.map_begin = tok.data();
+        ev.map_end = end;
+        return true;
+      }
+      return bad("tag map " + quote_name(field) + " is not an object");
+    }
+    od::object m;
+    if (const auto e = v.get_object().get(m)) return bad_json(e);
+    ev.map = json_event::map_kind::object;
+    ev.map_begin = tok.data();
+    ev.map_last = tok.data() + 1;
+    for (auto fr : m) {
+      od::field f;
+      if (const auto e = std::move(fr).get(f)) return bad_json(e);
+      std::string_view rule;
+      if (const auto e = f.unescaped_key().get(rule)) return bad_json(e);
+      od::value& rv = f.value();
+      const std::string_view rtok = rv.raw_json_token();
+      if (rtok.empty()) return bad_json("empty value");
+      if (rtok.front() != '{') {
+        const char* ignored = nullptr;
+        if (!validate(rv, ignored)) return false;
+        return bad("tag map " + quote_name(field) + ": rule " + quote_name(rule) +
+                   " is not an object");
+      }
+      od::object ro;
+      if (const auto e = rv.get_object().get(ro)) return bad_json(e);
+      const std::uint32_t spec_rule = schema->find_rule(rule);
+      if (spec_rule != json_schema::none && ev.spec_rule_at[spec_rule] != json_schema::none)
+        return bad("tag map " + quote_name(field) + ": duplicate rule " + quote_name(rule));
+      json_event::input_rule in;
+      in.name = rule;
+      in.spec_rule = spec_rule;
+      in.first_entry = static_cast<std::uint32_t>(ev.entries.size());
+      in.begin = rtok.data();
+      for (auto tfr : ro) {
+        od::field tf;
+        if (const auto e = std::move(tfr).get(tf)) return bad_json(e);
+        std::string_view tag;
+        if (const auto e = tf.unescaped_key().get(tag)) return bad_json(e);
+        od::value& tv = tf.value();
+        const std::string_view t = trim_right(tv.raw_json_token());
+        bool b = false;
+        if (t == "true") {
+          b = true;
+        } else if (t != "false") {
+          const char* ignored = nullptr;
+          if (t.empty() || !validate(tv, ignored))
+            return t.empty() ? bad_json("empty value") : false;
+          return bad("tag map " + quote_name(field) + ": rule " + quote_name(rule) + ": tag " +
+                     quote_name(tag) + " is not a boolean (" + shorten(t) + ")");
+        }
+        std::uint32_t spec_tag = json_schema::none;
+        if (spec_rule != json_schema::none) {
+          spec_tag = schema->find_tag(spec_rule, tag);
+          if (spec_tag != json_schema::none) {
+            if (ev.present[spec_tag])
+              return bad("tag map " + quote_name(field) + ": rule " + quote_name(rule) +
+                         ": duplicate tag " + quote_name(tag));
+            ev.present[spec_tag] = 1;
+            ev.value[spec_tag] = b ? 1 : 0;
+          }
+        }
+        ev.entries.push_back({tag, spec_tag, b});
+      }
+      if (!compound_end(in.end)) return false;
+      in.entry_count = static_cast<std::uint32_t>(ev.entries.size()) - in.first_entry;
+      if (spec_rule != json_schema::none)
+        ev.spec_rule_at[spec_rule] = static_cast<std::uint32_t>(ev.rules.size());
+      ev.map_last = in.end;
+      ev.rules.push_back(in);
+    }
+    if (!compound_end(end)) return false;
+    ev.map_end = end;
+    return true;
+  }
+
+  bool parse(std::string_view line, std::size_t readable, json_event& ev) {
+    ev.reset();
+    if (const auto e =
+            parser.iterate(simdjson::padded_string_view(line.data(), line.size(), readable))
+                .get(doc))
+      return bad_json(e);
+    od::json_type type;
+    if (const auto e = doc.type().get(type)) return bad_json(e);
+    if (type != od::json_type::object) return bad("not a JSON object");
+    od::object top;
+    if (const auto e = doc.get_object().get(top)) return bad_json(e);
+    const char* open = line.data();
+    while (is_space(*open)) ++open;
+    ev.top_last = open + 1;
+
+    std::fill(seen.begin(), seen.end(), nullptr);
+    std::size_t seen_count = 0;
+    for (auto fr : top) {
+      od::field f;
+      if (const auto e = std::move(fr).get(f)) return bad_json(e);
+      std::string_view key;
+      if (const auto e = f.unescaped_key().get(key)) return bad_json(e);
+      od::value& v = f.value();
+      const char* end = nullptr;
+      const json_schema::top_field* role = schema->find_top(key);
+      if (role == nullptr) {
+        if (!validate(v, end)) return false;
+      } else {
+        for (std::size_t i = 0; i < seen_count; ++i)
+          if (seen[i] == role) return bad("duplicate field " + quote_name(key));
+        if (seen_count == seen.size()) seen.resize(seen.size() * 2);
+        seen[seen_count++] = role;
+        if (role->tags) {
+          if (!parse_tag_map(v, ev, end)) return false;
+        } else if (role->detections) {
+          ev.detections_begin = v.raw_json_token().data();
+          if (!validate(v, end)) return false;
+          ev.detections_end = end;
+        } else if (!read_column(v, ev.columns[role->column], end)) {
+          return false;
+        }
+      }
+      ev.top_last = end;
+      ev.top_empty = false;
+    }
+    // Anything after the closing brace is trailing garbage.
+    if (!doc.current_location().error()) return bad_json("trailing content after the object");
+    return true;
+  }
+};
+
+line_parser::line_parser(const json_schema& schema) : impl_(std::make_unique<impl>(schema)) {}
+line_parser::~line_parser() = default;
+
+std::size_t line_parser::padding() noexcept {
+  return simdjson::SIMDJSON_PADDING;
+}
+
+bool line_parser::parse(std::string_view line, std::size_t readable, json_event& event,
+                        std::string& problem) {
+  impl_->problem = &problem;
+  return impl_->parse(line, readable, event);
+}
+
+// ---------------------------------------------------------------------------------------
+// line_writer
+
+line_writer::line_writer(const json_schema& schema, const std::vector<std::string>& detection_names)
+    : schema_(&schema) {
+  for (const auto& name : detection_names) {
+    std::string json;
+    append_json_string(json, name);
+    detection_json_.push_back(std::move(json));
+  }
+  append_json_string(tags_field_json_, schema.fields().tags_field);
+  if (!schema.fields().detections_field.empty())
+    append_json_string(detections_field_json_, schema.fields().detections_field);
+}
+
+void line_writer::emit_rule(const json_event& ev, std::uint32_t r) {
+  const auto& info = schema_->rules()[r];
+  text_ += '{';
+  bool first = true;
+  auto member = [&](std::string_view json_key, bool v) {
+    if (!first) text_ += ',';
+    first = false;
+    text_ += json_key;
+    text_ += v ? ":true" : ":false";
+  };
+  if (const std::uint32_t at = ev.spec_rule_at[r]; at != json_schema::none) {
+    const auto& in = ev.rules[at];
+    std::string key;
+    for (std::uint32_t i = 0; i < in.entry_count; ++i) {
+      const auto& e = ev.entries[in.first_entry + i];
+      if (e.spec_tag != json_schema::none) {
+        member(schema_->tag_json_name(e.spec_tag), ev.value[e.spec_tag] != 0);
+      } else {
+        key.clear();
+        append_json_string(key, e.name);
+        member(key, e.value);
+      }
+    }
+  }
+  for (std::uint32_t t = info.first_tag; t < info.first_tag + info.tag_count; ++t)
+    if (!ev.present[t]) member(schema_->tag_json_name(t), ev.value[t] != 0);
+  text_ += '}';
+}
+
+void line_writer::emit_added_rules(const json_event& ev, bool comma_first) {
+  bool comma = comma_first;
+  for (std::uint32_t r = 0; r < schema_->rules().size(); ++r) {
+    if (!ev.touched[r] || ev.spec_rule_at[r] != json_schema::none) continue;
+    if (comma) text_ += ',';
+    comma = true;
+    text_ += schema_->rules()[r].json_name;
+    text_ += ':';
+    emit_rule(ev, r);
+  }
+}
+
+void line_writer::emit_detections(const std::vector<std::uint32_t>& fired) {
+  text_ += '[';
+  for (std::size_t i = 0; i < fired.size(); ++i) {
+    if (i) text_ += ',';
+    text_ += detection_json_[fired[i]];
+  }
+  text_ += ']';
+}
+
+void line_writer::write(std::string_view line, const json_event& ev,
+                        const std::vector<std::uint32_t>& fired, std::string& out) {
+  edits_.clear();
+  text_.clear();
+  auto add_edit = [&](const char* begin, const char* end, std::size_t text_begin) {
+    edits_.push_back({begin, end, text_begin, text_.size()});
+  };
+
+  bool any_touched = false, any_added = false;
+  for (std::uint32_t r = 0; r < ev.touched.size(); ++r) {
+    if (!ev.touched[r]) continue;
+    any_touched = true;
+    if (ev.spec_rule_at[r] == json_schema::none) any_added = true;
+  }
+
+  bool top_has_members = !ev.top_empty;
+  if (any_touched) {
+    if (ev.map == json_event::map_kind::object) {
+      for (std::uint32_t r = 0; r < ev.touched.size(); ++r) {
+        const std::uint32_t at = ev.spec_rule_at[r];
+        if (!ev.touched[r] || at == json_schema::none) continue;
+        const std::size_t from = text_.size();
+        emit_rule(ev, r);
+        add_edit(ev.rules[at].begin, ev.rules[at].end, from);
+      }
+      if (any_added) {
+        const std::size_t from = text_.size();
+        emit_added_rules(ev, !ev.rules.empty());
+        add_edit(ev.map_last, ev.map_last, from);
+      }
+    } else if (ev.map == json_event::map_kind::null) {
+      const std::size_t from = text_.size();
+      text_ += '{';
+      emit_added_rules(ev, false);
+      text_ += '}';
+      add_edit(ev.map_begin, ev.map_end, from);
+    } else {
+      const std::size_t from = text_.size();
+      if (top_has_members) text_ += ',';
+      text_ += tags_field_json_;
+      text_ += ":{";
+      emit_added_rules(ev, false);
+      text_ += '}';
+      add_edit(ev.top_last, ev.top_last, from);
+      top_has_members = true;
+    }
+  }
+
+  if (!detection_json_.empty()) {
+    if (ev.detections_begin != nullptr) {
+      const std::size_t from = text_.size();
+      emit_detections(fired);
+      add_edit(ev.detections_begin, ev.detections_end, from);
+    } else if (!fired.empty()) {
+      const std::size_t from = text_.size();
+      if (top_has_members) text_ += ',';
+      text_ += detections_field_json_;
+      text_ += ':';
+      emit_detections(fired);
+      add_edit(ev.top_last, ev.top_last, from);
+    }
+  }
+
+  if (edits_.size() > 1)
+    std::stable_sort(edits_.begin(), edits_.end(),
+                     [](const edit& a, const edit& b) { return a.begin < b.begin; });
+  const char* pos = line.data();
+  for (const auto& e : edits_) {
+    out.append(pos, static_cast<std::size_t>(e.begin - pos));
+    out.append(text_, e.text_begin, e.text_end - e.text_begin);
+    pos = e.end;
+  }
+  out.append(pos, static_cast<std::size_t>(line.data() + line.size() - pos));
+}
+
+}  // namespace fluxcap_cli

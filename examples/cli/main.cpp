@@ -1,0 +1,64 @@
+// fluxcap: the command-line tool. Streams JSON Lines events through a flux
+// capacitor and evaluates post-flux conditions. Reference: docs/cli.md.
+#include "io.hpp"
+#include "options.hpp"
+#include "run.hpp"
+#include "spec_file.hpp"
+
+#include <cstdio>
+#include <exception>
+#include <new>
+#include <string>
+
+namespace {
+
+int fail(int status, const std::string& message) {
+  std::fprintf(stderr, "fluxcap: %s\n", message.c_str());
+  return status;
+}
+
+int write_stdout(const std::string& text) {
+  if (std::fwrite(text.data(), 1, text.size(), stdout) != text.size() || std::fflush(stdout) != 0)
+    return fail(fluxcap_cli::exit_data, "cannot write standard output");
+  return fluxcap_cli::exit_ok;
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  using namespace fluxcap_cli;
+  options o;
+  try {
+    o = parse_options(argc, argv);
+  } catch (const usage_error& e) {
+    return fail(exit_usage, e.what());
+  }
+  if (o.cmd == command::help || o.help) return write_stdout(help_text(o.cmd));
+  if (o.cmd == command::version) return write_stdout(version_text() + "\n");
+
+  try {
+    const loaded_spec spec = load_spec(o.spec_path);
+    switch (o.cmd) {
+      case command::check:
+        return write_stdout(describe_program(spec));
+      case command::graph:
+        return write_stdout(dependency_graph(spec));
+      case command::run:
+        return run_command(o, spec);
+      case command::help:
+      case command::version:
+        break;
+    }
+    return exit_ok;
+  } catch (const fluxcap::spec_error& e) {
+    return fail(exit_usage, e.what());
+  } catch (const usage_error& e) {
+    return fail(exit_usage, e.what());
+  } catch (const io_error& e) {
+    return fail(exit_data, e.what());
+  } catch (const std::bad_alloc&) {
+    return fail(exit_data, "out of memory");
+  } catch (const std::exception& e) {
+    return fail(exit_data, std::string("unexpected error: ") + e.what());
+  }
+}

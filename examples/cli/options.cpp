@@ -1,0 +1,267 @@
+#include "options.hpp"
+
+#include "json_event.hpp"
+
+#include <fluxcap/version.hpp>
+
+#include <charconv>
+#include <string_view>
+#include <system_error>
+
+namespace fluxcap_cli {
+
+namespace {
+
+constexpr const char* general_help =
+    R"(fluxcap - stateful correlation of Sigma detection tags over JSON Lines
+
+usage:
+  fluxcap run --spec SPEC [options] [INPUT.jsonl ...]   rewrite the tag map of each event
+  fluxcap check --spec SPEC                             validate a spec, print the compiled program
+  fluxcap graph --spec SPEC                             print the tag dependency graph (Graphviz DOT)
+  fluxcap --help | fluxcap COMMAND --help | fluxcap --version
+
+Each input line is one JSON object (an event) carrying a tag map `rule -> {tag -> bool}`
+produced by an upstream ("pre-flux") Sigma step. `fluxcap run` merges in the tags the
+spec says to remember (temporal, parent, ancestor), evaluates the spec's post-flux
+conditions, and writes one line per input line, in input order.
+
+exit status: 0 success, 1 bad input data or state file, 2 usage or spec error.
+See docs/cli.md for the full reference.
+)";
+
+constexpr const char* run_help = R"(usage: fluxcap run --spec SPEC [options] [INPUT.jsonl ...]
+
+Reads JSON Lines from the INPUT files in order (none, or "-": standard input) and writes
+one line per input line to standard output, in input order. Each group's events must
+arrive in time order.
+
+options:
+  --spec SPEC              the flux spec (YAML: rules:, optional conditions:)   [required]
+  --group-key COL          group events by this top-level field (default: one group)
+  --tags-field NAME        field holding the tag map rule -> {tag -> bool} (default: sigma)
+  --detections-field NAME  field listing the conditions that matched (default: detections)
+  --exact                  exact memory (no false positives) instead of Bloom filters
+  --capacity N             tags remembered per group before the oldest are forgotten
+                           (default: 200000)
+  --fpp P                  false-positive bound of one lookup, Bloom mode (default: 1e-4)
+  --state FILE             load all group states from FILE if it exists; save them there
+                           (atomically) when the run succeeds
+  --on-error MODE          a bad input line: fail (exit 1, default), skip (drop it and
+                           go on), pass (copy it to the output unchanged and go on)
+  --stats                  print a one-line summary on standard error at the end
+  --no-progress            no progress line, even when standard error is a terminal
+  -h, --help               this help
+
+A bad line is one that is not a JSON object, whose tag map is not an object of objects,
+or whose tag values are not all booleans.
+)";
+
+constexpr const char* check_help = R"(usage: fluxcap check --spec SPEC
+
+Validates SPEC and prints the compiled program: each rule, its tags in evaluation order
+with their get/put keys and put conditions, the key columns, and the post-flux conditions
+as parsed. Exit status 0 when the spec is valid, 2 otherwise (the error names the file,
+line and column).
+)";
+
+constexpr const char* graph_help = R"(usage: fluxcap graph --spec SPEC
+
+Prints the tag dependency graph of SPEC in Graphviz DOT: one cluster per rule, one node
+per tag, an edge from each put condition to the tag it gates (a self-loop for ancestor
+tags, which re-remember themselves). Render it with e.g. `dot -Tsvg`.
+)";
+
+bool is_option(std::string_view arg) {
+  return arg.size() > 1 && arg[0] == '-';
+}
+
+std::uint64_t parse_count(std::string_view opt, std::string_view text) {
+  std::uint64_t v = 0;
+  const auto* end = text.data() + text.size();
+  const auto [ptr, ec] = std::from_chars(text.data(), end, v);
+  if (text.empty() || ec != std::errc() || ptr != end)
+    throw usage_error(std::string(opt) + " needs a positive integer, not '" + std::string(text) +
+                      "'");
+  return v;
+}
+
+double parse_probability(std::string_view opt, std::string_view text) {
+  double v = 0;
+  const auto* end = text.data() + text.size();
+  const auto [ptr, ec] = std::from_chars(text.data(), end, v);
+  if (text.empty() || ec != std::errc() || ptr != end)
+    throw usage_error(std::string(opt) + " needs a number, not '" + std::string(text) + "'");
+  return v;
+}
+
+}  // namespace
+
+const char* help_text(command cmd) {
+  switch (cmd) {
+    case command::run:
+      return run_help;
+    case command::check:
+      return check_help;
+    case command::graph:
+      return graph_help;
+    case command::help:
+    case command::version:
+      break;
+  }
+  return general_help;
+}
+
+std::string version_text() {
+  return std::string("fluxcap ") + fluxcap::version_string + " (simdjson " + simdjson_version() +
+         ")";
+}
+
+options parse_options(int argc, const char* const* argv) {
+  options o;
+  if (argc < 2) throw usage_error("no command given (try 'fluxcap --help')");
+  const std::string_view first = argv[1];
+  if (first == "--help" || first == "-h") return o;
+  if (first == "--version") {
+    if (argc > 2) throw usage_error("--version takes no arguments");
+    o.cmd = command::version;
+    return o;
+  }
+  if (first == "help") {
+    if (argc > 3) throw usage_error("usage: fluxcap help [COMMAND]");
+    if (argc == 3) {
+      const std::string_view what = argv[2];
+      if (what == "run")
+        o.cmd = command::run;
+      else if (what == "check")
+        o.cmd = command::check;
+      else if (what == "graph")
+        o.cmd = command::graph;
+      else
+        throw usage_error("unknown command '" + std::string(what) + "' (try 'fluxcap --help')");
+      o.help = true;
+    }
+    return o;
+  }
+  if (first == "run")
+    o.cmd = command::run;
+  else if (first == "check")
+    o.cmd = command::check;
+  else if (first == "graph")
+    o.cmd = command::graph;
+  else if (is_option(first))
+    throw usage_error("expected a command before '" + std::string(first) +
+                      "' (try 'fluxcap --help')");
+  else
+    throw usage_error("unknown command '" + std::string(first) + "' (try 'fluxcap --help')");
+
+  const std::string cmd_name(first);
+  const bool is_run = o.cmd == command::run;
+  bool seen_capacity = false, seen_fpp = false, seen_on_error = false;
+  bool only_inputs = false;
+  for (int i = 2; i < argc; ++i) {
+    const std::string_view arg = argv[i];
+    if (only_inputs || !is_option(arg)) {
+      if (!is_run)
+        throw usage_error("'fluxcap " + cmd_name + "' takes no input files ('" + std::string(arg) +
+                          "')");
+      o.inputs.emplace_back(arg);
+      continue;
+    }
+    if (arg == "--") {
+      only_inputs = true;
+      continue;
+    }
+    if (arg == "--help" || arg == "-h") {
+      o.help = true;
+      return o;
+    }
+    // --name=value or --name value
+    std::string_view name = arg;
+    std::optional<std::string_view> inline_value;
+    if (const auto eq = arg.find('='); eq != std::string_view::npos && arg.starts_with("--")) {
+      name = arg.substr(0, eq);
+      inline_value = arg.substr(eq + 1);
+    }
+    auto value = [&]() -> std::string {
+      if (inline_value) return std::string(*inline_value);
+      if (i + 1 >= argc) throw usage_error(std::string(name) + " needs a value");
+      return argv[++i];
+    };
+    auto flag = [&]() {
+      if (inline_value) throw usage_error(std::string(name) + " takes no value");
+    };
+    auto run_only = [&]() {
+      if (!is_run)
+        throw usage_error(std::string(name) + " is an option of 'fluxcap run', not 'fluxcap " +
+                          cmd_name + "'");
+    };
+    auto non_empty = [&](std::string v) {
+      if (v.empty()) throw usage_error(std::string(name) + " needs a non-empty value");
+      return v;
+    };
+
+    if (name == "--spec") {
+      if (!o.spec_path.empty()) throw usage_error("--spec given twice");
+      o.spec_path = non_empty(value());
+    } else if (name == "--group-key") {
+      run_only();
+      o.group_key = non_empty(value());
+    } else if (name == "--tags-field") {
+      run_only();
+      o.tags_field = non_empty(value());
+    } else if (name == "--detections-field") {
+      run_only();
+      o.detections_field = non_empty(value());
+    } else if (name == "--exact") {
+      run_only();
+      flag();
+      o.exact = true;
+    } else if (name == "--capacity") {
+      run_only();
+      if (seen_capacity) throw usage_error("--capacity given twice");
+      seen_capacity = true;
+      o.capacity = parse_count(name, value());
+    } else if (name == "--fpp") {
+      run_only();
+      if (seen_fpp) throw usage_error("--fpp given twice");
+      seen_fpp = true;
+      o.fpp = parse_probability(name, value());
+    } else if (name == "--state") {
+      run_only();
+      o.state_path = non_empty(value());
+    } else if (name == "--on-error") {
+      run_only();
+      if (seen_on_error) throw usage_error("--on-error given twice");
+      seen_on_error = true;
+      const std::string mode = value();
+      if (mode == "fail")
+        o.on_error = error_mode::fail;
+      else if (mode == "skip")
+        o.on_error = error_mode::skip;
+      else if (mode == "pass")
+        o.on_error = error_mode::pass;
+      else
+        throw usage_error("--on-error must be fail, skip or pass, not '" + mode + "'");
+    } else if (name == "--stats") {
+      run_only();
+      flag();
+      o.stats = true;
+    } else if (name == "--no-progress") {
+      run_only();
+      flag();
+      o.progress = false;
+    } else {
+      throw usage_error("unknown option '" + std::string(name) + "' (try 'fluxcap " + cmd_name +
+                        " --help')");
+    }
+  }
+  if (o.spec_path.empty())
+    throw usage_error("'fluxcap " + cmd_name + "' needs --spec SPEC (try 'fluxcap " + cmd_name +
+                      " --help')");
+  if (is_run && o.exact && seen_fpp)
+    throw usage_error("--fpp applies to Bloom filters; it cannot be combined with --exact");
+  return o;
+}
+
+}  // namespace fluxcap_cli

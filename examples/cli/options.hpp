@@ -1,0 +1,58 @@
+// Command-line parsing for the fluxcap tool: commands, options and help texts.
+#pragma once
+
+#include <cstdint>
+#include <optional>
+#include <stdexcept>
+#include <string>
+#include <vector>
+
+namespace fluxcap_cli {
+
+/// Exit statuses (docs/cli.md, "Exit status").
+inline constexpr int exit_ok = 0;
+inline constexpr int exit_data = 1;   ///< bad input data, bad state file, I/O error
+inline constexpr int exit_usage = 2;  ///< bad command line or spec; nothing was written
+
+/// A command line that cannot be run. Reported as `fluxcap: <what>` with exit status 2.
+class usage_error : public std::runtime_error {
+ public:
+  using std::runtime_error::runtime_error;
+};
+
+enum class command : std::uint8_t { help, version, run, check, graph };
+
+/// What to do with an input line that is not a valid event.
+enum class error_mode : std::uint8_t { fail, skip, pass };
+
+struct options {
+  command cmd = command::help;
+  /// `--help` after a command: print that command's help (`cmd` tells which).
+  bool help = false;
+
+  std::string spec_path;
+
+  // run
+  std::optional<std::string> group_key;
+  std::string tags_field = "sigma";
+  std::string detections_field = "detections";
+  bool exact = false;
+  std::uint64_t capacity = 200000;
+  double fpp = 1e-4;
+  std::optional<std::string> state_path;
+  error_mode on_error = error_mode::fail;
+  bool stats = false;
+  bool progress = true;             ///< when standard error is a terminal
+  std::vector<std::string> inputs;  ///< empty: standard input; "-" is standard input too
+};
+
+/// Parses `argv[1..argc)`. Throws usage_error.
+[[nodiscard]] options parse_options(int argc, const char* const* argv);
+
+/// Help text of a command (`command::help`: the general help).
+[[nodiscard]] const char* help_text(command cmd);
+
+/// `fluxcap <version> (simdjson <version>, yaml-cpp)`.
+[[nodiscard]] std::string version_text();
+
+}  // namespace fluxcap_cli
