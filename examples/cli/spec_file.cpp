@@ -1,6 +1,15 @@
 #include "spec_file.hpp"
 
+// yaml-cpp 0.7's node/impl.h trips GCC 12's -Wdangling-pointer (a false positive in a
+// system header that GCC reports at the inlining site).
+#if defined(__GNUC__) && !defined(__clang__) && __GNUC__ >= 12
+#pragma GCC diagnostic push
+#pragma GCC diagnostic ignored "-Wdangling-pointer"
+#endif
 #include <fluxcap/yaml.hpp>
+#if defined(__GNUC__) && !defined(__clang__) && __GNUC__ >= 12
+#pragma GCC diagnostic pop
+#endif
 
 #include <utility>
 
