@@ -243,9 +243,27 @@ bool valid_number(std::string_view s) noexcept {
   return i == n;
 }
 
+unsigned hex_value(char c) noexcept {
+  if (c >= '0' && c <= '9') return static_cast<unsigned>(c - '0');
+  if (c >= 'a' && c <= 'f') return static_cast<unsigned>(c - 'a' + 10);
+  return static_cast<unsigned>(c - 'A' + 10);
+}
+
+/// The code unit of `\uXXXX` at `p` (pointing at the backslash), or -1 if malformed.
+long utf16_unit(const char* p) noexcept {
+  if (p[0] != '\\' || p[1] != 'u') return -1;
+  unsigned v = 0;
+  for (int i = 2; i < 6; ++i) {
+    if (!is_hex(p[i])) return -1;
+    v = v * 16 + hex_value(p[i]);
+  }
+  return static_cast<long>(v);
+}
+
 /// Checks the escapes of a string whose body starts at `p` (after the opening quote;
-/// stage 1 guarantees the string is closed and free of control characters). Returns
-/// the position after the closing quote, or nullptr on a bad escape.
+/// stage 1 guarantees the string is closed and free of control characters), as
+/// strictly as simdjson unescapes strings: a `\u` surrogate must be a valid pair.
+/// Returns the position after the closing quote, or nullptr on a bad escape.
 const char* scan_string(const char* p) noexcept {
   for (;;) {
     const char c = *p;
@@ -265,10 +283,17 @@ const char* scan_string(const char* p) noexcept {
       case 't':
         p += 2;
         break;
-      case 'u':
-        if (!is_hex(p[2]) || !is_hex(p[3]) || !is_hex(p[4]) || !is_hex(p[5])) return nullptr;
+      case 'u': {
+        const long unit = utf16_unit(p);
+        if (unit < 0 || (unit >= 0xdc00 && unit <= 0xdfff)) return nullptr;
+        if (unit >= 0xd800 && unit <= 0xdbff) {
+          const long low = utf16_unit(p + 6);
+          if (low < 0xdc00 || low > 0xdfff) return nullptr;
+          p += 6;
+        }
         p += 6;
         break;
+      }
       default:
         return nullptr;
     }
@@ -324,7 +349,7 @@ struct line_parser::impl {
     switch (t.front()) {
       case '"': {
         const char* after = scan_string(t.data() + 1);
-        if (after == nullptr) return bad_json("bad escape in a string");
+        if (after == nullptr) return bad_json("invalid escape in a string");
         ok = after == t.data() + t.size();
         break;
       }
@@ -346,7 +371,7 @@ struct line_parser::impl {
   }
 
   bool validate_key(od::field& f) {
-    if (scan_string(f.key().raw()) == nullptr) return bad_json("bad escape in a key");
+    if (scan_string(f.key().raw()) == nullptr) return bad_json("invalid escape in a key");
     return true;
   }
 
