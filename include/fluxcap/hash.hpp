@@ -184,7 +184,7 @@ template <hash_policy H>
 /// one hash function is not silently read back with another.
 template <hash_policy H>
 [[nodiscard]] std::uint64_t hash_fingerprint(const H& h) {
-  return hash_value(h, "fluxcap/hash-fingerprint/v1: C:\\Windows\\System32\\cmd.exe 4242");
+  return hash_value(h, R"(fluxcap/hash-fingerprint/v1: C:\Windows\System32\cmd.exe 4242)");
 }
 
 }  // namespace detail

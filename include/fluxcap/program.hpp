@@ -13,6 +13,7 @@
 #include <cstddef>
 #include <cstdint>
 #include <optional>
+#include <ranges>
 #include <string>
 #include <string_view>
 #include <tuple>
@@ -171,9 +172,9 @@ inline void lower_rule(const rule_spec& r, compiled_rule& out) {
     }
     const bool ordered = r.ordered.value_or(false);
     out.skip_unless_tagged = true;
-    for (std::size_t i = 0; i < r.tags.size(); ++i) {
+    for (const auto& tag : r.tags) {
       compiled_tag ct;
-      ct.name = r.tags[i].name;
+      ct.name = tag.name;
       ct.get = ct.put = context;
       out.tags.push_back(std::move(ct));
     }
@@ -220,7 +221,7 @@ inline void order_tags(const rule_spec& r, compiled_rule& out) {
   for (std::size_t i = 0; i < n; ++i) index.emplace(out.tags[i].name, i);
 
   // condition target of each tag in spec order (npos: none or self)
-  constexpr std::size_t none = static_cast<std::size_t>(-1);
+  constexpr auto none = static_cast<std::size_t>(-1);
   std::vector<std::size_t> target(n, none);
   for (std::size_t i = 0; i < n; ++i) {
     auto& tag = out.tags[i];
@@ -265,9 +266,9 @@ inline void order_tags(const rule_spec& r, compiled_rule& out) {
       fail(first_known(t.put_condition_where, t.where), r.name, out.tags[at].name,
            "put conditions form a cycle: " + cycle);
     }
-    for (auto it = path.rbegin(); it != path.rend(); ++it) {
-      marks[*it] = mark::done;
-      order.push_back(*it);
+    for (const std::size_t tag : std::views::reverse(path)) {
+      marks[tag] = mark::done;
+      order.push_back(tag);
     }
   }
 
