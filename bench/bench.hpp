@@ -1,0 +1,18 @@
+// Entry points of the benchmark translation units (called from main.cpp).
+#pragma once
+
+namespace fluxcap_bench {
+
+/// Workloads 1-3: harness, process trees, temporal only (bench_workloads.cpp).
+void register_workload_benchmarks();
+
+/// Workload 4: group_state, state codec, hash and footprint micro-benchmarks
+/// (bench_micro.cpp).
+void register_micro_benchmarks();
+
+/// Runs every baseline and fluxcap (exact and bloom) over short streams of each
+/// workload and compares every output tag with fluxcap exact mode; prints a
+/// summary on stderr and aborts on any difference (bench_verify.cpp).
+void verify_baselines();
+
+}  // namespace fluxcap_bench
