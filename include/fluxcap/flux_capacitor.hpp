@@ -206,9 +206,12 @@ class flux_capacitor {
       if (gated_off) {
         // Condition not established: keep the input, remember and recall nothing.
       } else if (tag.condition == condition_kind::self) {
-        recalled = recall(tag, state, event, cache);
-        value = input || *recalled;
-        if (value) stored_same_key = remember(tag, state, event, cache) && tag.same_keys;
+        const bool hit = recall(tag, state, event, cache);
+        value = input || hit;
+        if (value)  // a store under another recipe can still hit the get key (pid == ppid)
+          stored_same_key = remember(tag, state, event, cache) && tag.same_keys;
+        else
+          recalled = hit;  // nothing stored: the recall still holds
       } else if (input) {
         stored_same_key = remember(tag, state, event, cache) && tag.same_keys;
       } else {
