@@ -115,7 +115,10 @@ struct bloom_probe {
 
   bloom_probe() = default;
   bloom_probe(std::uint64_t key, std::uint32_t blocks, unsigned k) noexcept
-      : block(static_cast<std::size_t>(mul_high(key, blocks))) {
+      : block(static_cast<std::size_t>(mul_high(nonzero_key(key), blocks))) {
+    // Sets hold key 0 as nonzero_key(0) and pass that to the filter when they turn into
+    // one; the filter must read key 0 the same way (fold_mul(0, .) would also be 0).
+    key = nonzero_key(key);
     // Bit positions: 9-bit fields of an independent remix of the key (the block
     // used its high bits), refreshed every 7 fields.
     std::uint64_t bits = fold_mul(key, hk1);
@@ -315,6 +318,7 @@ class group_state {
       gens_.emplace_back();
       newest_ = 0;
     } else if (gens_[newest_].count() >= geometry_.generation_capacity) {
+      if (gens_[newest_].contains(key, geometry_)) return;  // a re-store is not a store
       rotate();
     }
     gens_[newest_].insert(key, geometry_);
