@@ -173,7 +173,8 @@ void json_event::reset() noexcept {
   top_empty = true;
 }
 
-std::optional<bool> json_event::lookup(std::string_view rule, std::string_view tag) const {
+std::optional<bool> json_event::lookup(std::string_view rule, std::string_view tag, std::uint32_t r,
+                                       std::uint32_t t) const {
   auto search = [&](const input_rule& in) -> std::optional<bool> {
     for (std::uint32_t i = 0; i < in.entry_count; ++i) {
       const auto& e = entries[in.first_entry + i];
@@ -181,18 +182,36 @@ std::optional<bool> json_event::lookup(std::string_view rule, std::string_view t
     }
     return std::nullopt;
   };
-  const std::uint32_t r = schema_->find_rule(rule);
   if (r == json_schema::none) {
     for (const auto& in : rules)
       if (in.spec_rule == json_schema::none && in.name == rule) return search(in);
     return std::nullopt;
   }
-  if (const std::uint32_t t = schema_->find_tag(r, tag); t != json_schema::none) {
+  if (t != json_schema::none) {
     if (present[t] || touched[r]) return value[t] != 0;
     return std::nullopt;
   }
   const std::uint32_t at = spec_rule_at[r];
   return at == json_schema::none ? std::nullopt : search(rules[at]);
+}
+
+// ---------------------------------------------------------------------------------------
+// name_resolver
+
+std::uint32_t name_resolver::rule(std::string_view rule) {
+  for (const auto& e : rules_)
+    if (e.data == rule.data() && e.size == rule.size()) return e.index;
+  const std::uint32_t r = schema_->find_rule(rule);
+  if (rules_.size() < max_entries) rules_.push_back({rule.data(), rule.size(), 0, r});
+  return r;
+}
+
+std::uint32_t name_resolver::tag(std::uint32_t r, std::string_view tag) {
+  for (const auto& e : tags_)
+    if (e.data == tag.data() && e.size == tag.size() && e.scope == r) return e.index;
+  const std::uint32_t t = schema_->find_tag(r, tag);
+  if (tags_.size() < max_entries) tags_.push_back({tag.data(), tag.size(), r, t});
+  return t;
 }
 
 // ---------------------------------------------------------------------------------------

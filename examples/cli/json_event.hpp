@@ -155,12 +155,14 @@ class json_event {
   bool top_empty = true;
 
   /// Post-flux value of `rule.tag` as the output carries it; empty when absent.
-  [[nodiscard]] std::optional<bool> lookup(std::string_view rule, std::string_view tag) const;
+  /// `r`: spec'd rule index of `rule` (or none); `t`: flat index of `tag` in it (or none).
+  [[nodiscard]] std::optional<bool> lookup(std::string_view rule, std::string_view tag,
+                                           std::uint32_t r, std::uint32_t t) const;
 
-  /// Calls `f(tag, value)` for every tag the output carries for `rule`.
+  /// Calls `f(tag, value)` for every tag the output carries for `rule` (spec'd rule
+  /// index `r`, or none).
   template <class F>
-  void for_each_tag(std::string_view rule, F&& f) const {
-    const std::uint32_t r = schema_->find_rule(rule);
+  void for_each_tag(std::string_view rule, std::uint32_t r, F&& f) const {
     if (r == json_schema::none) {
       for (const auto& in : rules)
         if (in.spec_rule == json_schema::none && in.name == rule) {
@@ -190,6 +192,31 @@ class json_event {
 
  private:
   const json_schema* schema_;
+};
+
+/// Resolves the rule and tag names a post-flux condition asks for. fluxcap::condition
+/// passes names that live in its own storage, at addresses fixed for its lifetime, so
+/// each name is looked up in the schema once and then found by address.
+class name_resolver {
+ public:
+  explicit name_resolver(const json_schema& schema) : schema_(&schema) {}
+
+  /// Spec'd rule index of `rule`, or none.
+  [[nodiscard]] std::uint32_t rule(std::string_view rule);
+  /// Flat index of `tag` in spec'd rule `r` (not none), or none.
+  [[nodiscard]] std::uint32_t tag(std::uint32_t r, std::string_view tag);
+
+ private:
+  struct entry {
+    const char* data;
+    std::size_t size;
+    std::uint32_t scope;
+    std::uint32_t index;
+  };
+  static constexpr std::size_t max_entries = 4096;
+  const json_schema* schema_;
+  std::vector<entry> rules_;
+  std::vector<entry> tags_;
 };
 
 /// The fluxcap event accessor for json_event.

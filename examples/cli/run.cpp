@@ -107,8 +107,14 @@ int run_loop(const options& o, const loaded_spec& s, prepared_run& p) {
   const std::uint32_t group_column = schema.group_column();
   std::uint64_t events = 0, bad_lines = 0, input_bytes = 0;
 
-  auto lookup = [&](std::string_view rule, std::string_view tag) { return ev.lookup(rule, tag); };
-  auto for_each_tag = [&](std::string_view rule, auto&& f) { ev.for_each_tag(rule, f); };
+  name_resolver names(schema);
+  auto lookup = [&](std::string_view rule, std::string_view tag) {
+    const std::uint32_t r = names.rule(rule);
+    return ev.lookup(rule, tag, r, r == json_schema::none ? r : names.tag(r, tag));
+  };
+  auto for_each_tag = [&](std::string_view rule, auto&& f) {
+    ev.for_each_tag(rule, names.rule(rule), f);
+  };
 
   for (auto& reader : p.inputs) {
     std::uint64_t line_no = 0;
