@@ -150,6 +150,32 @@ cmp -s "$GOLDEN/demo_check.txt" "$WORK/check" ||
 run graph --spec "$DEMO/spec.yaml"
 expect_rc 0 && expect_out "$GOLDEN/demo_graph.dot" && expect_no_err
 
+CASE="docs/cli.md: the first example"
+cat >first.yaml <<'EOF'
+rules:
+  - rulename: lineage
+    action: parent
+    parent: parent_id
+    child: id
+    tags: [office]
+conditions:
+  office_child_shell: lineage.office and shell.selection
+EOF
+cat >first.jsonl <<'EOF'
+{"host":"ws1","id":10,"Image":"WINWORD.EXE","sigma":{"lineage":{"office":true}}}
+{"host":"ws1","id":11,"parent_id":10,"Image":"cmd.exe","sigma":{"shell":{"selection":true}}}
+{"host":"ws2","id":12,"parent_id":10,"Image":"cmd.exe","sigma":{"shell":{"selection":true}}}
+EOF
+run run --spec first.yaml --group-key host first.jsonl
+expect_rc 0 && expect_no_err && expect_out_text '{"host":"ws1","id":10,"Image":"WINWORD.EXE","sigma":{"lineage":{"office":true}}}
+{"host":"ws1","id":11,"parent_id":10,"Image":"cmd.exe","sigma":{"shell":{"selection":true},"lineage":{"office":true}},"detections":["office_child_shell"]}
+{"host":"ws2","id":12,"parent_id":10,"Image":"cmd.exe","sigma":{"shell":{"selection":true},"lineage":{"office":false}}}'
+printf '{"sigma":{"seq":{"a":true}}}\n{"sigma":{"seq":{"b":true}}}\n{"sigma":{"seq":{"c":true, "x":false}}}\n' >order.jsonl
+run run --spec "$DATA/temporal.yaml" order.jsonl
+expect_rc 0 && expect_out_text '{"sigma":{"seq":{"a":true,"b":false,"c":false}}}
+{"sigma":{"seq":{"b":true,"a":true,"c":false}}}
+{"sigma":{"seq":{"c":true,"x":false,"a":true,"b":true}},"detections":["abc"]}'
+
 # --------------------------------------------------------------------------------------
 CASE="state: one run == two runs chained through --state (demo)"
 head -n 11 "$DEMO/events.jsonl" >part1.jsonl
