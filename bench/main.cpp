@@ -6,13 +6,16 @@
 
 #include <benchmark/benchmark.h>
 
+#include <cstdlib>
 #include <string>
 
 int main(int argc, char** argv) {
   benchmark::Initialize(&argc, argv);
   if (benchmark::ReportUnrecognizedArguments(argc, argv)) return 1;
 
-  fluxcap_bench::verify_baselines();  // aborts unless the baselines agree with fluxcap
+  // Aborts unless the baselines agree with fluxcap. FLUXCAP_BENCH_NO_VERIFY=1 skips it
+  // (for profilers: keeps the profile to the benchmarks themselves).
+  if (std::getenv("FLUXCAP_BENCH_NO_VERIFY") == nullptr) fluxcap_bench::verify_baselines();
 
   benchmark::AddCustomContext("fluxcap_version", fluxcap::version_string);
 #if defined(__clang__)
