@@ -199,7 +199,7 @@ struct state_codec {
               ")");
 
     group_state s(geo);
-    s.gens_.reserve(geo.config.generations);
+    if (n > 0) s.gens_.reserve(geo.config.generations);  // an idle state allocates nothing
     for (std::size_t i = 0; i < n; ++i) {
       const std::size_t at = h.offset();
       generation g;
