@@ -30,6 +30,13 @@ using namespace fluxcap;
 
 namespace {
 
+/// prefix + decimal number (operator+ on a literal trips a GCC 12 -Wrestrict false positive).
+std::string numbered(const char* prefix, std::uint64_t n) {
+  std::string s(prefix);
+  s += std::to_string(n);
+  return s;
+}
+
 using tag_name = std::pair<std::string, std::string>;                     // (rule, tag)
 using tag_set = std::set<tag_name>;                                       // the tags that are true
 using column_values = std::map<std::string, std::optional<std::string>>;  // absent: missing
@@ -238,7 +245,7 @@ std::vector<stream_event> make_stream(std::uint64_t seed, std::size_t groups, st
     } else if (u < 0.15) {
       e.columns["ppid"] = "";
     } else if (u < 0.18) {
-      e.columns["ppid"] = "x" + std::to_string(pick(1000));
+      e.columns["ppid"] = numbered("x", pick(1000));
     } else if (u < 0.20) {
       e.columns["ppid"] = pid;
     } else if (!g.pids.empty()) {
@@ -261,8 +268,8 @@ std::vector<stream_event> make_stream(std::uint64_t seed, std::size_t groups, st
       e.columns["folder"] = "";
     else if (f >= 0.15)
       e.columns["folder"] = std::to_string(1 + pick(8));
-    if (!chance(0.1)) e.columns["user"] = "u" + std::to_string(pick(3));
-    e.columns["cmd"] = "cmd" + std::to_string(pick(1000000));
+    if (!chance(0.1)) e.columns["user"] = numbered("u", pick(3));
+    e.columns["cmd"] = numbered("cmd", pick(1000000));
 
     for (const auto& r : s.rules)
       for (const auto& t : r.tags)
