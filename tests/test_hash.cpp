@@ -1,0 +1,367 @@
+// The default hash (pinned values, avalanche, collisions, distribution), tag seeds, and
+// the concepts: each accepts the shipped types and rejects near misses.
+#include <fluxcap/fluxcap.hpp>
+
+#include <doctest/doctest.h>
+
+#include <algorithm>
+#include <cmath>
+#include <cstddef>
+#include <cstdint>
+#include <cstdio>
+#include <optional>
+#include <random>
+#include <span>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "harness.hpp"
+
+using namespace fluxcap;
+
+namespace {
+
+std::string numbered(const char* prefix, std::uint64_t n, const char* suffix = "") {
+  std::string s(prefix);
+  s += std::to_string(n);
+  s += suffix;
+  return s;
+}
+
+/// Chi-square statistic of `values` bucketed by `bucket(value)` into `buckets` buckets.
+template <class Bucket>
+double chi_square(const std::vector<std::uint64_t>& values, std::size_t buckets, Bucket bucket) {
+  std::vector<std::uint64_t> count(buckets, 0);
+  for (const auto v : values) ++count[bucket(v)];
+  const double expected = static_cast<double>(values.size()) / static_cast<double>(buckets);
+  double chi = 0;
+  for (const auto c : count) {
+    const double d = static_cast<double>(c) - expected;
+    chi += d * d / expected;
+  }
+  return chi;
+}
+
+}  // namespace
+
+// ---------------------------------------------------------------------------------------
+// default_hash
+
+TEST_CASE("default_hash is pinned: persisted states depend on these exact values") {
+  // A change here silently invalidates every saved state (the hash fingerprint would
+  // reject them). Change these only together with the state format version.
+  const default_hash h;
+  CHECK(h("") == 0x63dfda6f255f01beULL);
+  CHECK(h("a") == 0xd92c4bf1de294592ULL);
+  CHECK(h("1234") == 0x77267df7544df66eULL);
+  CHECK(h(R"(C:\Windows\System32\cmd.exe)") == 0x0c0e2f4cda59dbb1ULL);
+  CHECK(h("{3F2504E0-4F89-11D3-9A0C-0305E82C3301}") == 0xc797eef8e8de658aULL);
+  CHECK(detail::hash_fingerprint(h) == 0x17d64d92fafa5350ULL);
+  // Key derivation: tag seed, then one combine per key column (or a constant).
+  CHECK(detail::tag_seed(h, "rule4", "f") == 0x276df33d66e1a72aULL);
+  CHECK(detail::combine(detail::tag_seed(h, "rule4", "f"), h("3")) == 0x15be9c2fbef5e241ULL);
+  CHECK(detail::combine(detail::tag_seed(h, "rule5", "a"), detail::hk3) == 0x8145682395a3d10dULL);
+}
+
+TEST_CASE("the flux capacitor stores exactly the pinned key") {
+  const program prog = compile(spec{parent_rule("rule4", "ppid", "pid", {"f"})});
+  dense_schema schema(prog);
+  flux_capacitor<dense_accessor, exact_memory> cap(prog, dense_accessor(schema));
+  group_state state = cap.make_state();
+  dense_event e(schema);
+  e.set_tag(0, true);
+  e.set_column(*schema.column_index("pid"), std::string_view("3"));
+  cap.update(state, e);
+  REQUIRE(state.generation_count() == 1);
+  const generation& g = state.generation_at(0);
+  REQUIRE(g.count() == 1);
+  const std::span<const std::uint64_t> words(g.words(), g.size_words());
+  CHECK(std::count(words.begin(), words.end(), 0x15be9c2fbef5e241ULL) == 1);
+  CHECK(state.contains(0x15be9c2fbef5e241ULL));
+}
+
+namespace {
+
+/// Flip counts [input bit][output bit] of default_hash over `inputs` of one length.
+std::vector<std::uint32_t> flip_counts(const std::vector<std::string>& inputs) {
+  const default_hash h;
+  const std::size_t len = inputs.front().size();
+  std::vector<std::uint32_t> flips(len * 8 * 64, 0);
+  for (std::string input : inputs) {
+    const std::uint64_t base = h(input);
+    for (std::size_t bit = 0; bit < len * 8; ++bit) {
+      input[bit / 8] = static_cast<char>(input[bit / 8] ^ (1 << (bit % 8)));
+      const std::uint64_t diff = base ^ h(input);
+      input[bit / 8] = static_cast<char>(input[bit / 8] ^ (1 << (bit % 8)));
+      std::uint32_t* row = flips.data() + bit * 64;
+      for (unsigned ob = 0; ob < 64; ++ob) row[ob] += static_cast<std::uint32_t>((diff >> ob) & 1U);
+    }
+  }
+  return flips;
+}
+
+/// Largest |p - 0.5| over all (input bit, output bit) pairs, and where.
+double worst_deviation(const std::vector<std::uint32_t>& flips, std::size_t samples,
+                       std::string& where) {
+  double worst = 0;
+  for (std::size_t i = 0; i < flips.size(); ++i) {
+    const double p = static_cast<double>(flips[i]) / static_cast<double>(samples);
+    if (std::abs(p - 0.5) > worst) {
+      worst = std::abs(p - 0.5);
+      where = "input bit " + std::to_string(i / 64) + ", output bit " + std::to_string(i % 64) +
+              ": p = " + std::to_string(p);
+    }
+  }
+  return worst;
+}
+
+}  // namespace
+
+TEST_CASE("default_hash avalanches: every input bit flips every output bit with p = 0.5 +- 0.05") {
+  // Lengths covering every path of hash_bytes: 2-3 (byte gather), 4-7, 8-16 (overlapping
+  // loads), and >16 with every kind of tail after the 16-byte stripes.
+  const std::size_t lengths[] = {2,  3,  4,  5,  6,  7,  8,  9,  12, 15, 16,
+                                 17, 20, 24, 31, 32, 33, 40, 48, 63, 64};
+  // 4000 random inputs per length: each flip probability is estimated with standard
+  // deviation 0.5/sqrt(4000) = 0.0079, so 0.05 is 6.3 sigma; over the ~230000 (input bit,
+  // output bit) pairs the largest deviation of an ideal hash is expected near 5.1 sigma.
+  const std::size_t samples = 4000;
+  std::mt19937_64 rng(2024);
+  double worst = 0;
+  std::string worst_at;
+  for (const std::size_t len : lengths) {
+    std::vector<std::string> inputs(samples, std::string(len, '\0'));
+    for (auto& in : inputs)
+      for (auto& c : in) c = static_cast<char>(rng());
+    std::string where;
+    const double w = worst_deviation(flip_counts(inputs), samples, where);
+    if (w > worst) {
+      worst = w;
+      worst_at = "length " + std::to_string(len) + ", " + where;
+    }
+  }
+  MESSAGE("largest deviation from 0.5: " << worst << " (" << worst_at << ")");
+  CHECK(worst <= 0.05);
+
+  // Length 1 has only 256 inputs, i.e. 128 distinct pairs per input bit: even an ideal
+  // random function deviates by about 3.7 * 0.5/sqrt(128) = 0.16 somewhere among the 512
+  // pairs, so 0.05 cannot be asked of it. All 256 inputs, with a 5-sigma margin (0.22).
+  std::vector<std::string> all_bytes;
+  for (int c = 0; c < 256; ++c) all_bytes.emplace_back(1, static_cast<char>(c));
+  std::string where;
+  const double w1 = worst_deviation(flip_counts(all_bytes), 256, where);
+  MESSAGE("length 1 (exhaustive): largest deviation " << w1 << " (" << where << ")");
+  CHECK(w1 <= 5 * 0.5 / std::sqrt(128.0));
+}
+
+TEST_CASE("default_hash: no collisions among 1.6 million realistic keys; uniform buckets") {
+  const default_hash h;
+  std::vector<std::uint64_t> ids;
+  ids.reserve(1000000);
+  for (std::uint64_t i = 1; i <= 1000000; ++i) ids.push_back(h(std::to_string(i)));
+
+  std::vector<std::uint64_t> all = ids;
+  std::mt19937_64 rng(99);
+  char guid[40];
+  for (int i = 0; i < 300000; ++i) {
+    const std::uint64_t a = rng();
+    const std::uint64_t b = rng();
+    std::snprintf(guid, sizeof guid, "{%08X-%04X-%04X-%04X-%012llX}",
+                  static_cast<unsigned>(a >> 32), static_cast<unsigned>((a >> 16) & 0xffff),
+                  static_cast<unsigned>(a & 0xffff), static_cast<unsigned>(b >> 48),
+                  static_cast<unsigned long long>(b & 0xffffffffffffULL));
+    all.push_back(h(guid));
+  }
+  for (std::uint64_t i = 0; i < 200000; ++i)
+    all.push_back(h(numbered(R"(C:\Windows\Temp\file_)", i, ".tmp")));
+  for (std::uint64_t i = 0; i < 100000; ++i)
+    all.push_back(h(numbered(R"(C:\Users\user)", i % 50, R"(\AppData\Local\Temp\)") +
+                    std::to_string(i) + ".dll"));
+
+  std::vector<std::uint64_t> sorted = all;
+  std::sort(sorted.begin(), sorted.end());
+  CHECK(std::adjacent_find(sorted.begin(), sorted.end()) == sorted.end());
+
+  // Chi-square over 65536 buckets (df = 65535, sd = sqrt(2 df) = 362): within 6 sd.
+  const double df = 65535;
+  const double limit = 6 * std::sqrt(2 * df);
+  for (const auto* set : {&ids, &all}) {
+    const double low = chi_square(*set, 65536, [](std::uint64_t v) { return v & 0xffff; });
+    const double high = chi_square(*set, 65536, [](std::uint64_t v) { return v >> 48; });
+    const double mid = chi_square(*set, 65536, [](std::uint64_t v) { return (v >> 24) & 0xffff; });
+    MESSAGE(set->size() << " keys: chi-square low " << low << ", mid " << mid << ", high " << high
+                        << " (df " << df << ")");
+    CHECK(std::abs(low - df) < limit);
+    CHECK(std::abs(high - df) < limit);
+    CHECK(std::abs(mid - df) < limit);
+  }
+}
+
+TEST_CASE("tag seeds separate rule and tag names unambiguously") {
+  const default_hash h;
+  auto seed = [&](std::string_view r, std::string_view t) { return detail::tag_seed(h, r, t); };
+  CHECK(seed("a.b", "c") != seed("a", "b.c"));
+  CHECK(seed("ab", "c") != seed("a", "bc"));
+  CHECK(seed("abc", "") != seed("", "abc"));
+  CHECK(seed("a", "b") != seed("b", "a"));
+  CHECK(seed("rule1", "a") != seed("rule1", "b"));
+  CHECK(seed("rule1", "a") == seed("rule1", "a"));
+  // combine is not symmetric and keys of different columns counts differ.
+  CHECK(detail::combine(1, 2) != detail::combine(2, 1));
+  const std::uint64_t s = seed("r", "t");
+  CHECK(detail::combine(detail::combine(s, h("ab")), h("c")) !=
+        detail::combine(detail::combine(s, h("a")), h("bc")));
+}
+
+// ---------------------------------------------------------------------------------------
+// Concepts
+
+namespace {
+
+struct user_hash {
+  [[nodiscard]] std::uint64_t operator()(std::string_view s) const noexcept {
+    std::uint64_t x = 0xcbf29ce484222325ULL;
+    for (const char c : s) x = (x ^ static_cast<unsigned char>(c)) * 0x100000001b3ULL;
+    return x;
+  }
+};
+struct narrow_hash {
+  [[nodiscard]] std::uint32_t operator()(std::string_view s) const noexcept {
+    return static_cast<std::uint32_t>(s.size());
+  }
+};
+struct mutable_hash {
+  std::uint64_t operator()(std::string_view s) { return s.size(); }
+};
+struct seeded_hash {
+  explicit seeded_hash(std::uint64_t s) : seed(s) {}
+  std::uint64_t seed;
+  std::uint64_t operator()(std::string_view s) const { return seed ^ s.size(); }
+};
+
+struct accessor_returning_string : dense_accessor {
+  using dense_accessor::dense_accessor;
+  [[nodiscard]] std::optional<std::string> get_column(const dense_event&, column_handle) const {
+    return std::nullopt;
+  }
+};
+struct accessor_without_set_tag {
+  using event_type = dense_event;
+  using tag_handle = std::size_t;
+  using column_handle = std::size_t;
+  tag_handle tag_handle_for(std::string_view, std::string_view) const { return 0; }
+  column_handle column_handle_for(std::string_view) const { return 0; }
+  bool get_tag(const dense_event&, tag_handle) const { return false; }
+  std::optional<std::string_view> get_column(const dense_event&, column_handle) const { return {}; }
+};
+struct accessor_with_int_tags : accessor_without_set_tag {
+  void set_tag(dense_event&, tag_handle, bool) const {}
+  int get_tag(const dense_event&, tag_handle) const { return 0; }
+};
+struct accessor_complete : accessor_without_set_tag {
+  void set_tag(dense_event&, tag_handle, bool) const {}
+};
+
+struct memory_int_contains {
+  struct state_type {
+    int contains(std::uint64_t) const { return 0; }
+    void insert(std::uint64_t) {}
+  };
+  state_type make_state() const { return {}; }
+};
+struct memory_without_make_state {
+  using state_type = group_state;
+};
+struct memory_wrong_state {
+  using state_type = group_state;
+  int make_state() const { return 0; }
+};
+struct memory_complete {
+  struct state_type {
+    bool contains(std::uint64_t) const { return false; }
+    void insert(std::uint64_t) {}
+  };
+  state_type make_state() const { return {}; }
+};
+
+template <class State>
+struct store_erase_void : in_memory_state_store<State> {
+  using in_memory_state_store<State>::in_memory_state_store;
+  void erase(std::string_view) {}
+};
+template <class State>
+struct store_find_reference : in_memory_state_store<State> {
+  using in_memory_state_store<State>::in_memory_state_store;
+  State& find(std::string_view key) { return this->find_or_create(key); }
+};
+struct store_without_for_each {
+  using state_type = group_state;
+  group_state& find_or_create(std::string_view);
+  group_state* find(std::string_view);
+  bool erase(std::string_view);
+  std::size_t size() const;
+};
+
+}  // namespace
+
+TEST_CASE("concepts accept the shipped types and reject near misses") {
+  static_assert(hash_policy<default_hash>);
+  static_assert(hash_policy<user_hash>);
+  static_assert(!hash_policy<narrow_hash>);   // returns uint32_t
+  static_assert(!hash_policy<mutable_hash>);  // not callable on a const object
+  static_assert(!hash_policy<seeded_hash>);   // not default-constructible
+  static_assert(hash_is_avalanching<default_hash>);
+  static_assert(!hash_is_avalanching<user_hash>);
+
+  static_assert(event_accessor<dense_accessor>);
+  static_assert(event_accessor<accessor_complete>);
+  static_assert(!event_accessor<accessor_returning_string>);
+  static_assert(!event_accessor<accessor_without_set_tag>);
+  static_assert(!event_accessor<accessor_with_int_tags>);
+
+  static_assert(memory_policy<exact_memory>);
+  static_assert(memory_policy<bloom_memory>);
+  static_assert(memory_policy<memory_complete>);
+  static_assert(!memory_policy<memory_int_contains>);
+  static_assert(!memory_policy<memory_without_make_state>);
+  static_assert(!memory_policy<memory_wrong_state>);
+
+  static_assert(state_store<in_memory_state_store<group_state>>);
+  static_assert(state_store<in_memory_state_store<memory_complete::state_type>>);
+  static_assert(!state_store<store_erase_void<group_state>>);
+  static_assert(!state_store<store_find_reference<group_state>>);
+  static_assert(!state_store<store_without_for_each>);
+  CHECK(true);
+}
+
+TEST_CASE_TEMPLATE("a user hash policy gives the same answers as the default one", Memory,
+                   FLUXCAP_MEMORY_POLICIES) {
+  const spec s{ancestor_rule("anc", "ppid", "pid", {"f"}),
+               temporal_rule("t", {"a", "b"}).with_ordered().with_groupby({"folder"})};
+  const program prog = compile(s);
+  dense_schema schema(prog);
+  flux_capacitor<dense_accessor, Memory> def(prog, dense_accessor(schema));
+  flux_capacitor<dense_accessor, Memory, user_hash> usr(prog, dense_accessor(schema));
+  CHECK(detail::hash_fingerprint(def.hash()) != detail::hash_fingerprint(usr.hash()));
+  group_state sd = def.make_state();
+  group_state su = usr.make_state();
+  std::mt19937_64 rng(5);
+  std::size_t mismatches = 0;
+  for (std::uint64_t i = 1; i <= 2000; ++i) {
+    const std::string pid = std::to_string(i);
+    const std::string ppid = std::to_string(1 + rng() % i);
+    const std::string folder = numbered("F", rng() % 5);
+    dense_event a(schema);
+    for (std::size_t t = 0; t < schema.tag_count(); ++t) a.set_tag(t, rng() % 8 == 0);
+    a.set_column(*schema.column_index("pid"), std::string_view(pid));
+    a.set_column(*schema.column_index("ppid"), std::string_view(ppid));
+    a.set_column(*schema.column_index("folder"), std::string_view(folder));
+    dense_event b = a;
+    def.update(sd, a);
+    usr.update(su, b);
+    for (std::size_t t = 0; t < schema.tag_count(); ++t) mismatches += a.tag(t) != b.tag(t);
+  }
+  CHECK(mismatches == 0);
+  CHECK(sd.stored() == su.stored());
+}
