@@ -10,6 +10,10 @@ void register_workload_benchmarks();
 /// (bench_micro.cpp).
 void register_micro_benchmarks();
 
+/// Evidence for the core: bloom probe construction and block tests, library vs
+/// drop-in alternatives giving the same bits (bench_probe.cpp).
+void register_probe_benchmarks();
+
 /// Runs every baseline and fluxcap (exact and bloom) over short streams of each
 /// workload and compares every output tag with fluxcap exact mode; prints a
 /// summary on stderr and aborts on any difference (bench_verify.cpp).

@@ -31,6 +31,7 @@ int main(int argc, char** argv) {
 
   fluxcap_bench::register_workload_benchmarks();
   fluxcap_bench::register_micro_benchmarks();
+  fluxcap_bench::register_probe_benchmarks();
   benchmark::RunSpecifiedBenchmarks();
   benchmark::Shutdown();
   return 0;

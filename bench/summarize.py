@@ -104,7 +104,8 @@ def print_micro(files):
     names = []
     for _, runs in files:
         for k in runs:
-            if k.split("/")[0] in ("group_state", "state_codec", "default_hash") and k not in names:
+            if k.split("/")[0] in ("group_state", "state_codec", "default_hash",
+                                    "bloom_probe") and k not in names:
                 names.append(k)
     for name in names:
         for run, (_, runs) in enumerate(files, 1):
@@ -112,7 +113,8 @@ def print_micro(files):
             if b is None:
                 continue
             notes = []
-            for c in ("hit_rate", "false_positive_rate", "states", "state_B", "total_MB", "blob_B"):
+            for c in ("hit_rate", "false_positive_rate", "states", "state_B", "total_MB", "blob_B",
+                      "k"):
                 if c in b:
                     notes.append(f"{c}={fmt(b[c])}")
             bps = b.get("bytes_per_second")
@@ -186,8 +188,12 @@ def main(paths):
                        for c in ctx.get("caches", []))
     print(f"Host: {ctx.get('host_name', '?')}, {ctx.get('num_cpus', '?')} CPUs at "
           f"{ctx.get('mhz_per_cpu', '?')} MHz, caches: {caches or 'not reported'}; "
-          f"{ctx.get('compiler', '')}; fluxcap {ctx.get('fluxcap_version', '?')}; "
-          f"files: {', '.join(paths)}\n")
+          f"{ctx.get('compiler', '')}; fluxcap {ctx.get('fluxcap_version', '?')}\n")
+    for run, (path, (c, _)) in enumerate(zip(paths, files), 1):
+        load_avg = ", ".join(f"{x:.2f}" for x in c.get("load_avg", []))
+        print(f"- run {run}: `{path}`, {c.get('date', '?')}, "
+              f"load average at start {load_avg or '?'}")
+    print()
     print_workloads(files)
     print_micro(files)
     print_footprint(files)
