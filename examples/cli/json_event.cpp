@@ -334,6 +334,13 @@ std::string quote_name(std::string_view s) {
 
 }  // namespace
 
+// simdjson On-Demand finds the tokens, but it is not a validating parser: it may
+// accept some malformed documents (e.g. `{"a":"b":1}}`). So the parser below checks
+// the grammar itself around the tokens On-Demand reports: every key, ':' and ','
+// must be exactly where the previous token says, every container must close where
+// its last element ends, scalars are checked against the JSON grammar, and only
+// whitespace may follow the top-level object. A line is accepted only when this
+// chain accounts for every one of its bytes.
 struct line_parser::impl {
   explicit impl(const json_schema& s) : schema(&s), seen(64) {}
 
@@ -341,6 +348,7 @@ struct line_parser::impl {
   od::parser parser;
   od::document doc;
   std::string* problem = nullptr;
+  const char* line_end = nullptr;
   std::vector<const json_schema::top_field*> seen;
 
   bool bad(std::string message) {
@@ -351,15 +359,25 @@ struct line_parser::impl {
     return bad(std::string("not valid JSON (") + simdjson::error_message(e) + ")");
   }
   bool bad_json(const char* what) { return bad(std::string("not valid JSON (") + what + ")"); }
+  bool bad_structure(const char* at) {
+    if (at >= line_end) return bad_json("unexpected end of line");
+    const char c = *at;
+    std::string what = "unexpected ";
+    if (static_cast<unsigned char>(c) < 0x20 || c == '\'') {
+      what += "character";
+    } else {
+      what += '\'';
+      what += c;
+      what += '\'';
+    }
+    what += " at byte " + std::to_string(at - (line_end - line_size) + 1);
+    return bad_json(what.c_str());
+  }
+  std::size_t line_size = 0;
 
-  /// End of the array or object just iterated: before the whitespace that precedes
-  /// the next token.
-  bool compound_end(const char*& end) {
-    const char* loc = nullptr;
-    if (const auto e = doc.current_location().get(loc)) return bad_json(e);
-    while (is_space(loc[-1])) --loc;
-    end = loc;
-    return true;
+  const char* skip_ws(const char* p) const noexcept {
+    while (p < line_end && is_space(*p)) ++p;
+    return p;
   }
 
   bool validate_scalar(std::string_view tok, const char*& end) {
@@ -389,8 +407,71 @@ struct line_parser::impl {
     return true;
   }
 
-  bool validate_key(od::field& f) {
-    if (scan_string(f.key().raw()) == nullptr) return bad_json("invalid escape in a key");
+  /// Iterates object `o`, whose '{' is at `open`, checking the grammar between its
+  /// tokens. `on_field(field&, const char*& value_end)` handles (and must consume or
+  /// validate) each value. Sets `end` just past the closing '}'.
+  template <class OnField>
+  bool walk_object(od::object& o, const char* open, OnField&& on_field, const char*& end) {
+    const char* expect = skip_ws(open + 1);
+    bool closed = false;
+    for (auto fr : o) {
+      od::field f;
+      if (const auto e = std::move(fr).get(f)) return bad_json(e);
+      if (closed) return bad_structure(expect);
+      const char* quote = f.key().raw() - 1;
+      if (quote != expect || *quote != '"') return bad_structure(expect);
+      const char* key_end = scan_string(quote + 1);
+      if (key_end == nullptr) return bad_json("invalid escape in a key");
+      const char* colon = skip_ws(key_end);
+      if (colon >= line_end || *colon != ':') return bad_structure(colon);
+      const char* value = skip_ws(colon + 1);
+      if (f.value().raw_json_token().data() != value) return bad_structure(value);
+      const char* value_end = nullptr;
+      if (!on_field(f, value_end)) return false;
+      const char* sep = skip_ws(value_end);
+      if (sep < line_end && *sep == ',') {
+        expect = skip_ws(sep + 1);
+      } else if (sep < line_end && *sep == '}') {
+        closed = true;
+        end = sep + 1;
+      } else {
+        return bad_structure(sep);
+      }
+    }
+    if (!closed) {
+      if (expect >= line_end || *expect != '}') return bad_structure(expect);
+      if (expect != skip_ws(open + 1)) return bad_structure(expect);  // a ',' before '}'
+      end = expect + 1;
+    }
+    return true;
+  }
+
+  template <class OnItem>
+  bool walk_array(od::array& a, const char* open, OnItem&& on_item, const char*& end) {
+    const char* expect = skip_ws(open + 1);
+    bool closed = false;
+    for (auto er : a) {
+      od::value item;
+      if (const auto e = std::move(er).get(item)) return bad_json(e);
+      if (closed) return bad_structure(expect);
+      if (item.raw_json_token().data() != expect) return bad_structure(expect);
+      const char* item_end = nullptr;
+      if (!on_item(item, item_end)) return false;
+      const char* sep = skip_ws(item_end);
+      if (sep < line_end && *sep == ',') {
+        expect = skip_ws(sep + 1);
+      } else if (sep < line_end && *sep == ']') {
+        closed = true;
+        end = sep + 1;
+      } else {
+        return bad_structure(sep);
+      }
+    }
+    if (!closed) {
+      if (expect >= line_end || *expect != ']') return bad_structure(expect);
+      if (expect != skip_ws(open + 1)) return bad_structure(expect);
+      end = expect + 1;
+    }
     return true;
   }
 
@@ -401,25 +482,17 @@ struct line_parser::impl {
     if (tok.front() == '{') {
       od::object o;
       if (const auto e = v.get_object().get(o)) return bad_json(e);
-      for (auto fr : o) {
-        od::field f;
-        if (const auto e = std::move(fr).get(f)) return bad_json(e);
-        if (!validate_key(f)) return false;
-        const char* ignored = nullptr;
-        if (!validate(f.value(), ignored)) return false;
-      }
-      return compound_end(end);
+      return walk_object(
+          o, tok.data(),
+          [&](od::field& f, const char*& value_end) { return validate(f.value(), value_end); },
+          end);
     }
     if (tok.front() == '[') {
       od::array a;
       if (const auto e = v.get_array().get(a)) return bad_json(e);
-      for (auto er : a) {
-        od::value item;
-        if (const auto e = std::move(er).get(item)) return bad_json(e);
-        const char* ignored = nullptr;
-        if (!validate(item, ignored)) return false;
-      }
-      return compound_end(end);
+      return walk_array(
+          a, tok.data(),
+          [&](od::value& item, const char*& item_end) { return validate(item, item_end); }, end);
     }
     return validate_scalar(tok, end);
   }
@@ -428,9 +501,9 @@ struct line_parser::impl {
     const std::string_view tok = v.raw_json_token();
     if (tok.empty()) return bad_json("empty value");
     if (tok.front() == '"') {
+      if (!validate_scalar(tok, end)) return false;
       std::string_view s;
       if (const auto e = v.get_string().get(s)) return bad_json(e);
-      if (!validate_scalar(tok, end)) return false;
       out = s;
       return true;
     }
@@ -438,6 +511,52 @@ struct line_parser::impl {
     if (tok.front() != 'n')
       out = std::string_view(tok.data(), static_cast<std::size_t>(end - tok.data()));
     return true;
+  }
+
+  bool parse_tags(od::value& rv, std::string_view rule, std::uint32_t spec_rule, json_event& ev,
+                  const char*& end) {
+    const std::string& field = schema->fields().tags_field;
+    const std::string_view rtok = rv.raw_json_token();
+    if (rtok.empty()) return bad_json("empty value");
+    if (rtok.front() != '{') {
+      if (!validate(rv, end)) return false;
+      return bad("tag map " + quote_name(field) + ": rule " + quote_name(rule) +
+                 " is not an object");
+    }
+    od::object ro;
+    if (const auto e = rv.get_object().get(ro)) return bad_json(e);
+    return walk_object(
+        ro, rtok.data(),
+        [&](od::field& tf, const char*& value_end) {
+          std::string_view tag;
+          if (const auto e = tf.unescaped_key().get(tag)) return bad_json(e);
+          od::value& tv = tf.value();
+          const std::string_view t = trim_right(tv.raw_json_token());
+          bool b = false;
+          if (t == "true") {
+            b = true;
+          } else if (t != "false") {
+            if (t.empty()) return bad_json("empty value");
+            if (!validate(tv, value_end)) return false;
+            return bad("tag map " + quote_name(field) + ": rule " + quote_name(rule) + ": tag " +
+                       quote_name(tag) + " is not a boolean (" + shorten(t) + ")");
+          }
+          value_end = t.data() + t.size();
+          std::uint32_t spec_tag = json_schema::none;
+          if (spec_rule != json_schema::none) {
+            spec_tag = schema->find_tag(spec_rule, tag);
+            if (spec_tag != json_schema::none) {
+              if (ev.present[spec_tag])
+                return bad("tag map " + quote_name(field) + ": rule " + quote_name(rule) +
+                           ": duplicate tag " + quote_name(tag));
+              ev.present[spec_tag] = 1;
+              ev.value[spec_tag] = b ? 1 : 0;
+            }
+          }
+          ev.entries.push_back({tag, spec_tag, b});
+          return true;
+        },
+        end);
   }
 
   bool parse_tag_map(od::value& v, json_event& ev, const char*& end) {
@@ -459,74 +578,38 @@ struct line_parser::impl {
     ev.map = json_event::map_kind::object;
     ev.map_begin = tok.data();
     ev.map_last = tok.data() + 1;
-    for (auto fr : m) {
-      od::field f;
-      if (const auto e = std::move(fr).get(f)) return bad_json(e);
-      std::string_view rule;
-      if (const auto e = f.unescaped_key().get(rule)) return bad_json(e);
-      od::value& rv = f.value();
-      const std::string_view rtok = rv.raw_json_token();
-      if (rtok.empty()) return bad_json("empty value");
-      if (rtok.front() != '{') {
-        const char* ignored = nullptr;
-        if (!validate(rv, ignored)) return false;
-        return bad("tag map " + quote_name(field) + ": rule " + quote_name(rule) +
-                   " is not an object");
-      }
-      od::object ro;
-      if (const auto e = rv.get_object().get(ro)) return bad_json(e);
-      const std::uint32_t spec_rule = schema->find_rule(rule);
-      if (spec_rule != json_schema::none && ev.spec_rule_at[spec_rule] != json_schema::none)
-        return bad("tag map " + quote_name(field) + ": duplicate rule " + quote_name(rule));
-      json_event::input_rule in;
-      in.name = rule;
-      in.spec_rule = spec_rule;
-      in.first_entry = static_cast<std::uint32_t>(ev.entries.size());
-      in.begin = rtok.data();
-      for (auto tfr : ro) {
-        od::field tf;
-        if (const auto e = std::move(tfr).get(tf)) return bad_json(e);
-        std::string_view tag;
-        if (const auto e = tf.unescaped_key().get(tag)) return bad_json(e);
-        od::value& tv = tf.value();
-        const std::string_view t = trim_right(tv.raw_json_token());
-        bool b = false;
-        if (t == "true") {
-          b = true;
-        } else if (t != "false") {
-          const char* ignored = nullptr;
-          if (t.empty() || !validate(tv, ignored))
-            return t.empty() ? bad_json("empty value") : false;
-          return bad("tag map " + quote_name(field) + ": rule " + quote_name(rule) + ": tag " +
-                     quote_name(tag) + " is not a boolean (" + shorten(t) + ")");
-        }
-        std::uint32_t spec_tag = json_schema::none;
-        if (spec_rule != json_schema::none) {
-          spec_tag = schema->find_tag(spec_rule, tag);
-          if (spec_tag != json_schema::none) {
-            if (ev.present[spec_tag])
-              return bad("tag map " + quote_name(field) + ": rule " + quote_name(rule) +
-                         ": duplicate tag " + quote_name(tag));
-            ev.present[spec_tag] = 1;
-            ev.value[spec_tag] = b ? 1 : 0;
-          }
-        }
-        ev.entries.push_back({tag, spec_tag, b});
-      }
-      if (!compound_end(in.end)) return false;
-      in.entry_count = static_cast<std::uint32_t>(ev.entries.size()) - in.first_entry;
-      if (spec_rule != json_schema::none)
-        ev.spec_rule_at[spec_rule] = static_cast<std::uint32_t>(ev.rules.size());
-      ev.map_last = in.end;
-      ev.rules.push_back(in);
-    }
-    if (!compound_end(end)) return false;
+    const bool ok = walk_object(
+        m, tok.data(),
+        [&](od::field& f, const char*& value_end) {
+          std::string_view rule;
+          if (const auto e = f.unescaped_key().get(rule)) return bad_json(e);
+          const std::uint32_t spec_rule = schema->find_rule(rule);
+          if (spec_rule != json_schema::none && ev.spec_rule_at[spec_rule] != json_schema::none)
+            return bad("tag map " + quote_name(field) + ": duplicate rule " + quote_name(rule));
+          json_event::input_rule in;
+          in.name = rule;
+          in.spec_rule = spec_rule;
+          in.first_entry = static_cast<std::uint32_t>(ev.entries.size());
+          in.begin = f.value().raw_json_token().data();
+          if (!parse_tags(f.value(), rule, spec_rule, ev, value_end)) return false;
+          in.end = value_end;
+          in.entry_count = static_cast<std::uint32_t>(ev.entries.size()) - in.first_entry;
+          if (spec_rule != json_schema::none)
+            ev.spec_rule_at[spec_rule] = static_cast<std::uint32_t>(ev.rules.size());
+          ev.map_last = value_end;
+          ev.rules.push_back(in);
+          return true;
+        },
+        end);
+    if (!ok) return false;
     ev.map_end = end;
     return true;
   }
 
   bool parse(std::string_view line, std::size_t readable, json_event& ev) {
     ev.reset();
+    line_end = line.data() + line.size();
+    line_size = line.size();
     if (const auto e =
             parser.iterate(simdjson::padded_string_view(line.data(), line.size(), readable))
                 .get(doc))
@@ -536,42 +619,45 @@ struct line_parser::impl {
     if (type != od::json_type::object) return bad("not a JSON object");
     od::object top;
     if (const auto e = doc.get_object().get(top)) return bad_json(e);
-    const char* open = line.data();
-    while (is_space(*open)) ++open;
+    const char* open = skip_ws(line.data());
     ev.top_last = open + 1;
 
     std::fill(seen.begin(), seen.end(), nullptr);
     std::size_t seen_count = 0;
-    for (auto fr : top) {
-      od::field f;
-      if (const auto e = std::move(fr).get(f)) return bad_json(e);
-      std::string_view key;
-      if (const auto e = f.unescaped_key().get(key)) return bad_json(e);
-      od::value& v = f.value();
-      const char* end = nullptr;
-      const json_schema::top_field* role = schema->find_top(key);
-      if (role == nullptr) {
-        if (!validate(v, end)) return false;
-      } else {
-        for (std::size_t i = 0; i < seen_count; ++i)
-          if (seen[i] == role) return bad("duplicate field " + quote_name(key));
-        if (seen_count == seen.size()) seen.resize(seen.size() * 2);
-        seen[seen_count++] = role;
-        if (role->tags) {
-          if (!parse_tag_map(v, ev, end)) return false;
-        } else if (role->detections) {
-          ev.detections_begin = v.raw_json_token().data();
-          if (!validate(v, end)) return false;
-          ev.detections_end = end;
-        } else if (!read_column(v, ev.columns[role->column], end)) {
-          return false;
-        }
-      }
-      ev.top_last = end;
-      ev.top_empty = false;
-    }
-    // Anything after the closing brace is trailing garbage.
-    if (!doc.current_location().error()) return bad_json("trailing content after the object");
+    const char* end = nullptr;
+    const bool ok = walk_object(
+        top, open,
+        [&](od::field& f, const char*& value_end) {
+          std::string_view key;
+          if (const auto e = f.unescaped_key().get(key)) return bad_json(e);
+          od::value& v = f.value();
+          const json_schema::top_field* role = schema->find_top(key);
+          if (role == nullptr) {
+            if (!validate(v, value_end)) return false;
+          } else {
+            for (std::size_t i = 0; i < seen_count; ++i)
+              if (seen[i] == role) return bad("duplicate field " + quote_name(key));
+            if (seen_count == seen.size()) seen.resize(seen.size() * 2);
+            seen[seen_count++] = role;
+            if (role->tags) {
+              if (!parse_tag_map(v, ev, value_end)) return false;
+            } else if (role->detections) {
+              ev.detections_begin = v.raw_json_token().data();
+              if (!validate(v, value_end)) return false;
+              ev.detections_end = value_end;
+            } else if (!read_column(v, ev.columns[role->column], value_end)) {
+              return false;
+            }
+          }
+          ev.top_last = value_end;
+          ev.top_empty = false;
+          return true;
+        },
+        end);
+    if (!ok) return false;
+    // Only whitespace may follow the object.
+    if (const char* rest = skip_ws(end); rest != line_end)
+      return bad_json("trailing content after the object");
     return true;
   }
 };

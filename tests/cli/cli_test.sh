@@ -435,6 +435,10 @@ bad_line '{"x":01}' "not valid JSON (unexpected '01')"
 bad_line '{"x":tru}' "not valid JSON (unexpected 'tru')"
 bad_line '{"a":1}{}' 'not valid JSON (trailing content after the object)'
 bad_line '{"x":1,}' 'not valid JSON (The JSON document has an improper structure: missing or superfluous commas, braces, missing keys, etc.)'
+# simdjson On-Demand alone accepts these; the tool checks the grammar around its tokens.
+bad_line '{"a":"b":1}}' "not valid JSON (unexpected ':' at byte 9)"
+bad_line '{"a":{"x":"b":1}}}' "not valid JSON (unexpected ':' at byte 14)"
+bad_line '{"x":[1,]}' "not valid JSON (unexpected ']')"
 bad_line '{"sigma":{},"sigma":{}}' "duplicate field 'sigma'"
 bad_line '{"folder":"a","folder":"b"}' "duplicate field 'folder'"
 bad_line '{"sigma":{"seq":{"a":true},"seq":{"b":true}}}' "tag map 'sigma': duplicate rule 'seq'"
