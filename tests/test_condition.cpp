@@ -123,7 +123,8 @@ TEST_CASE("qualified names and patterns") {
   CHECK_FALSE(eval(c, {{"rule1", {{"sel", true}}}, {"rule2", {{"filter_a", true}}}}));
   // The tag part may contain dots; the rule part is up to the first one.
   CHECK(eval("r.a.b", {{"r", {{"a.b", true}}}}, ""));
-  const auto refs = condition::parse("x and 1 of q.f* or all of them", "r").references();
+  const auto with_refs = condition::parse("x and 1 of q.f* or all of them", "r");
+  const auto refs = with_refs.references();  // views into `with_refs`
   REQUIRE(refs.size() == 3);
   CHECK((refs[0].rule == "r" && refs[0].name == "x" && !refs[0].pattern));
   CHECK((refs[1].rule == "q" && refs[1].name == "f*" && refs[1].pattern));

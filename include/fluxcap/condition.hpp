@@ -470,7 +470,7 @@ class condition {
   }
 
   /// Every name and pattern referenced, in text order (for checking them against
-  /// a spec or a rule's detections).
+  /// a spec or a rule's detections). The views point into this condition.
   [[nodiscard]] std::vector<condition_reference> references() const {
     std::vector<condition_reference> out;
     collect(root_, out);

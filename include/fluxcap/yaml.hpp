@@ -202,14 +202,16 @@ class yaml_spec_reader {
   std::vector<entry> entries(const YAML::Node& map, const std::string& rule,
                              const std::string& tag) const {
     std::vector<entry> out;
-    for (auto it = map.begin(); it != map.end(); ++it) {
-      const YAML::Node& k = it->first;
+    for (const auto& pair : map) {
+      // Copies: a yaml-cpp iterator's `->` yields a temporary, so a reference to
+      // `it->first` would dangle (a Node copy is a cheap handle).
+      const YAML::Node k = pair.first;
       if (!k.IsScalar()) fail(at(k), rule, tag, "a key must be a name, not " + kind(k));
       for (const auto& seen : out)
         if (seen.key == k.Scalar())
           fail(at(k), rule, tag,
                "duplicate key '" + seen.key + "' (first at " + at(seen.key_node).to_string() + ")");
-      out.push_back({k.Scalar(), k, it->second});
+      out.push_back({k.Scalar(), k, pair.second});
     }
     return out;
   }
