@@ -14,6 +14,11 @@
 #include <malloc.h>
 #endif
 
+#if __has_include(<valgrind/callgrind.h>)
+#include <valgrind/callgrind.h>
+#define FLUXCAP_BENCH_HAVE_CALLGRIND 1
+#endif
+
 namespace fluxcap_bench {
 
 /// splitmix64: deterministic, fast, good enough for workload generation.
@@ -89,6 +94,15 @@ inline std::size_t heap_in_use() {
 /// during the whole timed loop (the console shows e.g. "12.3ns"; JSON has seconds).
 inline benchmark::Counter time_per(double units) {
   return benchmark::Counter(units, benchmark::Counter::kIsRate | benchmark::Counter::kInvert);
+}
+
+/// Starts or stops callgrind's event collection (a no-op outside valgrind). The
+/// workload benchmarks toggle it around their timed loop, so that
+/// `valgrind --tool=callgrind --collect-atstart=no` counts the timed events only.
+inline void callgrind_toggle_collect() {
+#if defined(FLUXCAP_BENCH_HAVE_CALLGRIND)
+  CALLGRIND_TOGGLE_COLLECT;
+#endif
 }
 
 /// A plain value counter (bytes, sizes, ratios): reported as is.

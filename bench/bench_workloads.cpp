@@ -145,6 +145,7 @@ void run_stream(benchmark::State& st, const workload& w, const event_stream& s, 
     std::size_t i = s.warmup;
     std::uint64_t ops = 0;
     std::uint64_t wraps = 0;
+    callgrind_toggle_collect();
     for (auto _ : st) {
       if (i == s.events.size()) {
         i = s.warmup;  // replay the timed part (temporal workload only)
@@ -155,6 +156,7 @@ void run_stream(benchmark::State& st, const workload& w, const event_stream& s, 
       ops += s.tag_ops[i];
       ++i;
     }
+    callgrind_toggle_collect();
 
     // Not timed: what the states hold now.
     std::size_t groups = 0;
