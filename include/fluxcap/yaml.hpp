@@ -54,6 +54,7 @@
 #include <optional>
 #include <string>
 #include <string_view>
+#include <unordered_map>
 #include <utility>
 #include <vector>
 
@@ -202,16 +203,17 @@ class yaml_spec_reader {
   std::vector<entry> entries(const YAML::Node& map, const std::string& rule,
                              const std::string& tag) const {
     std::vector<entry> out;
+    std::unordered_map<std::string, std::size_t> seen;  // a `conditions:` map may be large
     for (const auto& pair : map) {
       // Copies: a yaml-cpp iterator's `->` yields a temporary, so a reference to
       // `it->first` would dangle (a Node copy is a cheap handle).
       const YAML::Node k = pair.first;
       if (!k.IsScalar()) fail(at(k), rule, tag, "a key must be a name, not " + kind(k));
-      for (const auto& seen : out)
-        if (seen.key == k.Scalar())
-          fail(at(k), rule, tag,
-               "duplicate key '" + seen.key + "' (first at " + at(seen.key_node).to_string() + ")");
       out.push_back({k.Scalar(), k, pair.second});
+      if (const auto [it, fresh] = seen.emplace(out.back().key, out.size() - 1); !fresh)
+        fail(at(k), rule, tag,
+             "duplicate key '" + out.back().key + "' (first at " +
+                 at(out[it->second].key_node).to_string() + ")");
     }
     return out;
   }
