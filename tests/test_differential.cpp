@@ -170,11 +170,7 @@ class reference_model {
     };
     if (!r.act) {
       const auto& t = r.tags[i];
-      const auto& column = get ? t.prefix_get : t.prefix_put;
-      if (t.prefix_get == t.prefix_put)  // same column both sides: a context (docs/semantics.md)
-        return context(base,
-                       column ? std::vector<std::string>{*column} : std::vector<std::string>{});
-      return relation(column);
+      return relation(get ? t.prefix_get : t.prefix_put);  // null/empty prefix: no key
     }
     if (*r.act == action::temporal)
       return context(base, r.groupby.value_or(std::vector<std::string>{}));

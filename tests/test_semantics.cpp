@@ -417,15 +417,23 @@ TEST_CASE_TEMPLATE("null or missing groupby value is its own context", Memory,
   CHECK(g.run(t("u", {{"a", true}}), null_folder) == t("u", {{"a", true}, {"b", true}}));
 }
 
-TEST_CASE_TEMPLATE("low-level tag with the same column on both sides is a context", Memory,
+TEST_CASE_TEMPLATE("low-level prefix columns: null, missing or empty means no key", Memory,
                    FLUXCAP_MEMORY_POLICIES) {
-  // docs/semantics.md: prefix_get == prefix_put is treated like groupby (null is its own
-  // context), so the seed's example 1 written low-level equals the groupby rule.
+  // Semantics section 3: a null/missing/empty prefix_get recalls nothing and a
+  // null/missing/empty prefix_put remembers nothing, even when both name one column
+  // (only a high-level groupby makes null a context of its own).
   group<Memory> g(spec{low_level_rule("r", {tag_update("a", "folder", "folder")})});
   CHECK(g.run(t("r", {{"a", true}}), {{"folder", std::nullopt}}) == t("r", {{"a", true}}));
-  CHECK(g.run({}, {}) == t("r", {{"a", true}}));
+  CHECK(g.state.stored() == 0);
+  CHECK(g.run(t("r", {{"a", true}}), {{"folder", ""}}) == t("r", {{"a", true}}));
+  CHECK(g.run(t("r", {{"a", true}}), {}) == t("r", {{"a", true}}));
+  CHECK(g.state.stored() == 0);
+  CHECK(g.run({}, {}) == t("r", {{"a", false}}));
   CHECK(g.run({}, {{"folder", ""}}) == t("r", {{"a", false}}));
-  CHECK(g.run({}, {{"folder", "A"}}) == t("r", {{"a", false}}));
+  CHECK(g.run(t("r", {{"a", true}}), {{"folder", "A"}}) == t("r", {{"a", true}}));
+  CHECK(g.state.stored() == 1);
+  CHECK(g.run({}, {{"folder", "A"}}) == t("r", {{"a", true}}));
+  CHECK(g.run({}, {{"folder", "B"}}) == t("r", {{"a", false}}));
 }
 
 TEST_CASE_TEMPLATE("multi-column groupby keys are unambiguous", Memory, FLUXCAP_MEMORY_POLICIES) {

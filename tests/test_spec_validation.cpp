@@ -300,6 +300,7 @@ TEST_CASE("lowering: each action to key recipes") {
   const key_recipe none_ctx{{}, key_role::context};
   const key_recipe folder_ctx{{"folder", "user"}, key_role::context};
   const key_recipe parent_rel{{"ppid"}, key_role::relation};
+  const key_recipe none_rel{{}, key_role::relation};
   const key_recipe child_rel{{"pid"}, key_role::relation};
 
   const program p = compile(spec{
@@ -361,16 +362,16 @@ TEST_CASE("lowering: each action to key recipes") {
   CHECK_FALSE(ll.act.has_value());
   CHECK_FALSE(ll.skip_unless_tagged);
   REQUIRE(ll.tags.size() == 5);
-  CHECK(ll.tags[0].get == key_recipe{{"folder"}, key_role::context});
-  CHECK(ll.tags[0].put == key_recipe{{"folder"}, key_role::context});
+  CHECK(ll.tags[0].get == key_recipe{{"folder"}, key_role::relation});
+  CHECK(ll.tags[0].put == key_recipe{{"folder"}, key_role::relation});
   CHECK(ll.tags[1].get == parent_rel);
   CHECK(ll.tags[1].put == child_rel);
   CHECK(ll.tags[2].get == parent_rel);
   CHECK(ll.tags[2].put == key_recipe{{}, key_role::relation});
   CHECK(ll.tags[3].get == key_recipe{{}, key_role::relation});
   CHECK(ll.tags[3].put == child_rel);
-  CHECK(ll.tags[4].get == none_ctx);
-  CHECK(ll.tags[4].put == none_ctx);
+  CHECK(ll.tags[4].get == none_rel);
+  CHECK(ll.tags[4].put == none_rel);
 
   // Columns: distinct, first-use order.
   CHECK(p.columns() == names{"folder", "user", "ppid", "pid"});

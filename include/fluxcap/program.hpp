@@ -131,9 +131,9 @@ inline void lower_rule(const rule_spec& r, compiled_rule& out) {
       ct.name = t.name;
       if (t.prefix_get) ct.get.columns.push_back(*t.prefix_get);
       if (t.prefix_put) ct.put.columns.push_back(*t.prefix_put);
-      // Same column on both sides is a context (like groupby); different ones a relation.
-      const auto role = t.prefix_get == t.prefix_put ? key_role::context : key_role::relation;
-      ct.get.role = ct.put.role = role;
+      // The contract: a null, missing or empty prefix_get/prefix_put value means
+      // "nothing recalled" / "nothing remembered", whatever the column means.
+      ct.get.role = ct.put.role = key_role::relation;
       out.tags.push_back(std::move(ct));
     }
     return;
