@@ -13,7 +13,6 @@
 #include <cstddef>
 #include <cstdint>
 #include <optional>
-#include <ranges>
 #include <string>
 #include <string_view>
 #include <tuple>
@@ -266,9 +265,10 @@ inline void order_tags(const rule_spec& r, compiled_rule& out) {
       fail(first_known(t.put_condition_where, t.where), r.name, out.tags[at].name,
            "put conditions form a cycle: " + cycle);
     }
-    for (const std::size_t tag : std::views::reverse(path)) {
-      marks[tag] = mark::done;
-      order.push_back(tag);
+    // NOLINTNEXTLINE(modernize-loop-convert): std::views::reverse breaks clang 14 + libstdc++ 12
+    for (auto it = path.rbegin(); it != path.rend(); ++it) {
+      marks[*it] = mark::done;
+      order.push_back(*it);
     }
   }
 
