@@ -3,6 +3,7 @@
 #pragma once
 
 #include <fluxcap/accessor.hpp>
+#include <fluxcap/condition.hpp>
 #include <fluxcap/dense_event.hpp>
 #include <fluxcap/error.hpp>
 #include <fluxcap/flux_capacitor.hpp>

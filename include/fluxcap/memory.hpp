@@ -159,7 +159,7 @@ class generation {
   generation& operator=(const generation& other) {
     if (this == &other) return *this;
     words_ = other.size_ ? detail::allocate_words(other.size_) : nullptr;
-    if (other.size_) std::memcpy(words_.get(), other.words_.get(), other.size_ * 8);
+    if (other.size_) std::memcpy(words_.get(), other.words_.get(), std::size_t{other.size_} * 8);
     size_ = other.size_;
     count_ = other.count_;
     kind_ = other.kind_;
