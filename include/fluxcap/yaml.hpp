@@ -40,6 +40,7 @@
 #include <fluxcap/program.hpp>
 #include <fluxcap/spec.hpp>
 
+#include <yaml-cpp/eventhandler.h>
 #include <yaml-cpp/yaml.h>
 
 #include <algorithm>
@@ -52,6 +53,7 @@
 #include <initializer_list>
 #include <iterator>
 #include <optional>
+#include <sstream>
 #include <string>
 #include <string_view>
 #include <unordered_map>
@@ -124,10 +126,39 @@ class yaml_spec_reader {
  public:
   yaml_spec_reader(std::string_view text, std::string file) : text_(text), file_(std::move(file)) {}
 
+  /// Where a second document starts, if any. Reads at most two documents: yaml-cpp
+  /// 0.7's LoadAll can loop forever, allocating, on garbage after a flow collection.
+  static std::optional<YAML::Mark> second_document_start(const std::string& text) {
+    struct document_marks final : YAML::EventHandler {
+      std::vector<YAML::Mark> starts;
+      void OnDocumentStart(const YAML::Mark& mark) override { starts.push_back(mark); }
+      void OnDocumentEnd() override {}
+      void OnNull(const YAML::Mark&, YAML::anchor_t) override {}
+      void OnAlias(const YAML::Mark&, YAML::anchor_t) override {}
+      void OnScalar(const YAML::Mark&, const std::string&, YAML::anchor_t,
+                    const std::string&) override {}
+      void OnSequenceStart(const YAML::Mark&, const std::string&, YAML::anchor_t,
+                           YAML::EmitterStyle::value) override {}
+      void OnSequenceEnd() override {}
+      void OnMapStart(const YAML::Mark&, const std::string&, YAML::anchor_t,
+                      YAML::EmitterStyle::value) override {}
+      void OnMapEnd() override {}
+    } marks;
+    std::istringstream in(text);
+    YAML::Parser parser(in);
+    for (int i = 0; i < 2 && parser.HandleNextDocument(marks); ++i) {
+    }
+    if (marks.starts.size() < 2) return std::nullopt;
+    return marks.starts[1];
+  }
+
   yaml::document read() {
-    std::vector<YAML::Node> docs;
+    YAML::Node root;
+    std::optional<YAML::Mark> second_document;
     try {
-      docs = YAML::LoadAll(std::string(text_));
+      const std::string text(text_);
+      root = YAML::Load(text);
+      second_document = second_document_start(text);
     } catch (const YAML::ParserException& e) {
       std::string message = "YAML syntax error: " + e.msg;
       // A JSON habit: a missing ',' between entries shows up as an unclosed collection.
@@ -135,12 +166,12 @@ class yaml_spec_reader {
         message += " (a missing ',' or closing bracket before this?)";
       fail(at(e.mark), {}, {}, message);
     }
-    if (docs.empty() || docs.front().IsNull()) fail(at_file(), {}, {}, "the spec is empty");
-    if (docs.size() > 1)
-      fail(at(docs[1]), {}, {}, "a spec holds one YAML document; a second one starts here");
+    if (!root || root.IsNull()) fail(at_file(), {}, {}, "the spec is empty");
+    if (second_document)
+      fail(at(*second_document), {}, {},
+           "a spec holds one YAML document; a second one starts here");
 
     yaml::document out;
-    const YAML::Node& root = docs.front();
     out.spec.where = at(root);
     try {
       read_root(root, out);
