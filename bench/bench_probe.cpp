@@ -225,6 +225,75 @@ void bm_generations_test(benchmark::State& st, bool sse2) {
       value(static_cast<double>(hits) / static_cast<double>(st.iterations()));
 }
 
+/// 384 groups x 10 bloom generations of the workload geometry (~315 MB, DRAM),
+/// bits set with probability 1/2 (a full filter's density).
+struct dram_filters {
+  std::size_t groups = 384;
+  std::size_t words_per_generation = 0;
+  std::size_t generations = 0;
+  std::vector<std::uint64_t> words;
+
+  [[nodiscard]] const std::uint64_t* generation(std::size_t group, std::size_t gen) const {
+    return words.data() + (group * generations + gen) * words_per_generation;
+  }
+};
+
+const dram_filters& dram() {
+  static const dram_filters f = [] {
+    const auto& g = geometry();
+    dram_filters out;
+    out.generations = g.config.generations;
+    out.words_per_generation = std::size_t{g.bloom_blocks} * bloom_block_words;
+    out.words.resize(out.groups * out.generations * out.words_per_generation);
+    rng r(25);
+    for (auto& w : out.words) w = r.next();
+    return out;
+  }();
+  return f;
+}
+
+enum class dram_layout {
+  in_turn,         ///< as the library: each generation its own array, tested one after another
+  prefetch_first,  ///< the same, but first prefetch the key's block in every generation
+  interleaved      ///< block b of every generation side by side: one 640-byte run a key
+};
+
+/// A miss-heavy lookup of all 10 generations of a random DRAM-resident group
+/// (probe pre-built), in three memory layouts / access orders.
+void bm_dram_generations(benchmark::State& st, dram_layout layout) {
+  const auto& g = geometry();
+  const dram_filters& f = dram();
+  rng r(26);
+  constexpr std::size_t n = 4096;
+  std::vector<std::pair<std::size_t, fluxcap::detail::bloom_probe>> probes;
+  for (std::size_t i = 0; i < n; ++i)
+    probes.emplace_back(r.below(f.groups),
+                        fluxcap::detail::bloom_probe(r.next(), g.bloom_blocks, g.bloom_k));
+  std::size_t i = 0;
+  std::uint64_t hits = 0;
+  for (auto _ : st) {
+    const auto& [group, p] = probes[i++ & (n - 1)];
+    bool hit = false;
+    if (layout == dram_layout::interleaved) {
+      // The group's words seen as [block][generation][8 words].
+      const std::uint64_t* run =
+          f.generation(group, 0) + p.block * f.generations * bloom_block_words;
+      for (std::size_t gen = f.generations; gen-- > 0 && !hit;)
+        hit = p.test(run + gen * bloom_block_words);
+    } else {
+      if (layout == dram_layout::prefetch_first)
+        for (std::size_t gen = 0; gen < f.generations; ++gen)
+          __builtin_prefetch(f.generation(group, gen) + p.block * bloom_block_words);
+      for (std::size_t gen = f.generations; gen-- > 0 && !hit;)
+        hit = p.test(f.generation(group, gen) + p.block * bloom_block_words);
+    }
+    hits += hit ? 1 : 0;
+  }
+  benchmark::DoNotOptimize(hits);
+  st.SetItemsProcessed(st.iterations());
+  st.counters["total_MB"] = value(static_cast<double>(f.words.size()) * 8 / 1e6);
+}
+
 }  // namespace
 
 void register_probe_benchmarks() {
@@ -235,6 +304,12 @@ void register_probe_benchmarks() {
 #if defined(__SSE2__)
   benchmark::RegisterBenchmark("bloom_probe/test_10_generations/sse2", bm_generations_test, true);
 #endif
+  benchmark::RegisterBenchmark("bloom_probe/dram_10_generations/library_layout",
+                               bm_dram_generations, dram_layout::in_turn);
+  benchmark::RegisterBenchmark("bloom_probe/dram_10_generations/prefetch_all_first",
+                               bm_dram_generations, dram_layout::prefetch_first);
+  benchmark::RegisterBenchmark("bloom_probe/dram_10_generations/interleaved_generations",
+                               bm_dram_generations, dram_layout::interleaved);
 }
 
 }  // namespace fluxcap_bench

@@ -51,6 +51,8 @@ def fmt(x, digits=3):
         return f"{x / 1e6:.{digits}g}M"
     if abs(x) >= 1e4:
         return f"{x / 1e3:.{digits}g}k"
+    if abs(x) >= 100:
+        return f"{x:.0f}"
     return f"{x:.{digits}g}"
 
 
