@@ -8,6 +8,7 @@
 
 #include <benchmark/benchmark.h>
 
+#include <cmath>
 #include <cstddef>
 #include <cstdint>
 #include <cstdio>
@@ -214,7 +215,8 @@ void bm_default_hash(benchmark::State& st, std::size_t len) {
 
 /// Bytes of one group: idle, after one store, after `capacity` stores, and with
 /// every generation full (the most a group ever holds); and the measured
-/// false-positive rate of a full group (2^20 lookups of never-stored keys).
+/// false-positive rate of a full group (2^23 lookups of never-stored keys), with
+/// its distance from the configured fpp in standard deviations (binomial).
 /// The timed part is the filling (a side number).
 void bm_footprint(benchmark::State& st, memory_mode mode, double fpp) {
   const memory_geometry geo = memory_geometry::make(memory_config{200000, fpp, 10}, mode);
@@ -228,9 +230,13 @@ void bm_footprint(benchmark::State& st, memory_mode mode, double fpp) {
     const std::size_t at_capacity = s.memory_bytes();
     fill(s, 0, j);
     const std::size_t full = s.memory_bytes();
-    constexpr std::uint64_t lookups = std::uint64_t{1} << 20;
+    constexpr std::uint64_t lookups = std::uint64_t{1} << 23;
     std::uint64_t fp = 0;
     for (std::uint64_t k = 0; k < lookups; ++k) fp += s.contains(test_key(0, k, miss_salt)) ? 1 : 0;
+    const double expected = fpp * static_cast<double>(lookups);
+    if (mode == memory_mode::bloom)
+      st.counters["fp_excess_sigmas"] =
+          value((static_cast<double>(fp) - expected) / std::sqrt(expected));
     st.counters["sizeof_B"] = value(sizeof(group_state));
     st.counters["idle_B"] = value(static_cast<double>(idle));
     st.counters["one_key_B"] = value(static_cast<double>(one));

@@ -128,8 +128,8 @@ def print_micro(files):
 def print_footprint(files):
     print("### Memory of one group (capacity 200,000)\n")
     print("| configuration | idle B | one key B | B after 200k stores | B full (max) "
-          "| B per remembered tag | bits/key | k | measured fpp |")
-    print("|---|---:|---:|---:|---:|---:|---:|---:|---:|")
+          "| B per remembered tag | bits/key | k | measured fpp | excess (sigmas) |")
+    print("|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|")
     _, runs = files[0]
     for name, b in runs.items():
         if not name.startswith("footprint/"):
@@ -137,7 +137,8 @@ def print_footprint(files):
         print(f"| {name[len('footprint/'):]} | {fmt(b.get('idle_B'))} | {fmt(b.get('one_key_B'))} "
               f"| {fmt(b.get('B_at_capacity'))} | {fmt(b.get('B_full'))} "
               f"| {fmt(b.get('B_per_remembered_tag'))} | {fmt(b.get('bits_per_key'))} "
-              f"| {fmt(b.get('bloom_k'))} | {fmt(b.get('measured_fpp'))} |")
+              f"| {fmt(b.get('bloom_k'))} | {fmt(b.get('measured_fpp'))} "
+              f"| {fmt(b.get('fp_excess_sigmas'))} |")
     print()
 
 
