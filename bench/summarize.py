@@ -14,7 +14,7 @@ import sys
 
 TIME_TO_NS = {"ns": 1.0, "us": 1e3, "ms": 1e6, "s": 1e9}
 IMPLS = ["fluxcap_bloom", "fluxcap_exact", "string_set", "classic_bloom",
-         "fluxcap_bloom_vector_store"]
+         "fluxcap_bloom_vector_store", "fluxcap_bloom_fpp1e-3"]
 BASELINES = ["string_set", "classic_bloom"]
 
 
