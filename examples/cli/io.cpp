@@ -9,6 +9,7 @@
 #include <cerrno>
 #include <cstdlib>
 #include <cstring>
+#include <utility>
 
 namespace fluxcap_cli {
 
@@ -19,8 +20,9 @@ std::string errno_message(const std::string& message) {
 // ---------------------------------------------------------------------------------------
 // line_reader
 
-line_reader::line_reader(const std::string& path, std::size_t padding)
-    : padding_(padding), buf_((std::size_t{1} << 20) + padding) {
+line_reader::line_reader(const std::string& path, std::size_t padding, std::size_t max_line,
+                         std::size_t block)
+    : padding_(padding), max_line_(max_line), buf_(block + padding) {
   if (path == "-") {
     fd_ = 0;
     name_ = "<stdin>";
@@ -39,6 +41,14 @@ line_reader::line_reader(const std::string& path, std::size_t padding)
   (void)::posix_fadvise(fd_, 0, 0, POSIX_FADV_SEQUENTIAL);
 #endif
 }
+
+line_reader::line_reader(int fd, std::string name, std::size_t padding, std::size_t max_line,
+                         std::size_t block)
+    : fd_(fd),
+      name_(std::move(name)),
+      padding_(padding),
+      max_line_(max_line),
+      buf_(block + padding) {}
 
 line_reader::~line_reader() {
   if (owns_fd_) ::close(fd_);
@@ -67,11 +77,23 @@ bool line_reader::fill() {
 }
 
 bool line_reader::next(std::string_view& line) {
+  skip_rest([](std::string_view) {});  // a too-long line the caller did not consume
   for (;;) {
     if (scanned_ < end_) {
       const void* nl = std::memchr(buf_.data() + scanned_, '\n', end_ - scanned_);
+      const std::size_t stop =
+          nl != nullptr ? static_cast<std::size_t>(static_cast<const char*>(nl) - buf_.data())
+                        : end_;
+      if (stop - begin_ > max_line_) {  // too long: hand out its head, skip_rest the tail
+        line = std::string_view(buf_.data() + begin_, max_line_);
+        readable_ = max_line_;
+        bytes_ += max_line_;
+        begin_ = scanned_ = begin_ + max_line_;
+        too_long_ = true;
+        return true;
+      }
       if (nl != nullptr) {
-        const auto at = static_cast<std::size_t>(static_cast<const char*>(nl) - buf_.data());
+        const auto at = stop;
         line = std::string_view(buf_.data() + begin_, at - begin_);
         readable_ = buf_.size() - begin_;
         bytes_ += at + 1 - begin_;

@@ -5,6 +5,7 @@
 
 #include <cstddef>
 #include <cstdint>
+#include <cstring>
 #include <optional>
 #include <stdexcept>
 #include <string>
@@ -23,18 +24,57 @@ class io_error : public std::runtime_error {
 [[nodiscard]] std::string errno_message(const std::string& message);
 
 /// Reads one file descriptor line by line. Each line stays valid, with at least
-/// `padding` readable bytes after it, until the next call to `next`.
+/// `padding` readable bytes after it, until the next call to `next`. Memory stays
+/// bounded by about twice `max_line` plus `block`, whatever the input.
 class line_reader {
  public:
   /// `path` "-": standard input. Throws io_error if the file cannot be opened.
-  line_reader(const std::string& path, std::size_t padding);
+  /// Lines longer than `max_line` bytes are reported as too long (see `next`);
+  /// `block`: bytes read at a time.
+  line_reader(const std::string& path, std::size_t padding,
+              std::size_t max_line = static_cast<std::size_t>(-1),
+              std::size_t block = std::size_t{1} << 20);
+  /// Reads `fd` (not closed by the reader); `name` is used in messages.
+  line_reader(int fd, std::string name, std::size_t padding,
+              std::size_t max_line = static_cast<std::size_t>(-1),
+              std::size_t block = std::size_t{1} << 20);
   ~line_reader();
   line_reader(const line_reader&) = delete;
   line_reader& operator=(const line_reader&) = delete;
 
   /// The next line without its '\n' (a final line without '\n' counts too); false
-  /// at end of input. Throws io_error on a read error.
+  /// at end of input. Throws io_error on a read error. A line longer than `max_line`
+  /// bytes sets `too_long()`: `line` is then its first `max_line` bytes (without the
+  /// padding guarantee), and the rest is consumed by `skip_rest` (or the next `next`).
   bool next(std::string_view& line);
+  /// Whether the line `next` returned is longer than `max_line`.
+  [[nodiscard]] bool too_long() const noexcept { return too_long_; }
+  /// After a too-long line: consumes the rest of it and its '\n', calling
+  /// `sink(std::string_view)` on its bytes piece by piece (never buffering it whole).
+  template <class Sink>
+  void skip_rest(Sink&& sink) {
+    while (too_long_) {
+      if (begin_ < end_) {
+        const void* nl = std::memchr(buf_.data() + begin_, '\n', end_ - begin_);
+        const std::size_t stop =
+            nl != nullptr ? static_cast<std::size_t>(static_cast<const char*>(nl) - buf_.data())
+                          : end_;
+        sink(std::string_view(buf_.data() + begin_, stop - begin_));
+        bytes_ += stop - begin_;
+        begin_ = scanned_ = stop;
+        if (nl != nullptr) {
+          ++bytes_;
+          begin_ = scanned_ = stop + 1;
+          too_long_ = false;
+          return;
+        }
+      }
+      if (eof_ || !fill()) {
+        too_long_ = false;
+        return;
+      }
+    }
+  }
   /// Bytes readable from the start of the current line.
   [[nodiscard]] std::size_t readable() const noexcept { return readable_; }
   /// The name used in messages: the path, or "<stdin>".
@@ -48,8 +88,10 @@ class line_reader {
   int fd_ = -1;
   bool owns_fd_ = false;
   bool eof_ = false;
+  bool too_long_ = false;
   std::string name_;
   std::size_t padding_;
+  std::size_t max_line_;
   std::vector<char> buf_;
   std::size_t begin_ = 0;    ///< start of unconsumed data
   std::size_t end_ = 0;      ///< end of data read

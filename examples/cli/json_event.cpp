@@ -342,9 +342,10 @@ std::string quote_name(std::string_view s) {
 // whitespace may follow the top-level object. A line is accepted only when this
 // chain accounts for every one of its bytes.
 struct line_parser::impl {
-  explicit impl(const json_schema& s) : schema(&s), seen(64) {}
+  impl(const json_schema& s, line_limits l) : schema(&s), limits(l), seen(64) {}
 
   const json_schema* schema;
+  line_limits limits;
   od::parser parser;
   od::document doc;
   std::string* problem = nullptr;
@@ -475,16 +476,25 @@ struct line_parser::impl {
     return true;
   }
 
-  /// Validates a whole value (every byte of it), and sets `end` past it.
-  bool validate(od::value& v, const char*& end) {
+  bool too_deep() {
+    return bad("nesting deeper than " + std::to_string(limits.max_depth) +
+               " levels of objects and arrays");
+  }
+
+  /// Validates a whole value (every byte of it), and sets `end` past it. `depth`: the
+  /// nesting level of the value (a member of the event object is at level 2).
+  bool validate(od::value& v, const char*& end, std::size_t depth) {
     const std::string_view tok = v.raw_json_token();
     if (tok.empty()) return bad_json("empty value");
+    if ((tok.front() == '{' || tok.front() == '[') && depth > limits.max_depth) return too_deep();
     if (tok.front() == '{') {
       od::object o;
       if (const auto e = v.get_object().get(o)) return bad_json(e);
       return walk_object(
           o, tok.data(),
-          [&](od::field& f, const char*& value_end) { return validate(f.value(), value_end); },
+          [&](od::field& f, const char*& value_end) {
+            return validate(f.value(), value_end, depth + 1);
+          },
           end);
     }
     if (tok.front() == '[') {
@@ -492,7 +502,10 @@ struct line_parser::impl {
       if (const auto e = v.get_array().get(a)) return bad_json(e);
       return walk_array(
           a, tok.data(),
-          [&](od::value& item, const char*& item_end) { return validate(item, item_end); }, end);
+          [&](od::value& item, const char*& item_end) {
+            return validate(item, item_end, depth + 1);
+          },
+          end);
     }
     return validate_scalar(tok, end);
   }
@@ -507,7 +520,7 @@ struct line_parser::impl {
       out = s;
       return true;
     }
-    if (!validate(v, end)) return false;
+    if (!validate(v, end, 2)) return false;
     if (tok.front() != 'n')
       out = std::string_view(tok.data(), static_cast<std::size_t>(end - tok.data()));
     return true;
@@ -519,7 +532,7 @@ struct line_parser::impl {
     const std::string_view rtok = rv.raw_json_token();
     if (rtok.empty()) return bad_json("empty value");
     if (rtok.front() != '{') {
-      if (!validate(rv, end)) return false;
+      if (!validate(rv, end, 3)) return false;
       return bad("tag map " + quote_name(field) + ": rule " + quote_name(rule) +
                  " is not an object");
     }
@@ -537,11 +550,14 @@ struct line_parser::impl {
             b = true;
           } else if (t != "false") {
             if (t.empty()) return bad_json("empty value");
-            if (!validate(tv, value_end)) return false;
+            if (!validate(tv, value_end, 4)) return false;
             return bad("tag map " + quote_name(field) + ": rule " + quote_name(rule) + ": tag " +
                        quote_name(tag) + " is not a boolean (" + shorten(t) + ")");
           }
           value_end = t.data() + t.size();
+          if (ev.entries.size() >= limits.max_tags)
+            return bad("tag map " + quote_name(field) + " has more than " +
+                       std::to_string(limits.max_tags) + " tags");
           std::uint32_t spec_tag = json_schema::none;
           if (spec_rule != json_schema::none) {
             spec_tag = schema->find_tag(spec_rule, tag);
@@ -564,7 +580,7 @@ struct line_parser::impl {
     const std::string_view tok = v.raw_json_token();
     if (tok.empty()) return bad_json("empty value");
     if (tok.front() != '{') {
-      if (!validate(v, end)) return false;
+      if (!validate(v, end, 2)) return false;
       if (tok.front() == 'n') {
         ev.map = json_event::map_kind::null;
         ev.map_begin = tok.data();
@@ -633,7 +649,7 @@ struct line_parser::impl {
           od::value& v = f.value();
           const json_schema::top_field* role = schema->find_top(key);
           if (role == nullptr) {
-            if (!validate(v, value_end)) return false;
+            if (!validate(v, value_end, 2)) return false;
           } else {
             for (std::size_t i = 0; i < seen_count; ++i)
               if (seen[i] == role) return bad("duplicate field " + quote_name(key));
@@ -643,7 +659,7 @@ struct line_parser::impl {
               if (!parse_tag_map(v, ev, value_end)) return false;
             } else if (role->detections) {
               ev.detections_begin = v.raw_json_token().data();
-              if (!validate(v, value_end)) return false;
+              if (!validate(v, value_end, 2)) return false;
               ev.detections_end = value_end;
             } else if (!read_column(v, ev.columns[role->column], value_end)) {
               return false;
@@ -662,7 +678,8 @@ struct line_parser::impl {
   }
 };
 
-line_parser::line_parser(const json_schema& schema) : impl_(std::make_unique<impl>(schema)) {}
+line_parser::line_parser(const json_schema& schema, line_limits limits)
+    : impl_(std::make_unique<impl>(schema, limits)) {}
 line_parser::~line_parser() = default;
 
 std::size_t line_parser::padding() noexcept {

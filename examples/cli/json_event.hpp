@@ -250,10 +250,19 @@ class json_accessor {
   const json_schema* schema_;
 };
 
+/// Bounds on what one line may hold (docs/cli.md, "Limits"); a line beyond them is bad.
+struct line_limits {
+  /// Most tags in the tag map, all rules together.
+  std::size_t max_tags = 10000;
+  /// Deepest nesting of objects and arrays (the event object is level 1). The parser
+  /// recurses once a level, so this keeps the stack bounded.
+  std::size_t max_depth = 1024;
+};
+
 /// Parses lines into json_events. One parser is reused for every line.
 class line_parser {
  public:
-  explicit line_parser(const json_schema& schema);
+  explicit line_parser(const json_schema& schema, line_limits limits = {});
   ~line_parser();
   line_parser(const line_parser&) = delete;
   line_parser& operator=(const line_parser&) = delete;

@@ -49,12 +49,17 @@ options:
                            (atomically) when the run succeeds
   --on-error MODE          a bad input line: fail (exit 1, default), skip (drop it and
                            go on), pass (copy it to the output unchanged and go on)
+  --max-line-bytes N       a longer input line is a bad line (default: 1048576)
+  --max-tags-per-event N   a tag map with more tags is a bad line (default: 10000)
+  --max-groups N           an event that would open group N+1 is a bad line
+                           (default: 1000000)
   --stats                  print a one-line summary on standard error at the end
   --no-progress            no progress line, even when standard error is a terminal
   -h, --help               this help
 
 A bad line is one that is not a JSON object, whose tag map is not an object of objects,
-or whose tag values are not all booleans.
+or whose tag values are not all booleans, or one beyond the limits above (or nested
+deeper than 1024 levels).
 )";
 
 constexpr const char* check_help = R"(usage: fluxcap check --spec SPEC
@@ -243,6 +248,17 @@ options parse_options(int argc, const char* const* argv) {
         o.on_error = error_mode::pass;
       else
         throw usage_error("--on-error must be fail, skip or pass, not '" + mode + "'");
+    } else if (name == "--max-line-bytes" || name == "--max-tags-per-event" ||
+               name == "--max-groups") {
+      run_only();
+      const std::uint64_t n = parse_count(name, value());
+      if (n == 0) throw usage_error(std::string(name) + " needs a positive integer, not '0'");
+      if (name == "--max-line-bytes")
+        o.max_line_bytes = n;
+      else if (name == "--max-tags-per-event")
+        o.max_tags_per_event = n;
+      else
+        o.max_groups = n;
     } else if (name == "--stats") {
       run_only();
       flag();

@@ -41,6 +41,9 @@ struct options {
   double fpp = 1e-4;
   std::optional<std::string> state_path;
   error_mode on_error = error_mode::fail;
+  std::uint64_t max_line_bytes = std::uint64_t{1} << 20;  ///< longer lines are bad lines
+  std::uint64_t max_tags_per_event = 10000;               ///< tags in one tag map
+  std::uint64_t max_groups = 1000000;                     ///< groups held at once
   bool stats = false;
   bool progress = true;             ///< when standard error is a terminal
   std::vector<std::string> inputs;  ///< empty: standard input; "-" is standard input too

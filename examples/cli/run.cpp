@@ -2,6 +2,7 @@
 
 #include "io.hpp"
 #include "json_event.hpp"
+#include "process.hpp"
 
 #include <fluxcap/flux_capacitor.hpp>
 #include <fluxcap/memory.hpp>
@@ -26,16 +27,11 @@ using clock_type = std::chrono::steady_clock;
 
 constexpr std::uint64_t max_reported_bad_lines = 10;
 
-bool is_blank(std::string_view line) noexcept {
-  for (const char c : line)
-    if (c != ' ' && c != '\t' && c != '\r') return false;
-  return true;
-}
-
 /// What the run needs besides the spec, checked before anything is written.
 struct prepared_run {
   field_config fields;
   fluxcap::memory_config memory;
+  event_limits limits;
   std::vector<std::unique_ptr<line_reader>> inputs;
 };
 
@@ -73,15 +69,14 @@ template <class Memory>
 int run_loop(const options& o, const loaded_spec& s, prepared_run& p) {
   const auto started = clock_type::now();
   const json_schema schema(s.prog, p.fields);
-  const fluxcap::flux_capacitor<json_accessor, Memory> cap(s.prog, json_accessor(schema),
-                                                           Memory(p.memory));
-  fluxcap::in_memory_state_store<fluxcap::group_state> store(cap.make_state());
+  line_processor<Memory> proc(s, schema, Memory(p.memory), p.limits);
+  auto& store = proc.store();
 
   if (o.state_path) {
     const auto bytes = read_file_if_exists(*o.state_path);
     if (bytes) {
       try {
-        fluxcap::load_store(cap, std::span<const std::uint8_t>(*bytes), store);
+        fluxcap::load_store(proc.capacitor(), std::span<const std::uint8_t>(*bytes), store);
       } catch (const fluxcap::decode_error& e) {
         std::fprintf(stderr,
                      "fluxcap: cannot load state file '%s': %s (the file was left unchanged)\n",
@@ -91,97 +86,65 @@ int run_loop(const options& o, const loaded_spec& s, prepared_run& p) {
     }
   }
 
-  std::vector<std::string> detection_names;
-  for (const auto& d : s.detections) detection_names.push_back(d.name);
-  line_parser parser(schema);
-  line_writer writer(schema, detection_names);
-  json_event ev(schema);
   output_buffer out(STDOUT_FILENO);
   progress_meter progress(o.progress && ::isatty(STDERR_FILENO) != 0);
 
-  std::vector<std::uint32_t> fired;
   std::string problem;
-  std::string group_key;
-  std::string current_key;
-  fluxcap::group_state* current = nullptr;
-  const std::uint32_t group_column = schema.group_column();
   std::uint64_t events = 0, bad_lines = 0, input_bytes = 0;
-
-  name_resolver names(schema);
-  auto lookup = [&](std::string_view rule, std::string_view tag) {
-    const std::uint32_t r = names.rule(rule);
-    return ev.lookup(rule, tag, r, r == json_schema::none ? r : names.tag(r, tag));
-  };
-  auto for_each_tag = [&](std::string_view rule, auto&& f) {
-    ev.for_each_tag(rule, names.rule(rule), f);
-  };
 
   for (auto& reader : p.inputs) {
     std::uint64_t line_no = 0;
     std::string_view line;
     while (reader->next(line)) {
       ++line_no;
-      if (is_blank(line)) {  // not an event: copied as is, like every line
-        out.buffer().append(line);
+      auto outcome = line_processor<Memory>::outcome::bad;
+      if (reader->too_long()) {
+        problem =
+            "line longer than " + std::to_string(o.max_line_bytes) + " bytes (--max-line-bytes)";
+      } else {
+        outcome = proc.process(line, reader->readable(), out.buffer(), problem);
+      }
+      if (outcome != line_processor<Memory>::outcome::bad) {
         out.buffer() += '\n';
+        out.maybe_flush();
+        if (outcome == line_processor<Memory>::outcome::event) progress.tick(++events);
         continue;
       }
-      if (!parser.parse(line, reader->readable(), ev, problem)) {
-        ++bad_lines;
-        if (o.on_error == error_mode::fail) {
-          out.flush();
-          progress.clear();
-          std::fprintf(stderr, "fluxcap: %s:%" PRIu64 ": %s\n", reader->name().c_str(), line_no,
-                       problem.c_str());
-          return exit_data;
-        }
-        const bool pass = o.on_error == error_mode::pass;
-        if (bad_lines <= max_reported_bad_lines) {
-          progress.clear();
-          std::fprintf(stderr, "fluxcap: warning: %s:%" PRIu64 ": %s; line %s\n",
-                       reader->name().c_str(), line_no, problem.c_str(),
-                       pass ? "passed through unchanged" : "skipped");
-          if (bad_lines == max_reported_bad_lines)
-            std::fputs("fluxcap: warning: further bad lines are not reported one by one\n", stderr);
-        }
-        if (pass) {
-          out.buffer().append(line);
-          out.buffer() += '\n';
-          out.maybe_flush();
-        }
-        continue;
+      ++bad_lines;
+      if (o.on_error == error_mode::fail) {
+        out.flush();
+        progress.clear();
+        std::fprintf(stderr, "fluxcap: %s:%" PRIu64 ": %s\n", reader->name().c_str(), line_no,
+                     problem.c_str());
+        return exit_data;
       }
-      ++events;
-
-      group_key.clear();
-      if (group_column != json_schema::none) {
-        if (const auto& v = ev.columns[group_column]) {
-          group_key += '=';  // a present value, even "", differs from a null or missing one
-          group_key.append(*v);
-        }
+      const bool pass = o.on_error == error_mode::pass;
+      if (bad_lines <= max_reported_bad_lines) {
+        progress.clear();
+        std::fprintf(stderr, "fluxcap: warning: %s:%" PRIu64 ": %s; line %s\n",
+                     reader->name().c_str(), line_no, problem.c_str(),
+                     pass ? "passed through unchanged" : "skipped");
+        if (bad_lines == max_reported_bad_lines)
+          std::fputs("fluxcap: warning: further bad lines are not reported one by one\n", stderr);
       }
-      if (current == nullptr || group_key != current_key) {
-        current = &store.find_or_create(group_key);
-        current_key = group_key;
+      if (pass) {
+        out.buffer().append(line);
+        if (reader->too_long())  // streamed through, never held whole
+          reader->skip_rest([&](std::string_view piece) {
+            out.buffer().append(piece);
+            out.maybe_flush();
+          });
+        out.buffer() += '\n';
+        out.maybe_flush();
       }
-      cap.update(*current, ev);
-
-      fired.clear();
-      for (std::size_t i = 0; i < s.detections.size(); ++i)
-        if (s.detections[i].expr.evaluate(lookup, for_each_tag))
-          fired.push_back(static_cast<std::uint32_t>(i));
-
-      writer.write(line, ev, fired, out.buffer());
-      out.buffer() += '\n';
-      out.maybe_flush();
-      progress.tick(events);
     }
     input_bytes += reader->bytes();
   }
   out.flush();
   progress.clear();
 
-  if (o.state_path) write_file_atomically(*o.state_path, fluxcap::save_store(cap, store));
+  if (o.state_path)
+    write_file_atomically(*o.state_path, fluxcap::save_store(proc.capacitor(), store));
 
   if (bad_lines > 0)
     std::fprintf(stderr, "fluxcap: %s %" PRIu64 " bad line%s%s\n",
@@ -217,6 +180,8 @@ int run_command(const options& o, const loaded_spec& s) {
   } catch (const std::invalid_argument& e) {
     throw usage_error(e.what());
   }
+  p.limits.line.max_tags = static_cast<std::size_t>(o.max_tags_per_event);
+  p.limits.max_groups = o.max_groups;
   p.memory.capacity = o.capacity;
   p.memory.fpp = o.fpp;
   try {
@@ -229,10 +194,11 @@ int run_command(const options& o, const loaded_spec& s) {
   }
   if (o.state_path) check_writable_location(*o.state_path);
   try {
-    if (o.inputs.empty())
-      p.inputs.push_back(std::make_unique<line_reader>("-", line_parser::padding()));
+    const std::size_t pad = line_parser::padding();
+    const auto max_line = static_cast<std::size_t>(o.max_line_bytes);
+    if (o.inputs.empty()) p.inputs.push_back(std::make_unique<line_reader>("-", pad, max_line));
     for (const auto& path : o.inputs)
-      p.inputs.push_back(std::make_unique<line_reader>(path, line_parser::padding()));
+      p.inputs.push_back(std::make_unique<line_reader>(path, pad, max_line));
   } catch (const io_error& e) {
     throw usage_error(e.what());
   }

@@ -15,9 +15,10 @@
 
 namespace fluxcap_cli {
 
-loaded_spec load_spec(const std::string& path) {
-  fluxcap::yaml::document doc = fluxcap::yaml::parse_spec_file(path);
-  loaded_spec out{path, std::move(doc.spec), {}, {}};
+namespace {
+
+loaded_spec compile_document(std::string path, fluxcap::yaml::document doc) {
+  loaded_spec out{std::move(path), std::move(doc.spec), {}, {}};
   out.prog = fluxcap::compile(out.spec);
   for (auto& c : doc.conditions) {
     std::string rule = c.rule.empty() ? c.name : c.rule;
@@ -31,6 +32,16 @@ loaded_spec load_spec(const std::string& path) {
     }
   }
   return out;
+}
+
+}  // namespace
+
+loaded_spec load_spec(const std::string& path) {
+  return compile_document(path, fluxcap::yaml::parse_spec_file(path));
+}
+
+loaded_spec load_spec_text(std::string_view text, const std::string& name) {
+  return compile_document(name, fluxcap::yaml::parse_spec_string(text, name));
 }
 
 namespace {

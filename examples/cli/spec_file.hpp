@@ -7,6 +7,7 @@
 #include <fluxcap/spec.hpp>
 
 #include <string>
+#include <string_view>
 #include <vector>
 
 namespace fluxcap_cli {
@@ -29,6 +30,8 @@ struct loaded_spec {
 
 /// Reads, validates and compiles `path`. Throws fluxcap::spec_error.
 [[nodiscard]] loaded_spec load_spec(const std::string& path);
+/// The same for spec text (`name` is used in messages).
+[[nodiscard]] loaded_spec load_spec_text(std::string_view text, const std::string& name);
 
 /// `fluxcap check`: the compiled program, human readable.
 [[nodiscard]] std::string describe_program(const loaded_spec& s);

@@ -70,6 +70,22 @@ struct condition_source {
   fluxcap::source_location where;  ///< where the condition text starts
 };
 
+/// Bounds on a spec read from text (hostile or mistaken input); exceeding one is a
+/// spec_error naming the limit. The defaults are far above real rule sets.
+struct spec_limits {
+  /// Longest spec text (and spec file), in bytes.
+  std::size_t max_bytes = std::size_t{16} << 20;
+  /// Most rules.
+  std::size_t max_rules = 10000;
+  /// Most tags in one rule.
+  std::size_t max_tags_per_rule = 1000;
+  /// Most post-flux conditions.
+  std::size_t max_conditions = 10000;
+  /// Nesting depth and length of one condition (see fluxcap/condition.hpp). YAML
+  /// nesting itself is bounded by yaml-cpp (2000 levels, a syntax error beyond).
+  condition_limits condition;
+};
+
 /// A parsed spec file: the spec itself and the post-flux conditions beside it.
 struct document {
   fluxcap::spec spec;
@@ -124,7 +140,8 @@ template <class Candidates>
 /// checks the shape, and keeps positions for every diagnostic.
 class yaml_spec_reader {
  public:
-  yaml_spec_reader(std::string_view text, std::string file) : text_(text), file_(std::move(file)) {}
+  yaml_spec_reader(std::string_view text, std::string file, yaml::spec_limits limits = {})
+      : text_(text), file_(std::move(file)), limits_(limits) {}
 
   /// Where a second document starts, if any. Reads at most two documents: yaml-cpp
   /// 0.7's LoadAll can loop forever, allocating, on garbage after a flow collection.
@@ -153,6 +170,9 @@ class yaml_spec_reader {
   }
 
   yaml::document read() {
+    if (text_.size() > limits_.max_bytes)
+      fail(at_file(), {}, {},
+           "the spec is larger than " + std::to_string(limits_.max_bytes) + " bytes (limit)");
     YAML::Node root;
     std::optional<YAML::Mark> second_document;
     try {
@@ -315,6 +335,8 @@ class yaml_spec_reader {
 
   void read_rule_list(const YAML::Node& list, spec& out) const {
     for (const auto& item : list) {
+      if (out.rules.size() == limits_.max_rules)
+        fail(at(item), {}, {}, "more than " + std::to_string(limits_.max_rules) + " rules (limit)");
       if (!item.IsMap())
         fail(at(item.IsNull() ? list : item), {}, {},
              "each rule must be a mapping with 'rulename', 'tags', ...; found " + kind(item));
@@ -377,7 +399,13 @@ class yaml_spec_reader {
         if (!e.value.IsSequence())
           fail(at(e.value), rn, {}, "'tags' must be a list of tags, not " + kind(e.value));
         r.where.tags = at(e.value);
-        for (const auto& item : e.value) r.tags.push_back(read_tag(item, e.value, rn));
+        for (const auto& item : e.value) {
+          if (r.tags.size() == limits_.max_tags_per_rule)
+            fail(at(item), rn, {},
+                 "more than " + std::to_string(limits_.max_tags_per_rule) +
+                     " tags in one rule (limit)");
+          r.tags.push_back(read_tag(item, e.value, rn));
+        }
       }
     }
     if (!has_tags) fail(r.where.rule, rn, {}, "a rule needs 'tags'");
@@ -438,6 +466,9 @@ class yaml_spec_reader {
       fail(at(section.value), {}, {},
            "'conditions' must map detection names to conditions, not " + kind(section.value));
     for (const auto& e : entries(section.value, {}, {})) {
+      if (out.size() == limits_.max_conditions)
+        fail(at(e.key_node), {}, {},
+             "more than " + std::to_string(limits_.max_conditions) + " conditions (limit)");
       yaml::condition_source c;
       c.name = e.key;
       // Never assign a YAML::Node: assignment rebinds the node inside the document.
@@ -477,7 +508,7 @@ class yaml_spec_reader {
   /// escapes); otherwise the error points at the scalar and names the column in it.
   void check_condition(const yaml::condition_source& c, const YAML::Mark& mark) const {
     try {
-      (void)condition::parse(c.text, c.rule.empty() ? c.name : c.rule);
+      (void)condition::parse(c.text, c.rule.empty() ? c.name : c.rule, limits_.condition);
     } catch (const condition_error& e) {
       source_location where = c.where;
       std::string message = "condition '" + c.name + "': " + e.message();
@@ -502,6 +533,7 @@ class yaml_spec_reader {
 
   std::string_view text_;
   std::string file_;
+  yaml::spec_limits limits_;
 };
 
 }  // namespace fluxcap::detail
@@ -510,15 +542,17 @@ namespace fluxcap::yaml {
 
 /// Parses a spec from YAML or JSON text; `file_name` is used in every
 /// diagnostic. Also compiles the spec, so semantic errors are reported here.
-/// Throws `fluxcap::spec_error`.
+/// Throws `fluxcap::spec_error`, also when the spec exceeds `limits`.
 [[nodiscard]] inline document parse_spec_string(std::string_view text,
-                                                std::string file_name = "<spec>") {
-  return detail::yaml_spec_reader(text, std::move(file_name)).read();
+                                                std::string file_name = "<spec>",
+                                                const spec_limits& limits = {}) {
+  return detail::yaml_spec_reader(text, std::move(file_name), limits).read();
 }
 
 /// Reads and parses a spec file. Throws `fluxcap::spec_error`, also when the
 /// file cannot be read.
-[[nodiscard]] inline document parse_spec_file(const std::string& path) {
+[[nodiscard]] inline document parse_spec_file(const std::string& path,
+                                              const spec_limits& limits = {}) {
   std::ifstream in(path, std::ios::binary);
   if (!in) {
     const int err = errno;
@@ -526,9 +560,19 @@ namespace fluxcap::yaml {
                      "cannot open the spec file" +
                          (err != 0 ? std::string(": ") + std::strerror(err) : std::string()));
   }
-  std::string text((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+  // Read at most one byte past the limit: `--spec /dev/zero` must not exhaust memory.
+  std::string text;
+  char chunk[1 << 16];
+  while (in && text.size() <= limits.max_bytes) {
+    in.read(chunk, sizeof chunk);
+    text.append(chunk, static_cast<std::size_t>(in.gcount()));
+  }
   if (in.bad()) throw spec_error({path, 0, 0}, {}, {}, "cannot read the spec file");
-  return parse_spec_string(text, path);
+  if (text.size() > limits.max_bytes)
+    throw spec_error(
+        {path, 0, 0}, {}, {},
+        "the spec is larger than " + std::to_string(limits.max_bytes) + " bytes (limit)");
+  return parse_spec_string(text, path, limits);
 }
 
 }  // namespace fluxcap::yaml

@@ -444,6 +444,61 @@ bad_line '{"folder":"a","folder":"b"}' "duplicate field 'folder'"
 bad_line '{"sigma":{"seq":{"a":true},"seq":{"b":true}}}' "tag map 'sigma': duplicate rule 'seq'"
 bad_line '{"sigma":{"seq":{"a":true,"a":false}}}' "tag map 'sigma': rule 'seq': duplicate tag 'a'"
 
+CASE="limits: --max-line-bytes, under each --on-error mode"
+# Lines 1 and 3 are 41 bytes, line 2 is 42: one byte over --max-line-bytes 41.
+printf '%s\n' '{"sigma":{"seq":{"a":true}},"x":"123456"}' '{"sigma":{"seq":{"b":true}},"x":"1234567"}' \
+  '{"sigma":{"seq":{"b":true}},"x":"123456"}' >long.jsonl
+run run --spec "$DATA/temporal.yaml" --max-line-bytes 41 long.jsonl
+expect_rc 1 && expect_out_text '{"sigma":{"seq":{"a":true,"b":false,"c":false}},"x":"123456"}' &&
+  expect_err "fluxcap: long.jsonl:2: line longer than 41 bytes (--max-line-bytes)"
+run run --spec "$DATA/temporal.yaml" --max-line-bytes 41 --on-error skip long.jsonl
+expect_rc 0 && expect_out_text '{"sigma":{"seq":{"a":true,"b":false,"c":false}},"x":"123456"}
+{"sigma":{"seq":{"b":true,"a":true,"c":false}},"x":"123456"}' &&
+  expect_err "fluxcap: warning: long.jsonl:2: line longer than 41 bytes (--max-line-bytes); line skipped
+fluxcap: skipped 1 bad line"
+run run --spec "$DATA/temporal.yaml" --max-line-bytes=41 --on-error pass long.jsonl
+expect_rc 0 && expect_out_text '{"sigma":{"seq":{"a":true,"b":false,"c":false}},"x":"123456"}
+{"sigma":{"seq":{"b":true}},"x":"1234567"}
+{"sigma":{"seq":{"b":true,"a":true,"c":false}},"x":"123456"}'
+# The default is 1 MiB; a 3 MB line without newline, passed through whole.
+python3 -c 'import sys; sys.stdout.write("{\"x\":\"" + "y" * 3000000 + "\"}")' >huge.jsonl
+run run --spec "$DATA/temporal.yaml" --on-error pass huge.jsonl
+expect_rc 0 && expect_err_matches "huge.jsonl:1: line longer than 1048576 bytes \(--max-line-bytes\); line passed through unchanged"
+cmp -s <(cat huge.jsonl; echo) "$WORK/out" || fail "the long line was not passed through whole"
+run run --spec "$DATA/temporal.yaml" --max-line-bytes 4100000 huge.jsonl
+expect_rc 0 && expect_no_err
+
+CASE="limits: --max-tags-per-event, JSON nesting depth, --max-groups"
+printf '%s\n' '{"sigma":{"seq":{"a":true,"b":true},"o":{"x":true}}}' '{"sigma":{"seq":{"a":true},"o":{"x":true}}}' >tags.jsonl
+run run --spec "$DATA/temporal.yaml" --max-tags-per-event 2 tags.jsonl
+expect_rc 1 && expect_no_out && expect_err "fluxcap: tags.jsonl:1: tag map 'sigma' has more than 2 tags"
+run run --spec "$DATA/temporal.yaml" --max-tags-per-event 2 --on-error skip tags.jsonl
+expect_rc 0 && expect_out_text '{"sigma":{"seq":{"a":true,"b":false,"c":false},"o":{"x":true}}}'
+python3 -c 'print("{\"x\":" + "[" * 1024 + "]" * 1024 + "}"); print("{\"x\":" + "[" * 1023 + "]" * 1023 + "}"); print("{\"x\":" + "[{\"a\":" * 50000 + "1" + "}]" * 50000 + "}")' >deep.jsonl
+run run --spec "$DATA/temporal.yaml" --on-error skip deep.jsonl
+expect_rc 0 && expect_err "fluxcap: warning: deep.jsonl:1: nesting deeper than 1024 levels of objects and arrays; line skipped
+fluxcap: warning: deep.jsonl:3: nesting deeper than 1024 levels of objects and arrays; line skipped
+fluxcap: skipped 2 bad lines"
+[ "$(wc -l <"$WORK/out")" = 1 ] || fail "expected the 1023-deep line in the output"
+printf '{"host":"%s","sigma":{"seq":{"a":true}}}\n' h1 h2 h1 h3 h2 >groups.jsonl
+run run --spec "$DATA/temporal.yaml" --group-key host --max-groups 2 --on-error skip groups.jsonl
+expect_rc 0 && [ "$(wc -l <"$WORK/out")" = 4 ] &&
+  expect_err "fluxcap: warning: groups.jsonl:4: more than 2 groups (--max-groups); this event would open a new one; line skipped
+fluxcap: skipped 1 bad line"
+usage_error "^fluxcap: --max-line-bytes needs a positive integer, not '0'$" run --spec "$DATA/temporal.yaml" --max-line-bytes 0
+usage_error "^fluxcap: --max-groups needs a positive integer, not 'x'$" run --spec "$DATA/temporal.yaml" --max-groups x
+usage_error "^fluxcap: --max-tags-per-event is an option of 'fluxcap run', not 'fluxcap check'$" check --spec "$DATA/temporal.yaml" --max-tags-per-event 3
+
+CASE="limits: spec files"
+python3 -c '
+print("rules:\n  - rulename: r\n    action: temporal\n    tags: [t]\nconditions:\n  r: " + "(" * 65 + "t" + ")" * 65)' >deep_cond.yaml
+usage_error "^fluxcap: deep_cond.yaml:6:70: condition 'r': nesting deeper than 64 levels$" check --spec deep_cond.yaml
+python3 -c '
+print("rules:\n  - rulename: r\n    action: temporal\n    tags:")
+for i in range(1001): print("      - t%d" % i)' >many_tags.yaml
+usage_error "^fluxcap: many_tags.yaml:1005:9: rule 'r': more than 1000 tags in one rule \(limit\)$" check --spec many_tags.yaml
+usage_error "^fluxcap: /dev/zero: the spec is larger than 16777216 bytes \(limit\)$" check --spec /dev/zero
+
 # --------------------------------------------------------------------------------------
 CASE="usage and spec errors: exit 2, nothing on standard output"
 usage_error "^fluxcap: no command given" 

@@ -393,3 +393,57 @@ TEST_CASE("unreadable file") {
           .c_str(),
       spec_error);
 }
+
+TEST_CASE("spec limits: rules, tags, conditions, condition depth, size, YAML depth") {
+  yaml::spec_limits limits;
+  limits.max_rules = 2;
+  limits.max_tags_per_rule = 3;
+  limits.max_conditions = 1;
+  limits.condition.max_depth = 2;
+  limits.max_bytes = 400;
+  auto error_with_limits = [&](const std::string& text) -> std::string {
+    try {
+      (void)parse_spec_string(text, "spec.yaml", limits);
+    } catch (const spec_error& e) {
+      return e.what();
+    }
+    FAIL("no error for:\n" << text);
+    return {};
+  };
+  const std::string rule = "  - {rulename: r1, action: temporal, tags: [a, b, c]}\n";
+  CHECK_NOTHROW((void)parse_spec_string("rules:\n" + rule +
+                                            "  - {rulename: r2, action: temporal, tags: [a]}\n" +
+                                            "conditions:\n  d: (a and (b))\n",
+                                        "spec.yaml", limits));
+  CHECK(error_with_limits("rules:\n" + rule + "  - {rulename: r2, action: temporal, tags: [a]}\n" +
+                          "  - {rulename: r3, action: temporal, tags: [a]}\n") ==
+        "spec.yaml:4:5: more than 2 rules (limit)");
+  CHECK(error_with_limits("rules:\n  - {rulename: r1, action: temporal, tags: [a, b, c, d]}\n") ==
+        "spec.yaml:2:54: rule 'r1': more than 3 tags in one rule (limit)");
+  CHECK(error_with_limits("rules:\n" + rule + "conditions:\n  d: a\n  e: b\n") ==
+        "spec.yaml:5:3: more than 1 conditions (limit)");
+  CHECK(error_with_limits("rules:\n" + rule + "conditions:\n  r1: not (not (a))\n") ==
+        "spec.yaml:4:12: condition 'r1': nesting deeper than 2 levels");
+  CHECK(error_with_limits("rules:\n" + rule + "# " + std::string(400, 'x') + "\n") ==
+        "spec.yaml: the spec is larger than 400 bytes (limit)");
+
+  // The defaults: a condition nested 65 levels deep is refused, 64 is fine.
+  const std::string spec = "rules:\n" + rule + "conditions:\n  r1: ";
+  auto nested = [](std::size_t depth) {
+    return std::string(depth, '(') + "a" + std::string(depth, ')') + "\n";
+  };
+  CHECK_NOTHROW((void)parse_spec_string(spec + nested(64)));
+  CHECK(error_of(spec + nested(65)) ==
+        "spec.yaml:4:71: condition 'r1': nesting deeper than 64 levels");
+  // YAML nested far deeper than yaml-cpp's guard is a syntax error, not a stack overflow.
+  CHECK(error_of(std::string(100000, '[') + std::string(100000, ']')).find("YAML syntax error") !=
+        std::string::npos);
+}
+
+TEST_CASE("spec limits: a spec file is read only up to its limit") {
+  yaml::spec_limits limits;
+  limits.max_bytes = 1000;
+  // /dev/zero never ends: reading it whole would exhaust memory.
+  CHECK_THROWS_WITH_AS((void)parse_spec_file("/dev/zero", limits),
+                       "/dev/zero: the spec is larger than 1000 bytes (limit)", spec_error);
+}

@@ -1,0 +1,135 @@
+// The event path of `fluxcap run`, one line at a time: parse, group, update, evaluate
+// the post-flux conditions, write. run.cpp streams files through it; the JSON Lines
+// fuzz target (tests/fuzz/fuzz_jsonl.cpp) feeds it arbitrary bytes.
+#pragma once
+
+#include "json_event.hpp"
+#include "spec_file.hpp"
+
+#include <fluxcap/flux_capacitor.hpp>
+#include <fluxcap/memory.hpp>
+#include <fluxcap/state_store.hpp>
+
+#include <cstddef>
+#include <cstdint>
+#include <string>
+#include <string_view>
+#include <vector>
+
+namespace fluxcap_cli {
+
+/// Limits on hostile input besides line_limits (docs/cli.md, "Limits").
+struct event_limits {
+  line_limits line;
+  /// Most groups (distinct --group-key values) held at once; an event that would open
+  /// one more is a bad line.
+  std::uint64_t max_groups = 1000000;
+};
+
+/// Whether a line is an event: a line of spaces, tabs and '\r' only is not.
+[[nodiscard]] inline bool is_blank_line(std::string_view line) noexcept {
+  for (const char c : line)
+    if (c != ' ' && c != '\t' && c != '\r') return false;
+  return true;
+}
+
+/// Runs lines through one flux capacitor and its group states.
+template <class Memory>
+class line_processor {
+ public:
+  using capacitor_type = fluxcap::flux_capacitor<json_accessor, Memory>;
+  using store_type = fluxcap::in_memory_state_store<fluxcap::group_state>;
+
+  /// `schema` and `spec` must outlive the processor.
+  line_processor(const loaded_spec& spec, const json_schema& schema, const Memory& memory,
+                 const event_limits& limits)
+      : spec_(&spec),
+        schema_(&schema),
+        limits_(limits),
+        cap_(spec.prog, json_accessor(schema), memory),
+        store_(cap_.make_state()),
+        parser_(schema, limits.line),
+        writer_(schema, detection_names(spec)),
+        ev_(schema),
+        names_(schema) {}
+
+  [[nodiscard]] const capacitor_type& capacitor() const noexcept { return cap_; }
+  /// The group states. Call `forget_current_group` after changing it from outside.
+  [[nodiscard]] store_type& store() noexcept { return store_; }
+  void forget_current_group() noexcept { current_ = nullptr; }
+
+  enum class outcome : std::uint8_t { blank, event, bad };
+
+  /// Processes one line (no '\n'; `readable` bytes readable from `line.data()`, at
+  /// least `line.size()` plus line_parser::padding()). An event or a blank line appends
+  /// its output line, without '\n', to `out`; a bad line appends nothing, changes no
+  /// memory and sets `problem`.
+  outcome process(std::string_view line, std::size_t readable, std::string& out,
+                  std::string& problem) {
+    if (is_blank_line(line)) {  // not an event: copied as is, like every line
+      out.append(line);
+      return outcome::blank;
+    }
+    if (!parser_.parse(line, readable, ev_, problem)) return outcome::bad;
+
+    group_key_.clear();
+    if (const std::uint32_t col = schema_->group_column(); col != json_schema::none) {
+      if (const auto& v = ev_.columns[col]) {
+        group_key_ += '=';  // a present value, even "", differs from a null or missing one
+        group_key_.append(*v);
+      }
+    }
+    if (current_ == nullptr || group_key_ != current_key_) {
+      fluxcap::group_state* found = store_.find(group_key_);
+      if (found == nullptr) {
+        if (store_.size() >= limits_.max_groups) {
+          problem = "more than " + std::to_string(limits_.max_groups) +
+                    " groups (--max-groups); this event would open a new one";
+          return outcome::bad;
+        }
+        found = &store_.find_or_create(group_key_);
+      }
+      current_ = found;
+      current_key_ = group_key_;
+    }
+    cap_.update(*current_, ev_);
+
+    auto lookup = [&](std::string_view rule, std::string_view tag) {
+      const std::uint32_t r = names_.rule(rule);
+      return ev_.lookup(rule, tag, r, r == json_schema::none ? r : names_.tag(r, tag));
+    };
+    auto for_each_tag = [&](std::string_view rule, auto&& f) {
+      ev_.for_each_tag(rule, names_.rule(rule), f);
+    };
+    fired_.clear();
+    for (std::size_t i = 0; i < spec_->detections.size(); ++i)
+      if (spec_->detections[i].expr.evaluate(lookup, for_each_tag))
+        fired_.push_back(static_cast<std::uint32_t>(i));
+
+    writer_.write(line, ev_, fired_, out);
+    return outcome::event;
+  }
+
+ private:
+  static std::vector<std::string> detection_names(const loaded_spec& s) {
+    std::vector<std::string> names;
+    for (const auto& d : s.detections) names.push_back(d.name);
+    return names;
+  }
+
+  const loaded_spec* spec_;
+  const json_schema* schema_;
+  event_limits limits_;
+  capacitor_type cap_;
+  store_type store_;
+  line_parser parser_;
+  line_writer writer_;
+  json_event ev_;
+  name_resolver names_;
+  std::vector<std::uint32_t> fired_;
+  std::string group_key_;
+  std::string current_key_;
+  fluxcap::group_state* current_ = nullptr;
+};
+
+}  // namespace fluxcap_cli
