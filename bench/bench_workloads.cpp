@@ -183,7 +183,7 @@ void run_stream(benchmark::State& st, const workload& w, const event_stream& s, 
     st.counters["tag_ops_per_event"] = value(static_cast<double>(ops) / iterations);
     st.counters["hosts"] = value(hosts);
     st.counters["heap_B_per_host"] =
-        value(static_cast<double>(heap_in_use() - heap_before) / hosts);
+        value((static_cast<double>(heap_in_use()) - static_cast<double>(heap_before)) / hosts);
     if (bytes) st.counters["state_B_per_host"] = value(static_cast<double>(bytes) / hosts);
     if (keys) st.counters["keys_per_host"] = value(static_cast<double>(keys) / hosts);
     if (wraps) st.counters["stream_replays"] = value(static_cast<double>(wraps));
