@@ -1,0 +1,63 @@
+// Writes the golden state blobs of tests/data/ (state format version 1). Not run by
+// the tests: they decode the committed blobs, so that a format change that breaks old
+// states fails CI. Regenerate only for a new format version, keeping the old blobs:
+//
+//   cmake --build BUILD --target fluxcap_golden_generator
+//   BUILD/tests/fluxcap_golden_generator tests/data
+//
+// What each blob holds is spelled out in tests/test_golden_states.cpp, which checks it.
+#include <fluxcap/fluxcap.hpp>
+
+#include <cstdint>
+#include <cstdio>
+#include <cstdlib>
+#include <fstream>
+#include <string>
+#include <vector>
+
+#include "golden_states.hpp"
+
+namespace {
+
+void write(const std::string& dir, const std::string& name, const std::vector<std::uint8_t>& b) {
+  std::ofstream out(dir + "/" + name, std::ios::binary);
+  out.write(reinterpret_cast<const char*>(b.data()), static_cast<std::streamsize>(b.size()));
+  if (!out) {
+    std::fprintf(stderr, "cannot write %s/%s\n", dir.c_str(), name.c_str());
+    std::exit(1);
+  }
+  std::printf("%s: %zu bytes\n", name.c_str(), b.size());
+}
+
+template <class Memory>
+void write_states(const std::string& dir, const char* mode, const fluxcap::memory_config& config) {
+  const Memory memory(config);
+  for (const auto& [suffix, stores] : golden::state_blobs) {
+    fluxcap::group_state state = memory.make_state();
+    for (std::uint64_t i = 1; i <= stores; ++i) state.insert(golden::key(i));
+    std::vector<std::uint8_t> bytes;
+    fluxcap::encode_state(state, golden::fingerprint, bytes);
+    write(dir, std::string("state_v1_") + mode + "_" + suffix + ".bin", bytes);
+  }
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  const std::string dir = argc > 1 ? argv[1] : ".";
+  write_states<fluxcap::exact_memory>(dir, "exact", golden::state_config);
+  write_states<fluxcap::bloom_memory>(dir, "bloom", golden::state_config);
+
+  // A whole store, as `fluxcap run --state` saves it: three groups of a capacitor.
+  const fluxcap::program prog = fluxcap::compile(golden::store_spec());
+  const fluxcap::dense_schema schema(prog);
+  const fluxcap::flux_capacitor<fluxcap::dense_accessor> cap(
+      prog, fluxcap::dense_accessor(schema), fluxcap::bloom_memory(golden::store_config));
+  fluxcap::in_memory_state_store<fluxcap::group_state> store(cap.make_state());
+  for (const auto& e : golden::store_events()) {
+    fluxcap::dense_event ev = golden::make_event(schema, e);
+    cap.update(store.find_or_create(e.group), ev);
+  }
+  write(dir, "store_v1_bloom.bin", fluxcap::save_store(cap, store));
+  return 0;
+}

@@ -1,0 +1,68 @@
+// What the golden state blobs of tests/data/ hold (state format version 1): shared by
+// their generator and by tests/test_golden_states.cpp. Never change these values:
+// the committed blobs were made from them.
+#pragma once
+
+#include <fluxcap/fluxcap.hpp>
+
+#include <array>
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <utility>
+#include <vector>
+
+namespace golden {
+
+/// Key i of the raw state blobs (a fixed odd multiplier: well mixed high bits).
+constexpr std::uint64_t key(std::uint64_t i) noexcept {
+  return i * 0x9E3779B97F4A7C15ULL;
+}
+/// The hash fingerprint the raw state blobs carry ("golden01").
+constexpr std::uint64_t fingerprint = 0x676f6c64656e3031ULL;
+/// Raw states: capacity 100, 5 generations (25 keys each), fpp 1e-2.
+inline const fluxcap::memory_config state_config{100, 1e-2, 5};
+/// Blob suffix and the number of keys stored (keys 1..n): empty, partial (one sealed
+/// generation and a partial one), full (12 generations opened: the ring rotated).
+inline const std::array<std::pair<const char*, std::uint64_t>, 3> state_blobs{
+    {{"empty", 0}, {"partial", 30}, {"full", 300}}};
+
+/// The store blob's spec, memory and events.
+inline fluxcap::spec store_spec() {
+  return fluxcap::spec{fluxcap::ancestor_rule("lineage", "parent_id", "id", {"office"}),
+                       fluxcap::temporal_rule("recon", {"a", "b", "c"}).with_ordered()};
+}
+inline const fluxcap::memory_config store_config{1000, 1e-3, 10};
+
+struct event {
+  std::string group;
+  std::vector<std::pair<const char*, const char*>> tags;  ///< rule, tag (set true)
+  std::optional<std::string> id;
+  std::optional<std::string> parent_id;
+};
+
+/// ws1: an office process 10, its child 11; recon a then b. ws2: a process tree of 40
+/// processes under an office root 100 (ids 101..140, each the child of the previous).
+/// The null group (""): recon a only.
+inline std::vector<event> store_events() {
+  std::vector<event> out;
+  out.push_back({"=ws1", {{"lineage", "office"}}, "10", std::nullopt});
+  out.push_back({"=ws1", {}, "11", "10"});
+  out.push_back({"=ws1", {{"recon", "a"}}, std::nullopt, std::nullopt});
+  out.push_back({"=ws1", {{"recon", "b"}}, std::nullopt, std::nullopt});
+  out.push_back({"=ws2", {{"lineage", "office"}}, "100", std::nullopt});
+  for (int i = 101; i <= 140; ++i)
+    out.push_back({"=ws2", {}, std::to_string(i), std::to_string(i - 1)});
+  out.push_back({"", {{"recon", "a"}}, std::nullopt, std::nullopt});
+  return out;
+}
+
+inline fluxcap::dense_event make_event(const fluxcap::dense_schema& schema, const event& e) {
+  fluxcap::dense_event ev(schema);
+  for (const auto& [rule, tag] : e.tags) ev.set_tag(*schema.tag_index(rule, tag), true);
+  if (e.id) ev.set_column(*schema.column_index("id"), *e.id);
+  if (e.parent_id) ev.set_column(*schema.column_index("parent_id"), *e.parent_id);
+  return ev;
+}
+
+}  // namespace golden

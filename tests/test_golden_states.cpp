@@ -1,0 +1,151 @@
+// Frozen state format: the golden blobs of tests/data/ (state format version 1,
+// written once by tests/data/generate_golden_states.cpp) must still decode, answer
+// lookups exactly as they did, and re-encode to the same bytes. A change to the
+// format, to how keys are hashed, or to where a key's bits lie in a Bloom filter
+// breaks old state files: it fails here. Compatibility policy: docs/reliability.md.
+#include <fluxcap/fluxcap.hpp>
+
+#include "data/golden_states.hpp"
+
+#include <doctest/doctest.h>
+
+#include <cstdint>
+#include <fstream>
+#include <iterator>
+#include <span>
+#include <string>
+#include <vector>
+
+namespace {
+
+std::vector<std::uint8_t> read_blob(const std::string& name) {
+  std::ifstream in(std::string(FLUXCAP_TEST_DATA) + "/" + name, std::ios::binary);
+  REQUIRE_MESSAGE(in.good(), "cannot open tests/data/" << name);
+  return {std::istreambuf_iterator<char>(in), std::istreambuf_iterator<char>()};
+}
+
+std::uint16_t version_of(const std::vector<std::uint8_t>& blob) {
+  REQUIRE(blob.size() > 10);
+  return static_cast<std::uint16_t>(blob[8] | (blob[9] << 8));
+}
+
+/// How many of the keys first..last the state finds.
+std::uint64_t found(const fluxcap::group_state& s, std::uint64_t first, std::uint64_t last) {
+  std::uint64_t n = 0;
+  for (std::uint64_t i = first; i <= last; ++i) n += s.contains(golden::key(i)) ? 1 : 0;
+  return n;
+}
+
+/// The sum of the indices i in first..last whose key the state finds: with `found`, a
+/// fingerprint of exactly which keys are (falsely) found.
+std::uint64_t found_sum(const fluxcap::group_state& s, std::uint64_t first, std::uint64_t last) {
+  std::uint64_t sum = 0;
+  for (std::uint64_t i = first; i <= last; ++i) sum += s.contains(golden::key(i)) ? i : 0;
+  return sum;
+}
+
+constexpr std::uint64_t last_probe = 200000;
+
+struct expected_state {
+  const char* name;
+  fluxcap::memory_mode mode;
+  std::uint64_t stores;           ///< keys 1..stores were stored
+  std::size_t generations;        ///< generations held
+  std::uint64_t first_kept;       ///< keys first_kept..stores must all be found
+  std::uint64_t found_before;     ///< keys 1..first_kept-1 found (forgotten: 0 when exact)
+  std::uint64_t found_never;      ///< keys stores+1..last_probe found (never stored: 0 if exact)
+  std::uint64_t found_never_sum;  ///< found_sum over the same keys
+};
+
+}  // namespace
+
+TEST_CASE("golden state blobs (format v1) decode and answer as when they were written") {
+  using fluxcap::memory_mode;
+  // Bloom counts are pinned: Bloom answers are deterministic, so a changed count means
+  // the filter's bit layout changed and old filters would answer wrongly.
+  const expected_state cases[] = {
+      {"state_v1_exact_empty.bin", memory_mode::exact, 0, 0, 1, 0, 0, 0},
+      {"state_v1_exact_partial.bin", memory_mode::exact, 30, 2, 1, 0, 0, 0},
+      {"state_v1_exact_full.bin", memory_mode::exact, 300, 5, 176, 0, 0, 0},
+      {"state_v1_bloom_empty.bin", memory_mode::bloom, 0, 0, 1, 0, 0, 0},
+      {"state_v1_bloom_partial.bin", memory_mode::bloom, 30, 2, 1, 0, 37, 3338573},
+      {"state_v1_bloom_full.bin", memory_mode::bloom, 300, 5, 176, 0, 128, 12157059},
+  };
+  for (const auto& c : cases) {
+    const std::string name = c.name;
+    CAPTURE(name);
+    const auto blob = read_blob(c.name);
+    CHECK(version_of(blob) == 1);
+    const auto geometry = fluxcap::memory_geometry::make(golden::state_config, c.mode);
+    const fluxcap::group_state s = fluxcap::decode_state(blob, geometry, golden::fingerprint);
+    CHECK(s.generation_count() == c.generations);
+    CHECK(found(s, c.first_kept, c.stores) == c.stores + 1 - c.first_kept);
+    CHECK(found(s, 1, c.first_kept - 1) == c.found_before);
+    CHECK(found(s, c.stores + 1, last_probe) == c.found_never);
+    CHECK(found_sum(s, c.stores + 1, last_probe) == c.found_never_sum);
+    // The writer is frozen too: the decoded state encodes to the very same bytes.
+    std::vector<std::uint8_t> again;
+    fluxcap::encode_state(s, golden::fingerprint, again);
+    CHECK(again == blob);
+  }
+}
+
+TEST_CASE("golden store blob (format v1): a saved capacitor's groups resume") {
+  const auto blob = read_blob("store_v1_bloom.bin");
+  CHECK(version_of(blob) == 1);
+  const fluxcap::program prog = fluxcap::compile(golden::store_spec());
+  const fluxcap::dense_schema schema(prog);
+  const fluxcap::flux_capacitor<fluxcap::dense_accessor> cap(
+      prog, fluxcap::dense_accessor(schema), fluxcap::bloom_memory(golden::store_config));
+  fluxcap::in_memory_state_store<fluxcap::group_state> store(cap.make_state());
+  fluxcap::load_store(cap, std::span<const std::uint8_t>(blob), store);
+  REQUIRE(store.size() == 3);
+  REQUIRE(store.find("=ws1") != nullptr);
+  REQUIRE(store.find("=ws2") != nullptr);
+  REQUIRE(store.find("") != nullptr);
+
+  const std::size_t office = *schema.tag_index("lineage", "office");
+  const std::size_t a = *schema.tag_index("recon", "a");
+  const std::size_t b = *schema.tag_index("recon", "b");
+  const std::size_t c = *schema.tag_index("recon", "c");
+  auto probe = [&](const std::string& group, const golden::event& e) {
+    fluxcap::dense_event ev = golden::make_event(schema, e);
+    cap.update(store.find_or_create(group), ev);
+    return ev;
+  };
+  // ws1: 11 (child of the office process 10) passes office on to its child 12.
+  CHECK(probe("=ws1", {"=ws1", {}, "12", "11"}).tag(office));
+  // ws1: a then b were established, so c now carries a, b and c.
+  const auto seq = probe("=ws1", {"=ws1", {{"recon", "c"}}, std::nullopt, std::nullopt});
+  CHECK((seq.tag(a) && seq.tag(b) && seq.tag(c)));
+  // ws2: the 40th descendant of the office root still inherits it; ws1's ids do not.
+  CHECK(probe("=ws2", {"=ws2", {}, "141", "140"}).tag(office));
+  CHECK_FALSE(probe("=ws2", {"=ws2", {}, "13", "10"}).tag(office));
+  // The null group saw only a: b carries a, but c is not yet established.
+  const auto null_b = probe("", {"", {{"recon", "b"}}, std::nullopt, std::nullopt});
+  CHECK((null_b.tag(a) && null_b.tag(b) && !null_b.tag(c)));
+  // A group that was not saved starts empty.
+  CHECK_FALSE(probe("=ws3", {"=ws3", {}, "11", "10"}).tag(office));
+}
+
+TEST_CASE("a state from a newer format version fails with a clear message") {
+  auto blob = read_blob("state_v1_exact_partial.bin");
+  blob[8] = 2;
+  const auto geometry =
+      fluxcap::memory_geometry::make(golden::state_config, fluxcap::memory_mode::exact);
+  CHECK_THROWS_WITH_AS(
+      (void)fluxcap::decode_state(blob, geometry, golden::fingerprint),
+      "state decode error at byte 8: format version 2 is not supported (this build reads 1)",
+      fluxcap::decode_error);
+  auto store = read_blob("store_v1_bloom.bin");
+  store[8] = 7;
+  const fluxcap::program prog = fluxcap::compile(golden::store_spec());
+  const fluxcap::dense_schema schema(prog);
+  const fluxcap::flux_capacitor<fluxcap::dense_accessor> cap(
+      prog, fluxcap::dense_accessor(schema), fluxcap::bloom_memory(golden::store_config));
+  fluxcap::in_memory_state_store<fluxcap::group_state> states(cap.make_state());
+  CHECK_THROWS_WITH_AS(fluxcap::load_store(cap, std::span<const std::uint8_t>(store), states),
+                       "state decode error at byte 8: state file format version 7 is not "
+                       "supported (this build reads 1)",
+                       fluxcap::decode_error);
+}
