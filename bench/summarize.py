@@ -130,7 +130,8 @@ def print_footprint(files):
     print("| configuration | idle B | one key B | B after 200k stores | B full (max) "
           "| B per remembered tag | bits/key | k | measured fpp | excess (sigmas) |")
     print("|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|")
-    _, runs = files[0]
+    # the most recent file that has footprint rows
+    runs = next((r for _, r in reversed(files) if any(k.startswith("footprint/") for k in r)), {})
     for name, b in runs.items():
         if not name.startswith("footprint/"):
             continue
