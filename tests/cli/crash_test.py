@@ -1,0 +1,215 @@
+#!/usr/bin/env python3
+"""Crash consistency of `fluxcap run --state FILE` (docs/reliability.md).
+
+Streams a generated input in chunks, one `fluxcap run --state` per chunk, and kills
+runs with SIGKILL at random moments: while loading, while processing, and while
+saving the state (the moment a temporary state file appears). After every kill it
+checks that the state file still decodes, then follows the recovery contract of
+docs/cli.md ("Crashes and recovery"):
+
+  the state file is either exactly the one before the run (then replay the run's
+  whole input, discarding its partial output) or the new one (then the run had
+  written all its output before saving: keep it); stale FILE.tmp-* files may be
+  deleted.
+
+At the end, the concatenated output must equal one uninterrupted run over the
+whole input, and the final state must answer like the uninterrupted run's.
+
+  crash_test.py PATH/TO/fluxcap [--kills N] [--seed S] [--chunks N]
+"""
+import argparse
+import glob
+import os
+import random
+import shutil
+import signal
+import subprocess
+import sys
+import tempfile
+import time
+
+SPEC = """rules:
+  - rulename: lineage
+    action: ancestor
+    parent: ppid
+    child: pid
+    tags: [office]
+  - rulename: parent
+    action: parent
+    parent: ppid
+    child: pid
+    tags: [script, shell]
+  - rulename: recon
+    action: temporal
+    ordered: true
+    groupby: [user]
+    tags: [a, b, c]
+conditions:
+  office_shell: lineage.office and parent.shell
+  recon_done:
+    rule: recon
+    condition: all of them
+"""
+
+
+def make_input(rng, hosts, events):
+    """JSON lines: process trees on `hosts` hosts, random tags."""
+    next_pid = {h: 1 for h in range(hosts)}
+    lines = []
+    for _ in range(events):
+        h = rng.randrange(hosts)
+        pid = next_pid[h]
+        next_pid[h] += 1
+        parent = rng.randrange(1, pid) if pid > 1 and rng.random() < 0.9 else None
+        tags = {}
+        if rng.random() < 0.05:
+            tags.setdefault("lineage", {})["office"] = True
+        if rng.random() < 0.2:
+            tags.setdefault("parent", {})["script" if rng.random() < 0.5 else "shell"] = True
+        if rng.random() < 0.2:
+            tags.setdefault("recon", {})[rng.choice("abc")] = True
+        fields = ['"host":"h%d"' % h, '"pid":%d' % pid, '"user":"u%d"' % rng.randrange(4)]
+        if parent is not None:
+            fields.append('"ppid":%d' % parent)
+        if tags:
+            fields.append('"sigma":{%s}' % ",".join(
+                '"%s":{%s}' % (r, ",".join('"%s":true' % t for t in ts)) for r, ts in tags.items()))
+        lines.append("{" + ",".join(fields) + "}\n")
+    return lines
+
+
+def main():
+    ap = argparse.ArgumentParser()
+    ap.add_argument("fluxcap")
+    # At least this many kills; the test aims 30% higher, as some runs finish first.
+    ap.add_argument("--kills", type=int, default=int(os.environ.get("FLUXCAP_CRASH_KILLS", 100)))
+    ap.add_argument("--seed", type=int, default=20261124)
+    ap.add_argument("--chunks", type=int, default=20)
+    args = ap.parse_args()
+    fluxcap = os.path.abspath(args.fluxcap)
+    rng = random.Random(args.seed)
+    work = tempfile.mkdtemp(prefix="fluxcap-crash-")
+    try:
+        os.chdir(work)
+        with open("spec.yaml", "w") as f:
+            f.write(SPEC)
+        opts = ["--spec", "spec.yaml", "--group-key", "host", "--capacity", "20000"]
+
+        chunk_size = 2500
+        lines = make_input(rng, 400, args.chunks * chunk_size)
+        chunks = []
+        for i in range(args.chunks):
+            name = "chunk%02d.jsonl" % i
+            with open(name, "w") as f:
+                f.writelines(lines[i * chunk_size:(i + 1) * chunk_size])
+            chunks.append(name)
+        probe = "probe.jsonl"
+        with open(probe, "w") as f:
+            f.writelines(make_input(random.Random(args.seed + 1), 400, 4000))
+
+        def run(state, inputs, out):
+            with open(out, "wb") as o:
+                return subprocess.run([fluxcap, "run"] + opts + ["--state", state] + inputs,
+                                      stdout=o, stderr=subprocess.PIPE).returncode
+
+        # The reference: one uninterrupted run over the whole input, then the probe.
+        if run("ref.state", chunks, "ref.out") != 0:
+            sys.exit("FAIL: the uninterrupted run failed")
+        if run("ref.state", [probe], "ref.probe.out") != 0:
+            sys.exit("FAIL: the reference probe run failed")
+
+        def decodes(state):
+            """The state file decodes (checked on a copy: loading saves it again)."""
+            shutil.copyfile(state, "check.state")
+            rc = run("check.state", ["/dev/null"], "check.out")
+            os.remove("check.state")
+            return rc == 0
+
+        state = "crash.state"
+        kills = kills_in_save = replays = commits_after_kill = 0
+        # How long an unkilled run of one chunk takes (here on an empty state; updated as
+        # runs complete), to spread the random kills over it.
+        started = time.monotonic()
+        run("scratch.state", [chunks[0]], "scratch.out")
+        duration = time.monotonic() - started
+        finished_early = {"save": 0, "random": 0, "early": 0}
+        outputs = []
+        for i, chunk in enumerate(chunks):
+            killed_here = 0
+            # Spread the kills still due over the chunks left (a run may finish first).
+            kills_per_chunk = -(-max(0, args.kills * 13 // 10 - kills) // (len(chunks) - i))
+            while True:
+                before = open(state, "rb").read() if os.path.exists(state) else None
+                out = "chunk%02d.out" % i
+                mode = "finish" if killed_here >= kills_per_chunk else ("save", "random",
+                                                                         "early")[killed_here % 3]
+                started = time.monotonic()
+                with open(out, "wb") as o:
+                    proc = subprocess.Popen([fluxcap, "run"] + opts + ["--state", state, chunk],
+                                            stdout=o, stderr=subprocess.DEVNULL)
+                    if mode == "save":  # kill as soon as the temporary state file appears
+                        while proc.poll() is None:
+                            if glob.glob(state + ".tmp-*"):
+                                time.sleep(rng.uniform(0, 0.002))
+                                proc.send_signal(signal.SIGKILL)
+                                break
+                            time.sleep(0.0002)
+                    elif mode == "random":
+                        time.sleep(rng.uniform(0, duration))
+                        proc.send_signal(signal.SIGKILL)
+                    elif mode == "early":
+                        time.sleep(rng.uniform(0, 0.01))
+                        proc.send_signal(signal.SIGKILL)
+                    rc = proc.wait()
+                if rc == 0:
+                    duration = 0.8 * duration + 0.2 * (time.monotonic() - started)
+                    if mode != "finish":
+                        finished_early[mode] += 1
+                    outputs.append(out)
+                    break
+                if rc != -signal.SIGKILL:
+                    sys.exit("FAIL: chunk %d: fluxcap exited with %d" % (i, rc))
+                kills += 1
+                killed_here += 1
+                stale = glob.glob(state + ".tmp-*")
+                if stale:
+                    kills_in_save += 1
+                    for t in stale:  # the contract: stale temporary files may be deleted
+                        os.remove(t)
+                if os.path.exists(state) and not decodes(state):
+                    sys.exit("FAIL: chunk %d: the state file does not decode after a kill" % i)
+                after = open(state, "rb").read() if os.path.exists(state) else None
+                if after == before:
+                    replays += 1  # the run did not commit: replay the chunk from the old state
+                    continue
+                commits_after_kill += 1  # killed after the rename: the run's output is whole
+                outputs.append(out)
+                break
+
+        with open("crash.out", "wb") as o:
+            for out in outputs:
+                o.write(open(out, "rb").read())
+        if open("crash.out", "rb").read() != open("ref.out", "rb").read():
+            sys.exit("FAIL: the output after %d kills differs from an uninterrupted run" % kills)
+        if not decodes(state):
+            sys.exit("FAIL: the final state does not decode")
+        if run(state, [probe], "crash.probe.out") != 0:
+            sys.exit("FAIL: the probe run on the recovered state failed")
+        if open("crash.probe.out", "rb").read() != open("ref.probe.out", "rb").read():
+            sys.exit("FAIL: the recovered state answers differently from the uninterrupted one")
+        size = os.path.getsize("ref.state")
+        print("crash consistency: %d kills (%d while saving the state, %d after the rename), "
+              "%d replays; %d chunks of %d events, state file %d bytes; output and final "
+              "state identical to an uninterrupted run (runs that finished before their kill: "
+              "%s)" % (kills, kills_in_save, commits_after_kill, replays, args.chunks, chunk_size,
+                       size, finished_early))
+        if kills < args.kills:
+            sys.exit("FAIL: only %d kills" % kills)
+        if kills_in_save < kills // 10:
+            sys.exit("FAIL: only %d kills while saving the state" % kills_in_save)
+    finally:
+        shutil.rmtree(work, ignore_errors=True)
+
+
+if __name__ == "__main__":
+    main()
