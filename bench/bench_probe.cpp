@@ -9,6 +9,9 @@
 //   - the block test with SSE2 (x86-64 baseline) instead of 8 scalar words.
 // A setup step checks that the alternatives agree with the library bit for bit;
 // if the library's probe changes, the alternatives are reported as stale and skipped.
+// This file uses fluxcap::detail::bloom_probe (constructor, block, masks, test, set):
+// when the core adopts an alternative, the pair simply measures the same thing; if
+// the core reshapes bloom_probe, adapt or drop these benchmarks.
 #include "bench.hpp"
 #include "bench_util.hpp"
 
