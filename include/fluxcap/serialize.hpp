@@ -178,7 +178,11 @@ struct state_codec {
     geo.generation_capacity = h.le<std::uint32_t>("generation capacity");
     geo.bloom_blocks = h.le<std::uint32_t>("bloom blocks");
     geo.bloom_k = h.le<std::uint8_t>("bloom k");
-    if (geo != expected)
+    // The memory parameters must be those expected. The filter sizing derived from them
+    // (blocks, k) is taken from the blob: a state keeps the sizing it was built with, so
+    // states written before a sizing change still load and answer as they did.
+    if (geo.mode != expected.mode || geo.config != expected.config ||
+        geo.generation_capacity != expected.generation_capacity)
       bad(decode_errc::bad_parameters, 10,
           "the state was built with other parameters (mode " +
               std::string(geo.mode == memory_mode::bloom ? "bloom" : "exact") + ", capacity " +
@@ -188,6 +192,11 @@ struct state_codec {
               std::to_string(expected.config.capacity) + ", fpp " +
               std::to_string(expected.config.fpp) + ", generations " +
               std::to_string(expected.config.generations) + ")");
+    if (geo.bloom_k < 1 || geo.bloom_k > bloom_max_k || geo.bloom_blocks < 1 ||
+        geo.bloom_blocks > (std::uint32_t{1} << 26))
+      bad(decode_errc::bad_parameters, 32,
+          "bad filter sizing (" + std::to_string(geo.bloom_blocks) + " blocks, k " +
+              std::to_string(geo.bloom_k) + ")");
     if (h.le<std::uint64_t>("hash fingerprint") != fingerprint)
       bad(decode_errc::bad_parameters, 37, "the state was built with another hash function");
     const auto n = h.le<std::uint8_t>("generation count");
