@@ -204,7 +204,11 @@ class condition_parser {
       case token::word:
         break;
     }
-    return "'" + std::string(current_.text) + "'";
+    // Appended, not `"'" + std::string(...)`: GCC 12 reports a false -Wrestrict there.
+    std::string out(1, '\'');
+    out.append(current_.text);
+    out += '\'';
+    return out;
   }
 
   void advance() {
