@@ -388,8 +388,7 @@ class group_state {
   /// Remembers `key`. A key already in the active generation is not stored again.
   void insert(std::uint64_t key) {
     if (gens_.empty()) {
-      gens_.reserve(geometry_.config.generations);
-      gens_.emplace_back();
+      gens_.emplace_back();  // the vector grows as generations open: quiet groups stay small
       newest_ = 0;
     } else if (gens_[newest_].count() >= geometry_.generation_capacity) {
       if (gens_[newest_].contains(key, geometry_)) return;  // a re-store is not a store

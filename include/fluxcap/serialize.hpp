@@ -208,7 +208,7 @@ struct state_codec {
               ")");
 
     group_state s(geo);
-    if (n > 0) s.gens_.reserve(geo.config.generations);  // an idle state allocates nothing
+    s.gens_.reserve(n);  // as many as it holds: no more than the saved state had
     for (std::size_t i = 0; i < n; ++i) {
       const std::size_t at = h.offset();
       generation g;
@@ -251,14 +251,27 @@ struct state_codec {
   /// Every key must be reachable by linear probing from its home slot, and the
   /// count must match, or lookups would silently miss.
   static void check_set(const generation& g, std::size_t at, const std::string& which) {
-    const std::size_t mask = g.size_ - 1;
+    // One pass: start just after an empty slot (there is one: load <= 3/4) and track
+    // where the current run of occupied slots began. A key is reachable iff its home
+    // slot lies within its run, before it (cyclically).
+    const std::size_t n = g.size_;
+    const std::size_t mask = n - 1;
+    std::size_t empty = 0;
+    while (empty < n && g.words_[empty] != 0) ++empty;
+    if (empty == n) bad(decode_errc::inconsistent, at, which + "set has no empty slot");
     std::uint32_t used = 0;
-    for (std::size_t i = 0; i < g.size_; ++i) {
+    std::size_t run_start = (empty + 1) & mask;
+    for (std::size_t step = 1; step <= n; ++step) {
+      const std::size_t i = (empty + step) & mask;
       const std::uint64_t key = g.words_[i];
-      if (key == 0) continue;
+      if (key == 0) {
+        run_start = (i + 1) & mask;
+        continue;
+      }
       ++used;
-      for (std::size_t j = g.slot_of(key); j != i; j = (j + 1) & mask)
-        if (g.words_[j] == 0) bad(decode_errc::inconsistent, at, which + "unreachable key");
+      const std::size_t home = g.slot_of(key);
+      if (((i - home) & mask) > ((i - run_start) & mask))
+        bad(decode_errc::inconsistent, at, which + "unreachable key");
     }
     if (used != g.count_) bad(decode_errc::inconsistent, at, which + "key count mismatch");
   }
