@@ -6,6 +6,8 @@
 #
 #   FLUXCAP_FUZZ_BUILD_DIR  build directory (default build/fuzz)
 #   FLUXCAP_FUZZ_MERGE=1    merge the inputs that add coverage into the repo's corpora
+#   FLUXCAP_FUZZ_SEED=N     libFuzzer's random seed (default: a new one each run; CI pins
+#                           it so that a run explores the same inputs every time)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 FLUXCAP_EXTRA_PACKAGES="clang libclang-rt-14-dev ${FLUXCAP_EXTRA_PACKAGES:-}"
@@ -30,7 +32,9 @@ for t in "${targets[@]}"; do
   dict=()
   [ -f "tests/fuzz/$t.dict" ] && dict=("-dict=tests/fuzz/$t.dict")
   log=$work/$t.log
-  if ! "$build/tests/fuzz/fuzz_$t" "${dict[@]}" -max_total_time="$seconds" -timeout=10 \
+  seed=()
+  [ -n "${FLUXCAP_FUZZ_SEED:-}" ] && seed=("-seed=$FLUXCAP_FUZZ_SEED")
+  if ! "$build/tests/fuzz/fuzz_$t" "${dict[@]}" "${seed[@]}" -max_total_time="$seconds" -timeout=10 \
     -rss_limit_mb=2048 -print_final_stats=1 -artifact_prefix="$work/$t-artifacts/" \
     "$work/$t" >"$log" 2>&1; then
     tail -40 "$log"
