@@ -15,7 +15,7 @@ docs/cli.md ("Crashes and recovery"):
 At the end, the concatenated output must equal one uninterrupted run over the
 whole input, and the final state must answer like the uninterrupted run's.
 
-  crash_test.py PATH/TO/fluxcap [--kills N] [--seed S] [--chunks N]
+  crash_test.py PATH/TO/fluxcap [--kills N] [--seed S] [--kills-per-chunk N]
 """
 import argparse
 import glob
@@ -52,39 +52,46 @@ conditions:
 """
 
 
-def make_input(rng, hosts, events):
-    """JSON lines: process trees on `hosts` hosts, random tags."""
-    next_pid = {h: 1 for h in range(hosts)}
-    lines = []
-    for _ in range(events):
-        h = rng.randrange(hosts)
-        pid = next_pid[h]
-        next_pid[h] += 1
-        parent = rng.randrange(1, pid) if pid > 1 and rng.random() < 0.9 else None
-        tags = {}
-        if rng.random() < 0.05:
-            tags.setdefault("lineage", {})["office"] = True
-        if rng.random() < 0.2:
-            tags.setdefault("parent", {})["script" if rng.random() < 0.5 else "shell"] = True
-        if rng.random() < 0.2:
-            tags.setdefault("recon", {})[rng.choice("abc")] = True
-        fields = ['"host":"h%d"' % h, '"pid":%d' % pid, '"user":"u%d"' % rng.randrange(4)]
-        if parent is not None:
-            fields.append('"ppid":%d' % parent)
-        if tags:
-            fields.append('"sigma":{%s}' % ",".join(
-                '"%s":{%s}' % (r, ",".join('"%s":true' % t for t in ts)) for r, ts in tags.items()))
-        lines.append("{" + ",".join(fields) + "}\n")
-    return lines
+class event_source:
+    """JSON lines: process trees on `hosts` hosts, random tags; deterministic per seed."""
+
+    def __init__(self, rng, hosts):
+        self.rng = rng
+        self.hosts = hosts
+        self.next_pid = {h: 1 for h in range(hosts)}
+
+    def take(self, events):
+        rng = self.rng
+        lines = []
+        for _ in range(events):
+            h = rng.randrange(self.hosts)
+            pid = self.next_pid[h]
+            self.next_pid[h] += 1
+            parent = rng.randrange(1, pid) if pid > 1 and rng.random() < 0.9 else None
+            tags = {}
+            if rng.random() < 0.05:
+                tags.setdefault("lineage", {})["office"] = True
+            if rng.random() < 0.2:
+                tags.setdefault("parent", {})["script" if rng.random() < 0.5 else "shell"] = True
+            if rng.random() < 0.2:
+                tags.setdefault("recon", {})[rng.choice("abc")] = True
+            fields = ['"host":"h%d"' % h, '"pid":%d' % pid, '"user":"u%d"' % rng.randrange(4)]
+            if parent is not None:
+                fields.append('"ppid":%d' % parent)
+            if tags:
+                fields.append('"sigma":{%s}' % ",".join(
+                    '"%s":{%s}' % (r, ",".join('"%s":true' % t for t in ts))
+                    for r, ts in tags.items()))
+            lines.append("{" + ",".join(fields) + "}\n")
+        return lines
 
 
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("fluxcap")
-    # At least this many kills; the test aims 30% higher, as some runs finish first.
     ap.add_argument("--kills", type=int, default=int(os.environ.get("FLUXCAP_CRASH_KILLS", 100)))
     ap.add_argument("--seed", type=int, default=20261124)
-    ap.add_argument("--chunks", type=int, default=20)
+    ap.add_argument("--kills-per-chunk", type=int, default=6)
     args = ap.parse_args()
     fluxcap = os.path.abspath(args.fluxcap)
     rng = random.Random(args.seed)
@@ -95,28 +102,10 @@ def main():
             f.write(SPEC)
         opts = ["--spec", "spec.yaml", "--group-key", "host", "--capacity", "20000"]
 
-        chunk_size = 2500
-        lines = make_input(rng, 400, args.chunks * chunk_size)
-        chunks = []
-        for i in range(args.chunks):
-            name = "chunk%02d.jsonl" % i
-            with open(name, "w") as f:
-                f.writelines(lines[i * chunk_size:(i + 1) * chunk_size])
-            chunks.append(name)
-        probe = "probe.jsonl"
-        with open(probe, "w") as f:
-            f.writelines(make_input(random.Random(args.seed + 1), 400, 4000))
-
         def run(state, inputs, out):
             with open(out, "wb") as o:
                 return subprocess.run([fluxcap, "run"] + opts + ["--state", state] + inputs,
                                       stdout=o, stderr=subprocess.PIPE).returncode
-
-        # The reference: one uninterrupted run over the whole input, then the probe.
-        if run("ref.state", chunks, "ref.out") != 0:
-            sys.exit("FAIL: the uninterrupted run failed")
-        if run("ref.state", [probe], "ref.probe.out") != 0:
-            sys.exit("FAIL: the reference probe run failed")
 
         def decodes(state):
             """The state file decodes (checked on a copy: loading saves it again)."""
@@ -125,24 +114,32 @@ def main():
             os.remove("check.state")
             return rc == 0
 
+        # Chunks are made as needed, until enough kills happened (at least 10 chunks).
+        # A kill after the state's rename commits its chunk, so the count of chunks
+        # depends on where the kills land.
+        source = event_source(rng, 400)
+        chunk_size, min_chunks, max_chunks = 2500, 10, 100
+        chunks, outputs = [], []
         state = "crash.state"
         kills = kills_in_save = replays = commits_after_kill = 0
-        # How long an unkilled run of one chunk takes (here on an empty state; updated as
-        # runs complete), to spread the random kills over it.
-        started = time.monotonic()
-        run("scratch.state", [chunks[0]], "scratch.out")
-        duration = time.monotonic() - started
         finished_early = {"save": 0, "random": 0, "early": 0}
-        outputs = []
-        for i, chunk in enumerate(chunks):
+        duration = None  # how long an unkilled run takes, to spread the random kills over it
+        while len(chunks) < min_chunks or (kills < args.kills and len(chunks) < max_chunks):
+            i = len(chunks)
+            chunk = "chunk%03d.jsonl" % i
+            with open(chunk, "w") as f:
+                f.writelines(source.take(chunk_size))
+            chunks.append(chunk)
+            if duration is None:
+                started = time.monotonic()
+                run("scratch.state", [chunk], "scratch.out")
+                duration = time.monotonic() - started
             killed_here = 0
-            # Spread the kills still due over the chunks left (a run may finish first).
-            kills_per_chunk = -(-max(0, args.kills * 13 // 10 - kills) // (len(chunks) - i))
             while True:
                 before = open(state, "rb").read() if os.path.exists(state) else None
-                out = "chunk%02d.out" % i
-                mode = "finish" if killed_here >= kills_per_chunk else ("save", "random",
-                                                                         "early")[killed_here % 3]
+                out = "chunk%03d.out" % i
+                mode = "finish" if killed_here >= args.kills_per_chunk else (
+                    "save", "random", "early")[killed_here % 3]
                 started = time.monotonic()
                 with open(out, "wb") as o:
                     proc = subprocess.Popen([fluxcap, "run"] + opts + ["--state", state, chunk],
@@ -186,6 +183,15 @@ def main():
                 outputs.append(out)
                 break
 
+        # The reference: one uninterrupted run over the same input, then a probe.
+        probe = "probe.jsonl"
+        with open(probe, "w") as f:
+            f.writelines(event_source(random.Random(args.seed + 1), 400).take(4000))
+        if run("ref.state", chunks, "ref.out") != 0:
+            sys.exit("FAIL: the uninterrupted run failed")
+        if run("ref.state", [probe], "ref.probe.out") != 0:
+            sys.exit("FAIL: the reference probe run failed")
+
         with open("crash.out", "wb") as o:
             for out in outputs:
                 o.write(open(out, "rb").read())
@@ -201,10 +207,10 @@ def main():
         print("crash consistency: %d kills (%d while saving the state, %d after the rename), "
               "%d replays; %d chunks of %d events, state file %d bytes; output and final "
               "state identical to an uninterrupted run (runs that finished before their kill: "
-              "%s)" % (kills, kills_in_save, commits_after_kill, replays, args.chunks, chunk_size,
-                       size, finished_early))
+              "%s)" % (kills, kills_in_save, commits_after_kill, replays, len(chunks),
+                       chunk_size, size, finished_early))
         if kills < args.kills:
-            sys.exit("FAIL: only %d kills" % kills)
+            sys.exit("FAIL: only %d kills in %d chunks" % (kills, len(chunks)))
         if kills_in_save < kills // 10:
             sys.exit("FAIL: only %d kills while saving the state" % kills_in_save)
     finally:
