@@ -121,11 +121,10 @@ output_buffer::output_buffer(int fd, std::size_t flush_at) : fd_(fd), flush_at_(
   buf_.reserve(flush_at + (flush_at >> 2));
 }
 
-void output_buffer::flush() {
-  const char* p = buf_.data();
-  std::size_t left = buf_.size();
+namespace {
+void write_all(int fd, const char* p, std::size_t left) {
   while (left > 0) {
-    const ssize_t n = ::write(fd_, p, left);
+    const ssize_t n = ::write(fd, p, left);
     if (n < 0) {
       if (errno == EINTR) continue;
       throw io_error(errno_message("cannot write standard output"));
@@ -133,7 +132,17 @@ void output_buffer::flush() {
     p += n;
     left -= static_cast<std::size_t>(n);
   }
+}
+}  // namespace
+
+void output_buffer::flush() {
+  write_all(fd_, buf_.data(), buf_.size());
   buf_.clear();
+}
+
+void output_buffer::write(const char* p, std::size_t n) {
+  flush();
+  write_all(fd_, p, n);
 }
 
 // ---------------------------------------------------------------------------------------

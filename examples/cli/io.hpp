@@ -111,6 +111,8 @@ class output_buffer {
   }
   /// Writes everything buffered. Throws io_error.
   void flush();
+  /// Writes what is buffered, then `n` bytes from `p` (without copying them). Throws io_error.
+  void write(const char* p, std::size_t n);
 
  private:
   int fd_;

@@ -3,6 +3,7 @@
 #include <simdjson.h>
 
 #include <algorithm>
+#include <cstring>
 #include <stdexcept>
 #include <utility>
 
@@ -234,6 +235,97 @@ constexpr bool is_digit(char c) noexcept {
 
 constexpr bool is_hex(char c) noexcept {
   return is_digit(c) || (c >= 'a' && c <= 'f') || (c >= 'A' && c <= 'F');
+}
+
+/// The group key by a plain scan of the top-level object, for the common line (no
+/// escape in the keys before the field or in its value): 1 found or absent (`key` set
+/// as line_processor forms it), 0 when it cannot tell (the caller asks simdjson). On a
+/// valid line the answer is the full parse's; on an invalid one it does not matter.
+int scan_group_key(std::string_view line, std::string_view name, std::string& key) {
+  const char* p = line.data();
+  const char* const end = p + line.size();
+  const auto ws = [&] {
+    while (p < end && is_space(*p)) ++p;
+    return p < end;
+  };
+  // The end of the string whose opening quote is at `q`, or nullptr; `escaped` tells
+  // whether it holds a backslash.
+  const auto string_end = [&](const char* q, bool& escaped) -> const char* {
+    const char* c = q + 1;
+    const void* hit = std::memchr(c, '"', static_cast<std::size_t>(end - c));
+    if (hit == nullptr) return nullptr;
+    const auto* quote = static_cast<const char*>(hit);
+    escaped = std::memchr(c, '\\', static_cast<std::size_t>(quote - c)) != nullptr;
+    if (!escaped) return quote;
+    for (; c < end; ++c) {  // the quote found may be escaped
+      if (*c == '\\') {
+        ++c;
+      } else if (*c == '"') {
+        return c;
+      }
+    }
+    return nullptr;
+  };
+  if (!ws() || *p != '{') return 0;
+  ++p;
+  for (;;) {
+    if (!ws()) return 0;
+    if (*p == '}') return 1;  // absent
+    if (*p != '"') return 0;
+    bool escaped = false;
+    const char* key_end = string_end(p, escaped);
+    if (key_end == nullptr || escaped) return 0;
+    const std::string_view field(p + 1, static_cast<std::size_t>(key_end - p - 1));
+    p = key_end + 1;
+    if (!ws() || *p != ':') return 0;
+    ++p;
+    if (!ws()) return 0;
+    if (field == name) {
+      if (*p == '"') {
+        const char* v_end = string_end(p, escaped);
+        if (v_end == nullptr || escaped) return 0;
+        key = '=';
+        key.append(p + 1, v_end);
+        return 1;
+      }
+      if (*p == '{' || *p == '[') return 0;
+      const char* t = p;
+      while (t < end && *t != ',' && *t != '}' && !is_space(*t)) ++t;
+      const std::string_view token(p, static_cast<std::size_t>(t - p));
+      if (token != "null") {
+        key = '=';
+        key.append(token);
+      }
+      return 1;
+    }
+    // Skip the value.
+    if (*p == '"') {
+      const char* v_end = string_end(p, escaped);
+      if (v_end == nullptr) return 0;
+      p = v_end + 1;
+    } else if (*p == '{' || *p == '[') {
+      std::size_t depth = 0;
+      do {
+        if (*p == '"') {
+          const char* s_end = string_end(p, escaped);
+          if (s_end == nullptr) return 0;
+          p = s_end;
+        } else if (*p == '{' || *p == '[') {
+          ++depth;
+        } else if (*p == '}' || *p == ']') {
+          --depth;
+        }
+        ++p;
+      } while (depth > 0 && p < end);
+      if (depth > 0) return 0;
+    } else {
+      while (p < end && *p != ',' && *p != '}' && !is_space(*p)) ++p;
+    }
+    if (!ws()) return 0;
+    if (*p == '}') return 1;  // absent
+    if (*p != ',') return 0;
+    ++p;
+  }
 }
 
 /// JSON number grammar (RFC 8259 section 6).
@@ -622,6 +714,44 @@ struct line_parser::impl {
     return true;
   }
 
+  /// The group key of `line` as line_processor builds it ('=' and the value; empty for
+  /// null or missing), found without validating the line. False when that needs a full
+  /// parse: a JSON error, or an object or array as the value.
+  bool peek_group_key(std::string_view line, std::size_t readable, std::string& key) {
+    key.clear();
+    if (schema->group_column() == json_schema::none) return true;
+    if (scan_group_key(line, *schema->fields().group_key, key) == 1) return true;
+    key.clear();
+    if (parser.iterate(simdjson::padded_string_view(line.data(), line.size(), readable)).get(doc))
+      return false;
+    od::object top;
+    if (doc.get_object().get(top)) return false;
+    const std::string& name = *schema->fields().group_key;
+    for (auto fr : top) {
+      od::field f;
+      if (std::move(fr).get(f)) return false;
+      std::string_view k;
+      if (f.unescaped_key().get(k)) return false;
+      if (k != name) continue;  // On-Demand skips the unread value
+      const std::string_view tok = f.value().raw_json_token();
+      if (tok.empty() || tok.front() == '{' || tok.front() == '[') return false;
+      if (tok.front() == '"') {
+        std::string_view s;
+        if (f.value().get_string().get(s)) return false;
+        key += '=';
+        key.append(s);
+        return true;
+      }
+      const std::string_view t = trim_right(tok);
+      if (t != "null") {
+        key += '=';
+        key.append(t);
+      }
+      return true;  // the first occurrence: a second one makes the line bad anyway
+    }
+    return true;
+  }
+
   bool parse(std::string_view line, std::size_t readable, json_event& ev) {
     ev.reset();
     line_end = line.data() + line.size();
@@ -690,6 +820,10 @@ bool line_parser::parse(std::string_view line, std::size_t readable, json_event&
                         std::string& problem) {
   impl_->problem = &problem;
   return impl_->parse(line, readable, event);
+}
+
+bool line_parser::peek_group_key(std::string_view line, std::size_t readable, std::string& key) {
+  return impl_->peek_group_key(line, readable, key);
 }
 
 // ---------------------------------------------------------------------------------------

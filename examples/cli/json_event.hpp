@@ -275,6 +275,11 @@ class line_parser {
   /// `problem` for a bad line.
   bool parse(std::string_view line, std::size_t readable, json_event& event, std::string& problem);
 
+  /// The group key of `line` (as line_processor forms it), without validating the rest
+  /// of the line: for routing lines to threads by group. False when it takes a full
+  /// parse (see line_processor::group_key_of).
+  bool peek_group_key(std::string_view line, std::size_t readable, std::string& key);
+
  private:
   struct impl;
   std::unique_ptr<impl> impl_;

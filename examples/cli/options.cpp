@@ -53,6 +53,9 @@ options:
   --max-tags-per-event N   a tag map with more tags is a bad line (default: 10000)
   --max-groups N           an event that would open group N+1 is a bad line
                            (default: 1000000)
+  --threads N              process groups on N threads (default: 1); the output is the
+                           same, in input order; needs --group-key to spread the work
+                           (at most 256)
   --stats                  print a one-line summary on standard error at the end
   --no-progress            no progress line, even when standard error is a terminal
   -h, --help               this help
@@ -259,6 +262,12 @@ options parse_options(int argc, const char* const* argv) {
         o.max_tags_per_event = n;
       else
         o.max_groups = n;
+    } else if (name == "--threads") {
+      run_only();
+      const std::uint64_t n = parse_count(name, value());
+      if (n == 0 || n > max_threads)
+        throw usage_error("--threads needs a number from 1 to " + std::to_string(max_threads));
+      o.threads = static_cast<unsigned>(n);
     } else if (name == "--stats") {
       run_only();
       flag();

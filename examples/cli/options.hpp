@@ -25,6 +25,9 @@ enum class command : std::uint8_t { help, version, run, check, graph };
 /// What to do with an input line that is not a valid event.
 enum class error_mode : std::uint8_t { fail, skip, pass };
 
+/// Most threads `--threads` accepts.
+inline constexpr unsigned max_threads = 256;
+
 struct options {
   command cmd = command::help;
   /// `--help` after a command: print that command's help (`cmd` tells which).
@@ -44,6 +47,7 @@ struct options {
   std::uint64_t max_line_bytes = std::uint64_t{1} << 20;  ///< longer lines are bad lines
   std::uint64_t max_tags_per_event = 10000;               ///< tags in one tag map
   std::uint64_t max_groups = 1000000;                     ///< groups held at once
+  unsigned threads = 1;  ///< worker threads; groups are partitioned among them
   bool stats = false;
   bool progress = true;             ///< when standard error is a terminal
   std::vector<std::string> inputs;  ///< empty: standard input; "-" is standard input too

@@ -10,6 +10,7 @@
 #include <fluxcap/memory.hpp>
 #include <fluxcap/state_store.hpp>
 
+#include <algorithm>
 #include <cstddef>
 #include <cstdint>
 #include <string>
@@ -54,6 +55,24 @@ class line_processor {
         names_(schema) {}
 
   [[nodiscard]] const capacitor_type& capacitor() const noexcept { return cap_; }
+  /// Bounds the groups this processor's store may hold to `n` (at most --max-groups:
+  /// with --threads the stores share that bound). Refusals still name --max-groups.
+  void set_group_budget(std::uint64_t n) noexcept {
+    group_budget_ = std::min(n, limits_.max_groups);
+  }
+
+  /// The group key `process` would use for `line` ('=' and the value; empty for null or
+  /// missing): a quick look at the group field, else a full parse. False for a blank
+  /// line and for a bad line that takes a full parse to tell (`key` is then empty); a
+  /// bad line may also get a key (where it is routed does not matter: it is refused).
+  bool group_key_of(std::string_view line, std::size_t readable, std::string& key) {
+    key.clear();
+    if (is_blank_line(line)) return false;
+    if (parser_.peek_group_key(line, readable, key)) return true;
+    if (!parser_.parse(line, readable, ev_, scratch_problem_)) return false;
+    event_group_key(key);
+    return true;
+  }
   /// The group states. Call `forget_current_group` after changing it from outside.
   [[nodiscard]] store_type& store() noexcept { return store_; }
   void forget_current_group() noexcept { current_ = nullptr; }
@@ -72,17 +91,11 @@ class line_processor {
     }
     if (!parser_.parse(line, readable, ev_, problem)) return outcome::bad;
 
-    group_key_.clear();
-    if (const std::uint32_t col = schema_->group_column(); col != json_schema::none) {
-      if (const auto& v = ev_.columns[col]) {
-        group_key_ += '=';  // a present value, even "", differs from a null or missing one
-        group_key_.append(*v);
-      }
-    }
+    event_group_key(group_key_);
     if (current_ == nullptr || group_key_ != current_key_) {
       fluxcap::group_state* found = store_.find(group_key_);
       if (found == nullptr) {
-        if (store_.size() >= limits_.max_groups) {
+        if (store_.size() >= group_budget_) {
           problem = "more than " + std::to_string(limits_.max_groups) +
                     " groups (--max-groups); this event would open a new one";
           return outcome::bad;
@@ -111,6 +124,17 @@ class line_processor {
   }
 
  private:
+  /// The group key of the parsed event `ev_`.
+  void event_group_key(std::string& key) const {
+    key.clear();
+    if (const std::uint32_t col = schema_->group_column(); col != json_schema::none) {
+      if (const auto& v = ev_.columns[col]) {
+        key += '=';  // a present value, even "", differs from a null or missing one
+        key.append(*v);
+      }
+    }
+  }
+
   static std::vector<std::string> detection_names(const loaded_spec& s) {
     std::vector<std::string> names;
     for (const auto& d : s.detections) names.push_back(d.name);
@@ -129,6 +153,8 @@ class line_processor {
   std::vector<std::uint32_t> fired_;
   std::string group_key_;
   std::string current_key_;
+  std::string scratch_problem_;
+  std::uint64_t group_budget_ = limits_.max_groups;
   fluxcap::group_state* current_ = nullptr;
 };
 

@@ -178,3 +178,60 @@ TEST_CASE("line_processor: an event that would open a group past max_groups is a
   CHECK(process("  \t") == processor::outcome::blank);
   CHECK(out == "  \t");
 }
+
+TEST_CASE("line_processor: group_key_of gives the key of the full parse (routing for --threads)") {
+  const auto spec = fluxcap_cli::load_spec_text(spec_text, "spec.yaml");
+  fluxcap_cli::field_config fields;
+  fields.group_key = "host";
+  const fluxcap_cli::json_schema schema(spec.prog, fields);
+  using processor = fluxcap_cli::line_processor<fluxcap::exact_memory>;
+  processor proc(spec, schema, fluxcap::exact_memory({100, 1e-4, 5}), {});
+  fluxcap_cli::line_parser parser(schema);
+  fluxcap_cli::json_event ev(schema);
+  const std::vector<std::string> lines = {
+      R"({"host":"h1","sigma":{}})",
+      R"(  { "host" : "h1" , "x":1})",
+      R"({"x":{"host":"nested","a":[{"host":1}],"s":"}\"{"},"host":"h2"})",
+      R"({"host":"h\u0031"})",
+      R"({"ho\u0073t":"h1"})",
+      R"({"host":"a\\"})",
+      R"({"host":"quote\"inside"})",
+      R"({"host":17})",
+      R"({"host":-1.5e3 })",
+      R"({"host":true})",
+      R"({"host":null})",
+      R"({"host":""})",
+      R"({"other":"x"})",
+      R"({})",
+      R"({"host":{"a":1}})",
+      R"({"host":[1,2]})",
+      R"({"pid":"1","s":"\\","host":"after an escaped value"})",
+  };
+  for (const auto& line : lines) {
+    CAPTURE(line);
+    const std::string padded = line + std::string(fluxcap_cli::line_parser::padding(), ' ');
+    const std::string_view view(padded.data(), line.size());
+    std::string problem;
+    REQUIRE(parser.parse(view, padded.size(), ev, problem));
+    std::string expected;
+    if (const auto& v = ev.columns[schema.group_column()]) {
+      expected = '=';
+      expected.append(*v);
+    }
+    std::string key;
+    CHECK(proc.group_key_of(view, padded.size(), key));
+    CHECK(key == expected);
+  }
+  // Lines that are not events.
+  std::string key = "stale";
+  const std::string blank(64, ' ');
+  CHECK_FALSE(proc.group_key_of(std::string_view(blank.data(), 3), blank.size(), key));
+  CHECK(key.empty());
+  const std::string bad = "not json" + std::string(64, ' ');
+  CHECK_FALSE(proc.group_key_of(std::string_view(bad.data(), 8), bad.size(), key));
+  // A bad line may still get a key (a quick look does not validate): where it is
+  // processed does not matter, it is refused there.
+  const std::string cut = "{\"host\":\"h1\"" + std::string(64, ' ');
+  CHECK(proc.group_key_of(std::string_view(cut.data(), 12), cut.size(), key));
+  CHECK(key == "=h1");
+}

@@ -6,8 +6,10 @@
 // Invariants: nothing crashes; a bad line writes nothing; for an event, the output
 // line is itself a valid event line (the tool's own validating parser accepts it),
 // and every top-level field other than the tag map and the detections field is
-// byte-identical and in the same order (checked by an independent scanner); finally
-// the group states survive a save/load round trip.
+// byte-identical and in the same order (checked by an independent scanner); the
+// group key found without a full parse (line_processor::group_key_of, which routes
+// lines under --threads) is the full parse's; finally the group states survive a
+// save/load round trip.
 #include "../../examples/cli/io.hpp"
 #include "../../examples/cli/json_event.hpp"
 #include "../../examples/cli/process.hpp"
@@ -186,7 +188,7 @@ void run(std::span<const std::uint8_t> bytes, const Memory& memory) {
 
   const std::size_t pad = fluxcap_cli::line_parser::padding();
   fluxcap_cli::line_reader reader(fd, "fuzz", pad, 512, 64);
-  std::string out, problem, copy;
+  std::string out, problem, copy, peeked, expected_key;
   std::string_view line;
   while (reader.next(line)) {
     if (reader.too_long()) {
@@ -198,6 +200,7 @@ void run(std::span<const std::uint8_t> bytes, const Memory& memory) {
     if (line.find('\n') != std::string_view::npos) std::abort();
     out.clear();
     const auto outcome = proc.process(line, reader.readable(), out, problem);
+    (void)proc.group_key_of(line, reader.readable(), peeked);  // any line: no crash
     if (outcome == processor::outcome::bad) {
       if (!out.empty() || problem.empty()) std::abort();
       continue;
@@ -212,6 +215,15 @@ void run(std::span<const std::uint8_t> bytes, const Memory& memory) {
     if (!check.parse(std::string_view(copy.data(), out.size()), copy.size(), check_event, problem))
       std::abort();
     if (!same(untouched(line), untouched(out))) std::abort();
+    // --threads routes an event by the group key found without a full parse: it must be
+    // the key of the full parse.
+    if (!check.parse(line, reader.readable(), check_event, problem)) std::abort();
+    expected_key.clear();
+    if (const auto& v = check_event.columns[fuzz_schema().group_column()]) {
+      expected_key = '=';
+      expected_key.append(*v);
+    }
+    if (!proc.group_key_of(line, reader.readable(), peeked) || peeked != expected_key) std::abort();
   }
   ::close(fd);
 
