@@ -5,6 +5,7 @@
 
 #include <doctest/doctest.h>
 
+#include <algorithm>
 #include <bit>
 #include <cstddef>
 #include <cstdint>
@@ -566,4 +567,180 @@ TEST_CASE("structurally inconsistent blobs with a valid checksum are rejected") 
     CHECK(load_store_error(ex.cap, st, dst) == c.code);
     CHECK(snapshot(ex.cap, dst) == before);
   }
+}
+
+// ---------------------------------------------------------------------------------------
+// Incremental checkpoints (save_store_delta / apply_store_delta)
+
+TEST_CASE_TEMPLATE("a full checkpoint and its deltas restore the store exactly", Memory,
+                   FLUXCAP_MEMORY_POLICIES) {
+  const rig<Memory> r({60, 1e-3, 4});  // small: generations rotate and wrap many times
+  const std::size_t groups = 7;
+  const auto stream = make_stream(23, 6000, groups);
+  auto name = [](std::size_t g) { return numbered("host-", g); };
+
+  in_memory_state_store<group_state> live(r.cap.make_state());
+  for (std::size_t i = 0; i < 300; ++i)
+    apply(r, live.find_or_create(name(stream[i].group % 3)), stream[i]);  // 3 groups at first
+  const bytes base = save_store(r.cap, live);
+  mark_checkpoint(live);
+  in_memory_state_store<group_state> restored(r.cap.make_state());
+  load_store(r.cap, std::span<const std::uint8_t>(base), restored);
+
+  std::size_t deltas = 0, empty_deltas = 0;
+  std::size_t i = 300;
+  for (const std::size_t step : {1, 0, 7, 50, 400, 0, 1200, 3, 2000, 2039}) {
+    for (std::size_t end = i + step; i < end; ++i)
+      apply(r, live.find_or_create(name(stream[i].group)), stream[i]);
+    const bytes delta = save_store_delta(r.cap, live);
+    mark_checkpoint(live);
+    apply_store_delta(r.cap, std::span<const std::uint8_t>(delta), restored);
+    ++deltas;
+    empty_deltas += step == 0;
+    if (step == 0) CHECK(delta.size() == 8 + 2 + 8 + 8);  // no group changed
+    CHECK(restored.size() == live.size());
+    CHECK(snapshot(r.cap, restored) == snapshot(r.cap, live));
+  }
+  CHECK(i == stream.size());
+  CHECK(deltas == 10);
+  CHECK(empty_deltas == 2);
+
+  // The restored store goes on exactly like the live one.
+  const auto more = make_stream(29, 500, groups);
+  for (const auto& ev : more)
+    CHECK(apply(r, restored.find_or_create(name(ev.group)), ev) ==
+          apply(r, live.find_or_create(name(ev.group)), ev));
+}
+
+TEST_CASE_TEMPLATE("a delta carries only what changed", Memory, FLUXCAP_MEMORY_POLICIES) {
+  const rig<Memory> r({1000, 1e-3, 5});
+  in_memory_state_store<group_state> store(r.cap.make_state());
+  // A full group (every generation open and sealed) and a quiet one.
+  group_state& busy = store.find_or_create("busy");
+  for (std::uint64_t k = 1; k <= 1600; ++k) busy.insert(detail::mix64(k));
+  REQUIRE(busy.generation_count() == 5);
+  store.find_or_create("quiet").insert(7);
+  const bytes full = save_store(r.cap, store);
+  mark_checkpoint(store);
+  CHECK_FALSE(busy.changed_since_checkpoint());
+  for (std::size_t g = 0; g < busy.generation_count(); ++g) CHECK_FALSE(busy.generation_changed(g));
+
+  // Nothing changed: an empty delta.
+  CHECK(save_store_delta(r.cap, store).size() == 26);
+
+  // A few keys into the active generation: the delta holds that generation alone.
+  for (std::uint64_t k = 5000; k < 5010; ++k) busy.insert(detail::mix64(k));
+  std::size_t changed = 0;
+  for (std::size_t g = 0; g < busy.generation_count(); ++g) changed += busy.generation_changed(g);
+  CHECK(changed == 1);
+  const bytes one = save_store_delta(r.cap, store);
+  const bytes busy_full = save_state(r.cap, busy);
+  const std::size_t generation_bytes = (busy_full.size() - 55) / 5;  // about: all are alike
+  CHECK(one.size() < busy_full.size() / 4 + 200);
+  CHECK(one.size() > generation_bytes / 2);
+  CHECK(one.size() < full.size());
+  CHECK(std::search(one.begin(), one.end(), std::begin("quiet"), std::end("quiet") - 1) ==
+        one.end());  // the quiet group is not in it
+
+  // A rotation adds the generation it opened.
+  for (std::uint64_t k = 6000; k < 6300; ++k) busy.insert(detail::mix64(k));
+  changed = 0;
+  for (std::size_t g = 0; g < busy.generation_count(); ++g) changed += busy.generation_changed(g);
+  CHECK(changed == 2);
+  // clear() and a new group: everything they hold.
+  store.find_or_create("quiet").clear();
+  store.find_or_create("new");
+  in_memory_state_store<group_state> copy(r.cap.make_state());
+  load_store(r.cap, std::span<const std::uint8_t>(full), copy);
+  const bytes delta = save_store_delta(r.cap, store);
+  apply_store_delta(r.cap, std::span<const std::uint8_t>(delta), copy);
+  CHECK(copy.size() == 3);  // a new group counts even while empty (as in a full save)
+  CHECK(snapshot(r.cap, copy) == snapshot(r.cap, store));
+}
+
+TEST_CASE_TEMPLATE("bad deltas are rejected and leave the store untouched", Memory,
+                   FLUXCAP_MEMORY_POLICIES) {
+  const rig<Memory> r({60, 1e-3, 4});
+  const auto stream = make_stream(31, 800, 3);
+  in_memory_state_store<group_state> live(r.cap.make_state());
+  for (std::size_t i = 0; i < 400; ++i)
+    apply(r, live.find_or_create(numbered("h", stream[i].group)), stream[i]);
+  const bytes base = save_store(r.cap, live);
+  mark_checkpoint(live);
+  for (std::size_t i = 400; i < 800; ++i)
+    apply(r, live.find_or_create(numbered("h", stream[i].group)), stream[i]);
+  const bytes delta = save_store_delta(r.cap, live);
+
+  auto fresh = [&] {
+    in_memory_state_store<group_state> s(r.cap.make_state());
+    load_store(r.cap, std::span<const std::uint8_t>(base), s);
+    return s;
+  };
+  const auto before = snapshot(r.cap, fresh());
+  auto rejected = [&](const bytes& b, in_memory_state_store<group_state>& s) {
+    try {
+      apply_store_delta(r.cap, std::span<const std::uint8_t>(b), s);
+    } catch (const decode_error& e) {
+      CHECK(e.offset() <= b.size());
+      return std::optional<decode_errc>(e.code());
+    }
+    return std::optional<decode_errc>();
+  };
+
+  // Every truncation and every byte flip.
+  for (std::size_t len = 0; len < delta.size(); len += 1 + len / 64) {
+    auto s = fresh();
+    CHECK(rejected(bytes(delta.begin(), delta.begin() + static_cast<std::ptrdiff_t>(len)), s));
+    CHECK(snapshot(r.cap, s) == before);
+  }
+  for (std::size_t at = 0; at < delta.size(); at += 1 + at / 32) {
+    bytes b = delta;
+    b[at] ^= 0x10;
+    auto s = fresh();
+    CHECK(rejected(b, s));
+    CHECK(snapshot(r.cap, s) == before);
+  }
+  // A full save is not a delta, nor a delta a full save.
+  {
+    auto s = fresh();
+    CHECK(rejected(base, s) == decode_errc::bad_magic);
+    in_memory_state_store<group_state> t(r.cap.make_state());
+    CHECK(load_store_error(r.cap, delta, t) == decode_errc::bad_magic);
+  }
+  // Kept generations need their base: applied to an empty store, the delta fails whole.
+  {
+    in_memory_state_store<group_state> empty(r.cap.make_state());
+    CHECK(rejected(delta, empty) == decode_errc::inconsistent);
+    CHECK(empty.size() == 0);
+  }
+  // A group twice.
+  {
+    in_memory_state_store<group_state> one(r.cap.make_state());
+    one.find_or_create("x").insert(1);
+    const bytes d = save_store_delta(r.cap, one);
+    // header 18 bytes, then the entry, then the checksum: duplicate the entry.
+    bytes twice(d.begin(), d.end() - 8);
+    twice.insert(twice.end(), d.begin() + 18, d.end() - 8);
+    twice[10] = 2;
+    twice.resize(twice.size() + 8);
+    reseal(twice);
+    in_memory_state_store<group_state> s(r.cap.make_state());
+    CHECK(rejected(twice, s) == decode_errc::inconsistent);
+    CHECK(s.size() == 0);
+  }
+  // Another capacitor's parameters.
+  {
+    const rig<Memory> other({61, 1e-3, 4});
+    in_memory_state_store<group_state> s(other.cap.make_state());
+    try {
+      apply_store_delta(other.cap, std::span<const std::uint8_t>(delta), s);
+      FAIL("accepted a delta of other parameters");
+    } catch (const decode_error& e) {
+      CHECK(e.code() == decode_errc::bad_parameters);
+    }
+  }
+  // And the intact delta applies.
+  auto s = fresh();
+  CHECK_FALSE(rejected(delta, s));
+  CHECK(snapshot(r.cap, s) == snapshot(r.cap, live));
 }

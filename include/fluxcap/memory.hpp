@@ -365,24 +365,23 @@ class group_state {
 
   /// True if `key` was stored and not yet forgotten (bloom mode: or a false positive).
   [[nodiscard]] bool contains(std::uint64_t key) const noexcept {
-    const std::size_t n = gens_.size();
-    detail::bloom_probe probe;
-    bool probed = false;
-    std::size_t at = newest_;
-    for (std::size_t i = 0; i < n; ++i) {
-      const generation& g = gens_[at];
-      if (!g.is_bloom()) {
-        if (g.set_contains(key)) return true;
-      } else {
-        if (!probed) {
-          probe = detail::bloom_probe(key, geometry_.bloom_blocks, geometry_.bloom_k);
-          probed = true;
-        }
-        if (g.bloom_contains(probe)) return true;
-      }
-      at = at == 0 ? n - 1 : at - 1;
+    // Exact generations first (a probe there ends at an empty slot, a branch anyway).
+    // Then every Bloom generation at once, without a branch between them: their blocks
+    // are independent loads, so a miss, the common answer, waits for about one cache
+    // access instead of one per generation, and hits are rare enough not to need an
+    // early exit.
+    bool any_bloom = false;
+    for (const generation& g : gens_) {
+      if (g.is_bloom())
+        any_bloom = true;
+      else if (g.set_contains(key))
+        return true;
     }
-    return false;
+    if (!any_bloom) return false;
+    const detail::bloom_probe probe(key, geometry_.bloom_blocks, geometry_.bloom_k);
+    bool found = false;
+    for (const generation& g : gens_) found |= g.is_bloom() && g.bloom_contains(probe);
+    return found;
   }
 
   /// Remembers `key`. A key already in the active generation is not stored again.
@@ -394,7 +393,29 @@ class group_state {
       if (gens_[newest_].contains(key, geometry_)) return;  // a re-store is not a store
       rotate();
     }
+    changed_ = true;
     gens_[newest_].insert(key, geometry_);
+  }
+
+  /// Whether the state may differ from what it was at its last checkpoint (see
+  /// mark_checkpoint). A new state counts as changed: no checkpoint holds it yet.
+  [[nodiscard]] bool changed_since_checkpoint() const noexcept { return changed_; }
+  /// Whether generation `index` (in storage order, < generation_count()) may differ
+  /// from what it held at the last checkpoint. Only the generation active then and the
+  /// ones opened since can: sealed generations never change, so a checkpoint of a full
+  /// group writes one generation, not all of them.
+  [[nodiscard]] bool generation_changed(std::size_t index) const noexcept {
+    if (!changed_) return false;
+    if (rotations_ >= gens_.size()) return true;
+    const std::size_t g = geometry_.config.generations;
+    return (index + g - checkpoint_newest_) % g <= rotations_;
+  }
+  /// Records that a checkpoint now holds this state (call it once the checkpoint is
+  /// safely written): changes are tracked from here.
+  void mark_checkpoint() noexcept {
+    changed_ = false;
+    rotations_ = 0;
+    checkpoint_newest_ = static_cast<std::uint8_t>(newest_);
   }
 
   [[nodiscard]] const memory_geometry& geometry() const noexcept { return geometry_; }
@@ -420,6 +441,8 @@ class group_state {
     gens_.clear();
     gens_.shrink_to_fit();
     newest_ = 0;
+    changed_ = true;
+    rotations_ = all_changed;
   }
 
  private:
@@ -432,11 +455,19 @@ class group_state {
     else
       gens_[next] = generation();  // forget the oldest
     newest_ = static_cast<std::uint32_t>(next);
+    if (rotations_ < all_changed) ++rotations_;
   }
+
+  static constexpr std::uint8_t all_changed = 255;  // >= any generation count
 
   memory_geometry geometry_;
   std::vector<generation> gens_;
   std::uint32_t newest_ = 0;
+  // Change tracking since the last checkpoint (fits in the padding: an idle state stays
+  // 72 bytes).
+  std::uint8_t checkpoint_newest_ = 0;    ///< newest_ at the checkpoint
+  std::uint8_t rotations_ = all_changed;  ///< rotations since (saturating)
+  bool changed_ = true;                   ///< anything stored or cleared since
 };
 
 /// A memory policy: makes the per-group state the flux capacitor reads and writes.

@@ -33,6 +33,8 @@
 #include <span>
 #include <string>
 #include <string_view>
+#include <unordered_set>
+#include <utility>
 #include <vector>
 
 namespace fluxcap {
@@ -42,6 +44,10 @@ inline constexpr std::uint16_t state_format_version = 1;
 namespace detail {
 
 inline constexpr char state_magic[8] = {'F', 'L', 'X', 'C', 'S', 'T', 'A', 'T'};
+/// A state delta: the same layout, but a generation unchanged since the checkpoint it
+/// applies to is written as kind 2 with count and size 0 (its words stay in the base).
+inline constexpr char state_delta_magic[8] = {'F', 'L', 'X', 'C', 'S', 'D', 'L', 'T'};
+inline constexpr std::uint8_t kept_generation = 2;
 
 class byte_writer {
  public:
@@ -111,15 +117,24 @@ class byte_reader {
 
 /// Friend of group_state and generation: reads and writes their internals.
 struct state_codec {
+  /// A decoded state delta, not yet applied: `state` holds the generations the delta
+  /// carries and empty ones where the base's are kept (listed in `kept`).
+  struct decoded_delta {
+    group_state state;
+    std::vector<std::uint8_t> kept;
+  };
+
+  /// `delta`: write only the generations changed since the state's last checkpoint.
   static void encode(const group_state& s, std::uint64_t fingerprint,
-                     std::vector<std::uint8_t>& out) {
+                     std::vector<std::uint8_t>& out, bool delta = false) {
     const std::size_t start = out.size();
     std::size_t total = 47 + 8;
-    for (const auto& g : s.gens_) total += 9 + std::size_t{g.size_} * 8;
+    for (std::size_t i = 0; i < s.gens_.size(); ++i)
+      total += 9 + (delta && !s.generation_changed(i) ? 0 : std::size_t{s.gens_[i].size_} * 8);
     out.reserve(start + total);
     byte_writer w(out);
     const auto& geo = s.geometry_;
-    w.bytes(state_magic, sizeof state_magic);
+    w.bytes(delta ? state_delta_magic : state_magic, sizeof state_magic);
     w.le<std::uint16_t>(state_format_version);
     w.le<std::uint8_t>(static_cast<std::uint8_t>(geo.mode));
     w.le<std::uint8_t>(static_cast<std::uint8_t>(geo.config.generations));
@@ -131,7 +146,14 @@ struct state_codec {
     w.le<std::uint64_t>(fingerprint);
     w.le<std::uint8_t>(static_cast<std::uint8_t>(s.gens_.size()));
     w.le<std::uint8_t>(static_cast<std::uint8_t>(s.newest_));
-    for (const auto& g : s.gens_) {
+    for (std::size_t i = 0; i < s.gens_.size(); ++i) {
+      const generation& g = s.gens_[i];
+      if (delta && !s.generation_changed(i)) {
+        w.le<std::uint8_t>(kept_generation);
+        w.le<std::uint32_t>(0);
+        w.le<std::uint32_t>(0);
+        continue;
+      }
       w.le<std::uint8_t>(static_cast<std::uint8_t>(g.kind_));
       w.le<std::uint32_t>(g.count_);
       w.le<std::uint32_t>(g.size_);
@@ -146,9 +168,17 @@ struct state_codec {
 
   static group_state decode(std::span<const std::uint8_t> in, const memory_geometry& expected,
                             std::uint64_t fingerprint) {
-    if (in.size() < sizeof state_magic || std::memcmp(in.data(), state_magic, 8) != 0)
+    return std::move(decode(in, expected, fingerprint, nullptr).state);
+  }
+
+  /// Decodes a full state (`base` null) or a delta taken from `base`.
+  static decoded_delta decode(std::span<const std::uint8_t> in, const memory_geometry& expected,
+                              std::uint64_t fingerprint, const group_state* base) {
+    const char* magic = base != nullptr ? state_delta_magic : state_magic;
+    if (in.size() < sizeof state_magic || std::memcmp(in.data(), magic, 8) != 0)
       bad(in.size() < sizeof state_magic ? decode_errc::truncated : decode_errc::bad_magic, 0,
-          "not a fluxcap group state (bad magic)");
+          base != nullptr ? "not a fluxcap group state delta (bad magic)"
+                          : "not a fluxcap group state (bad magic)");
     byte_reader r(in);
     r.skip(8);
     const auto version = r.le<std::uint16_t>("version");
@@ -197,6 +227,10 @@ struct state_codec {
       bad(decode_errc::bad_parameters, 32,
           "bad filter sizing (" + std::to_string(geo.bloom_blocks) + " blocks, k " +
               std::to_string(geo.bloom_k) + ")");
+    if (base != nullptr && (geo.bloom_blocks != base->geometry_.bloom_blocks ||
+                            geo.bloom_k != base->geometry_.bloom_k))
+      bad(decode_errc::bad_parameters, 32,
+          "the delta's filter sizing differs from its base state's");
     if (h.le<std::uint64_t>("hash fingerprint") != fingerprint)
       bad(decode_errc::bad_parameters, 37, "the state was built with another hash function");
     const auto n = h.le<std::uint8_t>("generation count");
@@ -207,7 +241,8 @@ struct state_codec {
           "bad generation ring (count " + std::to_string(n) + ", newest " + std::to_string(newest) +
               ")");
 
-    group_state s(geo);
+    decoded_delta d{group_state(geo), {}};
+    group_state& s = d.state;
     s.gens_.reserve(n);  // as many as it holds: no more than the saved state had
     for (std::size_t i = 0; i < n; ++i) {
       const std::size_t at = h.offset();
@@ -216,6 +251,16 @@ struct state_codec {
       g.count_ = h.le<std::uint32_t>("generation count");
       g.size_ = h.le<std::uint32_t>("generation size");
       const std::string which = "generation " + std::to_string(i) + ": ";
+      if (kind == kept_generation && base != nullptr) {
+        if (i >= base->gens_.size())
+          bad(decode_errc::inconsistent, at,
+              which + "kept, but the base state has no such generation");
+        if (g.count_ != 0 || g.size_ != 0)
+          bad(decode_errc::inconsistent, at, which + "a kept generation carries no keys");
+        d.kept.push_back(static_cast<std::uint8_t>(i));
+        s.gens_.emplace_back();
+        continue;
+      }
       if (kind > 1) bad(decode_errc::inconsistent, at, which + "unknown kind");
       g.kind_ = static_cast<generation::kind>(kind);
       if (g.count_ > geo.generation_capacity)
@@ -245,7 +290,14 @@ struct state_codec {
       bad(decode_errc::trailing_bytes, h.offset(),
           std::to_string(h.remaining()) + " unexpected bytes after the last generation");
     s.newest_ = newest;
-    return s;
+    s.mark_checkpoint();  // what was decoded is what the checkpoint holds
+    return d;
+  }
+
+  /// Applies a decoded delta to the state it was decoded against. Cannot fail.
+  static void apply(group_state& base, decoded_delta&& d) noexcept {
+    for (const std::uint8_t i : d.kept) d.state.gens_[i] = std::move(base.gens_[i]);
+    base = std::move(d.state);
   }
 
   /// Every key must be reachable by linear probing from its home slot, and the
@@ -311,74 +363,78 @@ template <class Capacitor>
 
 namespace detail {
 inline constexpr char store_magic[8] = {'F', 'L', 'X', 'C', 'S', 'T', 'O', 'R'};
-}
+inline constexpr char store_delta_magic[8] = {'F', 'L', 'X', 'C', 'S', 'D', 'E', 'L'};
 
-/// Serializes every group of `store`: magic "FLXCSTOR", version u16, group count
-/// u64, then per group key length u32, key bytes, state length u64, state (as
-/// encode_state), and a final checksum u64 over everything before it.
-template <class Capacitor, class Store>
-[[nodiscard]] std::vector<std::uint8_t> save_store(const Capacitor& cap, const Store& store) {
+/// The container of save_store and save_store_delta: magic, version u16, group count
+/// u64, per group key length u32, key, blob length u64, blob; a final checksum u64.
+/// `encode(state, out)` appends a group's blob, or returns false to leave it out.
+template <class Store, class Encode>
+std::vector<std::uint8_t> write_groups(const char (&magic)[8], const Store& store,
+                                       Encode&& encode) {
   std::vector<std::uint8_t> out;
-  detail::byte_writer w(out);
-  w.bytes(detail::store_magic, sizeof detail::store_magic);
+  byte_writer w(out);
+  w.bytes(magic, sizeof magic);
   w.le<std::uint16_t>(state_format_version);
-  w.le<std::uint64_t>(store.size());
-  const std::uint64_t fingerprint = detail::hash_fingerprint(cap.hash());
+  const std::size_t count_at = out.size();
+  w.le<std::uint64_t>(0);
+  std::uint64_t groups = 0;
   store.for_each([&](std::string_view key, const group_state& state) {
+    const std::size_t entry = out.size();
     w.le<std::uint32_t>(static_cast<std::uint32_t>(key.size()));
     w.bytes(key.data(), key.size());
     const std::size_t len_at = out.size();
     w.le<std::uint64_t>(0);
     const std::size_t begin = out.size();
-    encode_state(state, fingerprint, out);
+    if (!encode(state, out)) {
+      out.resize(entry);
+      return;
+    }
     const std::uint64_t len = out.size() - begin;
     for (std::size_t i = 0; i < 8; ++i) out[len_at + i] = static_cast<std::uint8_t>(len >> (8 * i));
+    ++groups;
   });
-  w.le<std::uint64_t>(detail::checksum(out.data(), out.size()));
+  for (std::size_t i = 0; i < 8; ++i)
+    out[count_at + i] = static_cast<std::uint8_t>(groups >> (8 * i));
+  w.le<std::uint64_t>(checksum(out.data(), out.size()));
   return out;
 }
 
-/// Restores all groups saved by save_store into `store` (replacing groups with the
-/// same keys). All or nothing: on decode_error, `store` is left untouched.
-template <class Capacitor, class Store>
-void load_store(const Capacitor& cap, std::span<const std::uint8_t> bytes, Store& store) {
-  using detail::byte_reader;
-  if (bytes.size() < 8 || std::memcmp(bytes.data(), detail::store_magic, 8) != 0)
+/// Reads what write_groups wrote, calling `decode(key, blob)` for each group (which
+/// throws decode_error on a bad blob; offsets are made relative to the whole file).
+template <class Decode>
+void read_groups(const char (&magic)[8], const char* what, std::span<const std::uint8_t> bytes,
+                 Decode&& decode) {
+  if (bytes.size() < 8 || std::memcmp(bytes.data(), magic, 8) != 0)
     throw decode_error(bytes.size() < 8 ? decode_errc::truncated : decode_errc::bad_magic, 0,
-                       "not a fluxcap state file (bad magic)");
+                       std::string("not a fluxcap ") + what + " (bad magic)");
   byte_reader r(bytes);
   r.skip(8);
   const auto version = r.le<std::uint16_t>("version");
   if (version != state_format_version)
     throw decode_error(decode_errc::unsupported_version, 8,
-                       "state file format version " + std::to_string(version) +
+                       std::string(what) + " format version " + std::to_string(version) +
                            " is not supported (this build reads " +
                            std::to_string(state_format_version) + ")");
   if (bytes.size() < 18 + 8) throw decode_error(decode_errc::truncated, bytes.size(), "truncated");
   const std::size_t body = bytes.size() - 8;
   byte_reader sum(bytes.subspan(body));
 #ifndef FUZZING_BUILD_MODE_UNSAFE_FOR_PRODUCTION
-  if (sum.le<std::uint64_t>("checksum") != detail::checksum(bytes.data(), body))
+  if (sum.le<std::uint64_t>("checksum") != checksum(bytes.data(), body))
     throw decode_error(decode_errc::bad_checksum, body,
-                       "checksum mismatch: the state file is corrupt or truncated");
+                       std::string("checksum mismatch: the ") + what + " is corrupt or truncated");
 #endif
   byte_reader b(bytes.first(body));
   b.skip(10);
   const auto groups = b.le<std::uint64_t>("group count");
-  std::vector<std::pair<std::string, group_state>> decoded;
-  const auto& geometry = cap.memory().geometry();
-  const std::uint64_t fingerprint = detail::hash_fingerprint(cap.hash());
   for (std::uint64_t i = 0; i < groups; ++i) {
     const auto key_len = b.le<std::uint32_t>("group key length");
     b.need(key_len, "group key");
-    std::string key(reinterpret_cast<const char*>(b.data()), key_len);
+    const std::string_view key(reinterpret_cast<const char*>(b.data()), key_len);
     b.skip(key_len);
     const auto len = b.le<std::uint64_t>("state length");
     b.need(len, "group state");
     try {
-      decoded.emplace_back(
-          std::move(key),
-          decode_state(std::span(b.data(), static_cast<std::size_t>(len)), geometry, fingerprint));
+      decode(key, std::span(b.data(), static_cast<std::size_t>(len)));
     } catch (const decode_error& e) {
       throw decode_error(e.code(), b.offset() + e.offset(),
                          "group " + std::to_string(i) + ": " + e.what());
@@ -388,7 +444,96 @@ void load_store(const Capacitor& cap, std::span<const std::uint8_t> bytes, Store
   if (b.remaining() != 0)
     throw decode_error(decode_errc::trailing_bytes, b.offset(),
                        "unexpected bytes after the last group");
+}
+}  // namespace detail
+
+/// Serializes every group of `store`: magic "FLXCSTOR", version u16, group count
+/// u64, then per group key length u32, key bytes, state length u64, state (as
+/// encode_state), and a final checksum u64 over everything before it.
+template <class Capacitor, class Store>
+[[nodiscard]] std::vector<std::uint8_t> save_store(const Capacitor& cap, const Store& store) {
+  const std::uint64_t fingerprint = detail::hash_fingerprint(cap.hash());
+  return detail::write_groups(detail::store_magic, store,
+                              [&](const group_state& state, std::vector<std::uint8_t>& out) {
+                                encode_state(state, fingerprint, out);
+                                return true;
+                              });
+}
+
+/// Restores all groups saved by save_store into `store` (replacing groups with the
+/// same keys). All or nothing: on decode_error, `store` is left untouched. The
+/// restored states count as checkpointed (see save_store_delta).
+template <class Capacitor, class Store>
+void load_store(const Capacitor& cap, std::span<const std::uint8_t> bytes, Store& store) {
+  std::vector<std::pair<std::string, group_state>> decoded;
+  const auto& geometry = cap.memory().geometry();
+  const std::uint64_t fingerprint = detail::hash_fingerprint(cap.hash());
+  detail::read_groups(detail::store_magic, "state file", bytes,
+                      [&](std::string_view key, std::span<const std::uint8_t> blob) {
+                        decoded.emplace_back(std::string(key),
+                                             decode_state(blob, geometry, fingerprint));
+                      });
   for (auto& [key, state] : decoded) store.assign(key, std::move(state));
+}
+
+/// An incremental checkpoint: serializes only the groups of `store` that changed since
+/// their last checkpoint, and of each only the generations that changed (the one that
+/// was active and those opened since; sealed generations never change). The layout is
+/// save_store's with magic "FLXCSDEL", and per group a state delta: encode_state's
+/// layout with magic "FLXCSDLT" and each kept generation written as kind 2, count 0,
+/// size 0. Call mark_checkpoint(store) once the bytes are safely written; then
+/// load_store of the previous checkpoint followed by apply_store_delta of this one
+/// restores the store exactly.
+template <class Capacitor, class Store>
+[[nodiscard]] std::vector<std::uint8_t> save_store_delta(const Capacitor& cap, const Store& store) {
+  const std::uint64_t fingerprint = detail::hash_fingerprint(cap.hash());
+  return detail::write_groups(detail::store_delta_magic, store,
+                              [&](const group_state& state, std::vector<std::uint8_t>& out) {
+                                if (!state.changed_since_checkpoint()) return false;
+                                detail::state_codec::encode(state, fingerprint, out, true);
+                                return true;
+                              });
+}
+
+/// Marks every group of `store` as held by a checkpoint (after save_store or
+/// save_store_delta was written safely): later deltas carry only later changes.
+template <class Store>
+void mark_checkpoint(Store& store) {
+  store.for_each([](std::string_view, group_state& state) { state.mark_checkpoint(); });
+}
+
+/// Applies a checkpoint written by save_store_delta to `store`, which must hold the
+/// states of the checkpoint before it (a group the delta names but `store` lacks is
+/// new: it may not keep generations). `Store` needs `find(key) -> state_type*` and
+/// `assign(key, state)`. All or nothing: on decode_error, `store` is left untouched.
+template <class Capacitor, class Store>
+void apply_store_delta(const Capacitor& cap, std::span<const std::uint8_t> bytes, Store& store) {
+  struct pending {
+    std::string key;
+    group_state* base;
+    detail::state_codec::decoded_delta delta;
+  };
+  std::vector<pending> decoded;
+  std::unordered_set<std::string_view> seen;  // views into `bytes`
+  const auto& geometry = cap.memory().geometry();
+  const std::uint64_t fingerprint = detail::hash_fingerprint(cap.hash());
+  const group_state empty = cap.make_state();
+  detail::read_groups(
+      detail::store_delta_magic, "state delta", bytes,
+      [&](std::string_view key, std::span<const std::uint8_t> blob) {
+        if (!seen.insert(key).second)  // a second entry would keep generations moved away
+          throw decode_error(decode_errc::inconsistent, 0, "the group appears twice");
+        group_state* base = store.find(key);
+        decoded.push_back({std::string(key), base,
+                           detail::state_codec::decode(blob, geometry, fingerprint,
+                                                       base != nullptr ? base : &empty)});
+      });
+  for (auto& p : decoded) {
+    if (p.base != nullptr)
+      detail::state_codec::apply(*p.base, std::move(p.delta));
+    else
+      store.assign(p.key, std::move(p.delta.state));
+  }
 }
 
 }  // namespace fluxcap
