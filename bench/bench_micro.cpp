@@ -197,6 +197,50 @@ void bm_codec(benchmark::State& st, codec_op op) {
 
 /// default_hash throughput on strings of `len` bytes (256 different strings,
 /// independent hashes).
+/// Incremental checkpoints: between two checkpoints, `touched` of the store's groups
+/// take 100 new keys each (untimed); timed: save_store_delta, then mark_checkpoint.
+/// `full`: every group holds a full 200,000-capacity state (one group); else 1000
+/// groups of 500 keys or more (they grow by what is inserted). Counters: delta bytes
+/// against what a full save of the store would have written at the same moments.
+template <class Memory>
+void bm_checkpoint(benchmark::State& st, bool full, std::size_t touched) {
+  const codec_capacitor<Memory> c;
+  fluxcap::in_memory_state_store<group_state> store(c.cap.make_state());
+  const std::size_t groups = full ? 1 : 1000;
+  std::uint64_t next_key = 1;
+  for (std::size_t g = 0; g < groups; ++g) {
+    group_state& s = store.find_or_create("host-" + std::to_string(g));
+    if (full)
+      s = codec_state(Memory::mode);
+    else
+      for (int i = 0; i < 500; ++i) s.insert(fluxcap::detail::mix64(next_key++));
+  }
+  fluxcap::mark_checkpoint(store);
+  std::size_t delta_bytes = 0;
+  std::size_t full_bytes = 0;  // what a full save would have written each time
+  std::size_t round = 0;
+  for (auto _ : st) {
+    st.PauseTiming();
+    for (std::size_t t = 0; t < touched; ++t) {
+      group_state* s = store.find("host-" + std::to_string((round * touched + t) % groups));
+      for (int i = 0; i < 100; ++i) s->insert(fluxcap::detail::mix64(next_key++));
+    }
+    ++round;
+    full_bytes += fluxcap::save_store(c.cap, store).size();
+    st.ResumeTiming();
+    auto delta = fluxcap::save_store_delta(c.cap, store);
+    fluxcap::mark_checkpoint(store);
+    delta_bytes += delta.size();
+    benchmark::DoNotOptimize(delta.data());
+  }
+  st.SetBytesProcessed(static_cast<std::int64_t>(delta_bytes));
+  const double per = static_cast<double>(delta_bytes) / static_cast<double>(st.iterations());
+  st.counters["delta_B"] = value(per);
+  const double full_per = static_cast<double>(full_bytes) / static_cast<double>(st.iterations());
+  st.counters["full_save_B"] = value(full_per);
+  st.counters["delta_share_of_full"] = value(per / full_per);
+}
+
 void bm_default_hash(benchmark::State& st, std::size_t len) {
   rng r(14);
   std::vector<std::string> strings(256);
@@ -305,6 +349,18 @@ void register_micro_benchmarks() {
         ->Unit(benchmark::kMicrosecond);
     benchmark::RegisterBenchmark((std::string("state_codec/") + name + "/exact").c_str(),
                                  bm_codec<fluxcap::exact_memory>, op)
+        ->Unit(benchmark::kMicrosecond);
+  }
+
+  for (const char* mode : {"bloom", "exact"}) {
+    const bool bloom = std::string_view(mode) == "bloom";
+    auto one = bloom ? bm_checkpoint<fluxcap::bloom_memory> : bm_checkpoint<fluxcap::exact_memory>;
+    benchmark::RegisterBenchmark((std::string("checkpoint/one_full_group/") + mode).c_str(), one,
+                                 true, 1)
+        ->Unit(benchmark::kMicrosecond);
+    benchmark::RegisterBenchmark(
+        (std::string("checkpoint/1000_groups_100_touched/") + mode).c_str(), one, false, 100)
+        ->Iterations(100)
         ->Unit(benchmark::kMicrosecond);
   }
 

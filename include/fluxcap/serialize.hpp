@@ -26,6 +26,7 @@
 #include <fluxcap/memory.hpp>
 #include <fluxcap/state_store.hpp>
 
+#include <algorithm>
 #include <bit>
 #include <cstddef>
 #include <cstdint>
@@ -125,13 +126,20 @@ struct state_codec {
   };
 
   /// `delta`: write only the generations changed since the state's last checkpoint.
-  static void encode(const group_state& s, std::uint64_t fingerprint,
-                     std::vector<std::uint8_t>& out, bool delta = false) {
-    const std::size_t start = out.size();
+  /// Bytes `encode` appends.
+  [[nodiscard]] static std::size_t encoded_size(const group_state& s, bool delta) noexcept {
     std::size_t total = 47 + 8;
     for (std::size_t i = 0; i < s.gens_.size(); ++i)
       total += 9 + (delta && !s.generation_changed(i) ? 0 : std::size_t{s.gens_[i].size_} * 8);
-    out.reserve(start + total);
+    return total;
+  }
+
+  static void encode(const group_state& s, std::uint64_t fingerprint,
+                     std::vector<std::uint8_t>& out, bool delta = false) {
+    const std::size_t start = out.size();
+    const std::size_t total = encoded_size(s, delta);
+    // Geometric growth when a caller appends many states to one buffer.
+    if (out.capacity() < start + total) out.reserve(std::max(start + total, 2 * out.capacity()));
     byte_writer w(out);
     const auto& geo = s.geometry_;
     w.bytes(delta ? state_delta_magic : state_magic, sizeof state_magic);
@@ -367,11 +375,17 @@ inline constexpr char store_delta_magic[8] = {'F', 'L', 'X', 'C', 'S', 'D', 'E',
 
 /// The container of save_store and save_store_delta: magic, version u16, group count
 /// u64, per group key length u32, key, blob length u64, blob; a final checksum u64.
-/// `encode(state, out)` appends a group's blob, or returns false to leave it out.
-template <class Store, class Encode>
-std::vector<std::uint8_t> write_groups(const char (&magic)[8], const Store& store,
+/// `size(state)`: the bytes of a group's blob, 0 to leave the group out;
+/// `encode(state, out)` appends the blob, or returns false to leave the group out.
+template <class Store, class Size, class Encode>
+std::vector<std::uint8_t> write_groups(const char (&magic)[8], const Store& store, Size&& size,
                                        Encode&& encode) {
+  std::size_t total = 8 + 2 + 8 + 8;
+  store.for_each([&](std::string_view key, const group_state& state) {
+    if (const std::size_t n = size(state)) total += 4 + key.size() + 8 + n;
+  });
   std::vector<std::uint8_t> out;
+  out.reserve(total);  // one allocation: no copying as the blob grows
   byte_writer w(out);
   w.bytes(magic, sizeof magic);
   w.le<std::uint16_t>(state_format_version);
@@ -453,11 +467,13 @@ void read_groups(const char (&magic)[8], const char* what, std::span<const std::
 template <class Capacitor, class Store>
 [[nodiscard]] std::vector<std::uint8_t> save_store(const Capacitor& cap, const Store& store) {
   const std::uint64_t fingerprint = detail::hash_fingerprint(cap.hash());
-  return detail::write_groups(detail::store_magic, store,
-                              [&](const group_state& state, std::vector<std::uint8_t>& out) {
-                                encode_state(state, fingerprint, out);
-                                return true;
-                              });
+  return detail::write_groups(
+      detail::store_magic, store,
+      [](const group_state& state) { return detail::state_codec::encoded_size(state, false); },
+      [&](const group_state& state, std::vector<std::uint8_t>& out) {
+        encode_state(state, fingerprint, out);
+        return true;
+      });
 }
 
 /// Restores all groups saved by save_store into `store` (replacing groups with the
@@ -487,12 +503,17 @@ void load_store(const Capacitor& cap, std::span<const std::uint8_t> bytes, Store
 template <class Capacitor, class Store>
 [[nodiscard]] std::vector<std::uint8_t> save_store_delta(const Capacitor& cap, const Store& store) {
   const std::uint64_t fingerprint = detail::hash_fingerprint(cap.hash());
-  return detail::write_groups(detail::store_delta_magic, store,
-                              [&](const group_state& state, std::vector<std::uint8_t>& out) {
-                                if (!state.changed_since_checkpoint()) return false;
-                                detail::state_codec::encode(state, fingerprint, out, true);
-                                return true;
-                              });
+  return detail::write_groups(
+      detail::store_delta_magic, store,
+      [](const group_state& state) {
+        return state.changed_since_checkpoint() ? detail::state_codec::encoded_size(state, true)
+                                                : 0;
+      },
+      [&](const group_state& state, std::vector<std::uint8_t>& out) {
+        if (!state.changed_since_checkpoint()) return false;
+        detail::state_codec::encode(state, fingerprint, out, true);
+        return true;
+      });
 }
 
 /// Marks every group of `store` as held by a checkpoint (after save_store or
