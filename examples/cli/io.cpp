@@ -2,10 +2,12 @@
 
 #include "options.hpp"
 
+#include <dirent.h>
 #include <fcntl.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <cstdlib>
 #include <cstring>
@@ -173,7 +175,7 @@ std::optional<std::vector<std::uint8_t>> read_file_if_exists(const std::string& 
   return bytes;
 }
 
-namespace {
+namespace {}  // namespace
 
 std::string directory_of(const std::string& path) {
   const auto slash = path.rfind('/');
@@ -182,7 +184,28 @@ std::string directory_of(const std::string& path) {
   return path.substr(0, slash);
 }
 
-}  // namespace
+std::vector<std::string> files_starting_with(const std::string& path_prefix) {
+  const std::string dir = directory_of(path_prefix);
+  const auto slash = path_prefix.rfind('/');
+  const std::string name_prefix =
+      slash == std::string::npos ? path_prefix : path_prefix.substr(slash + 1);
+  std::vector<std::string> out;
+  DIR* d = ::opendir(dir.c_str());
+  if (d == nullptr) throw io_error(errno_message("cannot list directory '" + dir + "'"));
+  while (const dirent* e = ::readdir(d)) {
+    const std::string_view name(e->d_name);
+    if (name.starts_with(name_prefix))
+      out.push_back(slash == std::string::npos ? std::string(name) : dir + "/" + std::string(name));
+  }
+  ::closedir(d);
+  std::sort(out.begin(), out.end());
+  return out;
+}
+
+void remove_file(const std::string& path) {
+  if (::unlink(path.c_str()) != 0 && errno != ENOENT)
+    throw io_error(errno_message("cannot remove '" + path + "'"));
+}
 
 void write_file_atomically(const std::string& path, const std::vector<std::uint8_t>& bytes) {
   std::string tmp = path + ".tmp-XXXXXX";

@@ -128,6 +128,16 @@ class output_buffer {
 /// any point leaves either the old file or the new one. Throws io_error.
 void write_file_atomically(const std::string& path, const std::vector<std::uint8_t>& bytes);
 
+/// The directory part of `path` ("." when it has none).
+[[nodiscard]] std::string directory_of(const std::string& path);
+
+/// Paths of the files whose path starts with `path_prefix` (in its directory), sorted.
+/// Throws io_error.
+[[nodiscard]] std::vector<std::string> files_starting_with(const std::string& path_prefix);
+
+/// Removes a file (one already gone is fine). Throws io_error.
+void remove_file(const std::string& path);
+
 /// Throws usage_error unless `path` can be written atomically later: its directory
 /// exists and is writable, and `path` is not a directory.
 void check_writable_location(const std::string& path);

@@ -47,6 +47,8 @@ options:
   --fpp P                  false-positive bound of one lookup, Bloom mode (default: 1e-4)
   --state FILE             load all group states from FILE if it exists; save them there
                            (atomically) when the run succeeds
+  --incremental            with --state: save only what changed, as a checkpoint file
+                           beside FILE (FILE.delta-*), until a full save is cheaper
   --on-error MODE          a bad input line: fail (exit 1, default), skip (drop it and
                            go on), pass (copy it to the output unchanged and go on)
   --max-line-bytes N       a longer input line is a bad line (default: 1048576)
@@ -238,6 +240,10 @@ options parse_options(int argc, const char* const* argv) {
     } else if (name == "--state") {
       run_only();
       o.state_path = non_empty(value());
+    } else if (name == "--incremental") {
+      run_only();
+      flag();
+      o.incremental = true;
     } else if (name == "--on-error") {
       run_only();
       if (seen_on_error) throw usage_error("--on-error given twice");
@@ -284,6 +290,8 @@ options parse_options(int argc, const char* const* argv) {
   if (o.spec_path.empty())
     throw usage_error("'fluxcap " + cmd_name + "' needs --spec SPEC (try 'fluxcap " + cmd_name +
                       " --help')");
+  if (is_run && o.incremental && !o.state_path)
+    throw usage_error("--incremental saves the state incrementally: it needs --state FILE");
   if (is_run && o.exact && seen_fpp)
     throw usage_error("--fpp applies to Bloom filters; it cannot be combined with --exact");
   return o;

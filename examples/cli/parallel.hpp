@@ -145,8 +145,9 @@ class step_barrier {
   Completion completion_;
 };
 
-/// The group stores of N partitions seen as one store, for load_store (`assign` routes
-/// each group to its partition) and save_store (`size`, `for_each`).
+/// The group stores of N partitions seen as one store, for load_store and
+/// apply_store_delta (`find` and `assign` route each group to its partition) and
+/// save_store and save_store_delta (`size`, `for_each`).
 template <class Store>
 class partitioned_stores {
  public:
@@ -154,6 +155,9 @@ class partitioned_stores {
 
   explicit partitioned_stores(std::vector<Store*> parts) : parts_(std::move(parts)) {}
 
+  state_type* find(std::string_view key) {
+    return parts_[partition_of(key, static_cast<unsigned>(parts_.size()))]->find(key);
+  }
   state_type& assign(std::string_view key, state_type state) {
     return parts_[partition_of(key, static_cast<unsigned>(parts_.size()))]->assign(
         key, std::move(state));

@@ -4,6 +4,7 @@
 #include "json_event.hpp"
 #include "parallel.hpp"
 #include "process.hpp"
+#include "state_files.hpp"
 
 #include <fluxcap/flux_capacitor.hpp>
 #include <fluxcap/memory.hpp>
@@ -21,6 +22,7 @@
 #include <cstring>
 #include <exception>
 #include <memory>
+#include <optional>
 #include <stdexcept>
 #include <string>
 #include <vector>
@@ -529,17 +531,16 @@ int run_loop(const options& o, const loaded_spec& s, prepared_run& p) {
   partitioned_stores<store_type> store(stores);
   const auto& cap = procs[0]->capacitor();
 
+  std::optional<state_files> state;
   if (o.state_path) {
-    const auto bytes = read_file_if_exists(*o.state_path);
-    if (bytes) {
-      try {
-        fluxcap::load_store(cap, std::span<const std::uint8_t>(*bytes), store);
-      } catch (const fluxcap::decode_error& e) {
-        std::fprintf(stderr,
-                     "fluxcap: cannot load state file '%s': %s (the file was left unchanged)\n",
-                     o.state_path->c_str(), e.what());
-        return exit_data;
-      }
+    state.emplace(*o.state_path);
+    try {
+      state->load(cap, store);
+    } catch (const fluxcap::decode_error& e) {
+      std::fprintf(stderr,
+                   "fluxcap: cannot load state file '%s': %s (the file was left unchanged)\n",
+                   state->loading().c_str(), e.what());
+      return exit_data;
     }
   }
 
@@ -555,7 +556,7 @@ int run_loop(const options& o, const loaded_spec& s, prepared_run& p) {
   if (!completed) return exit_data;
   out.finish();
 
-  if (o.state_path) write_file_atomically(*o.state_path, fluxcap::save_store(cap, store));
+  if (state) state->save(cap, store, o.incremental);
 
   if (const std::uint64_t bad = out.bad_lines(); bad > 0)
     std::fprintf(stderr, "fluxcap: %s %" PRIu64 " bad line%s%s\n",

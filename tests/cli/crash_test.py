@@ -15,7 +15,12 @@ docs/cli.md ("Crashes and recovery"):
 At the end, the concatenated output must equal one uninterrupted run over the
 whole input, and the final state must answer like the uninterrupted run's.
 
-  crash_test.py PATH/TO/fluxcap [--kills N] [--seed S] [--kills-per-chunk N]
+With --incremental, runs use `--state FILE --incremental` (small capacity, so that
+groups have several generations and saves alternate between checkpoint files
+FILE.delta-* and full snapshots, which remove them): the state is then FILE and its
+checkpoint files, and "unchanged" means the same set of files with the same bytes.
+
+  crash_test.py PATH/TO/fluxcap [--kills N] [--seed S] [--kills-per-chunk N] [--incremental]
 """
 import argparse
 import glob
@@ -92,6 +97,7 @@ def main():
     ap.add_argument("--kills", type=int, default=int(os.environ.get("FLUXCAP_CRASH_KILLS", 100)))
     ap.add_argument("--seed", type=int, default=20261124)
     ap.add_argument("--kills-per-chunk", type=int, default=6)
+    ap.add_argument("--incremental", action="store_true")
     args = ap.parse_args()
     fluxcap = os.path.abspath(args.fluxcap)
     rng = random.Random(args.seed)
@@ -100,7 +106,19 @@ def main():
         os.chdir(work)
         with open("spec.yaml", "w") as f:
             f.write(SPEC)
-        opts = ["--spec", "spec.yaml", "--group-key", "host", "--capacity", "20000"]
+        opts = ["--spec", "spec.yaml", "--group-key", "host", "--capacity",
+                "60" if args.incremental else "20000"] + (["--incremental"] if args.incremental
+                                                          else [])
+
+        def state_files(state):
+            """The files a state consists of (not the temporary files of a save)."""
+            return sorted(f for f in glob.glob(state + "*") if ".tmp-" not in f and
+                          (f == state or f.startswith(state + ".delta-")))
+
+        def contents(state):
+            return {f[len(state):]: open(f, "rb").read() for f in state_files(state)}
+
+        deltas_written = 0
 
         def run(state, inputs, out):
             with open(out, "wb") as o:
@@ -108,10 +126,12 @@ def main():
                                       stdout=o, stderr=subprocess.PIPE).returncode
 
         def decodes(state):
-            """The state file decodes (checked on a copy: loading saves it again)."""
-            shutil.copyfile(state, "check.state")
+            """The state loads (checked on a copy: loading saves it again)."""
+            for f in state_files(state):
+                shutil.copyfile(f, "check.state" + f[len(state):])
             rc = run("check.state", ["/dev/null"], "check.out")
-            os.remove("check.state")
+            for f in state_files("check.state"):
+                os.remove(f)
             return rc == 0
 
         # Chunks are made as needed, until enough kills happened (at least 10 chunks).
@@ -136,7 +156,7 @@ def main():
                 duration = time.monotonic() - started
             killed_here = 0
             while True:
-                before = open(state, "rb").read() if os.path.exists(state) else None
+                before = contents(state)
                 out = "chunk%03d.out" % i
                 mode = "finish" if killed_here >= args.kills_per_chunk else (
                     "save", "random", "early")[killed_here % 3]
@@ -146,7 +166,7 @@ def main():
                                             stdout=o, stderr=subprocess.DEVNULL)
                     if mode == "save":  # kill as soon as the temporary state file appears
                         while proc.poll() is None:
-                            if glob.glob(state + ".tmp-*"):
+                            if glob.glob(state + "*.tmp-*"):
                                 time.sleep(rng.uniform(0, 0.002))
                                 proc.send_signal(signal.SIGKILL)
                                 break
@@ -159,6 +179,8 @@ def main():
                         proc.send_signal(signal.SIGKILL)
                     rc = proc.wait()
                 if rc == 0:
+                    deltas_written += any(".delta-" in f and f not in before
+                                          for f in contents(state))
                     duration = 0.8 * duration + 0.2 * (time.monotonic() - started)
                     if mode != "finish":
                         finished_early[mode] += 1
@@ -168,15 +190,14 @@ def main():
                     sys.exit("FAIL: chunk %d: fluxcap exited with %d" % (i, rc))
                 kills += 1
                 killed_here += 1
-                stale = glob.glob(state + ".tmp-*")
+                stale = glob.glob(state + "*.tmp-*")
                 if stale:
                     kills_in_save += 1
                     for t in stale:  # the contract: stale temporary files may be deleted
                         os.remove(t)
                 if os.path.exists(state) and not decodes(state):
                     sys.exit("FAIL: chunk %d: the state file does not decode after a kill" % i)
-                after = open(state, "rb").read() if os.path.exists(state) else None
-                if after == before:
+                if contents(state) == before:
                     replays += 1  # the run did not commit: replay the chunk from the old state
                     continue
                 commits_after_kill += 1  # killed after the rename: the run's output is whole
@@ -204,11 +225,15 @@ def main():
         if open("crash.probe.out", "rb").read() != open("ref.probe.out", "rb").read():
             sys.exit("FAIL: the recovered state answers differently from the uninterrupted one")
         size = os.path.getsize("ref.state")
-        print("crash consistency: %d kills (%d while saving the state, %d after the rename), "
-              "%d replays; %d chunks of %d events, state file %d bytes; output and final "
+        print("crash consistency%s: %d kills (%d while saving the state, %d after the rename), "
+              "%d replays; %d chunks of %d events, state file %d bytes%s; output and final "
               "state identical to an uninterrupted run (runs that finished before their kill: "
-              "%s)" % (kills, kills_in_save, commits_after_kill, replays, len(chunks),
-                       chunk_size, size, finished_early))
+              "%s)" % (" (--incremental)" if args.incremental else "", kills, kills_in_save,
+                       commits_after_kill, replays, len(chunks), chunk_size, size,
+                       ", %d runs wrote a checkpoint file" % deltas_written
+                       if args.incremental else "", finished_early))
+        if args.incremental and deltas_written < 3:
+            sys.exit("FAIL: only %d runs wrote a checkpoint file" % deltas_written)
         if kills < args.kills:
             sys.exit("FAIL: only %d kills in %d chunks" % (kills, len(chunks)))
         if kills_in_save < kills // 10:

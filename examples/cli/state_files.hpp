@@ -1,0 +1,126 @@
+// The files behind `fluxcap run --state FILE` (docs/cli.md, "State files"): a full
+// snapshot in FILE and, with --incremental, one file for each checkpoint taken since,
+// `FILE.delta-<snapshot checksum, 16 hex digits>-<number, from 000001>`, which holds
+// only the groups, and of each only the generations, that changed (save_store_delta).
+//
+// Every file is written whole to a temporary file and renamed into place, so a run
+// commits at one rename: a delta file appearing, or FILE being replaced. Deltas name
+// the snapshot they follow: once a new snapshot is renamed into place, older deltas
+// are stale (they are skipped, then removed), whatever moment a crash hits.
+#pragma once
+
+#include "io.hpp"
+
+#include <fluxcap/error.hpp>
+#include <fluxcap/serialize.hpp>
+
+#include <algorithm>
+#include <cinttypes>
+#include <cstddef>
+#include <cstdint>
+#include <cstdio>
+#include <span>
+#include <string>
+#include <string_view>
+#include <utility>
+#include <vector>
+
+namespace fluxcap_cli {
+
+class state_files {
+ public:
+  /// Checkpoints kept as deltas before the next save writes a full snapshot again (also
+  /// when the deltas together would outgrow the snapshot).
+  static constexpr std::size_t max_deltas = 32;
+
+  explicit state_files(std::string path) : path_(std::move(path)) {}
+
+  /// Loads FILE, then every delta that follows it, in order, into `store` (which needs
+  /// `assign` and `find`). Throws fluxcap::decode_error (loading() names the file) or
+  /// io_error.
+  template <class Capacitor, class Store>
+  void load(const Capacitor& cap, Store& store) {
+    loading_ = path_;
+    const auto snapshot = read_file_if_exists(path_);
+    if (snapshot) {
+      fluxcap::load_store(cap, std::span<const std::uint8_t>(*snapshot), store);
+      snapshot_bytes_ = snapshot->size();
+      std::uint64_t sum = 0;  // the file's own checksum, its last 8 bytes
+      for (std::size_t i = 0; i < 8; ++i)
+        sum |= std::uint64_t{(*snapshot)[snapshot->size() - 8 + i]} << (8 * i);
+      char hex[17];
+      std::snprintf(hex, sizeof hex, "%016" PRIx64, sum);
+      tag_ = hex;
+    }
+    const std::string prefix = path_ + ".delta-";
+    std::vector<std::pair<std::uint64_t, std::string>> mine;
+    for (auto& file : files_starting_with(prefix)) {
+      const std::string_view rest = std::string_view(file).substr(prefix.size());
+      if (rest.find(".tmp-") != std::string_view::npos) continue;  // an unfinished write
+      const std::uint64_t seq = sequence_of(rest);
+      if (snapshot && seq != 0 && rest.substr(0, 16) == tag_)
+        mine.emplace_back(seq, std::move(file));
+      else
+        stale_.push_back(std::move(file));
+    }
+    std::sort(mine.begin(), mine.end());
+    for (std::size_t i = 0; i < mine.size(); ++i) {
+      loading_ = mine[i].second;
+      if (mine[i].first != i + 1)
+        throw fluxcap::decode_error(
+            fluxcap::decode_errc::inconsistent, 0,
+            "checkpoint " + std::to_string(i + 1) + " after the snapshot is missing");
+      const auto bytes = read_file_if_exists(mine[i].second);
+      if (!bytes) throw io_error("'" + mine[i].second + "' vanished while the state was loaded");
+      fluxcap::apply_store_delta(cap, std::span<const std::uint8_t>(*bytes), store);
+      delta_bytes_ += bytes->size();
+      deltas_.push_back(std::move(mine[i].second));
+    }
+  }
+
+  /// Saves `store`: with `incremental`, as one more delta when there is a snapshot and
+  /// the deltas stay smaller than it; otherwise as a full snapshot, after which the
+  /// older files are removed. Throws io_error.
+  template <class Capacitor, class Store>
+  void save(const Capacitor& cap, const Store& store, bool incremental) {
+    if (incremental && !tag_.empty() && deltas_.size() < max_deltas) {
+      auto delta = fluxcap::save_store_delta(cap, store);
+      if (delta_bytes_ + delta.size() <= snapshot_bytes_) {
+        char name[32];
+        std::snprintf(name, sizeof name, "-%06zu", deltas_.size() + 1);
+        write_file_atomically(path_ + ".delta-" + tag_ + name, delta);
+        for (const auto& f : stale_) remove_file(f);
+        return;
+      }
+    }
+    write_file_atomically(path_, fluxcap::save_store(cap, store));
+    for (const auto& f : deltas_) remove_file(f);
+    for (const auto& f : stale_) remove_file(f);
+  }
+
+  /// The file being loaded when load() threw.
+  [[nodiscard]] const std::string& loading() const noexcept { return loading_; }
+
+ private:
+  /// The number of a delta file from its name after ".delta-" ("<16 hex>-<digits>"),
+  /// or 0 when the name is not one of ours.
+  static std::uint64_t sequence_of(std::string_view rest) {
+    if (rest.size() < 18 || rest[16] != '-') return 0;
+    std::uint64_t seq = 0;
+    for (const char c : rest.substr(17)) {
+      if (c < '0' || c > '9' || seq > 1000000000) return 0;
+      seq = seq * 10 + static_cast<std::uint64_t>(c - '0');
+    }
+    return seq;
+  }
+
+  std::string path_;
+  std::string tag_;  ///< the snapshot's checksum in hex; empty: no snapshot
+  std::size_t snapshot_bytes_ = 0;
+  std::vector<std::string> deltas_;  ///< the snapshot's deltas, in order
+  std::size_t delta_bytes_ = 0;
+  std::vector<std::string> stale_;  ///< delta files of another (older) snapshot
+  std::string loading_;
+};
+
+}  // namespace fluxcap_cli
