@@ -106,7 +106,7 @@ def print_micro(files):
     names = []
     for _, runs in files:
         for k in runs:
-            if k.split("/")[0] in ("group_state", "state_codec", "default_hash",
+            if k.split("/")[0] in ("group_state", "state_codec", "checkpoint", "default_hash",
                                     "bloom_probe") and k not in names:
                 names.append(k)
     for name in names:
@@ -116,7 +116,7 @@ def print_micro(files):
                 continue
             notes = []
             for c in ("hit_rate", "false_positive_rate", "states", "state_B", "total_MB", "blob_B",
-                      "k"):
+                      "k", "delta_B", "full_save_B", "delta_share_of_full"):
                 if c in b:
                     notes.append(f"{c}={fmt(b[c])}")
             bps = b.get("bytes_per_second")
