@@ -1,6 +1,7 @@
-// Writes the golden state blobs of tests/data/ (state format version 1). Not run by
-// the tests: they decode the committed blobs, so that a format change that breaks old
-// states fails CI. Regenerate only for a new format version, keeping the old blobs:
+// Writes the golden state blobs of tests/data/ (state format version 1) that are not
+// there yet: a committed blob is never rewritten (later sizing changes would change its
+// bytes). Not run by the tests: they decode the committed blobs, so that a format change
+// that breaks old states fails CI. Add blobs for a new format version, keeping the old:
 //
 //   cmake --build BUILD --target fluxcap_golden_generator
 //   BUILD/tests/fluxcap_golden_generator tests/data
@@ -12,6 +13,8 @@
 #include <cstdio>
 #include <cstdlib>
 #include <fstream>
+#include <iterator>
+#include <span>
 #include <string>
 #include <vector>
 
@@ -33,11 +36,13 @@ template <class Memory>
 void write_states(const std::string& dir, const char* mode, const fluxcap::memory_config& config) {
   const Memory memory(config);
   for (const auto& [suffix, stores] : golden::state_blobs) {
+    const std::string name = std::string("state_v1_") + mode + "_" + suffix + ".bin";
+    if (std::ifstream(dir + "/" + name)) continue;  // committed blobs are never rewritten
     fluxcap::group_state state = memory.make_state();
     for (std::uint64_t i = 1; i <= stores; ++i) state.insert(golden::key(i));
     std::vector<std::uint8_t> bytes;
     fluxcap::encode_state(state, golden::fingerprint, bytes);
-    write(dir, std::string("state_v1_") + mode + "_" + suffix + ".bin", bytes);
+    write(dir, name, bytes);
   }
 }
 
@@ -58,6 +63,20 @@ int main(int argc, char** argv) {
     fluxcap::dense_event ev = golden::make_event(schema, e);
     cap.update(store.find_or_create(e.group), ev);
   }
-  write(dir, "store_v1_bloom.bin", fluxcap::save_store(cap, store));
+  if (!std::ifstream(dir + "/store_v1_bloom.bin"))
+    write(dir, "store_v1_bloom.bin", fluxcap::save_store(cap, store));
+
+  // An incremental checkpoint (save_store_delta) of the committed store blob after a few
+  // more events: it must apply to that very blob (a blob keeps its filter sizing).
+  std::ifstream in(dir + "/store_v1_bloom.bin", std::ios::binary);
+  const std::vector<std::uint8_t> committed{std::istreambuf_iterator<char>(in),
+                                            std::istreambuf_iterator<char>()};
+  fluxcap::in_memory_state_store<fluxcap::group_state> loaded(cap.make_state());
+  fluxcap::load_store(cap, std::span<const std::uint8_t>(committed), loaded);
+  for (const auto& e : golden::delta_events()) {
+    fluxcap::dense_event ev = golden::make_event(schema, e);
+    cap.update(loaded.find_or_create(e.group), ev);
+  }
+  write(dir, "store_v1_bloom_delta.bin", fluxcap::save_store_delta(cap, loaded));
   return 0;
 }

@@ -57,6 +57,17 @@ inline std::vector<event> store_events() {
   return out;
 }
 
+/// The store delta blob (store_v1_bloom_delta.bin): taken after these events, applied
+/// to the store blob's groups: ws1 recon c; a new group ws3 with an office process 200
+/// and its child 201.
+inline std::vector<event> delta_events() {
+  std::vector<event> out;
+  out.push_back({"=ws1", {{"recon", "c"}}, std::nullopt, std::nullopt});
+  out.push_back({"=ws3", {{"lineage", "office"}}, "200", std::nullopt});
+  out.push_back({"=ws3", {}, "201", "200"});
+  return out;
+}
+
 inline fluxcap::dense_event make_event(const fluxcap::dense_schema& schema, const event& e) {
   fluxcap::dense_event ev(schema);
   for (const auto& [rule, tag] : e.tags) ev.set_tag(*schema.tag_index(rule, tag), true);
