@@ -556,7 +556,8 @@ int run_loop(const options& o, const loaded_spec& s, prepared_run& p) {
   if (!completed) return exit_data;
   out.finish();
 
-  if (state) state->save(cap, store, o.incremental);
+  state_files::saved saved;
+  if (state) saved = state->save(cap, store, o.incremental);
 
   if (const std::uint64_t bad = out.bad_lines(); bad > 0)
     std::fprintf(stderr, "fluxcap: %s %" PRIu64 " bad line%s%s\n",
@@ -572,11 +573,15 @@ int run_loop(const options& o, const loaded_spec& s, prepared_run& p) {
     const auto events = out.events();
     const double rate = secs > 0 ? static_cast<double>(events) / secs : 0.0;
     const double mbps = secs > 0 ? static_cast<double>(input_bytes) / secs / 1e6 : 0.0;
+    std::string extra;
+    if (o.threads > 1) extra += ", " + std::to_string(o.threads) + " threads";
+    if (state)
+      extra += std::string(", state saved ") + (saved.checkpoint ? "as a checkpoint" : "in full") +
+               " (" + std::to_string(saved.bytes) + " bytes)";
     std::fprintf(stderr,
                  "fluxcap: %" PRIu64 " events, %zu groups, %" PRIu64 " tags remembered, %" PRIu64
                  " state bytes, %.3f s, %.0f events/s (%.1f MB/s)%s\n",
-                 events, store.size(), remembered, bytes, secs, rate, mbps,
-                 o.threads > 1 ? (", " + std::to_string(o.threads) + " threads").c_str() : "");
+                 events, store.size(), remembered, bytes, secs, rate, mbps, extra.c_str());
   }
   return exit_ok;
 }

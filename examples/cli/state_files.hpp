@@ -78,11 +78,17 @@ class state_files {
     }
   }
 
+  /// What a save wrote.
+  struct saved {
+    bool checkpoint = false;  ///< a delta file (else a full snapshot)
+    std::size_t bytes = 0;
+  };
+
   /// Saves `store`: with `incremental`, as one more delta when there is a snapshot and
   /// the deltas stay smaller than it; otherwise as a full snapshot, after which the
   /// older files are removed. Throws io_error.
   template <class Capacitor, class Store>
-  void save(const Capacitor& cap, const Store& store, bool incremental) {
+  saved save(const Capacitor& cap, const Store& store, bool incremental) {
     if (incremental && !tag_.empty() && deltas_.size() < max_deltas) {
       auto delta = fluxcap::save_store_delta(cap, store);
       if (delta_bytes_ + delta.size() <= snapshot_bytes_) {
@@ -90,12 +96,14 @@ class state_files {
         std::snprintf(name, sizeof name, "-%06zu", deltas_.size() + 1);
         write_file_atomically(path_ + ".delta-" + tag_ + name, delta);
         for (const auto& f : stale_) remove_file(f);
-        return;
+        return {true, delta.size()};
       }
     }
-    write_file_atomically(path_, fluxcap::save_store(cap, store));
+    const auto bytes = fluxcap::save_store(cap, store);
+    write_file_atomically(path_, bytes);
     for (const auto& f : deltas_) remove_file(f);
     for (const auto& f : stale_) remove_file(f);
+    return {false, bytes.size()};
   }
 
   /// The file being loaded when load() threw.

@@ -79,9 +79,14 @@ def main():
         got = run(["--state", "inc2.state", "--incremental", probe])
         check(ref[1] == got[1], "the probe answers differently from the incremental state")
 
+        # --stats says how the state was saved.
+        small = run(["--state", "inc2.state", "--incremental", "--stats", paths[1]])
+        check(b", state saved as a checkpoint (" in small[2], "--stats: %s" % small[2])
+
         # A run without --incremental writes a full snapshot and removes the deltas.
-        got = run(["--state", "inc2.state", probe])
+        got = run(["--state", "inc2.state", "--stats", probe])
         check(files("inc2.state") == ["inc2.state"], "a full save leaves %s" % files("inc2.state"))
+        check(b", state saved in full (" in got[2], "--stats: %s" % got[2])
 
         # Deltas that would outgrow the snapshot: a full save instead.
         big = run(["--state", "inc.state", "--incremental", paths[0]])
