@@ -5,7 +5,7 @@
 // the next store opens a new generation, reusing the oldest slot when all G
 // exist. The G-1 sealed generations always hold at least `capacity` keys, so a key
 // stored within the last `capacity` stores is never forgotten (CCCS's ring of
-// capacity/G could forget after 0.9 capacity). Lookups probe newest first.
+// capacity/G could forget after 0.9 capacity). Lookups test every generation.
 //
 // A generation starts as an exact open-addressing set of 64-bit key hashes and,
 // in bloom mode, turns into a blocked Bloom filter when the set would outgrow the
