@@ -94,10 +94,9 @@ TEST_CASE("golden state blobs (format v1) decode and answer as when they were wr
 TEST_CASE("golden store blob (format v1): a saved capacitor's groups resume") {
   const auto blob = read_blob("store_v1_bloom.bin");
   CHECK(version_of(blob) == 1);
-  const fluxcap::program prog = fluxcap::compile(golden::store_spec());
-  const fluxcap::dense_schema schema(prog);
-  const fluxcap::flux_capacitor<fluxcap::dense_accessor> cap(
-      prog, fluxcap::dense_accessor(schema), fluxcap::bloom_memory(golden::store_config));
+  const golden::store_rig rig;
+  const auto& schema = rig.schema;
+  const auto& cap = rig.cap;
   fluxcap::in_memory_state_store<fluxcap::group_state> store(cap.make_state());
   fluxcap::load_store(cap, std::span<const std::uint8_t>(blob), store);
   REQUIRE(store.size() == 3);
@@ -133,10 +132,9 @@ TEST_CASE("golden store delta (format v1): applied to the store blob, the groups
   const auto base = read_blob("store_v1_bloom.bin");
   const auto delta = read_blob("store_v1_bloom_delta.bin");
   CHECK(version_of(delta) == 1);
-  const fluxcap::program prog = fluxcap::compile(golden::store_spec());
-  const fluxcap::dense_schema schema(prog);
-  const fluxcap::flux_capacitor<fluxcap::dense_accessor> cap(
-      prog, fluxcap::dense_accessor(schema), fluxcap::bloom_memory(golden::store_config));
+  const golden::store_rig rig;
+  const auto& schema = rig.schema;
+  const auto& cap = rig.cap;
   fluxcap::in_memory_state_store<fluxcap::group_state> store(cap.make_state());
   fluxcap::load_store(cap, std::span<const std::uint8_t>(base), store);
   fluxcap::apply_store_delta(cap, std::span<const std::uint8_t>(delta), store);
@@ -185,10 +183,8 @@ TEST_CASE("a state from a newer format version fails with a clear message") {
       fluxcap::decode_error);
   auto store = read_blob("store_v1_bloom.bin");
   store[8] = 7;
-  const fluxcap::program prog = fluxcap::compile(golden::store_spec());
-  const fluxcap::dense_schema schema(prog);
-  const fluxcap::flux_capacitor<fluxcap::dense_accessor> cap(
-      prog, fluxcap::dense_accessor(schema), fluxcap::bloom_memory(golden::store_config));
+  const golden::store_rig rig;
+  const auto& cap = rig.cap;
   fluxcap::in_memory_state_store<fluxcap::group_state> states(cap.make_state());
   CHECK_THROWS_WITH_AS(fluxcap::load_store(cap, std::span<const std::uint8_t>(store), states),
                        "state decode error at byte 8: state file format version 7 is not "

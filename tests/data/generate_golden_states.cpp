@@ -54,10 +54,9 @@ int main(int argc, char** argv) {
   write_states<fluxcap::bloom_memory>(dir, "bloom", golden::state_config);
 
   // A whole store, as `fluxcap run --state` saves it: three groups of a capacitor.
-  const fluxcap::program prog = fluxcap::compile(golden::store_spec());
-  const fluxcap::dense_schema schema(prog);
-  const fluxcap::flux_capacitor<fluxcap::dense_accessor> cap(
-      prog, fluxcap::dense_accessor(schema), fluxcap::bloom_memory(golden::store_config));
+  const golden::store_rig rig;
+  const auto& schema = rig.schema;
+  const auto& cap = rig.cap;
   fluxcap::in_memory_state_store<fluxcap::group_state> store(cap.make_state());
   for (const auto& e : golden::store_events()) {
     fluxcap::dense_event ev = golden::make_event(schema, e);
@@ -77,6 +76,7 @@ int main(int argc, char** argv) {
     fluxcap::dense_event ev = golden::make_event(schema, e);
     cap.update(loaded.find_or_create(e.group), ev);
   }
-  write(dir, "store_v1_bloom_delta.bin", fluxcap::save_store_delta(cap, loaded));
+  if (!std::ifstream(dir + "/store_v1_bloom_delta.bin"))
+    write(dir, "store_v1_bloom_delta.bin", fluxcap::save_store_delta(cap, loaded));
   return 0;
 }

@@ -34,6 +34,18 @@ inline fluxcap::spec store_spec() {
 }
 inline const fluxcap::memory_config store_config{1000, 1e-3, 10};
 
+/// The store blobs' capacitor. Not copyable: the accessor points at the schema.
+struct store_rig {
+  store_rig() = default;
+  store_rig(const store_rig&) = delete;
+  store_rig& operator=(const store_rig&) = delete;
+
+  fluxcap::program prog = fluxcap::compile(store_spec());
+  fluxcap::dense_schema schema{prog};
+  fluxcap::flux_capacitor<fluxcap::dense_accessor> cap{prog, fluxcap::dense_accessor(schema),
+                                                       fluxcap::bloom_memory(store_config)};
+};
+
 struct event {
   std::string group;
   std::vector<std::pair<const char*, const char*>> tags;  ///< rule, tag (set true)
