@@ -108,24 +108,19 @@ TEST_CASE("golden store blob (format v1): a saved capacitor's groups resume") {
   const std::size_t a = *schema.tag_index("recon", "a");
   const std::size_t b = *schema.tag_index("recon", "b");
   const std::size_t c = *schema.tag_index("recon", "c");
-  auto probe = [&](const std::string& group, const golden::event& e) {
-    fluxcap::dense_event ev = golden::make_event(schema, e);
-    cap.update(store.find_or_create(group), ev);
-    return ev;
-  };
   // ws1: 11 (child of the office process 10) passes office on to its child 12.
-  CHECK(probe("=ws1", {"=ws1", {}, "12", "11"}).tag(office));
+  CHECK(rig.run(store, {"=ws1", {}, "12", "11"}).tag(office));
   // ws1: a then b were established, so c now carries a, b and c.
-  const auto seq = probe("=ws1", {"=ws1", {{"recon", "c"}}, std::nullopt, std::nullopt});
+  const auto seq = rig.run(store, {"=ws1", {{"recon", "c"}}, std::nullopt, std::nullopt});
   CHECK((seq.tag(a) && seq.tag(b) && seq.tag(c)));
   // ws2: the 40th descendant of the office root still inherits it; ws1's ids do not.
-  CHECK(probe("=ws2", {"=ws2", {}, "141", "140"}).tag(office));
-  CHECK_FALSE(probe("=ws2", {"=ws2", {}, "13", "10"}).tag(office));
+  CHECK(rig.run(store, {"=ws2", {}, "141", "140"}).tag(office));
+  CHECK_FALSE(rig.run(store, {"=ws2", {}, "13", "10"}).tag(office));
   // The null group saw only a: b carries a, but c is not yet established.
-  const auto null_b = probe("", {"", {{"recon", "b"}}, std::nullopt, std::nullopt});
+  const auto null_b = rig.run(store, {"", {{"recon", "b"}}, std::nullopt, std::nullopt});
   CHECK((null_b.tag(a) && null_b.tag(b) && !null_b.tag(c)));
   // A group that was not saved starts empty.
-  CHECK_FALSE(probe("=ws3", {"=ws3", {}, "11", "10"}).tag(office));
+  CHECK_FALSE(rig.run(store, {"=ws3", {}, "11", "10"}).tag(office));
 }
 
 TEST_CASE("golden store delta (format v1): applied to the store blob, the groups resume") {
@@ -143,10 +138,7 @@ TEST_CASE("golden store delta (format v1): applied to the store blob, the groups
   // The store blob run through the delta's events: the applied delta gives its states.
   fluxcap::in_memory_state_store<fluxcap::group_state> fresh(cap.make_state());
   fluxcap::load_store(cap, std::span<const std::uint8_t>(base), fresh);
-  for (const auto& e : golden::delta_events()) {
-    fluxcap::dense_event ev = golden::make_event(schema, e);
-    cap.update(fresh.find_or_create(e.group), ev);
-  }
+  for (const auto& e : golden::delta_events()) rig.run(fresh, e);
   store.for_each([&](std::string_view key, const fluxcap::group_state& s) {
     CAPTURE(key);
     REQUIRE(fresh.find(key) != nullptr);
@@ -154,15 +146,10 @@ TEST_CASE("golden store delta (format v1): applied to the store blob, the groups
   });
 
   const std::size_t office = *schema.tag_index("lineage", "office");
-  auto probe = [&](const std::string& group, const golden::event& e) {
-    fluxcap::dense_event ev = golden::make_event(schema, e);
-    cap.update(store.find_or_create(group), ev);
-    return ev;
-  };
   // ws3 came with the delta: 201's child inherits office.
-  CHECK(probe("=ws3", {"=ws3", {}, "202", "201"}).tag(office));
+  CHECK(rig.run(store, {"=ws3", {}, "202", "201"}).tag(office));
   // ws2 was not in the delta and is as the store blob left it.
-  CHECK(probe("=ws2", {"=ws2", {}, "141", "140"}).tag(office));
+  CHECK(rig.run(store, {"=ws2", {}, "141", "140"}).tag(office));
   // The delta holds the groups that changed, ws1 and ws3, and nothing of ws2 and the
   // null group (each group here has one generation, which it carries whole).
   fluxcap::in_memory_state_store<fluxcap::group_state> alone(cap.make_state());

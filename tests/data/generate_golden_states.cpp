@@ -55,13 +55,9 @@ int main(int argc, char** argv) {
 
   // A whole store, as `fluxcap run --state` saves it: three groups of a capacitor.
   const golden::store_rig rig;
-  const auto& schema = rig.schema;
   const auto& cap = rig.cap;
   fluxcap::in_memory_state_store<fluxcap::group_state> store(cap.make_state());
-  for (const auto& e : golden::store_events()) {
-    fluxcap::dense_event ev = golden::make_event(schema, e);
-    cap.update(store.find_or_create(e.group), ev);
-  }
+  for (const auto& e : golden::store_events()) rig.run(store, e);
   if (!std::ifstream(dir + "/store_v1_bloom.bin"))
     write(dir, "store_v1_bloom.bin", fluxcap::save_store(cap, store));
 
@@ -72,10 +68,7 @@ int main(int argc, char** argv) {
                                             std::istreambuf_iterator<char>()};
   fluxcap::in_memory_state_store<fluxcap::group_state> loaded(cap.make_state());
   fluxcap::load_store(cap, std::span<const std::uint8_t>(committed), loaded);
-  for (const auto& e : golden::delta_events()) {
-    fluxcap::dense_event ev = golden::make_event(schema, e);
-    cap.update(loaded.find_or_create(e.group), ev);
-  }
+  for (const auto& e : golden::delta_events()) rig.run(loaded, e);
   if (!std::ifstream(dir + "/store_v1_bloom_delta.bin"))
     write(dir, "store_v1_bloom_delta.bin", fluxcap::save_store_delta(cap, loaded));
   return 0;

@@ -34,18 +34,6 @@ inline fluxcap::spec store_spec() {
 }
 inline const fluxcap::memory_config store_config{1000, 1e-3, 10};
 
-/// The store blobs' capacitor. Not copyable: the accessor points at the schema.
-struct store_rig {
-  store_rig() = default;
-  store_rig(const store_rig&) = delete;
-  store_rig& operator=(const store_rig&) = delete;
-
-  fluxcap::program prog = fluxcap::compile(store_spec());
-  fluxcap::dense_schema schema{prog};
-  fluxcap::flux_capacitor<fluxcap::dense_accessor> cap{prog, fluxcap::dense_accessor(schema),
-                                                       fluxcap::bloom_memory(store_config)};
-};
-
 struct event {
   std::string group;
   std::vector<std::pair<const char*, const char*>> tags;  ///< rule, tag (set true)
@@ -87,5 +75,25 @@ inline fluxcap::dense_event make_event(const fluxcap::dense_schema& schema, cons
   if (e.parent_id) ev.set_column(*schema.column_index("parent_id"), *e.parent_id);
   return ev;
 }
+
+/// The store blobs' capacitor. Not copyable: the accessor points at the schema.
+struct store_rig {
+  store_rig() = default;
+  store_rig(const store_rig&) = delete;
+  store_rig& operator=(const store_rig&) = delete;
+
+  fluxcap::program prog = fluxcap::compile(store_spec());
+  fluxcap::dense_schema schema{prog};
+  fluxcap::flux_capacitor<fluxcap::dense_accessor> cap{prog, fluxcap::dense_accessor(schema),
+                                                       fluxcap::bloom_memory(store_config)};
+
+  /// Runs `e` through its group's state in `store`; returns the rewritten event.
+  fluxcap::dense_event run(fluxcap::in_memory_state_store<fluxcap::group_state>& store,
+                           const event& e) const {
+    fluxcap::dense_event ev = make_event(schema, e);
+    cap.update(store.find_or_create(e.group), ev);
+    return ev;
+  }
+};
 
 }  // namespace golden
