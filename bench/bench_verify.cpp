@@ -60,6 +60,10 @@ void verify(const char* name, const workload& w, const event_stream& s) {
         outputs(w, s,
                 flux_capacitor<dense_accessor, bloom_memory>(w.prog, dense_accessor(w.schema),
                                                              bloom_memory(verify_memory))));
+  check(name, "fluxcap_cuckoo", reference,
+        outputs(w, s,
+                flux_capacitor<dense_accessor, cuckoo_memory>(w.prog, dense_accessor(w.schema),
+                                                              cuckoo_memory(verify_memory))));
   check(name, "string_set", reference,
         outputs(w, s, string_key_capacitor<string_set_memory>(w.prog, w.schema)));
   check(name, "classic_bloom", reference,
@@ -74,8 +78,8 @@ void verify(const char* name, const workload& w, const event_stream& s) {
     for (std::size_t t = 0; t < tags; ++t)
       recalled += reference[i * tags + t] && !s.events[i].tag(t) ? 1 : 0;
   std::fprintf(stderr,
-               "verify %-14s %6zu events, %8zu tag outputs: fluxcap_bloom, string_set, "
-               "classic_bloom == fluxcap_exact (%zu tags set from memory)\n",
+               "verify %-14s %6zu events, %8zu tag outputs: fluxcap_bloom, fluxcap_cuckoo, "
+               "string_set, classic_bloom == fluxcap_exact (%zu tags set from memory)\n",
                name, s.events.size(), reference.size(), recalled);
 }
 

@@ -31,12 +31,22 @@ fluxcap::memory_config workload_memory() {
 
 using bloom_capacitor = fluxcap::flux_capacitor<fluxcap::dense_accessor, fluxcap::bloom_memory>;
 using exact_capacitor = fluxcap::flux_capacitor<fluxcap::dense_accessor, fluxcap::exact_memory>;
+using cuckoo_capacitor = fluxcap::flux_capacitor<fluxcap::dense_accessor, fluxcap::cuckoo_memory>;
 using string_set_capacitor = string_key_capacitor<string_set_memory>;
 using classic_capacitor = string_key_capacitor<classic_bloom_memory>;
 
 /// fluxcap_bloom_fpp1e3: bloom memory at fpp 1e-3 overall, the same guarantee as the
 /// classic filter's 10 generations at 1e-4 each (an equal-accuracy comparison).
-enum class impl { fluxcap_bloom, fluxcap_exact, string_set, classic_bloom, fluxcap_bloom_fpp1e3 };
+/// fluxcap_cuckoo: cuckoo memory (one aged fingerprint table a group), same parameters.
+enum class impl {
+  fluxcap_bloom,
+  fluxcap_exact,
+  string_set,
+  classic_bloom,
+  fluxcap_bloom_fpp1e3,
+  fluxcap_cuckoo,
+  fluxcap_cuckoo_fpp1e3
+};
 
 const char* impl_name(impl i) {
   switch (i) {
@@ -50,6 +60,10 @@ const char* impl_name(impl i) {
       return "classic_bloom";
     case impl::fluxcap_bloom_fpp1e3:
       return "fluxcap_bloom_fpp1e-3";
+    case impl::fluxcap_cuckoo:
+      return "fluxcap_cuckoo";
+    case impl::fluxcap_cuckoo_fpp1e3:
+      return "fluxcap_cuckoo_fpp1e-3";
   }
   return "?";
 }
@@ -208,6 +222,19 @@ void run_impl(benchmark::State& st, const stream_config& c, impl which) {
                                         fluxcap::bloom_memory(config)));
       break;
     }
+    case impl::fluxcap_cuckoo:
+      run_stream<Store>(st, w, s,
+                        cuckoo_capacitor(w.prog, fluxcap::dense_accessor(w.schema),
+                                         fluxcap::cuckoo_memory(workload_memory())));
+      break;
+    case impl::fluxcap_cuckoo_fpp1e3: {
+      fluxcap::memory_config config = workload_memory();
+      config.fpp = 1e-3;
+      run_stream<Store>(st, w, s,
+                        cuckoo_capacitor(w.prog, fluxcap::dense_accessor(w.schema),
+                                         fluxcap::cuckoo_memory(config)));
+      break;
+    }
     case impl::fluxcap_exact:
       run_stream<Store>(st, w, s,
                         exact_capacitor(w.prog, fluxcap::dense_accessor(w.schema),
@@ -244,8 +271,8 @@ void add(const stream_config& c, impl which, store_kind store = store_kind::map,
 }  // namespace
 
 void register_workload_benchmarks() {
-  const impl all[] = {impl::fluxcap_bloom, impl::fluxcap_exact, impl::string_set,
-                      impl::classic_bloom};
+  const impl all[] = {impl::fluxcap_bloom, impl::fluxcap_cuckoo, impl::fluxcap_exact,
+                      impl::string_set, impl::classic_bloom};
 
   // 1. The original's load test. 1 host: the warm-up (4,096 events, 254k stores)
   // fills the host past its capacity, so the timed events see a full, rotating
@@ -257,9 +284,12 @@ void register_workload_benchmarks() {
     for (const impl i : all) add(one, i, store_kind::map, i == impl::string_set ? 5000 : 0);
     add(one, impl::fluxcap_bloom, store_kind::vector);
     add(one, impl::fluxcap_bloom_fpp1e3);
+    add(one, impl::fluxcap_cuckoo, store_kind::vector);
+    add(one, impl::fluxcap_cuckoo_fpp1e3);
     const stream_config many{"harness", 10000, 80000, 40000, true};
     for (const impl i : all) add(many, i);
     add(many, impl::fluxcap_bloom, store_kind::vector);
+    add(many, impl::fluxcap_cuckoo, store_kind::vector);
   }
 
   // 2. Process trees: 1,000 hosts (baselines too) and 100,000 hosts (the classic
@@ -268,8 +298,11 @@ void register_workload_benchmarks() {
     const stream_config small{"process_tree", 1000, 100000, 100000, true};
     for (const impl i : all) add(small, i);
     const stream_config large{"process_tree", 100000, 800000, 200000, true};
-    for (const impl i : {impl::fluxcap_bloom, impl::fluxcap_exact, impl::string_set}) add(large, i);
+    for (const impl i :
+         {impl::fluxcap_bloom, impl::fluxcap_cuckoo, impl::fluxcap_exact, impl::string_set})
+      add(large, i);
     add(large, impl::fluxcap_bloom, store_kind::vector);
+    add(large, impl::fluxcap_cuckoo, store_kind::vector);
   }
 
   // 3. Temporal rules only (min_time based; the 200,000 timed events are replayed

@@ -18,7 +18,7 @@ using tag_set = std::set<std::string>;
 using columns = std::map<std::string, std::optional<std::string>>;
 
 /// The memory policies every semantic test runs over.
-#define FLUXCAP_MEMORY_POLICIES fluxcap::exact_memory, fluxcap::bloom_memory
+#define FLUXCAP_MEMORY_POLICIES fluxcap::exact_memory, fluxcap::bloom_memory, fluxcap::cuckoo_memory
 
 template <class Memory>
 class harness {

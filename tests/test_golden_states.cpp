@@ -161,13 +161,13 @@ TEST_CASE("golden store delta (format v1): applied to the store blob, the groups
 
 TEST_CASE("a state from a newer format version fails with a clear message") {
   auto blob = read_blob("state_v1_exact_partial.bin");
-  blob[8] = 2;
+  blob[8] = 3;
   const auto geometry =
       fluxcap::memory_geometry::make(golden::state_config, fluxcap::memory_mode::exact);
-  CHECK_THROWS_WITH_AS(
-      (void)fluxcap::decode_state(blob, geometry, golden::fingerprint),
-      "state decode error at byte 8: format version 2 is not supported (this build reads 1)",
-      fluxcap::decode_error);
+  CHECK_THROWS_WITH_AS((void)fluxcap::decode_state(blob, geometry, golden::fingerprint),
+                       "state decode error at byte 8: format version 3 is not supported (this "
+                       "build reads 1 and 2)",
+                       fluxcap::decode_error);
   auto store = read_blob("store_v1_bloom.bin");
   store[8] = 7;
   const golden::store_rig rig;

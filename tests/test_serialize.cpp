@@ -125,19 +125,21 @@ struct raw_generation {
 };
 
 /// A state blob written field by field from the format documented in serialize.hpp.
+/// Cuckoo mode: `table` is what follows the generations (default: the flag "no table").
 bytes build_state(const memory_geometry& g, std::uint64_t fingerprint, std::uint8_t count,
                   std::uint8_t newest, const std::vector<raw_generation>& gens,
-                  std::optional<std::uint8_t> mode = std::nullopt) {
+                  std::optional<std::uint8_t> mode = std::nullopt, const bytes& table = {0}) {
+  const bool cuckoo = g.mode == memory_mode::cuckoo;
   bytes b;
   for (const char c : std::string_view("FLXCSTAT")) b.push_back(static_cast<std::uint8_t>(c));
-  put_le<std::uint16_t>(b, 1);
+  put_le<std::uint16_t>(b, cuckoo ? 2 : 1);
   put_le<std::uint8_t>(b, mode.value_or(static_cast<std::uint8_t>(g.mode)));
   put_le<std::uint8_t>(b, static_cast<std::uint8_t>(g.config.generations));
   put_le<std::uint64_t>(b, g.config.capacity);
   put_le<std::uint64_t>(b, std::bit_cast<std::uint64_t>(g.config.fpp));
   put_le<std::uint32_t>(b, g.generation_capacity);
-  put_le<std::uint32_t>(b, g.bloom_blocks);
-  put_le<std::uint8_t>(b, g.bloom_k);
+  put_le<std::uint32_t>(b, cuckoo ? g.table_buckets : g.bloom_blocks);
+  put_le<std::uint8_t>(b, cuckoo ? g.fingerprint_bits : g.bloom_k);
   put_le<std::uint64_t>(b, fingerprint);
   put_le<std::uint8_t>(b, count);
   put_le<std::uint8_t>(b, newest);
@@ -147,6 +149,7 @@ bytes build_state(const memory_geometry& g, std::uint64_t fingerprint, std::uint
     put_le<std::uint32_t>(b, gen.size.value_or(static_cast<std::uint32_t>(gen.words.size())));
     for (const auto w : gen.words) put_le<std::uint64_t>(b, w);
   }
+  if (cuckoo) b.insert(b.end(), table.begin(), table.end());
   put_le<std::uint64_t>(b, 0);
   reseal(b);
   return b;
@@ -218,9 +221,9 @@ TEST_CASE_TEMPLATE("save_state/load_state round trips resume a stream exactly", 
     CHECK(mismatches == 0);
   }
 
-  // The empty state: 47 header bytes and the checksum.
+  // The empty state: 47 header bytes and the checksum (cuckoo: and the table flag).
   const bytes empty = save_state(r.cap, r.cap.make_state());
-  CHECK(empty.size() == 55);
+  CHECK(empty.size() == (std::is_same_v<Memory, cuckoo_memory> ? 56 : 55));
   const group_state e = load_state(r.cap, std::span<const std::uint8_t>(empty));
   CHECK(e.generation_count() == 0);
   CHECK(e.memory_bytes() < 100);
@@ -373,9 +376,13 @@ TEST_CASE_TEMPLATE("wrong magic, version, parameters, hash or trailing bytes are
 
   SUBCASE("version") {
     bytes b = blob;
-    b[8] = 2;  // version 2, with a valid checksum: the version check itself rejects it
+    b[8] = 3;  // version 3, with a valid checksum: the version check itself rejects it
     reseal(b);
     CHECK(load_error(r.cap, b) == decode_errc::unsupported_version);
+    // Cuckoo states are version 2, the others version 1: the other one is rejected.
+    b[8] = std::is_same_v<Memory, cuckoo_memory> ? 1 : 2;
+    reseal(b);
+    CHECK(load_error(r.cap, b) == decode_errc::bad_parameters);
     b[8] = 0;
     reseal(b);
     CHECK(load_error(r.cap, b) == decode_errc::unsupported_version);
@@ -392,7 +399,7 @@ TEST_CASE_TEMPLATE("wrong magic, version, parameters, hash or trailing bytes are
     CHECK(load_store_error(r.cap, blob, store) == decode_errc::bad_magic);
   }
   SUBCASE("parameters") {
-    const bool bloom = r.cap.memory().geometry().mode == memory_mode::bloom;
+    const bool bloom = r.cap.memory().geometry().mode != memory_mode::exact;
     const rig<Memory> capacity(memory_config{101, 1e-4, 5});
     const rig<Memory> fpp(memory_config{100, 2e-4, 5});
     const rig<Memory> generations(memory_config{100, 1e-4, 6});
@@ -402,6 +409,14 @@ TEST_CASE_TEMPLATE("wrong magic, version, parameters, hash or trailing bytes are
     if (bloom) {
       const rig<exact_memory> other(memory_config{100, 1e-4, 5});
       CHECK(load_error(other.cap, blob) == decode_errc::bad_parameters);
+      // Bloom and cuckoo states do not load as each other.
+      if constexpr (std::is_same_v<Memory, bloom_memory>) {
+        const rig<cuckoo_memory> cuckoo(memory_config{100, 1e-4, 5});
+        CHECK(load_error(cuckoo.cap, blob) == decode_errc::bad_parameters);
+      } else {
+        const rig<bloom_memory> bloom_rig(memory_config{100, 1e-4, 5});
+        CHECK(load_error(bloom_rig.cap, blob) == decode_errc::bad_parameters);
+      }
     } else {
       const rig<bloom_memory> other(memory_config{100, 1e-4, 5});
       CHECK(load_error(other.cap, blob) == decode_errc::bad_parameters);
@@ -527,7 +542,9 @@ TEST_CASE("structurally inconsistent blobs with a valid checksum are rejected") 
        decode_errc::inconsistent},
       {"key count mismatch", build_state(ge, fp, 1, 0, {{0, 4, five_keys}}), false,
        decode_errc::inconsistent},
-      {"unknown memory mode", build_state(ge, fp, 0, 0, {}, std::uint8_t{2}), false,
+      {"unknown memory mode", build_state(ge, fp, 0, 0, {}, std::uint8_t{3}), false,
+       decode_errc::bad_parameters},
+      {"cuckoo mode in a version 1 state", build_state(ge, fp, 0, 0, {}, std::uint8_t{2}), false,
        decode_errc::bad_parameters},
       {"words announced but missing", build_state(ge, fp, 1, 0, {{0, 0, empty8, 16}}), false,
        decode_errc::truncated},
@@ -629,14 +646,20 @@ TEST_CASE_TEMPLATE("a delta carries only what changed", Memory, FLUXCAP_MEMORY_P
   CHECK(save_store_delta(r.cap, store).size() == 26);
 
   // A few keys into the active generation: the delta holds that generation alone.
+  // (Cuckoo mode: the group's table, which holds every generation, changes as a whole.)
+  constexpr bool whole = std::is_same_v<Memory, cuckoo_memory>;
+  if (whole) CHECK(busy.table() != nullptr);
   for (std::uint64_t k = 5000; k < 5010; ++k) busy.insert(detail::mix64(k));
   std::size_t changed = 0;
   for (std::size_t g = 0; g < busy.generation_count(); ++g) changed += busy.generation_changed(g);
-  CHECK(changed == 1);
+  CHECK(changed == (whole ? 5 : 1));
   const bytes one = save_store_delta(r.cap, store);
   const bytes busy_full = save_state(r.cap, busy);
   const std::size_t generation_bytes = (busy_full.size() - 55) / 5;  // about: all are alike
-  CHECK(one.size() < busy_full.size() / 4 + 200);
+  if (whole)
+    CHECK(one.size() < busy_full.size() + 200);
+  else
+    CHECK(one.size() < busy_full.size() / 4 + 200);
   CHECK(one.size() > generation_bytes / 2);
   CHECK(one.size() < full.size());
   CHECK(std::search(one.begin(), one.end(), std::begin("quiet"), std::end("quiet") - 1) ==
@@ -646,7 +669,7 @@ TEST_CASE_TEMPLATE("a delta carries only what changed", Memory, FLUXCAP_MEMORY_P
   for (std::uint64_t k = 6000; k < 6300; ++k) busy.insert(detail::mix64(k));
   changed = 0;
   for (std::size_t g = 0; g < busy.generation_count(); ++g) changed += busy.generation_changed(g);
-  CHECK(changed == 2);
+  CHECK(changed == (whole ? 5 : 2));
   // clear() and a new group: everything they hold.
   store.find_or_create("quiet").clear();
   store.find_or_create("new");
@@ -708,10 +731,15 @@ TEST_CASE_TEMPLATE("bad deltas are rejected and leave the store untouched", Memo
     CHECK(load_store_error(r.cap, delta, t) == decode_errc::bad_magic);
   }
   // Kept generations need their base: applied to an empty store, the delta fails whole.
-  {
+  // (Cuckoo groups with a table keep no generation: their delta carries them whole.)
+  if constexpr (!std::is_same_v<Memory, cuckoo_memory>) {
     in_memory_state_store<group_state> empty(r.cap.make_state());
     CHECK(rejected(delta, empty) == decode_errc::inconsistent);
     CHECK(empty.size() == 0);
+  } else {
+    in_memory_state_store<group_state> empty(r.cap.make_state());
+    CHECK_FALSE(rejected(delta, empty).has_value());
+    CHECK(snapshot(r.cap, empty) == snapshot(r.cap, live));
   }
   // A group twice.
   {

@@ -164,6 +164,29 @@ class flux_capacitor {
     return acc;
   }
 
+  /// States that can start loading what a key's lookup or store will read.
+  static constexpr bool prefetches = requires(const state_type& s, std::uint64_t k) {
+    s.prefetch(k);
+  };
+  /// Tags planned ahead of the one being updated (their keys computed, their memory
+  /// prefetched), so that the cache misses of a rule's independent keys overlap.
+  static constexpr std::uint32_t plan_ahead = 8;
+  struct planned_key {
+    std::uint64_t key = 0;
+    bool has = false;
+  };
+
+  /// The key tag `tag` will use first: a tag without condition stores under its put key
+  /// when true on input, else recalls its get key; a gated tag recalls first.
+  planned_key plan(const bound_tag& tag, const state_type& state, const event_type& event,
+                   column_cache& cache) const {
+    const bool store =
+        tag.condition == condition_kind::none && accessor_.get_tag(event, tag.handle);
+    const auto key = key_of(tag, store ? tag.put : tag.get, event, cache);
+    if (key) state.prefetch(*key);
+    return {key.value_or(0), key.has_value()};
+  }
+
   bool recall(const bound_tag& tag, const state_type& state, const event_type& event,
               column_cache& cache) const {
     const auto key = key_of(tag, tag.get, event, cache);
@@ -192,9 +215,40 @@ class flux_capacitor {
     std::array<std::uint64_t, max_tags_per_rule / 64> established;
     std::fill_n(established.begin(), (rule.slot_count + 63) / 64, std::uint64_t{0});
 
+    [[maybe_unused]] std::array<planned_key, 2 * plan_ahead> planned;
+    if constexpr (prefetches)
+      for (std::uint32_t j = 0; j < std::min(plan_ahead, rule.tag_count); ++j)
+        planned[j] = plan(tags[j], state, event, cache);
+
     for (std::uint32_t i = 0; i < rule.tag_count; ++i) {
       const bound_tag& tag = tags[i];
       const bool input = accessor_.get_tag(event, tag.handle);
+      if constexpr (prefetches) {
+        if (i + plan_ahead < rule.tag_count)
+          planned[(i + plan_ahead) % planned.size()] =
+              plan(tags[i + plan_ahead], state, event, cache);
+        if (tag.condition == condition_kind::none) {
+          // The common case, with the key planned (and prefetched) earlier.
+          const planned_key& p = planned[i % planned.size()];
+          bool value = input;
+          bool stored_same_key = false;
+          std::optional<bool> recalled;
+          if (input) {
+            if (p.has) state.insert(p.key);
+            stored_same_key = p.has && tag.same_keys;
+          } else {
+            recalled = p.has && state.contains(p.key);
+            value = *recalled;
+          }
+          accessor_.set_tag(event, tag.handle, value);
+          if (tag.slot != no_slot) {
+            bool est = stored_same_key || (recalled && *recalled);
+            if (!est && !recalled) est = recall(tag, state, event, cache);
+            if (est) established[tag.slot / 64] |= std::uint64_t{1} << (tag.slot % 64);
+          }
+          continue;
+        }
+      }
       bool value = input;
       bool gated_off = false;
       std::optional<bool> recalled;  // result of recall(get key), if done

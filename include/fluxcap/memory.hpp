@@ -15,8 +15,13 @@
 // across all generations stays within the configured fpp (union bound).
 // Exact mode never converts: zero false positives (up to 64-bit key-hash
 // collisions, about n^2/2^65 for n keys in a group) at ~10-21 bytes a key.
+// Cuckoo mode keeps the same ring and exact phase, but when the sets of all
+// generations would outgrow one aged fingerprint table (detail/aged_table.hpp), the
+// whole group moves into that table: a lookup then reads two buckets whatever the
+// number of generations, at about (f + a) / 0.96 bits a key.
 #pragma once
 
+#include <fluxcap/detail/aged_table.hpp>
 #include <fluxcap/detail/bloom_math.hpp>
 #include <fluxcap/hash.hpp>
 
@@ -52,7 +57,12 @@ struct memory_config {
   friend bool operator==(const memory_config&, const memory_config&) = default;
 };
 
-enum class memory_mode : std::uint8_t { exact = 0, bloom = 1 };
+enum class memory_mode : std::uint8_t { exact = 0, bloom = 1, cuckoo = 2 };
+
+/// "exact", "bloom" or "cuckoo".
+[[nodiscard]] constexpr const char* memory_mode_name(memory_mode m) noexcept {
+  return m == memory_mode::exact ? "exact" : m == memory_mode::bloom ? "bloom" : "cuckoo";
+}
 
 /// Geometry derived from a memory_config; each state carries its own copy.
 struct memory_geometry {
@@ -61,6 +71,9 @@ struct memory_geometry {
   std::uint32_t bloom_blocks = 0;         ///< 512-bit blocks of a bloom generation
   std::uint8_t bloom_k = 0;               ///< bits set per key in its block
   memory_mode mode = memory_mode::exact;
+  std::uint8_t fingerprint_bits = 0;  ///< cuckoo: f, bits of a key's fingerprint
+  std::uint8_t age_bits = 0;          ///< cuckoo: a, bits of a slot's generation
+  std::uint32_t table_buckets = 0;    ///< cuckoo: buckets of 4 slots of the group's table
 
   /// Validates `config` and derives the geometry. Throws std::invalid_argument.
   static memory_geometry make(const memory_config& config, memory_mode mode) {
@@ -78,6 +91,20 @@ struct memory_geometry {
     const std::uint64_t share =
         (config.capacity + config.generations - 2) / (config.generations - 1);
     g.generation_capacity = static_cast<std::uint32_t>(share);
+    if (mode == memory_mode::cuckoo) {
+      // The table holds every key of the G generations: at most G * s.
+      const unsigned f = detail::table_fingerprint_bits(config.fpp);
+      const unsigned a = detail::table_age_bits(config.generations);
+      if (f + a > detail::table_max_slot_bits)
+        throw std::invalid_argument("fluxcap: fpp too small for cuckoo mode");
+      const std::uint64_t buckets = detail::table_buckets_for(share * config.generations);
+      if (buckets > (std::uint64_t{1} << 31))
+        throw std::invalid_argument("fluxcap: capacity too large for cuckoo mode");
+      g.fingerprint_bits = static_cast<std::uint8_t>(f);
+      g.age_bits = static_cast<std::uint8_t>(a);
+      g.table_buckets = static_cast<std::uint32_t>(buckets);
+      return g;
+    }
     // The formula averages a block's fill before raising it to the k-th power; real
     // blocks vary, and measured rates came out up to ~5% above it (bench/README.md).
     // A 15% margin keeps the bound (about 2% more memory).
@@ -226,7 +253,8 @@ struct bloom_probe {
 /// One generation: an exact set of key hashes, or a blocked Bloom filter.
 class generation {
  public:
-  enum class kind : std::uint8_t { exact = 0, bloom = 1 };
+  /// in_table: a cuckoo-mode generation whose keys live in the group's table (count only).
+  enum class kind : std::uint8_t { exact = 0, bloom = 1, in_table = 3 };
 
   generation() = default;
   generation(const generation& other) { *this = other; }
@@ -303,7 +331,14 @@ class generation {
 
  private:
   friend struct detail::state_codec;
+  friend class group_state;
   static constexpr std::uint32_t initial_slots = 8;
+
+  /// Words a new key would add to this exact generation (0: it fits).
+  [[nodiscard]] std::uint32_t growth_for_new_key() const noexcept {
+    if (size_ == 0) return initial_slots;
+    return (count_ + 1) * 4 > size_ * 3 ? size_ : 0;
+  }
 
   [[nodiscard]] std::size_t slot_of(std::uint64_t key) const noexcept {
     // High bits of an avalanching key hash pick the slot (Fibonacci-free: already mixed).
@@ -362,9 +397,28 @@ class generation {
 class group_state {
  public:
   explicit group_state(const memory_geometry& geometry) : geometry_(geometry) {}
+  group_state(const group_state& other)
+      : geometry_(other.geometry_),
+        gens_(other.gens_),
+        table_(other.table_ ? std::make_unique<detail::aged_table>(*other.table_) : nullptr),
+        newest_(other.newest_),
+        checkpoint_newest_(other.checkpoint_newest_),
+        rotations_(other.rotations_),
+        changed_(other.changed_) {}
+  group_state& operator=(const group_state& other) {
+    if (this != &other) {
+      group_state copy(other);
+      *this = std::move(copy);
+    }
+    return *this;
+  }
+  group_state(group_state&&) noexcept = default;
+  group_state& operator=(group_state&&) noexcept = default;
+  ~group_state() = default;
 
   /// True if `key` was stored and not yet forgotten (bloom mode: or a false positive).
   [[nodiscard]] bool contains(std::uint64_t key) const noexcept {
+    if (table_) return table_->contains(key);
     // Exact generations first (a probe there ends at an empty slot, a branch anyway).
     // Then every Bloom generation at once, without a branch between them: their blocks
     // are independent loads, so a miss, the common answer, waits for about one cache
@@ -384,18 +438,33 @@ class group_state {
     return found;
   }
 
+  /// Starts loading what a lookup or store of `key` will read (cuckoo mode's table: two
+  /// buckets). A hint: the flux capacitor calls it a few keys ahead.
+  void prefetch(std::uint64_t key) const noexcept {
+    if (table_) table_->prefetch_key(key);
+  }
+
   /// Remembers `key`. A key already in the active generation is not stored again.
   void insert(std::uint64_t key) {
     if (gens_.empty()) {
       gens_.emplace_back();  // the vector grows as generations open: quiet groups stay small
       newest_ = 0;
     } else if (gens_[newest_].count() >= geometry_.generation_capacity) {
-      if (gens_[newest_].contains(key, geometry_)) return;  // a re-store is not a store
+      // A re-store is not a store.
+      if (table_ ? table_->contains_active(key) : gens_[newest_].contains(key, geometry_)) return;
       rotate();
     }
     changed_ = true;
+    if (!table_ && geometry_.mode == memory_mode::cuckoo && needs_table_for(key)) to_table();
+    if (table_) {
+      if (table_->insert(key)) ++gens_[newest_].count_;
+      return;
+    }
     gens_[newest_].insert(key, geometry_);
   }
+
+  /// Cuckoo mode: the group's fingerprint table, once its keys moved there (else null).
+  [[nodiscard]] const detail::aged_table* table() const noexcept { return table_.get(); }
 
   /// Whether the state may differ from what it was at its last checkpoint (see
   /// mark_checkpoint). A new state counts as changed: no checkpoint holds it yet.
@@ -406,7 +475,7 @@ class group_state {
   /// group writes one generation, not all of them.
   [[nodiscard]] bool generation_changed(std::size_t index) const noexcept {
     if (!changed_) return false;
-    if (rotations_ >= gens_.size()) return true;
+    if (table_ || rotations_ >= gens_.size()) return true;  // a table changes as a whole
     const std::size_t g = geometry_.config.generations;
     return (index + g - checkpoint_newest_) % g <= rotations_;
   }
@@ -434,12 +503,14 @@ class group_state {
   [[nodiscard]] std::size_t memory_bytes() const noexcept {
     std::size_t n = sizeof(*this) + gens_.capacity() * sizeof(generation);
     for (const auto& g : gens_) n += g.heap_bytes();
+    if (table_) n += table_->heap_bytes();
     return n;
   }
   /// Forgets everything.
   void clear() noexcept {
     gens_.clear();
     gens_.shrink_to_fit();
+    table_.reset();
     newest_ = 0;
     changed_ = true;
     rotations_ = all_changed;
@@ -450,18 +521,62 @@ class group_state {
 
   void rotate() {
     const std::size_t next = (newest_ + 1) % geometry_.config.generations;
-    if (next == gens_.size())
-      gens_.emplace_back();
-    else
+    const bool forget_oldest = next != gens_.size();
+    if (forget_oldest)
       gens_[next] = generation();  // forget the oldest
+    else
+      gens_.emplace_back();
+    if (table_) {
+      gens_[next].kind_ = generation::kind::in_table;
+      table_->rotate(forget_oldest);  // clears the oldest generation's slots
+    }
     newest_ = static_cast<std::uint32_t>(next);
     if (rotations_ < all_changed) ++rotations_;
   }
 
   static constexpr std::uint8_t all_changed = 255;  // >= any generation count
 
+  /// Cuckoo mode, exact phase: would storing `key` grow the sets past the table's size?
+  [[nodiscard]] bool needs_table_for(std::uint64_t key) const noexcept {
+    const generation& active = gens_[newest_];
+    const std::uint32_t growth = active.growth_for_new_key();
+    if (growth == 0 || active.set_contains(key)) return false;
+    std::uint64_t words = growth;
+    for (const generation& g : gens_) words += g.size_words();
+    const unsigned slot_bits = geometry_.fingerprint_bits + geometry_.age_bits;
+    return words * 8 > detail::table_slot_bytes(geometry_.table_buckets, slot_bits) +
+                           detail::table_padding_bytes;
+  }
+
+  [[nodiscard]] std::unique_ptr<detail::aged_table> make_table(std::uint8_t active) const {
+    return std::make_unique<detail::aged_table>(
+        detail::table_sizing{geometry_.table_buckets, geometry_.fingerprint_bits,
+                             geometry_.age_bits},
+        geometry_.config.generations, active);
+  }
+
+  /// Moves every generation's keys into a new table, oldest first (a key in several
+  /// generations keeps the youngest age). The generations keep their counts.
+  void to_table() {
+    const std::size_t n = gens_.size();
+    auto table = make_table(static_cast<std::uint8_t>(n - 1));
+    for (std::size_t age = n; age-- > 0;) {
+      const generation& g = generation_at(age);
+      const auto value = static_cast<std::uint8_t>(n - 1 - age);
+      for (std::uint32_t i = 0; i < g.size_; ++i)
+        if (g.words_[i] != 0) table->place(g.words_[i], value);
+    }
+    for (generation& g : gens_) {
+      g.words_.reset();
+      g.size_ = 0;
+      g.kind_ = generation::kind::in_table;
+    }
+    table_ = std::move(table);
+  }
+
   memory_geometry geometry_;
   std::vector<generation> gens_;
+  std::unique_ptr<detail::aged_table> table_;  ///< cuckoo mode, once the sets outgrew it
   std::uint32_t newest_ = 0;
   // Change tracking since the last checkpoint (fits in the padding: an idle state stays
   // 72 bytes).
@@ -506,5 +621,10 @@ using exact_memory = detail::generational_memory<memory_mode::exact>;
 /// Bloom memory: bounded bytes a group, false positives within `fpp`, never a false
 /// negative for a key stored within the last `capacity` stores.
 using bloom_memory = detail::generational_memory<memory_mode::bloom>;
+/// Cuckoo memory: the guarantees of bloom_memory, with one aged fingerprint table a
+/// group instead of one filter a generation: fewer bytes a key and one lookup of two
+/// buckets whatever the number of generations; a checkpoint of a changed full group
+/// writes the whole table.
+using cuckoo_memory = detail::generational_memory<memory_mode::cuckoo>;
 
 }  // namespace fluxcap

@@ -1,19 +1,27 @@
-// Serialized group states (format version 1, all integers little-endian):
+// Serialized group states (all integers little-endian). Format version 1 holds exact
+// and bloom states; version 2 is the same with cuckoo states (mode 2) and their table.
 //
 //   offset size  field
 //   0      8     magic "FLXCSTAT"
-//   8      2     format version (1)
-//   10     1     mode (0 exact, 1 bloom)
+//   8      2     format version (1; 2 for cuckoo mode)
+//   10     1     mode (0 exact, 1 bloom, 2 cuckoo)
 //   11     1     generations G
 //   12     8     capacity
 //   20     8     fpp (IEEE-754 binary64 bits)
 //   28     4     generation capacity s
-//   32     4     bloom blocks a generation
-//   36     1     bloom k
+//   32     4     bloom blocks a generation (cuckoo: table buckets)
+//   36     1     bloom k (cuckoo: fingerprint bits f)
 //   37     8     hash fingerprint (which hash function built the keys)
 //   45     1     generation count n (0..G)
 //   46     1     newest generation index (< n, or 0 when n = 0)
-//   47     ...   n generations: kind u8, count u32, words u32, then words x u64
+//   47     ...   n generations: kind u8 (0 exact, 1 bloom, 3 in the table), count u32,
+//                words u32, then words x u64
+//   cuckoo only: table flag u8 (0: the keys are in the generations' sets; 1: a table
+//                follows): active age u8, stash entries u32, the table's bit-packed
+//                slots (ceil(4 * buckets * (f + a) / 8) bytes, a = bit_width(G - 1);
+//                slot j of bucket b at bit (4b + j)(f + a): f bits of fingerprint, then
+//                a of age, the generation number mod 2^a; all 0: empty), then per stash
+//                entry fingerprint u64, bucket u32, age u8
 //   end-8  8     checksum: fluxcap's hash of every byte before it
 //
 // Decoding checks everything (checksum, parameters equal to the expected ones,
@@ -41,6 +49,8 @@
 namespace fluxcap {
 
 inline constexpr std::uint16_t state_format_version = 1;
+/// The version of cuckoo-mode state blobs (exact and bloom states stay version 1).
+inline constexpr std::uint16_t cuckoo_state_format_version = 2;
 
 namespace detail {
 
@@ -131,8 +141,15 @@ struct state_codec {
     std::size_t total = 47 + 8;
     for (std::size_t i = 0; i < s.gens_.size(); ++i)
       total += 9 + (delta && !s.generation_changed(i) ? 0 : std::size_t{s.gens_[i].size_} * 8);
+    if (s.geometry_.mode == memory_mode::cuckoo) {
+      total += 1;
+      if (const auto* t = s.table_.get())
+        total += 1 + 4 + t->slot_bytes() + t->stash().size() * stash_entry_bytes;
+    }
     return total;
   }
+
+  static constexpr std::size_t stash_entry_bytes = 8 + 4 + 1;
 
   static void encode(const group_state& s, std::uint64_t fingerprint,
                      std::vector<std::uint8_t>& out, bool delta = false) {
@@ -143,14 +160,15 @@ struct state_codec {
     byte_writer w(out);
     const auto& geo = s.geometry_;
     w.bytes(delta ? state_delta_magic : state_magic, sizeof state_magic);
-    w.le<std::uint16_t>(state_format_version);
+    const bool cuckoo = geo.mode == memory_mode::cuckoo;
+    w.le<std::uint16_t>(cuckoo ? cuckoo_state_format_version : state_format_version);
     w.le<std::uint8_t>(static_cast<std::uint8_t>(geo.mode));
     w.le<std::uint8_t>(static_cast<std::uint8_t>(geo.config.generations));
     w.le<std::uint64_t>(geo.config.capacity);
     w.le<std::uint64_t>(std::bit_cast<std::uint64_t>(geo.config.fpp));
     w.le<std::uint32_t>(geo.generation_capacity);
-    w.le<std::uint32_t>(geo.bloom_blocks);
-    w.le<std::uint8_t>(geo.bloom_k);
+    w.le<std::uint32_t>(cuckoo ? geo.table_buckets : geo.bloom_blocks);
+    w.le<std::uint8_t>(cuckoo ? geo.fingerprint_bits : geo.bloom_k);
     w.le<std::uint64_t>(fingerprint);
     w.le<std::uint8_t>(static_cast<std::uint8_t>(s.gens_.size()));
     w.le<std::uint8_t>(static_cast<std::uint8_t>(s.newest_));
@@ -166,6 +184,20 @@ struct state_codec {
       w.le<std::uint32_t>(g.count_);
       w.le<std::uint32_t>(g.size_);
       if (g.size_) w.words(g.words_.get(), g.size_);
+    }
+    if (cuckoo) {
+      const detail::aged_table* t = s.table_.get();
+      w.le<std::uint8_t>(t != nullptr ? 1 : 0);
+      if (t != nullptr) {
+        w.le<std::uint8_t>(t->active_age());
+        w.le<std::uint32_t>(static_cast<std::uint32_t>(t->stash().size()));
+        w.bytes(t->slot_data(), t->slot_bytes());
+        for (const auto& e : t->stash()) {
+          w.le<std::uint64_t>(e.fingerprint);
+          w.le<std::uint32_t>(e.bucket);
+          w.le<std::uint8_t>(e.age);
+        }
+      }
     }
     w.le<std::uint64_t>(checksum(out.data() + start, out.size() - start));
   }
@@ -190,10 +222,11 @@ struct state_codec {
     byte_reader r(in);
     r.skip(8);
     const auto version = r.le<std::uint16_t>("version");
-    if (version != state_format_version)
+    if (version != state_format_version && version != cuckoo_state_format_version)
       bad(decode_errc::unsupported_version, 8,
           "format version " + std::to_string(version) + " is not supported (this build reads " +
-              std::to_string(state_format_version) + ")");
+              std::to_string(state_format_version) + " and " +
+              std::to_string(cuckoo_state_format_version) + ")");
     if (in.size() < 47 + 8) bad(decode_errc::truncated, in.size(), "truncated header");
     const std::size_t body = in.size() - 8;
     std::uint64_t stored_sum = 0;
@@ -207,9 +240,14 @@ struct state_codec {
 
     memory_geometry geo;
     const auto mode = h.le<std::uint8_t>("mode");
-    if (mode > 1)
+    if (mode > 2)
       bad(decode_errc::bad_parameters, 10, "unknown memory mode " + std::to_string(mode));
+    if ((mode == 2) != (version == cuckoo_state_format_version))
+      bad(decode_errc::bad_parameters, 10,
+          "memory mode " + std::to_string(mode) + " in a version " + std::to_string(version) +
+              " state (cuckoo states are version 2, others version 1)");
     geo.mode = static_cast<memory_mode>(mode);
+    const bool cuckoo = geo.mode == memory_mode::cuckoo;
     geo.config.generations = h.le<std::uint8_t>("generations");
     geo.config.capacity = h.le<std::uint64_t>("capacity");
     geo.config.fpp = std::bit_cast<double>(h.le<std::uint64_t>("fpp"));
@@ -223,22 +261,40 @@ struct state_codec {
         geo.generation_capacity != expected.generation_capacity)
       bad(decode_errc::bad_parameters, 10,
           "the state was built with other parameters (mode " +
-              std::string(geo.mode == memory_mode::bloom ? "bloom" : "exact") + ", capacity " +
+              std::string(memory_mode_name(geo.mode)) + ", capacity " +
               std::to_string(geo.config.capacity) + ", fpp " + std::to_string(geo.config.fpp) +
               ", generations " + std::to_string(geo.config.generations) + ") than expected (mode " +
-              std::string(expected.mode == memory_mode::bloom ? "bloom" : "exact") + ", capacity " +
+              std::string(memory_mode_name(expected.mode)) + ", capacity " +
               std::to_string(expected.config.capacity) + ", fpp " +
               std::to_string(expected.config.fpp) + ", generations " +
               std::to_string(expected.config.generations) + ")");
-    if (geo.bloom_k < 1 || geo.bloom_k > bloom_max_k || geo.bloom_blocks < 1 ||
-        geo.bloom_blocks > (std::uint32_t{1} << 26))
-      bad(decode_errc::bad_parameters, 32,
-          "bad filter sizing (" + std::to_string(geo.bloom_blocks) + " blocks, k " +
-              std::to_string(geo.bloom_k) + ")");
-    if (base != nullptr && (geo.bloom_blocks != base->geometry_.bloom_blocks ||
-                            geo.bloom_k != base->geometry_.bloom_k))
-      bad(decode_errc::bad_parameters, 32,
-          "the delta's filter sizing differs from its base state's");
+    if (cuckoo) {
+      // As for filters, the table sizing is the blob's own (validated).
+      geo.table_buckets = geo.bloom_blocks;
+      geo.fingerprint_bits = geo.bloom_k;
+      geo.age_bits = static_cast<std::uint8_t>(table_age_bits(geo.config.generations));
+      geo.bloom_blocks = 0;
+      geo.bloom_k = 0;
+      if (geo.table_buckets < 1 || geo.table_buckets > (std::uint32_t{1} << 31) ||
+          geo.fingerprint_bits < 1 || geo.fingerprint_bits + geo.age_bits > table_max_slot_bits)
+        bad(decode_errc::bad_parameters, 32,
+            "bad table sizing (" + std::to_string(geo.table_buckets) + " buckets, " +
+                std::to_string(geo.fingerprint_bits) + "-bit fingerprints)");
+      if (base != nullptr && (geo.table_buckets != base->geometry_.table_buckets ||
+                              geo.fingerprint_bits != base->geometry_.fingerprint_bits))
+        bad(decode_errc::bad_parameters, 32,
+            "the delta's table sizing differs from its base state's");
+    } else {
+      if (geo.bloom_k < 1 || geo.bloom_k > bloom_max_k || geo.bloom_blocks < 1 ||
+          geo.bloom_blocks > (std::uint32_t{1} << 26))
+        bad(decode_errc::bad_parameters, 32,
+            "bad filter sizing (" + std::to_string(geo.bloom_blocks) + " blocks, k " +
+                std::to_string(geo.bloom_k) + ")");
+      if (base != nullptr && (geo.bloom_blocks != base->geometry_.bloom_blocks ||
+                              geo.bloom_k != base->geometry_.bloom_k))
+        bad(decode_errc::bad_parameters, 32,
+            "the delta's filter sizing differs from its base state's");
+    }
     if (h.le<std::uint64_t>("hash fingerprint") != fingerprint)
       bad(decode_errc::bad_parameters, 37, "the state was built with another hash function");
     const auto n = h.le<std::uint8_t>("generation count");
@@ -252,6 +308,7 @@ struct state_codec {
     decoded_delta d{group_state(geo), {}};
     group_state& s = d.state;
     s.gens_.reserve(n);  // as many as it holds: no more than the saved state had
+    std::size_t in_table = 0;
     for (std::size_t i = 0; i < n; ++i) {
       const std::size_t at = h.offset();
       generation g;
@@ -269,10 +326,18 @@ struct state_codec {
         s.gens_.emplace_back();
         continue;
       }
-      if (kind > 1) bad(decode_errc::inconsistent, at, which + "unknown kind");
+      if (kind > 1 && !(cuckoo && kind == 3))
+        bad(decode_errc::inconsistent, at, which + "unknown kind");
       g.kind_ = static_cast<generation::kind>(kind);
       if (g.count_ > geo.generation_capacity)
         bad(decode_errc::inconsistent, at, which + "holds more keys than a generation may");
+      if (g.kind_ == generation::kind::in_table) {
+        if (g.size_ != 0)
+          bad(decode_errc::inconsistent, at, which + "a generation in the table has no words");
+        ++in_table;
+        s.gens_.push_back(std::move(g));
+        continue;
+      }
       if (g.size_ > h.remaining() / 8) h.need(std::size_t{g.size_} * 8, "generation words");
       if (g.kind_ == generation::kind::bloom) {
         if (geo.mode != memory_mode::bloom)
@@ -294,12 +359,95 @@ struct state_codec {
       if (g.kind_ == generation::kind::exact && g.size_) check_set(g, at, which);
       s.gens_.push_back(std::move(g));
     }
+    s.newest_ = newest;
+    if (cuckoo) {
+      const std::size_t at = h.offset();
+      const auto has_table = h.le<std::uint8_t>("table flag");
+      if (has_table > 1) bad(decode_errc::inconsistent, at, "bad table flag");
+      if (has_table == 1) {
+        if (n == 0 || in_table != n)
+          bad(decode_errc::inconsistent, at,
+              "a state with a table keeps every generation in it (and has one)");
+        decode_table(h, s);
+      } else if (in_table != 0) {
+        bad(decode_errc::inconsistent, at, "generations in a table, but no table");
+      } else if (base != nullptr && base->table_ && !d.kept.empty()) {
+        bad(decode_errc::inconsistent, at, "a delta keeps generations of a base table");
+      }
+    }
     if (h.remaining() != 0)
       bad(decode_errc::trailing_bytes, h.offset(),
           std::to_string(h.remaining()) + " unexpected bytes after the last generation");
-    s.newest_ = newest;
     s.mark_checkpoint();  // what was decoded is what the checkpoint holds
     return d;
+  }
+
+  /// Reads and checks a cuckoo state's table: every slot and stash entry must belong to
+  /// a generation the state holds and that counted it (a generation holds at most as
+  /// many entries as its count), empty slots are all zero, and unused bits are zero.
+  static void decode_table(byte_reader& h, group_state& s) {
+    const memory_geometry& geo = s.geometry_;
+    std::size_t at = h.offset();
+    const auto active = h.le<std::uint8_t>("table active age");
+    const auto stash_size = h.le<std::uint32_t>("table stash size");
+    if (active >> geo.age_bits != 0) bad(decode_errc::inconsistent, at, "bad table active age");
+    const unsigned slot_bits = geo.fingerprint_bits + geo.age_bits;
+    at = h.offset();
+    h.need(static_cast<std::size_t>(table_slot_bytes(geo.table_buckets, slot_bits)), "table slots");
+    auto table = s.make_table(active);
+    std::memcpy(table->mutable_slot_data(), h.data(), table->slot_bytes());
+    h.skip(table->slot_bytes());
+    const std::uint64_t used_bits =
+        std::uint64_t{geo.table_buckets} * table_bucket_slots * slot_bits;
+    if (used_bits % 8 != 0 && (table->slot_data()[used_bits / 8] >> (used_bits % 8)) != 0)
+      bad(decode_errc::inconsistent, at + used_bits / 8, "table: unused bits are set");
+    const std::size_t n = s.gens_.size();
+    std::vector<std::uint64_t> held(n, 0);
+    const std::uint64_t fp_mask = (std::uint64_t{1} << geo.fingerprint_bits) - 1;
+    auto count_entry = [&](std::uint64_t age, std::size_t where, const char* what) {
+      const unsigned distance = table->age_distance(age);
+      if (distance >= n)
+        bad(decode_errc::inconsistent, where,
+            std::string(what) + " of a generation the state does not hold");
+      ++held[distance];
+    };
+    for (std::uint32_t b = 0; b < geo.table_buckets; ++b) {
+      for (unsigned j = 0; j < table_bucket_slots; ++j) {
+        const std::uint64_t slot = table->slot(b, j);
+        const std::size_t where =
+            at +
+            static_cast<std::size_t>((std::uint64_t{b} * table_bucket_slots + j) * slot_bits / 8);
+        if ((slot & fp_mask) == 0) {
+          if (slot != 0) bad(decode_errc::inconsistent, where, "table: an empty slot has an age");
+          continue;
+        }
+        count_entry(slot >> geo.fingerprint_bits, where, "table: a slot");
+      }
+    }
+    at = h.offset();
+    if (stash_size > h.remaining() / stash_entry_bytes)
+      h.need(std::size_t{stash_size} * stash_entry_bytes, "table stash");
+    std::vector<aged_table::stash_entry> stash;
+    stash.reserve(stash_size);
+    for (std::uint32_t i = 0; i < stash_size; ++i) {
+      const std::size_t where = h.offset();
+      aged_table::stash_entry e;
+      e.fingerprint = h.le<std::uint64_t>("stash fingerprint");
+      e.bucket = h.le<std::uint32_t>("stash bucket");
+      e.age = h.le<std::uint8_t>("stash age");
+      if (e.fingerprint == 0 || e.fingerprint > fp_mask || e.bucket >= geo.table_buckets ||
+          e.age >> geo.age_bits != 0)
+        bad(decode_errc::inconsistent, where, "table: bad stash entry");
+      count_entry(e.age, where, "table: a stash entry");
+      stash.push_back(e);
+    }
+    for (std::size_t distance = 0; distance < n; ++distance)
+      if (held[distance] > s.generation_at(distance).count_)
+        bad(decode_errc::inconsistent, at,
+            "table: generation " + std::to_string(distance) +
+                " (0 = newest) holds more entries than it counted stores");
+    table->restore(active, std::move(stash));
+    s.table_ = std::move(table);
   }
 
   /// Applies a decoded delta to the state it was decoded against. Cannot fail.
