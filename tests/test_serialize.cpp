@@ -772,3 +772,100 @@ TEST_CASE_TEMPLATE("bad deltas are rejected and leave the store untouched", Memo
   CHECK_FALSE(rejected(delta, s));
   CHECK(snapshot(r.cap, s) == snapshot(r.cap, live));
 }
+
+TEST_CASE("structurally inconsistent cuckoo tables with a valid checksum are rejected") {
+  const rig<cuckoo_memory> r(memory_config{60, 1e-3, 4});
+  const auto& geo = r.cap.memory().geometry();
+  group_state s = r.cap.make_state();
+  for (std::uint64_t k = 1; k <= 70; ++k) s.insert(detail::mix64(k));  // a table, 4 generations
+  REQUIRE(s.table() != nullptr);
+  REQUIRE(s.generation_count() == 4);
+  const bytes blob = save_state(r.cap, s);
+  REQUIRE_FALSE(load_error(r.cap, blob).has_value());
+  CHECK(blob[8] == 2);  // format version 2
+  const std::size_t n = s.generation_count();
+  const std::size_t flag_at = 47 + 9 * n;
+  const std::size_t active_at = flag_at + 1;
+  const std::size_t stash_at = flag_at + 2;
+  const std::size_t slots_at = flag_at + 6;
+  const unsigned w = geo.fingerprint_bits + geo.age_bits;
+  const std::uint64_t slot_bits_total = std::uint64_t{geo.table_buckets} * 4 * w;
+  REQUIRE(blob.size() == slots_at + (slot_bits_total + 7) / 8 + 8);  // no stash here
+
+  auto altered = [&](auto&& change) {
+    bytes b = blob;
+    change(b);
+    reseal(b);
+    return load_error(r.cap, b);
+  };
+  // The first occupied slot, and its bit offset.
+  std::uint64_t first = 0;
+  while ((blob[slots_at + first / 8] >> (first % 8) & 1) == 0) ++first;
+  const std::uint64_t first_slot = first / w * w;
+  auto set_bits = [&](bytes& b, std::uint64_t bit, std::uint64_t value, unsigned count) {
+    for (unsigned i = 0; i < count; ++i) {
+      auto& byte = b[slots_at + (bit + i) / 8];
+      const auto mask = static_cast<std::uint8_t>(1U << ((bit + i) % 8));
+      byte = static_cast<std::uint8_t>(((value >> i) & 1) ? byte | mask : byte & ~mask);
+    }
+  };
+
+  CHECK(altered([&](bytes& b) { b[flag_at] = 2; }) == decode_errc::inconsistent);
+  CHECK(altered([&](bytes& b) { b[flag_at] = 0; }) == decode_errc::inconsistent);  // no table
+  CHECK(altered([&](bytes& b) { b[47] = 0; }) == decode_errc::inconsistent);       // a set kind
+  CHECK(altered([&](bytes& b) { b[active_at] = static_cast<std::uint8_t>(1U << geo.age_bits); }) ==
+        decode_errc::inconsistent);
+  // An empty slot with an age.
+  std::uint64_t empty = first_slot + w;
+  for (;; empty += w) {
+    bool zero = true;
+    for (unsigned i = 0; i < w; ++i)
+      zero &= (blob[slots_at + (empty + i) / 8] >> ((empty + i) % 8) & 1) == 0;
+    if (zero) break;
+  }
+  CHECK(altered([&](bytes& b) { set_bits(b, empty + geo.fingerprint_bits, 1, 1); }) ==
+        decode_errc::inconsistent);
+  // A slot of a generation the state does not hold: ages of 4 generations only, 2^a = 4
+  // values... so make the state hold fewer: announce 3 generations' worth of counts as 0.
+  CHECK(altered([&](bytes& b) {
+          for (std::size_t g = 0; g < n; ++g)
+            for (std::size_t i = 0; i < 4; ++i) b[47 + 9 * g + 1 + i] = 0;
+        }) == decode_errc::inconsistent);  // every generation holds more entries than counted
+  // The unused bits after the last slot.
+  if (slot_bits_total % 8 != 0)
+    CHECK(altered([&](bytes& b) {
+            b[slots_at + slot_bits_total / 8] =
+                static_cast<std::uint8_t>(b[slots_at + slot_bits_total / 8] | 0x80);
+          }) == decode_errc::inconsistent);
+  // A stash announced but missing, or bad.
+  CHECK(altered([&](bytes& b) { b[stash_at] = 1; }) == decode_errc::truncated);
+  CHECK(altered([&](bytes& b) {
+          b[stash_at] = 1;
+          const bytes entry(8 + 4 + 1, 0);  // fingerprint 0
+          b.insert(b.end() - 8, entry.begin(), entry.end());
+        }) == decode_errc::inconsistent);
+  CHECK(altered([&](bytes& b) {
+          for (std::size_t i = 0; i < 4; ++i) b[stash_at + i] = 0xff;
+        }) == decode_errc::truncated);
+  // A good stash entry loads.
+  CHECK_FALSE(altered([&](bytes& b) {
+                b[stash_at] = 1;
+                ++b[47 + 9 * b[46] + 1];  // the active generation counted one more store
+                bytes entry(8 + 4 + 1, 0);
+                entry[0] = 5;  // fingerprint 5, bucket 0
+                entry[12] = s.table()->active_age();
+                b.insert(b.end() - 8, entry.begin(), entry.end());
+              }).has_value());
+  // Table sizing out of range.
+  CHECK(altered([&](bytes& b) {
+          for (std::size_t i = 0; i < 4; ++i) b[32 + i] = 0;
+        }) == decode_errc::bad_parameters);
+  CHECK(altered([&](bytes& b) { b[36] = 40; }) == decode_errc::bad_parameters);
+  // A cuckoo state without its table flag (cut after the generations) is truncated.
+  {
+    bytes b(blob.begin(), blob.begin() + static_cast<std::ptrdiff_t>(flag_at));
+    put_le<std::uint64_t>(b, 0);
+    reseal(b);
+    CHECK(load_error(r.cap, b) == decode_errc::truncated);
+  }
+}
