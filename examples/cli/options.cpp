@@ -41,10 +41,16 @@ options:
   --group-key COL          group events by this top-level field (default: one group)
   --tags-field NAME        field holding the tag map rule -> {tag -> bool} (default: sigma)
   --detections-field NAME  field listing the conditions that matched (default: detections)
-  --exact                  exact memory (no false positives) instead of Bloom filters
+  --memory MODE            bloom (default: a Bloom filter a generation), cuckoo (one
+                           fingerprint table a group: smaller, faster lookups, slower
+                           stores) or exact (hash sets, no false positives)
+  --exact                  the same as --memory exact
   --capacity N             tags remembered per group before the oldest are forgotten
                            (default: 200000)
-  --fpp P                  false-positive bound of one lookup, Bloom mode (default: 1e-4)
+  --fpp P                  false-positive bound of one lookup, bloom and cuckoo modes
+                           (default: 1e-4)
+  --generations N          forgetting granularity: the oldest capacity/(N-1) tags at a
+                           time (default: 10; 2 to 255)
   --state FILE             load all group states from FILE if it exists; save them there
                            (atomically) when the run succeeds
   --incremental            with --state: save only what changed, as a checkpoint file
@@ -167,7 +173,8 @@ options parse_options(int argc, const char* const* argv) {
 
   const std::string cmd_name(first);
   const bool is_run = o.cmd == command::run;
-  bool seen_capacity = false, seen_fpp = false, seen_on_error = false;
+  bool seen_capacity = false, seen_fpp = false, seen_on_error = false, seen_memory = false,
+       seen_generations = false;
   bool only_inputs = false;
   for (int i = 2; i < argc; ++i) {
     const std::string_view arg = argv[i];
@@ -223,10 +230,31 @@ options parse_options(int argc, const char* const* argv) {
     } else if (name == "--detections-field") {
       run_only();
       o.detections_field = non_empty(value());
-    } else if (name == "--exact") {
+    } else if (name == "--exact" || name == "--memory") {
       run_only();
-      flag();
-      o.exact = true;
+      if (seen_memory) throw usage_error("--memory or --exact given twice");
+      seen_memory = true;
+      if (name == "--exact") {
+        flag();
+        o.memory = memory_kind::exact;
+      } else {
+        const std::string mode(value());
+        if (mode == "exact")
+          o.memory = memory_kind::exact;
+        else if (mode == "bloom")
+          o.memory = memory_kind::bloom;
+        else if (mode == "cuckoo")
+          o.memory = memory_kind::cuckoo;
+        else
+          throw usage_error("--memory must be bloom, cuckoo or exact, not '" + mode + "'");
+      }
+    } else if (name == "--generations") {
+      run_only();
+      if (seen_generations) throw usage_error("--generations given twice");
+      seen_generations = true;
+      const std::uint64_t n = parse_count(name, value());
+      if (n < 2 || n > 255) throw usage_error("--generations needs a number from 2 to 255");
+      o.generations = static_cast<std::uint32_t>(n);
     } else if (name == "--capacity") {
       run_only();
       if (seen_capacity) throw usage_error("--capacity given twice");
@@ -292,8 +320,8 @@ options parse_options(int argc, const char* const* argv) {
                       " --help')");
   if (is_run && o.incremental && !o.state_path)
     throw usage_error("--incremental saves the state incrementally: it needs --state FILE");
-  if (is_run && o.exact && seen_fpp)
-    throw usage_error("--fpp applies to Bloom filters; it cannot be combined with --exact");
+  if (is_run && o.memory == memory_kind::exact && seen_fpp)
+    throw usage_error("--fpp bounds false positives; exact memory has none (--exact)");
   return o;
 }
 

@@ -602,9 +602,13 @@ int run_command(const options& o, const loaded_spec& s) {
   p.limits.max_groups = o.max_groups;
   p.memory.capacity = o.capacity;
   p.memory.fpp = o.fpp;
+  p.memory.generations = o.generations;
   try {
-    (void)fluxcap::memory_geometry::make(
-        p.memory, o.exact ? fluxcap::memory_mode::exact : fluxcap::memory_mode::bloom);
+    (void)fluxcap::memory_geometry::make(p.memory, o.memory == memory_kind::exact
+                                                       ? fluxcap::memory_mode::exact
+                                                   : o.memory == memory_kind::bloom
+                                                       ? fluxcap::memory_mode::bloom
+                                                       : fluxcap::memory_mode::cuckoo);
   } catch (const std::invalid_argument& e) {
     std::string what = e.what();
     if (what.starts_with("fluxcap: ")) what.erase(0, 9);
@@ -620,8 +624,15 @@ int run_command(const options& o, const loaded_spec& s) {
   } catch (const io_error& e) {
     throw usage_error(e.what());
   }
-  return o.exact ? run_loop<fluxcap::exact_memory>(o, s, p)
-                 : run_loop<fluxcap::bloom_memory>(o, s, p);
+  switch (o.memory) {
+    case memory_kind::exact:
+      return run_loop<fluxcap::exact_memory>(o, s, p);
+    case memory_kind::cuckoo:
+      return run_loop<fluxcap::cuckoo_memory>(o, s, p);
+    case memory_kind::bloom:
+      break;
+  }
+  return run_loop<fluxcap::bloom_memory>(o, s, p);
 }
 
 }  // namespace fluxcap_cli

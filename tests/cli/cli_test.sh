@@ -93,8 +93,12 @@ usage_error() {
 }
 
 # --------------------------------------------------------------------------------------
-CASE="demo: expected detections (exact and bloom)"
+CASE="demo: expected detections (exact, cuckoo and bloom)"
 run run --spec "$DEMO/spec.yaml" --group-key host --exact "$DEMO/events.jsonl"
+expect_rc 0 && expect_out "$GOLDEN/demo.jsonl" && expect_no_err
+run run --spec "$DEMO/spec.yaml" --group-key host --memory cuckoo "$DEMO/events.jsonl"
+expect_rc 0 && expect_out "$GOLDEN/demo.jsonl" && expect_no_err
+run run --spec "$DEMO/spec.yaml" --group-key host --memory exact --generations 3 "$DEMO/events.jsonl"
 expect_rc 0 && expect_out "$GOLDEN/demo.jsonl" && expect_no_err
 run run --spec "$DEMO/spec.yaml" --group-key host "$DEMO/events.jsonl"
 expect_rc 0 && expect_out "$GOLDEN/demo.jsonl" && expect_no_err
@@ -180,7 +184,7 @@ expect_rc 0 && expect_out_text '{"sigma":{"seq":{"a":true,"b":false,"c":false}}}
 CASE="state: one run == two runs chained through --state (demo)"
 head -n 11 "$DEMO/events.jsonl" >part1.jsonl
 tail -n +12 "$DEMO/events.jsonl" >part2.jsonl
-for mode in --exact --capacity=200000; do
+for mode in --exact --capacity=200000 "--memory cuckoo"; do
   rm -f demo.state
   run run --spec "$DEMO/spec.yaml" --group-key host $mode --state demo.state part1.jsonl
   expect_rc 0 && cp "$WORK/out" chained.jsonl
@@ -229,7 +233,7 @@ conditions:
 EOF
 head -n 3400 big.jsonl >big1.jsonl
 tail -n +3401 big.jsonl >big2.jsonl
-for mode in --exact "--fpp 0.01"; do
+for mode in --exact "--fpp 0.01" "--memory cuckoo --fpp 0.01" "--memory cuckoo --generations 4"; do
   run run --spec big.yaml --group-key host --capacity 300 $mode big.jsonl
   expect_rc 0 && cp "$WORK/out" big_one.jsonl
   rm -f big.state
@@ -508,7 +512,11 @@ usage_error "^fluxcap: unknown option '--bogus'" run --spec "$DEMO/spec.yaml" --
 usage_error "^fluxcap: --capacity needs a positive integer, not 'many'" run --spec "$DEMO/spec.yaml" --capacity many
 usage_error "^fluxcap: capacity must be between 1 and 2\^32" run --spec "$DEMO/spec.yaml" --capacity 0
 usage_error "^fluxcap: fpp must be in \(0, 1\)" run --spec "$DEMO/spec.yaml" --fpp 2
-usage_error "^fluxcap: --fpp applies to Bloom filters" run --spec "$DEMO/spec.yaml" --exact --fpp 0.01
+usage_error "^fluxcap: --fpp bounds false positives; exact memory has none" run --spec "$DEMO/spec.yaml" --exact --fpp 0.01
+usage_error "^fluxcap: --memory must be bloom, cuckoo or exact, not 'big'" run --spec "$DEMO/spec.yaml" --memory big
+usage_error "^fluxcap: --memory or --exact given twice" run --spec "$DEMO/spec.yaml" --memory cuckoo --exact
+usage_error "^fluxcap: --generations needs a number from 2 to 255" run --spec "$DEMO/spec.yaml" --generations 1
+usage_error "^fluxcap: fpp too small for cuckoo mode" run --spec "$DEMO/spec.yaml" --memory cuckoo --fpp 1e-11
 usage_error "^fluxcap: --on-error must be fail, skip or pass, not 'ignore'" run --spec "$DEMO/spec.yaml" --on-error ignore
 usage_error "^fluxcap: --group-key needs a value" run --spec "$DEMO/spec.yaml" --group-key
 usage_error "^fluxcap: --exact is an option of 'fluxcap run', not 'fluxcap check'" check --spec "$DEMO/spec.yaml" --exact

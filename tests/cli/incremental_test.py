@@ -39,7 +39,8 @@ def main():
         os.chdir(work)
         with open("spec.yaml", "w") as f:
             f.write(SPEC)
-        base = ["--spec", "spec.yaml", "--group-key", "host"]
+        # Any further arguments choose the memory (e.g. --memory cuckoo).
+        base = ["--spec", "spec.yaml", "--group-key", "host"] + sys.argv[2:]
 
         def run(args, stdin_path=None):
             r = subprocess.run([fluxcap, "run"] + base + args, capture_output=True)

@@ -132,10 +132,11 @@ def main():
         spec = c.path("spec.yaml", SPEC)
         base = ["--spec", spec, "--group-key", "host"]
 
-        # Many hosts, many batches (4096 lines each), busy hosts; exact and Bloom memory.
+        # Many hosts, many batches (4096 lines each), busy hosts; exact, Bloom and cuckoo memory.
         big = c.path("big.jsonl", "\n".join(events(rng, 30000, 400)) + "\n")
         c.same("many hosts, bloom", base + [big])
         c.same("many hosts, exact", base + ["--exact", big])
+        c.same("many hosts, cuckoo", base + ["--memory", "cuckoo", "--capacity", "2000", big])
         c.same("one host", base + [c.path("one.jsonl", "\n".join(events(rng, 9000, 1)) + "\n")])
         c.same("no --group-key", ["--spec", spec, big])
         c.same("standard input", base, stdin=open(big, "rb").read())

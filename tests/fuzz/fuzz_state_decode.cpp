@@ -1,5 +1,5 @@
 // Fuzz target: the group-state, state-store and store-delta decoders on arbitrary
-// bytes. A blob either throws decode_error or decodes into a state that re-encodes to
+// bytes, for exact, bloom and cuckoo states. A blob either throws decode_error or decodes into a state that re-encodes to
 // the same bytes and answers lookups without crashing; a delta either applies whole
 // (and the states answer lookups and take inserts) or leaves the store as it was.
 #include <fluxcap/fluxcap.hpp>
@@ -16,6 +16,7 @@ namespace {
 
 using capacitor = fluxcap::flux_capacitor<fluxcap::dense_accessor, fluxcap::bloom_memory>;
 using exact_capacitor = fluxcap::flux_capacitor<fluxcap::dense_accessor, fluxcap::exact_memory>;
+using cuckoo_capacitor = fluxcap::flux_capacitor<fluxcap::dense_accessor, fluxcap::cuckoo_memory>;
 
 const fluxcap::program& fuzz_program() {
   static const fluxcap::program prog =
@@ -81,8 +82,11 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
                                fluxcap::bloom_memory({16, 0.01, 3}));
   static const exact_capacitor exact(fuzz_program(), fluxcap::dense_accessor(fuzz_schema()),
                                      fluxcap::exact_memory({16, 0.01, 3}));
+  static const cuckoo_capacitor cuckoo(fuzz_program(), fluxcap::dense_accessor(fuzz_schema()),
+                                       fluxcap::cuckoo_memory({16, 0.01, 3}));
   const std::span<const std::uint8_t> bytes(data, size);
   exercise(bloom, bytes);
   exercise(exact, bytes);
+  exercise(cuckoo, bytes);
   return 0;
 }
