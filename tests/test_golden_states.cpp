@@ -1,4 +1,4 @@
-// Frozen state format: the golden blobs of tests/data/ (state format version 1,
+// Frozen state format: the golden blobs of tests/data/ (state format versions 1 and 2,
 // written once by tests/data/generate_golden_states.cpp) must still decode, answer
 // lookups exactly as they did, and re-encode to the same bytes. A change to the
 // format, to how keys are hashed, or to where a key's bits lie in a Bloom filter
@@ -60,10 +60,11 @@ struct expected_state {
 
 }  // namespace
 
-TEST_CASE("golden state blobs (format v1) decode and answer as when they were written") {
+TEST_CASE("golden state blobs (formats v1, v2) decode and answer as when they were written") {
   using fluxcap::memory_mode;
-  // Bloom counts are pinned: Bloom answers are deterministic, so a changed count means
-  // the filter's bit layout changed and old filters would answer wrongly.
+  // Bloom and cuckoo counts are pinned: their answers are deterministic, so a changed
+  // count means the filter's bit layout (or the table's fingerprints and buckets) changed
+  // and old states would answer wrongly.
   const expected_state cases[] = {
       {"state_v1_exact_empty.bin", memory_mode::exact, 0, 0, 1, 0, 0, 0},
       {"state_v1_exact_partial.bin", memory_mode::exact, 30, 2, 1, 0, 0, 0},
@@ -71,12 +72,16 @@ TEST_CASE("golden state blobs (format v1) decode and answer as when they were wr
       {"state_v1_bloom_empty.bin", memory_mode::bloom, 0, 0, 1, 0, 0, 0},
       {"state_v1_bloom_partial.bin", memory_mode::bloom, 30, 2, 1, 0, 37, 3338573},
       {"state_v1_bloom_full.bin", memory_mode::bloom, 300, 5, 176, 0, 128, 12157059},
+      // Format version 2: cuckoo states (the empty one has no table; the others do).
+      {"state_v2_cuckoo_empty.bin", memory_mode::cuckoo, 0, 0, 1, 0, 0, 0},
+      {"state_v2_cuckoo_partial.bin", memory_mode::cuckoo, 30, 2, 1, 0, 338, 35481789},
+      {"state_v2_cuckoo_full.bin", memory_mode::cuckoo, 300, 5, 176, 2, 1445, 153079995},
   };
   for (const auto& c : cases) {
     const std::string name = c.name;
     CAPTURE(name);
     const auto blob = read_blob(c.name);
-    CHECK(version_of(blob) == 1);
+    CHECK(version_of(blob) == (c.mode == memory_mode::cuckoo ? 2 : 1));
     const auto geometry = fluxcap::memory_geometry::make(golden::state_config, c.mode);
     const fluxcap::group_state s = fluxcap::decode_state(blob, geometry, golden::fingerprint);
     CHECK(s.generation_count() == c.generations);

@@ -604,11 +604,10 @@ int run_command(const options& o, const loaded_spec& s) {
   p.memory.fpp = o.fpp;
   p.memory.generations = o.generations;
   try {
-    (void)fluxcap::memory_geometry::make(p.memory, o.memory == memory_kind::exact
-                                                       ? fluxcap::memory_mode::exact
-                                                   : o.memory == memory_kind::bloom
-                                                       ? fluxcap::memory_mode::bloom
-                                                       : fluxcap::memory_mode::cuckoo);
+    (void)fluxcap::memory_geometry::make(
+        p.memory, o.memory == memory_kind::exact   ? fluxcap::memory_mode::exact
+                  : o.memory == memory_kind::bloom ? fluxcap::memory_mode::bloom
+                                                   : fluxcap::memory_mode::cuckoo);
   } catch (const std::invalid_argument& e) {
     std::string what = e.what();
     if (what.starts_with("fluxcap: ")) what.erase(0, 9);

@@ -1,4 +1,4 @@
-// Writes the golden state blobs of tests/data/ (state format version 1) that are not
+// Writes the golden state blobs of tests/data/ (state format versions 1 and 2) that are not
 // there yet: a committed blob is never rewritten (later sizing changes would change its
 // bytes). Not run by the tests: they decode the committed blobs, so that a format change
 // that breaks old states fails CI. Add blobs for a new format version, keeping the old:
@@ -33,10 +33,11 @@ void write(const std::string& dir, const std::string& name, const std::vector<st
 }
 
 template <class Memory>
-void write_states(const std::string& dir, const char* mode, const fluxcap::memory_config& config) {
+void write_states(const std::string& dir, const char* prefix,
+                  const fluxcap::memory_config& config) {
   const Memory memory(config);
   for (const auto& [suffix, stores] : golden::state_blobs) {
-    const std::string name = std::string("state_v1_") + mode + "_" + suffix + ".bin";
+    const std::string name = std::string(prefix) + "_" + suffix + ".bin";
     if (std::ifstream(dir + "/" + name)) continue;  // committed blobs are never rewritten
     fluxcap::group_state state = memory.make_state();
     for (std::uint64_t i = 1; i <= stores; ++i) state.insert(golden::key(i));
@@ -50,8 +51,10 @@ void write_states(const std::string& dir, const char* mode, const fluxcap::memor
 
 int main(int argc, char** argv) {
   const std::string dir = argc > 1 ? argv[1] : ".";
-  write_states<fluxcap::exact_memory>(dir, "exact", golden::state_config);
-  write_states<fluxcap::bloom_memory>(dir, "bloom", golden::state_config);
+  write_states<fluxcap::exact_memory>(dir, "state_v1_exact", golden::state_config);
+  write_states<fluxcap::bloom_memory>(dir, "state_v1_bloom", golden::state_config);
+  // Format version 2: cuckoo states (an exact phase, then the group's table).
+  write_states<fluxcap::cuckoo_memory>(dir, "state_v2_cuckoo", golden::state_config);
 
   // A whole store, as `fluxcap run --state` saves it: three groups of a capacitor.
   const golden::store_rig rig;

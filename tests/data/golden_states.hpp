@@ -1,4 +1,4 @@
-// What the golden state blobs of tests/data/ hold (state format version 1): shared by
+// What the golden state blobs of tests/data/ hold (state format versions 1, 2): shared by
 // their generator and by tests/test_golden_states.cpp. Never change these values:
 // the committed blobs were made from them.
 #pragma once

@@ -185,9 +185,11 @@ class aged_table {
   }
 
   // Keys arrive as the exact phase's sets hold them: 0 as hk0 (see nonzero_key), so
-  // that key 0 is found after the move into the table too.
+  // that key 0 is found after the move into the table too. The fingerprint is the top
+  // of a multiplicative remix: independent of the bucket (the key's high bits) even for
+  // keys whose low bits are not well mixed.
   [[nodiscard]] std::uint64_t fingerprint(std::uint64_t key) const noexcept {
-    const std::uint64_t fp = (key == 0 ? hk0 : key) & fingerprint_mask_;
+    const std::uint64_t fp = ((key == 0 ? hk0 : key) * hk2) >> (64 - fingerprint_bits_);
     return fp == 0 ? 1 : fp;
   }
   [[nodiscard]] std::uint32_t home_bucket(std::uint64_t key) const noexcept {
