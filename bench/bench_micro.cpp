@@ -29,7 +29,7 @@ using fluxcap::memory_geometry;
 using fluxcap::memory_mode;
 
 const char* mode_name(memory_mode m) {
-  return m == memory_mode::bloom ? "bloom" : "exact";
+  return fluxcap::memory_mode_name(m);
 }
 
 /// Key hash number j of state s; `salt` separates never-stored (miss) keys.
@@ -57,9 +57,10 @@ std::uint64_t fill(group_state& s, std::uint64_t index, std::uint64_t next = 0) 
 enum class residency { cache, dram };
 
 /// Full states for the group_state micro-benchmarks:
-///   cache: one state of capacity 10,000 (bloom ~36 KB, exact ~160 KB: L1/L2);
-///   dram:  capacity 200,000, as many full states as make ~250-300 MB
-///          (bloom 384, exact 96), a random one per operation.
+///   cache: one state of capacity 10,000 (bloom ~42 KB, cuckoo ~31 KB, exact ~160 KB:
+///          L1/L2);
+///   dram:  capacity 200,000, as many full states as make ~230-320 MB
+///          (bloom and cuckoo 384, exact 96), a random one per operation.
 struct full_states {
   memory_geometry geo;
   std::vector<group_state> states;
@@ -73,7 +74,7 @@ full_states& fixture(memory_mode mode, residency where) {
     slot = std::make_unique<full_states>();
     const bool dram = where == residency::dram;
     slot->geo = memory_geometry::make(memory_config{dram ? 200000U : 10000U, 1e-4, 10}, mode);
-    const std::size_t n = !dram ? 1 : mode == memory_mode::bloom ? 384 : 96;
+    const std::size_t n = !dram ? 1 : mode == memory_mode::exact ? 96 : 384;
     slot->states.reserve(n);
     for (std::size_t i = 0; i < n; ++i) {
       slot->states.emplace_back(slot->geo);
@@ -262,8 +263,8 @@ void bm_default_hash(benchmark::State& st, std::size_t len) {
 /// false-positive rate of a full group (2^23 lookups of never-stored keys), with
 /// its distance from the configured fpp in standard deviations (binomial).
 /// The timed part is the filling (a side number).
-void bm_footprint(benchmark::State& st, memory_mode mode, double fpp) {
-  const memory_geometry geo = memory_geometry::make(memory_config{200000, fpp, 10}, mode);
+void bm_footprint(benchmark::State& st, memory_mode mode, double fpp, std::uint32_t generations) {
+  const memory_geometry geo = memory_geometry::make(memory_config{200000, fpp, generations}, mode);
   for (auto _ : st) {
     group_state s(geo);
     const std::size_t idle = s.memory_bytes();
@@ -278,7 +279,7 @@ void bm_footprint(benchmark::State& st, memory_mode mode, double fpp) {
     std::uint64_t fp = 0;
     for (std::uint64_t k = 0; k < lookups; ++k) fp += s.contains(test_key(0, k, miss_salt)) ? 1 : 0;
     const double expected = fpp * static_cast<double>(lookups);
-    if (mode == memory_mode::bloom)
+    if (mode != memory_mode::exact)
       st.counters["fp_excess_sigmas"] =
           value((static_cast<double>(fp) - expected) / std::sqrt(expected));
     st.counters["sizeof_B"] = value(sizeof(group_state));
@@ -295,6 +296,16 @@ void bm_footprint(benchmark::State& st, memory_mode mode, double fpp) {
       st.counters["bits_per_key"] = value(static_cast<double>(geo.bloom_blocks) * 512.0 /
                                           static_cast<double>(geo.generation_capacity));
     }
+    if (mode == memory_mode::cuckoo) {
+      // Bits of table a key it can hold (G * s keys at most).
+      st.counters["fingerprint_bits"] = value(geo.fingerprint_bits);
+      st.counters["age_bits"] = value(geo.age_bits);
+      st.counters["bits_per_key"] =
+          value(static_cast<double>(geo.table_buckets) * 4 * (geo.fingerprint_bits + geo.age_bits) /
+                (static_cast<double>(geo.generation_capacity) * geo.config.generations));
+      st.counters["stash_entries"] = value(static_cast<double>(s.table()->stash().size()));
+    }
+    st.counters["generations"] = value(geo.config.generations);
   }
 }
 
@@ -328,7 +339,7 @@ void bm_footprint_classic(benchmark::State& st, double fpp_per_generation) {
 }  // namespace
 
 void register_micro_benchmarks() {
-  for (const memory_mode m : {memory_mode::bloom, memory_mode::exact}) {
+  for (const memory_mode m : {memory_mode::bloom, memory_mode::cuckoo, memory_mode::exact}) {
     for (const residency r : {residency::cache, residency::dram}) {
       const std::string suffix =
           std::string(mode_name(m)) + (r == residency::cache ? "/cache" : "/dram");
@@ -347,14 +358,19 @@ void register_micro_benchmarks() {
     benchmark::RegisterBenchmark((std::string("state_codec/") + name + "/bloom").c_str(),
                                  bm_codec<fluxcap::bloom_memory>, op)
         ->Unit(benchmark::kMicrosecond);
+    benchmark::RegisterBenchmark((std::string("state_codec/") + name + "/cuckoo").c_str(),
+                                 bm_codec<fluxcap::cuckoo_memory>, op)
+        ->Unit(benchmark::kMicrosecond);
     benchmark::RegisterBenchmark((std::string("state_codec/") + name + "/exact").c_str(),
                                  bm_codec<fluxcap::exact_memory>, op)
         ->Unit(benchmark::kMicrosecond);
   }
 
-  for (const char* mode : {"bloom", "exact"}) {
-    const bool bloom = std::string_view(mode) == "bloom";
-    auto one = bloom ? bm_checkpoint<fluxcap::bloom_memory> : bm_checkpoint<fluxcap::exact_memory>;
+  for (const char* mode : {"bloom", "cuckoo", "exact"}) {
+    const std::string_view m = mode;
+    auto one = m == "bloom"    ? bm_checkpoint<fluxcap::bloom_memory>
+               : m == "cuckoo" ? bm_checkpoint<fluxcap::cuckoo_memory>
+                               : bm_checkpoint<fluxcap::exact_memory>;
     benchmark::RegisterBenchmark((std::string("checkpoint/one_full_group/") + mode).c_str(), one,
                                  true, 1)
         ->Unit(benchmark::kMicrosecond);
@@ -368,12 +384,21 @@ void register_micro_benchmarks() {
     benchmark::RegisterBenchmark(("default_hash/bytes:" + std::to_string(len)).c_str(),
                                  bm_default_hash, len);
 
-  for (const auto& [name, fpp] : {std::pair{"1e-3", 1e-3}, std::pair{"1e-4", 1e-4}})
-    benchmark::RegisterBenchmark((std::string("footprint/fluxcap_bloom/fpp:") + name).c_str(),
-                                 bm_footprint, memory_mode::bloom, fpp)
-        ->Iterations(1)
-        ->Unit(benchmark::kMillisecond);
-  benchmark::RegisterBenchmark("footprint/fluxcap_exact", bm_footprint, memory_mode::exact, 1e-4)
+  for (const memory_mode m : {memory_mode::bloom, memory_mode::cuckoo})
+    for (const auto& [name, fpp] : {std::pair{"1e-3", 1e-3}, std::pair{"1e-4", 1e-4}})
+      benchmark::RegisterBenchmark(
+          (std::string("footprint/fluxcap_") + mode_name(m) + "/fpp:" + name).c_str(), bm_footprint,
+          m, fpp, 10U)
+          ->Iterations(1)
+          ->Unit(benchmark::kMillisecond);
+  // Finer forgetting (1/15 of the capacity at a time) costs a cuckoo table nothing: the
+  // ages still fit 4 bits, and the table holds fewer keys beyond the capacity.
+  benchmark::RegisterBenchmark("footprint/fluxcap_cuckoo/fpp:1e-3/generations:16", bm_footprint,
+                               memory_mode::cuckoo, 1e-3, 16U)
+      ->Iterations(1)
+      ->Unit(benchmark::kMillisecond);
+  benchmark::RegisterBenchmark("footprint/fluxcap_exact", bm_footprint, memory_mode::exact, 1e-4,
+                               10U)
       ->Iterations(1)
       ->Unit(benchmark::kMillisecond);
   benchmark::RegisterBenchmark("footprint/classic_bloom/fpp_per_generation:1e-4",

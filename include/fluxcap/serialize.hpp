@@ -411,18 +411,34 @@ struct state_codec {
             std::string(what) + " of a generation the state does not hold");
       ++held[distance];
     };
-    for (std::uint32_t b = 0; b < geo.table_buckets; ++b) {
-      for (unsigned j = 0; j < table_bucket_slots; ++j) {
-        const std::uint64_t slot = table->slot(b, j);
-        const std::size_t where =
-            at +
-            static_cast<std::size_t>((std::uint64_t{b} * table_bucket_slots + j) * slot_bits / 8);
-        if ((slot & fp_mask) == 0) {
-          if (slot != 0) bad(decode_errc::inconsistent, where, "table: an empty slot has an age");
-          continue;
-        }
-        count_entry(slot >> geo.fingerprint_bits, where, "table: a slot");
+    // One pass, a bucket load at a time; the error paths compute their offsets.
+    const std::uint64_t ages = std::uint64_t{1} << geo.age_bits;
+    std::vector<std::uint64_t> by_age(ages, 0);
+    std::uint64_t bad_empty = ~std::uint64_t{0};
+    table->for_each_slot([&](std::uint64_t index, std::uint64_t slot) {
+      if ((slot & fp_mask) == 0) {
+        if (slot != 0 && bad_empty == ~std::uint64_t{0}) bad_empty = index;
+        return;
       }
+      ++by_age[slot >> geo.fingerprint_bits];
+    });
+    auto offset_of = [&](std::uint64_t index) {
+      return at + static_cast<std::size_t>(index * slot_bits / 8);
+    };
+    if (bad_empty != ~std::uint64_t{0})
+      bad(decode_errc::inconsistent, offset_of(bad_empty), "table: an empty slot has an age");
+    for (std::uint64_t age = 0; age < ages; ++age) {
+      if (by_age[age] == 0) continue;
+      const unsigned distance = table->age_distance(age);
+      if (distance >= n) {
+        std::uint64_t first = 0;  // where: the first slot of that age
+        table->for_each_slot([&](std::uint64_t index, std::uint64_t slot) {
+          if (first == 0 && slot != 0 && (slot >> geo.fingerprint_bits) == age) first = index + 1;
+        });
+        bad(decode_errc::inconsistent, offset_of(first - 1),
+            "table: a slot of a generation the state does not hold");
+      }
+      held[distance] += by_age[age];
     }
     at = h.offset();
     if (stash_size > h.remaining() / stash_entry_bytes)

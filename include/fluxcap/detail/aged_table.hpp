@@ -303,6 +303,16 @@ class aged_table {
     return load(b).field(j * slot_bits_, slot_mask_);
   }
 
+  /// Calls f(slot index, slot) for every slot, in storage order (4 a bucket).
+  template <class F>
+  void for_each_slot(F&& f) const {
+    for (std::uint32_t b = 0; b < buckets_; ++b) {
+      const bits128 v = load(b);
+      for (unsigned j = 0; j < table_bucket_slots; ++j)
+        f(std::uint64_t{b} * table_bucket_slots + j, v.field(j * slot_bits_, slot_mask_));
+    }
+  }
+
   // For the decoder (serialize.hpp), which validates what it writes here.
   [[nodiscard]] std::uint8_t* mutable_slot_data() noexcept {
     return reinterpret_cast<std::uint8_t*>(words_.get());
