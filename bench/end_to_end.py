@@ -8,7 +8,8 @@ directory), then times, alternating runs so that machine noise hits all alike:
     fluxcap run parses); the file already in memory;
   - parse_only/many: simdjson's iterate_many over the file (its fastest JSON Lines path);
   - fluxcap run --threads 1 and --threads 2: the whole process (start, spec, reading the
-    file from the page cache, writing the output to /dev/null), wall time.
+    file from the page cache, writing the output to /dev/null), wall time; and
+    --threads 1 --memory cuckoo.
 and prints one JSON object: per workload, per run kind, the median seconds, MB/s,
 events/s, and the ratios the targets are stated in.
 
@@ -43,9 +44,9 @@ def generate(build, work, name):
     return spec, data, events
 
 
-def time_fluxcap(build, spec, data, threads):
+def time_fluxcap(build, spec, data, threads, extra=()):
     cmd = [os.path.join(build, "examples", "fluxcap"), "run", "--spec", spec, "--group-key",
-           "host", "--no-progress", "--threads", str(threads), data]
+           "host", "--no-progress", "--threads", str(threads), *extra, data]
     with open(os.devnull, "wb") as null:
         start = time.perf_counter()
         subprocess.run(cmd, stdout=null, check=True)
@@ -73,7 +74,9 @@ def main():
         runs = {"parse_only/lines": lambda: time_parse(a.build, data, "lines"),
                 "parse_only/many": lambda: time_parse(a.build, data, "many"),
                 "fluxcap_run/threads:1": lambda: time_fluxcap(a.build, spec, data, 1),
-                "fluxcap_run/threads:2": lambda: time_fluxcap(a.build, spec, data, 2)}
+                "fluxcap_run/threads:2": lambda: time_fluxcap(a.build, spec, data, 2),
+                "fluxcap_run/threads:1/memory:cuckoo":
+                    lambda: time_fluxcap(a.build, spec, data, 1, ("--memory", "cuckoo"))}
         times = {k: [] for k in runs}
         for _ in range(a.repeat):
             for k, f in runs.items():
@@ -91,10 +94,12 @@ def main():
         w["fluxcap_threads2_share_of_parse_only_lines"] = parse / t2
         w["fluxcap_threads2_share_of_parse_only_best"] = best_parse / t2
         w["threads2_speedup"] = t1 / t2
+        w["cuckoo_speedup_threads1"] = t1 / w["fluxcap_run/threads:1/memory:cuckoo"]["seconds_median"]
         results["workloads"][name] = w
         print("%s: %.0f MB, parse-only %.0f MB/s, fluxcap run %.0f MB/s (1 thread), %.0f MB/s "
-              "(2 threads, %.2fx)" % (name, size / 1e6, size / parse / 1e6, size / t1 / 1e6,
-                                       size / t2 / 1e6, t1 / t2), file=sys.stderr)
+              "(2 threads, %.2fx), cuckoo %.2fx bloom (1 thread)"
+              % (name, size / 1e6, size / parse / 1e6, size / t1 / 1e6, size / t2 / 1e6, t1 / t2,
+                 w["cuckoo_speedup_threads1"]), file=sys.stderr)
     json.dump(results, sys.stdout, indent=1)
     print()
 

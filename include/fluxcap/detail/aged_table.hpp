@@ -146,6 +146,8 @@ class aged_table {
       fp_highs_ = fp_highs_ | bits128::one_at(at + fingerprint_bits_ - 1);
       age_highs_ = age_highs_ | bits128::one_at(at + slot_bits_ - 1);
     }
+    fp_lows_ = fp_fields_ & ~fp_highs_;
+    age_lows_ = age_fields_ & ~age_highs_;
     bytes_ = static_cast<std::size_t>(table_slot_bytes(buckets_, slot_bits_));
     const std::size_t words = (bytes_ + table_padding_bytes + 7) / 8;
     words_.reset(static_cast<std::uint64_t*>(
@@ -288,7 +290,7 @@ class aged_table {
       const bits128 pattern = spread(dying, age_units_);
       for (std::uint32_t b = 0; b < buckets_; ++b) {
         const bits128 v = load(b);
-        const bits128 m = zero_fields((v ^ pattern) & age_fields_, age_fields_, age_highs_);
+        const bits128 m = zero_fields((v ^ pattern) & age_fields_, age_lows_, age_highs_);
         if (!m.any()) continue;
         for (unsigned j = 0; j < table_bucket_slots; ++j)
           if (m.bit(j * slot_bits_ + slot_bits_ - 1)) write_slot(slot_bit(b, j), 0);
@@ -362,26 +364,30 @@ class aged_table {
     return {lo, units.hi * value + carry};
   }
 
-  /// The high bit of every field (`fields`: the fields' bits, `highs`: their high
-  /// bits) that is zero in `x`, exactly: (x & low) + low carries into a field's high
-  /// bit iff its low bits are not all zero, and never into the next field.
-  [[nodiscard]] static bits128 zero_fields(bits128 x, bits128 fields, bits128 highs) noexcept {
-    const bits128 low = fields & ~highs;
+  /// The high bit of every field (`low`: the fields' bits but their high bits, `highs`:
+  /// their high bits) that is zero in `x` (zero outside the fields), exactly:
+  /// (x & low) + low carries into a field's high bit iff its low bits are not all zero,
+  /// and never into the next field.
+  [[nodiscard]] static bits128 zero_fields(bits128 x, bits128 low, bits128 highs) noexcept {
     return ~(((x & low) + low) | x) & highs;
   }
   /// Slots whose fingerprint is the one spread in `pattern` (high fingerprint bits).
   [[nodiscard]] bits128 matches(bits128 v, bits128 pattern) const noexcept {
-    return zero_fields((v ^ pattern) & fp_fields_, fp_fields_, fp_highs_);
+    return zero_fields((v ^ pattern) & fp_fields_, fp_lows_, fp_highs_);
   }
   /// The empty slots of a loaded bucket (the high bit of each one's fingerprint).
   [[nodiscard]] bits128 empties(bits128 v) const noexcept {
-    return zero_fields(v & fp_fields_, fp_fields_, fp_highs_);
+    return zero_fields(v & fp_fields_, fp_lows_, fp_highs_);
   }
   /// The slot of the first mark (a high fingerprint bit) in `marks` (not all zero).
   [[nodiscard]] unsigned first_marked(bits128 marks) const noexcept {
     const unsigned bit = marks.lo != 0 ? static_cast<unsigned>(std::countr_zero(marks.lo))
                                        : 64 + static_cast<unsigned>(std::countr_zero(marks.hi));
-    return (bit - (fingerprint_bits_ - 1)) / slot_bits_;
+    // Slot j's mark is at j * w + f - 1: compare rather than divide (a division by a
+    // runtime w costs more than the rest of a store).
+    return static_cast<unsigned>(bit >= slot_bits_ + fingerprint_bits_ - 1) +
+           static_cast<unsigned>(bit >= 2U * slot_bits_ + fingerprint_bits_ - 1) +
+           static_cast<unsigned>(bit >= 3U * slot_bits_ + fingerprint_bits_ - 1);
   }
   /// The first empty slot of a loaded bucket, or no_slot.
   [[nodiscard]] unsigned free_in(bits128 v) const noexcept {
@@ -425,27 +431,23 @@ class aged_table {
       write_slot(slot_bit(from, i % table_bucket_slots), entry);
       return true;
     }
-    // All 8 other buckets are full: one level deeper, the 32 entries of those.
-    constexpr unsigned n2 = n * table_bucket_slots;
-    std::uint64_t occupant2[n2];
-    std::uint32_t to2[n2];
-    for (unsigned i = 0; i < n2; ++i) {
-      occupant2[i] =
-          loaded[i / table_bucket_slots].field((i % table_bucket_slots) * slot_bits_, slot_mask_);
-      to2[i] = other_bucket(to[i / table_bucket_slots], occupant2[i] & fingerprint_mask_);
-      prefetch(to2[i]);
-    }
-    for (unsigned i = 0; i < n2; ++i) {
-      const unsigned parent = i / table_bucket_slots;
+    // All 8 other buckets are full: one level deeper, the 32 entries of those (in order,
+    // stopping at the first with room: most searches end early).
+    for (unsigned parent = 0; parent < n; ++parent) {
       const std::uint32_t from = b[parent / table_bucket_slots];
       const std::uint32_t mid = to[parent];
-      if (mid == from || to2[i] == mid) continue;
-      const unsigned j = free_in(load(to2[i]));
-      if (j == no_slot) continue;
-      write_slot(slot_bit(to2[i], j), occupant2[i]);
-      write_slot(slot_bit(mid, i % table_bucket_slots), occupant[parent]);
-      write_slot(slot_bit(from, parent % table_bucket_slots), entry);
-      return true;
+      if (mid == from) continue;
+      for (unsigned j = 0; j < table_bucket_slots; ++j) {
+        const std::uint64_t grandchild = loaded[parent].field(j * slot_bits_, slot_mask_);
+        const std::uint32_t to2 = other_bucket(mid, grandchild & fingerprint_mask_);
+        if (to2 == mid) continue;
+        const unsigned free_j = free_in(load(to2));
+        if (free_j == no_slot) continue;
+        write_slot(slot_bit(to2, free_j), grandchild);
+        write_slot(slot_bit(mid, j), occupant[parent]);
+        write_slot(slot_bit(from, parent % table_bucket_slots), entry);
+        return true;
+      }
     }
     return false;
   }
@@ -482,7 +484,8 @@ class aged_table {
   std::uint64_t bucket_bits_ = 0;
   std::uint64_t fingerprint_mask_ = 0;
   std::uint64_t slot_mask_ = 0;
-  bits128 fp_fields_, age_fields_, fp_units_, age_units_, fp_highs_, age_highs_;
+  bits128 fp_fields_, age_fields_, fp_units_, age_units_, fp_highs_, age_highs_, fp_lows_,
+      age_lows_;
   std::uint32_t buckets_ = 0;
   std::uint32_t age_mask_ = 0;
   std::uint8_t fingerprint_bits_ = 0;
