@@ -104,9 +104,10 @@ TEST_CASE("cuckoo: a full group keeps every key within capacity, fpp within its 
   const std::uint64_t probes = 1000000;
   std::uint64_t positives = 0;
   for (std::uint64_t i = 0; i < probes; ++i) positives += s.contains(absent_key(i));
-  const double rate = static_cast<double>(positives) / probes;
+  const double rate = static_cast<double>(positives) / static_cast<double>(probes);
   CHECK(rate <= 1e-4);
-  const double bytes_per_tag = static_cast<double>(s.memory_bytes()) / s.stored();
+  const double bytes_per_tag =
+      static_cast<double>(s.memory_bytes()) / static_cast<double>(s.stored());
   MESSAGE("cuckoo, capacity 200000, fpp 1e-4: "
           << s.memory_bytes() << " bytes, " << s.stored() << " keys (" << bytes_per_tag
           << " B a key), measured fpp " << rate << ", stash at most " << max_stash);
@@ -131,7 +132,7 @@ TEST_CASE("cuckoo: a full group at fpp 1e-3 takes less than CCCS's 479 KB") {
   std::uint64_t positives = 0;
   const std::uint64_t probes = 1000000;
   for (std::uint64_t i = 0; i < probes; ++i) positives += s.contains(absent_key(i));
-  const double rate = static_cast<double>(positives) / probes;
+  const double rate = static_cast<double>(positives) / static_cast<double>(probes);
   CHECK(rate <= 1e-3);
   MESSAGE("cuckoo, capacity 200000, fpp 1e-3, 16 generations: "
           << s.memory_bytes() << " bytes (" << static_cast<double>(s.memory_bytes()) / 200000
