@@ -13,17 +13,14 @@
 #include <stdexcept>
 #include <vector>
 
+#include "harness.hpp"
+
 using namespace fluxcap;
 
 namespace {
 
-// As in test_memory.cpp: stored keys and never-stored keys are disjoint, all well mixed.
-std::uint64_t stored_key(std::uint64_t i) {
-  return detail::mix64(2 * i + 2);
-}
-std::uint64_t absent_key(std::uint64_t i) {
-  return detail::mix64(2 * i + 1);
-}
+using fluxcap_test::absent_key;
+using fluxcap_test::stored_key;
 
 /// Occupied slots (and stash entries) of each age distance (0 = active generation).
 std::map<unsigned, std::uint64_t> entries_by_age(const group_state& s) {

@@ -16,15 +16,8 @@ using namespace fluxcap;
 
 namespace {
 
-// Stored keys are mix64 of even numbers, never-stored keys mix64 of odd ones: mix64 is a
-// bijection, so the two sets are disjoint and every key is well mixed (as real keys are).
-// (mix64(0) == 0: key 0 has its own test.)
-std::uint64_t stored_key(std::uint64_t i) {
-  return detail::mix64(2 * i + 2);
-}
-std::uint64_t absent_key(std::uint64_t i) {
-  return detail::mix64(2 * i + 1);
-}
+using fluxcap_test::absent_key;
+using fluxcap_test::stored_key;
 
 template <class Memory>
 group_state make_state(const memory_config& config) {

@@ -176,12 +176,12 @@ class flux_capacitor {
     bool has = false;
   };
 
-  /// The key tag `tag` will use first: a tag without condition stores under its put key
-  /// when true on input, else recalls its get key; a gated tag recalls first.
+  /// The key tag `tag` will use first: a tag true on input stores under its put key, a
+  /// false one recalls its get key; an ancestor tag (condition: itself) recalls first.
   planned_key plan(const bound_tag& tag, const state_type& state, const event_type& event,
                    column_cache& cache) const {
     const bool store =
-        tag.condition == condition_kind::none && accessor_.get_tag(event, tag.handle);
+        tag.condition != condition_kind::self && accessor_.get_tag(event, tag.handle);
     const auto key = key_of(tag, store ? tag.put : tag.get, event, cache);
     if (key) state.prefetch(*key);
     return {key.value_or(0), key.has_value()};
@@ -223,32 +223,20 @@ class flux_capacitor {
     for (std::uint32_t i = 0; i < rule.tag_count; ++i) {
       const bound_tag& tag = tags[i];
       const bool input = accessor_.get_tag(event, tag.handle);
-      if constexpr (prefetches) {
+      if constexpr (prefetches)
         if (i + plan_ahead < rule.tag_count)
           planned[(i + plan_ahead) % planned.size()] =
               plan(tags[i + plan_ahead], state, event, cache);
-        if (tag.condition == condition_kind::none) {
-          // The common case, with the key planned (and prefetched) earlier.
+      // A tag not gated by itself uses one key: its put key when true, else its get key
+      // (planned, and prefetched, a few tags ago when the state prefetches).
+      auto first_key = [&]() -> std::optional<std::uint64_t> {
+        if constexpr (prefetches) {
           const planned_key& p = planned[i % planned.size()];
-          bool value = input;
-          bool stored_same_key = false;
-          std::optional<bool> recalled;
-          if (input) {
-            if (p.has) state.insert(p.key);
-            stored_same_key = p.has && tag.same_keys;
-          } else {
-            recalled = p.has && state.contains(p.key);
-            value = *recalled;
-          }
-          accessor_.set_tag(event, tag.handle, value);
-          if (tag.slot != no_slot) {
-            bool est = stored_same_key || (recalled && *recalled);
-            if (!est && !recalled) est = recall(tag, state, event, cache);
-            if (est) established[tag.slot / 64] |= std::uint64_t{1} << (tag.slot % 64);
-          }
-          continue;
+          return p.has ? std::optional<std::uint64_t>(p.key) : std::nullopt;
+        } else {
+          return key_of(tag, input ? tag.put : tag.get, event, cache);
         }
-      }
+      };
       bool value = input;
       bool gated_off = false;
       std::optional<bool> recalled;  // result of recall(get key), if done
@@ -267,9 +255,12 @@ class flux_capacitor {
         else
           recalled = hit;  // nothing stored: the recall still holds
       } else if (input) {
-        stored_same_key = remember(tag, state, event, cache) && tag.same_keys;
+        const auto key = first_key();
+        if (key) state.insert(*key);
+        stored_same_key = key && tag.same_keys;
       } else {
-        recalled = recall(tag, state, event, cache);
+        const auto key = first_key();
+        recalled = key && state.contains(*key);
         value = *recalled;
       }
       accessor_.set_tag(event, tag.handle, value);

@@ -1,7 +1,7 @@
 // Fuzz target: the group-state, state-store and store-delta decoders on arbitrary
-// bytes, for exact, bloom and cuckoo states. A blob either throws decode_error or decodes into a state that re-encodes to
-// the same bytes and answers lookups without crashing; a delta either applies whole
-// (and the states answer lookups and take inserts) or leaves the store as it was.
+// bytes, for exact, bloom and cuckoo states. A blob either throws decode_error or decodes into a
+// state that re-encodes to the same bytes and answers lookups without crashing; a delta either
+// applies whole (and the states answer lookups and take inserts) or leaves the store as it was.
 #include <fluxcap/fluxcap.hpp>
 
 #include <algorithm>
