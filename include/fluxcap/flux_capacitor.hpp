@@ -7,9 +7,16 @@
 // allocates nothing beyond what the memory itself stores. Each key column value is
 // hashed at most once per event. update() is const: one flux_capacitor may serve
 // many threads, each with its own group states.
+//
+// Rules with a timespan (semantics section 6) key what they store by the time bucket
+// of the storing event (buckets of timespan / timespan_buckets) and recall from the
+// buckets that cover the last timespan: a tag stored within the timespan is always
+// recalled, and one stored earlier is forgotten late by less than one bucket. The
+// memory, its bounds and its state format are the same as without a timespan.
 #pragma once
 
 #include <fluxcap/accessor.hpp>
+#include <fluxcap/event_time.hpp>
 #include <fluxcap/hash.hpp>
 #include <fluxcap/memory.hpp>
 #include <fluxcap/program.hpp>
@@ -24,6 +31,11 @@
 #include <vector>
 
 namespace fluxcap {
+
+/// Buckets a timespan is divided into: how late (at most 1/timespan_buckets of the
+/// timespan) a timed tag may be forgotten, against timespan_buckets + 1 lookups a
+/// recall (see docs/semantics.md, "Timespan").
+inline constexpr std::int64_t timespan_buckets = 4;
 
 template <event_accessor Accessor, memory_policy Memory = bloom_memory,
           hash_policy Hash = default_hash>
@@ -86,19 +98,83 @@ class flux_capacitor {
     std::uint32_t tag_count = 0;
     std::uint32_t slot_count = 0;
     bool skip_unless_tagged = false;
+    std::int64_t timespan_ms = 0;  // 0: untimed
+    std::int64_t bucket_ms = 0;
   };
 
-  /// Per-event memo of column hashes: each key column is read and hashed once.
+  /// Per-event memo of column hashes: each key column is read and hashed once, the
+  /// timestamp parsed once.
   struct column_cache {
     enum class status : std::uint8_t { unknown, absent, empty, value };
     std::array<status, max_key_columns> state{};
     std::array<std::uint64_t, max_key_columns> prepared{};
+    bool time_read = false;
+    std::optional<std::int64_t> time_ms;
   };
+
+  /// Where a rule's keys live in time for one event. Untimed: the keys themselves.
+  /// Timed: stores go to bucket `newest`, recalls look in `oldest`..`newest`; without
+  /// an event time nothing is stored or recalled.
+  struct event_clock {
+    bool timed = false;
+    bool known = false;
+    std::int64_t oldest = 0;
+    std::int64_t newest = 0;
+  };
+
+  static std::int64_t floor_div(std::int64_t a, std::int64_t b) noexcept {
+    const std::int64_t q = a / b;
+    return (a % b != 0 && (a < 0) != (b < 0)) ? q - 1 : q;
+  }
+
+  static std::uint64_t in_bucket(std::uint64_t key, std::int64_t bucket) noexcept {
+    return detail::combine(key, static_cast<std::uint64_t>(bucket));
+  }
+
+  event_clock clock_for(const bound_rule& rule, const event_type& event,
+                        column_cache& cache) const {
+    event_clock c;
+    if (rule.timespan_ms == 0) return c;
+    c.timed = true;
+    if (!cache.time_read) {
+      cache.time_read = true;
+      if (const auto text = accessor_.get_column(event, column_handles_[timestamp_column_]))
+        cache.time_ms = parse_event_time(*text);
+    }
+    // Times within ~10^13 s of the epoch (event_time.hpp), so t - timespan cannot overflow.
+    if (!cache.time_ms) return c;
+    c.known = true;
+    c.newest = floor_div(*cache.time_ms, rule.bucket_ms);
+    c.oldest = floor_div(*cache.time_ms - rule.timespan_ms, rule.bucket_ms);
+    return c;
+  }
+
+  static bool lookup(const state_type& state, std::uint64_t key, const event_clock& when) {
+    if (!when.timed) return state.contains(key);
+    if (!when.known) return false;
+    for (std::int64_t b = when.newest; b >= when.oldest; --b)
+      if (state.contains(in_bucket(key, b))) return true;
+    return false;
+  }
+
+  /// True when the key was stored (a timed rule stores nothing without an event time).
+  static bool store(state_type& state, std::uint64_t key, const event_clock& when) {
+    if (!when.timed) {
+      state.insert(key);
+      return true;
+    }
+    if (!when.known) return false;
+    state.insert(in_bucket(key, when.newest));
+    return true;
+  }
 
   void bind() {
     const auto columns = program_.columns();
     column_handles_.reserve(columns.size());
     for (const auto& name : columns) column_handles_.push_back(accessor_.column_handle_for(name));
+    if (program_.timestamp_column)
+      timestamp_column_ = static_cast<std::uint32_t>(
+          std::find(columns.begin(), columns.end(), *program_.timestamp_column) - columns.begin());
 
     auto bind_recipe = [&](const key_recipe& r, std::uint64_t seed) {
       bound_recipe b;
@@ -117,6 +193,10 @@ class flux_capacitor {
       br.first_tag = static_cast<std::uint32_t>(tags_.size());
       br.tag_count = static_cast<std::uint32_t>(rule.tags.size());
       br.skip_unless_tagged = rule.skip_unless_tagged;
+      if (rule.timed()) {
+        br.timespan_ms = rule.timespan.count();
+        br.bucket_ms = std::max<std::int64_t>(1, br.timespan_ms / timespan_buckets);
+      }
       for (const auto& tag : rule.tags) {
         const std::uint64_t seed = detail::tag_seed(hash_, rule.name, tag.name);
         bound_tag bt{.handle = accessor_.tag_handle_for(rule.name, tag.name)};
@@ -179,26 +259,26 @@ class flux_capacitor {
   /// The key tag `tag` will use first: a tag true on input stores under its put key, a
   /// false one recalls its get key; an ancestor tag (condition: itself) recalls first.
   planned_key plan(const bound_tag& tag, const state_type& state, const event_type& event,
-                   column_cache& cache) const {
-    const bool store =
+                   column_cache& cache, const event_clock& when) const {
+    const bool stores =
         tag.condition != condition_kind::self && accessor_.get_tag(event, tag.handle);
-    const auto key = key_of(tag, store ? tag.put : tag.get, event, cache);
-    if (key) state.prefetch(*key);
+    const auto key = key_of(tag, stores ? tag.put : tag.get, event, cache);
+    if (key && (!when.timed || when.known))
+      state.prefetch(when.timed ? in_bucket(*key, when.newest) : *key);
     return {key.value_or(0), key.has_value()};
   }
 
   bool recall(const bound_tag& tag, const state_type& state, const event_type& event,
-              column_cache& cache) const {
+              column_cache& cache, const event_clock& when) const {
     const auto key = key_of(tag, tag.get, event, cache);
-    return key && state.contains(*key);
+    return key && lookup(state, *key, when);
   }
 
-  /// Stores under the put key; returns that key (nullopt when there is none).
-  std::optional<std::uint64_t> remember(const bound_tag& tag, state_type& state,
-                                        const event_type& event, column_cache& cache) const {
+  /// Stores under the put key; true when it did (there is a key, and a time if timed).
+  bool remember(const bound_tag& tag, state_type& state, const event_type& event,
+                column_cache& cache, const event_clock& when) const {
     const auto key = key_of(tag, tag.put, event, cache);
-    if (key) state.insert(*key);
-    return key;
+    return key && store(state, *key, when);
   }
 
   void update_rule(const bound_rule& rule, state_type& state, event_type& event,
@@ -211,6 +291,7 @@ class flux_capacitor {
       if (!any) return;  // temporal skip rule: leave the rule exactly as it came in
     }
 
+    const event_clock when = clock_for(rule, event, cache);
     // Established flags of the tags that gate others (at most max_tags_per_rule).
     std::array<std::uint64_t, max_tags_per_rule / 64> established;
     std::fill_n(established.begin(), (rule.slot_count + 63) / 64, std::uint64_t{0});
@@ -218,7 +299,7 @@ class flux_capacitor {
     [[maybe_unused]] std::array<planned_key, 2 * plan_ahead> planned;
     if constexpr (prefetches)
       for (std::uint32_t j = 0; j < std::min(plan_ahead, rule.tag_count); ++j)
-        planned[j] = plan(tags[j], state, event, cache);
+        planned[j] = plan(tags[j], state, event, cache, when);
 
     for (std::uint32_t i = 0; i < rule.tag_count; ++i) {
       const bound_tag& tag = tags[i];
@@ -226,7 +307,7 @@ class flux_capacitor {
       if constexpr (prefetches)
         if (i + plan_ahead < rule.tag_count)
           planned[(i + plan_ahead) % planned.size()] =
-              plan(tags[i + plan_ahead], state, event, cache);
+              plan(tags[i + plan_ahead], state, event, cache, when);
       // A tag not gated by itself uses one key: its put key when true, else its get key
       // (planned, and prefetched, a few tags ago when the state prefetches).
       auto first_key = [&]() -> std::optional<std::uint64_t> {
@@ -248,19 +329,18 @@ class flux_capacitor {
       if (gated_off) {
         // Condition not established: keep the input, remember and recall nothing.
       } else if (tag.condition == condition_kind::self) {
-        const bool hit = recall(tag, state, event, cache);
+        const bool hit = recall(tag, state, event, cache, when);
         value = input || hit;
         if (value)  // a store under another recipe can still hit the get key (pid == ppid)
-          stored_same_key = remember(tag, state, event, cache) && tag.same_keys;
+          stored_same_key = remember(tag, state, event, cache, when) && tag.same_keys;
         else
           recalled = hit;  // nothing stored: the recall still holds
       } else if (input) {
         const auto key = first_key();
-        if (key) state.insert(*key);
-        stored_same_key = key && tag.same_keys;
+        stored_same_key = key && store(state, *key, when) && tag.same_keys;
       } else {
         const auto key = first_key();
-        recalled = key && state.contains(*key);
+        recalled = key && lookup(state, *key, when);
         value = *recalled;
       }
       accessor_.set_tag(event, tag.handle, value);
@@ -268,7 +348,7 @@ class flux_capacitor {
       if (tag.slot != no_slot) {
         // Established: recall(get key) is true after this tag's own update.
         bool est = stored_same_key || (recalled && *recalled);
-        if (!est && !recalled) est = recall(tag, state, event, cache);
+        if (!est && !recalled) est = recall(tag, state, event, cache, when);
         if (est) established[tag.slot / 64] |= std::uint64_t{1} << (tag.slot % 64);
       }
     }
@@ -279,6 +359,7 @@ class flux_capacitor {
   Memory memory_;
   Hash hash_;
   std::vector<column_handle> column_handles_;
+  std::uint32_t timestamp_column_ = no_slot;  // into column_handles_, when some rule is timed
   std::vector<std::uint8_t> recipe_columns_;
   std::vector<bound_tag> tags_;
   std::vector<bound_rule> rules_;

@@ -6,6 +6,7 @@
 #include <fluxcap/condition.hpp>
 #include <fluxcap/dense_event.hpp>
 #include <fluxcap/error.hpp>
+#include <fluxcap/event_time.hpp>
 #include <fluxcap/flux_capacitor.hpp>
 #include <fluxcap/hash.hpp>
 #include <fluxcap/memory.hpp>

@@ -10,6 +10,7 @@
 #include <fluxcap/spec.hpp>
 
 #include <algorithm>
+#include <chrono>
 #include <cstddef>
 #include <cstdint>
 #include <optional>
@@ -67,14 +68,21 @@ struct compiled_rule {
   /// Temporal skip rule: leave the rule untouched unless one of its tags is true.
   bool skip_unless_tagged = false;
   std::vector<compiled_tag> tags;  ///< evaluation order: every condition before its dependents
+  /// Semantics section 6: recalled only within this span of the store (0: no bound).
+  std::chrono::milliseconds timespan{0};
   source_location where;
+
+  [[nodiscard]] bool timed() const noexcept { return timespan.count() > 0; }
 };
 
 /// A validated, ordered, name-based program.
 struct program {
   std::vector<compiled_rule> rules;
+  /// The event-time column, when some rule has a timespan (fluxcap/event_time.hpp).
+  std::optional<std::string> timestamp_column;
 
-  /// Distinct column names used by any key, in first-use order.
+  /// Distinct column names used by any key, in first-use order, then the timestamp
+  /// column when some rule reads it.
   [[nodiscard]] std::vector<std::string> columns() const {
     std::vector<std::string> out;
     for (const auto& rule : rules)
@@ -82,6 +90,9 @@ struct program {
         for (const auto* recipe : {&tag.get, &tag.put})
           for (const auto& col : recipe->columns)
             if (std::find(out.begin(), out.end(), col) == out.end()) out.push_back(col);
+    if (timestamp_column &&
+        std::find(out.begin(), out.end(), *timestamp_column) == out.end())
+      out.push_back(*timestamp_column);
     return out;
   }
 
@@ -293,6 +304,9 @@ inline void order_tags(const rule_spec& r, compiled_rule& out) {
 [[nodiscard]] inline program compile(const spec& s) {
   program prog;
   if (s.rules.empty()) detail::fail(s.where, {}, {}, "the spec has no rules");
+  if (s.timestamp && s.timestamp->empty())
+    detail::fail(detail::first_known(s.timestamp_where, s.where), {}, {},
+                 "'timestamp' names an empty column");
   std::unordered_map<std::string_view, const rule_spec*> seen_rules;
   for (const auto& r : s.rules) {
     const auto& rule_where = detail::first_known(r.where.rule, r.where.name);
@@ -327,10 +341,22 @@ inline void order_tags(const rule_spec& r, compiled_rule& out) {
     cr.name = r.name;
     cr.act = r.act;
     cr.where = rule_where;
+    if (r.timespan) {
+      const auto& where = detail::first_known(r.where.timespan, rule_where);
+      if (r.timespan->count() <= 0)
+        detail::fail(where, r.name, {}, "'timespan' must be positive");
+      if (!s.timestamp)
+        detail::fail(where, r.name, {},
+                     "'timespan' needs the spec's 'timestamp' column (the events' time)");
+      cr.timespan = *r.timespan;
+    }
     detail::lower_rule(r, cr);
     detail::order_tags(r, cr);
     prog.rules.push_back(std::move(cr));
   }
+  if (std::any_of(prog.rules.begin(), prog.rules.end(),
+                  [](const compiled_rule& r) { return r.timed(); }))
+    prog.timestamp_column = s.timestamp;
   if (const auto cols = prog.columns(); cols.size() > max_key_columns)
     detail::fail(s.where, {}, {},
                  "the spec uses " + std::to_string(cols.size()) +

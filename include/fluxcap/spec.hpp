@@ -11,6 +11,7 @@
 
 #include <fluxcap/error.hpp>
 
+#include <chrono>
 #include <cstdint>
 #include <initializer_list>
 #include <optional>
@@ -48,6 +49,32 @@ enum class action : std::uint8_t {
   return std::nullopt;
 }
 
+/// Parses a Sigma-style timespan: a positive integer and a unit, `ms`, `s`, `m`, `h` or
+/// `d` (`500ms`, `30s`, `5m`, `1h`, `7d`). Empty optional for anything else, zero and
+/// spans whose milliseconds do not fit in 63 bits included.
+[[nodiscard]] constexpr std::optional<std::chrono::milliseconds> parse_timespan(
+    std::string_view s) noexcept {
+  std::size_t digits = 0;
+  std::int64_t n = 0;
+  constexpr std::int64_t limit = std::int64_t{1} << 53;  // far beyond any unit's use
+  while (digits < s.size() && s[digits] >= '0' && s[digits] <= '9') {
+    n = n * 10 + (s[digits] - '0');
+    if (n > limit) return std::nullopt;
+    ++digits;
+  }
+  if (digits == 0 || n == 0) return std::nullopt;
+  const std::string_view unit = s.substr(digits);
+  std::int64_t scale = 0;
+  if (unit == "ms") scale = 1;
+  else if (unit == "s") scale = 1000;
+  else if (unit == "m") scale = 60'000;
+  else if (unit == "h") scale = 3'600'000;
+  else if (unit == "d") scale = 86'400'000;
+  else return std::nullopt;
+  if (n > std::int64_t{9'000'000'000'000'000'000} / scale) return std::nullopt;
+  return std::chrono::milliseconds(n * scale);
+}
+
 /// One tag of a rule. In the high-level form only `name` may be set; the
 /// low-level fields are derived from the rule's action.
 struct tag_spec {
@@ -74,11 +101,14 @@ struct rule_spec {
   std::optional<std::vector<std::string>> groupby;  ///< temporal only: context columns
   std::optional<std::string> parent;                ///< parent/ancestor: parent id column
   std::optional<std::string> child;                 ///< parent/ancestor: own id column
+  /// Semantics section 6: a tag remembered by this rule is recalled only by events
+  /// within this span of the event that stored it (event time: `spec::timestamp`).
+  std::optional<std::chrono::milliseconds> timespan;
   std::vector<tag_spec> tags;
 
   /// Source positions of the rule and of its fields, for diagnostics.
   struct locations {
-    source_location rule, name, action, ordered, groupby, parent, child, tags;
+    source_location rule, name, action, ordered, groupby, parent, child, timespan, tags;
   } where;
 
   rule_spec& with_description(std::string text) {
@@ -91,6 +121,10 @@ struct rule_spec {
   }
   rule_spec& with_groupby(std::vector<std::string> columns) {
     groupby = std::move(columns);
+    return *this;
+  }
+  rule_spec& with_timespan(std::chrono::milliseconds span) {
+    timespan = span;
     return *this;
   }
 };
@@ -150,7 +184,17 @@ struct rule_spec {
 /// A whole spec: an ordered list of rules. Rule order is evaluation order.
 struct spec {
   std::vector<rule_spec> rules;
-  source_location where;  ///< the document, for errors about the spec as a whole
+  /// The column holding each event's time, needed by rules with a `timespan`: RFC 3339
+  /// text (`2026-12-01T10:00:00.250Z`, `...+02:00`) or seconds since the Unix epoch
+  /// (`1764583200`, `1764583200.25`); see fluxcap/event_time.hpp.
+  std::optional<std::string> timestamp;
+  source_location where;            ///< the document, for errors about the spec as a whole
+  source_location timestamp_where;  ///< where `timestamp` is written
+
+  spec& with_timestamp(std::string column) {
+    timestamp = std::move(column);
+    return *this;
+  }
 
   spec() = default;
   spec(std::initializer_list<rule_spec> list) : rules(list) {}

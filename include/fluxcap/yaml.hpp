@@ -3,7 +3,8 @@
 //
 // Accepted documents (JSON is YAML, so every shape may also be written as JSON):
 //
-// 1. A mapping with `rules:` (a list of rules) and optionally `conditions:`.
+// 1. A mapping with `rules:` (a list of rules) and optionally `conditions:` and
+//    `timestamp:` (the events' time column, for rules with a `timespan`).
 //    No other top-level key is accepted.
 // 2. A single rule: a mapping with `rule_name` or `rulename` (seed 002's JSON
 //    examples are this shape).
@@ -16,6 +17,8 @@
 //   ordered               true | false            (temporal only)
 //   groupby               a column, or a list of columns (temporal only)
 //   parent, child         columns                 (parent and ancestor only)
+//   timespan              a number and a unit, ms | s | m | h | d (`5m`): tags are
+//                         recalled only within it (semantics section 6)
 //   tags                  required list; each entry is a tag name, or a mapping
 //                         {name, prefix_get, prefix_put, put_condition}
 // With `action` the rule is high-level (seed 000); without, it is low-level (seed
@@ -210,9 +213,9 @@ class yaml_spec_reader {
     YAML::Node value;
   };
 
-  static constexpr std::array<std::string_view, 9> rule_keys{"rulename", "rule_name", "description",
-                                                             "action",   "ordered",   "groupby",
-                                                             "parent",   "child",     "tags"};
+  static constexpr std::array<std::string_view, 10> rule_keys{
+      "rulename", "rule_name", "description", "action",   "ordered",
+      "groupby",  "parent",    "child",       "timespan", "tags"};
   static constexpr std::array<std::string_view, 4> tag_keys{"name", "prefix_get", "prefix_put",
                                                             "put_condition"};
 
@@ -321,13 +324,17 @@ class yaml_spec_reader {
         read_rule_list(e.value, out.spec);
       } else if (e.key == "conditions") {
         read_conditions(e, out.conditions);
+      } else if (e.key == "timestamp") {
+        out.spec.timestamp = string_value(e, {}, {});
+        out.spec.timestamp_where = at(e.value);
       } else if (std::find(rule_keys.begin(), rule_keys.end(), e.key) != rule_keys.end()) {
         fail(at(e.key_node), {}, {},
              "'" + e.key + "' belongs to a rule; list rules under 'rules:'");
       } else {
         fail(at(e.key_node), {}, {},
-             "unknown top-level key '" + e.key + "'; expected 'rules' or 'conditions'" +
-                 did_you_mean(e.key, {"rules", "conditions"}));
+             "unknown top-level key '" + e.key +
+                 "'; expected 'rules', 'conditions' or 'timestamp'" +
+                 did_you_mean(e.key, {"rules", "conditions", "timestamp"}));
       }
     }
     if (!has_rules) fail(at(root), {}, {}, "the spec has no 'rules:' list");
@@ -393,6 +400,14 @@ class yaml_spec_reader {
       } else if (e.key == "child") {
         r.child = string_value(e, rn, {});
         r.where.child = at(e.value);
+      } else if (e.key == "timespan") {
+        const auto text = string_value(e, rn, {});
+        r.timespan = parse_timespan(text);
+        r.where.timespan = at(e.value);
+        if (!r.timespan)
+          fail(at(e.value), rn, {},
+               "'timespan' must be a positive number and a unit (ms, s, m, h or d), like "
+               "'5m'; found '" + text + "'");
       } else if (e.key == "tags") {
         has_tags = true;
         if (e.value.IsNull()) fail(at(e.key_node), rn, {}, "'tags' needs a list of tags");
