@@ -431,11 +431,16 @@ const char* scan_string(const char* p) noexcept {
   }
 }
 
+}  // namespace
+
+namespace {
 std::string shorten(std::string_view s) {
   constexpr std::size_t max = 40;
   if (s.size() <= max) return std::string(s);
   return std::string(s.substr(0, max)) + "...";
 }
+
+}  // namespace
 
 std::string quote_name(std::string_view s) {
   std::string out(1, '\'');
@@ -444,7 +449,6 @@ std::string quote_name(std::string_view s) {
   return out;
 }
 
-}  // namespace
 
 // simdjson On-Demand finds the tokens, but it is not a validating parser: it may
 // accept some malformed documents (e.g. `{"a":"b":1}}`). So the parser below checks

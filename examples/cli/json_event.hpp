@@ -250,6 +250,9 @@ class json_accessor {
   const json_schema* schema_;
 };
 
+/// `s` in single quotes, shortened to 40 bytes and "...", for messages.
+std::string quote_name(std::string_view s);
+
 /// Bounds on what one line may hold (docs/cli.md, "Limits"); a line beyond them is bad.
 struct line_limits {
   /// Most tags in the tag map, all rules together.

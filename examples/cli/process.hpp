@@ -6,6 +6,7 @@
 #include "json_event.hpp"
 #include "spec_file.hpp"
 
+#include <fluxcap/event_time.hpp>
 #include <fluxcap/flux_capacitor.hpp>
 #include <fluxcap/memory.hpp>
 #include <fluxcap/state_store.hpp>
@@ -13,6 +14,7 @@
 #include <algorithm>
 #include <cstddef>
 #include <cstdint>
+#include <optional>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -52,7 +54,10 @@ class line_processor {
         parser_(schema, limits.line),
         writer_(schema, detection_names(spec)),
         ev_(schema),
-        names_(schema) {}
+        names_(schema) {
+    if (spec.prog.timestamp_column)
+      timestamp_column_ = schema.column_handle(*spec.prog.timestamp_column);
+  }
 
   [[nodiscard]] const capacitor_type& capacitor() const noexcept { return cap_; }
   /// Bounds the groups this processor's store may hold to `n` (at most --max-groups:
@@ -90,6 +95,7 @@ class line_processor {
       return outcome::blank;
     }
     if (!parser_.parse(line, readable, ev_, problem)) return outcome::bad;
+    if (timestamp_column_ && !has_event_time(problem)) return outcome::bad;
 
     event_group_key(group_key_);
     if (current_ == nullptr || group_key_ != current_key_) {
@@ -124,6 +130,25 @@ class line_processor {
   }
 
  private:
+  /// A spec with timed rules needs every event's time: an event without one would
+  /// silently escape them (the library stores and recalls nothing for it), so it is a
+  /// bad line, reported and never applied.
+  bool has_event_time(std::string& problem) const {
+    const auto& column = *spec_->prog.timestamp_column;
+    const std::optional<std::string_view> text = ev_.columns[*timestamp_column_];
+    if (!text) {
+      problem = "timestamp column " + quote_name(column) + " is missing or null";
+      return false;
+    }
+    if (!fluxcap::parse_event_time(*text)) {
+      problem = "timestamp column " + quote_name(column) + ": " +
+                quote_name(*text) +
+                " is neither an RFC 3339 time nor seconds since the epoch";
+      return false;
+    }
+    return true;
+  }
+
   /// The group key of the parsed event `ev_`.
   void event_group_key(std::string& key) const {
     key.clear();
@@ -154,6 +179,7 @@ class line_processor {
   std::string group_key_;
   std::string current_key_;
   std::string scratch_problem_;
+  std::optional<json_accessor::column_handle> timestamp_column_;
   std::uint64_t group_budget_ = limits_.max_groups;
   fluxcap::group_state* current_ = nullptr;
 };

@@ -11,6 +11,8 @@
 #pragma GCC diagnostic pop
 #endif
 
+#include <chrono>
+#include <cstdint>
 #include <utility>
 
 namespace fluxcap_cli {
@@ -91,6 +93,15 @@ std::string dot_id(const std::string& s) {
   return out + "\"";
 }
 
+/// A timespan in its largest whole unit (300000 ms: "5m").
+std::string timespan_text(std::chrono::milliseconds span) {
+  const std::int64_t ms = span.count();
+  for (const auto& [unit, scale] : {std::pair{"d", 86'400'000LL}, std::pair{"h", 3'600'000LL},
+                                    std::pair{"m", 60'000LL}, std::pair{"s", 1000LL}})
+    if (ms % scale == 0) return std::to_string(ms / scale) + unit;
+  return std::to_string(ms) + "ms";
+}
+
 }  // namespace
 
 std::string describe_program(const loaded_spec& s) {
@@ -103,6 +114,9 @@ std::string describe_program(const loaded_spec& s) {
     out += "\n" + rule_header(s.spec.rules[i], rule) + "\n";
     if (rule.skip_unless_tagged)
       out += "  left untouched on events that carry none of its tags (temporal skip rule)\n";
+    if (rule.timed())
+      out += "  timespan " + timespan_text(rule.timespan) + ": recalled only by events within it "
+             "of the store (time from column " + *s.prog.timestamp_column + ")\n";
     out += "  tags in evaluation order:\n";
     for (std::size_t t = 0; t < rule.tags.size(); ++t) {
       const auto& tag = rule.tags[t];
@@ -124,11 +138,14 @@ std::string describe_program(const loaded_spec& s) {
       }
     }
   }
-  const auto columns = s.prog.columns();
+  fluxcap::program keys_only = s.prog;
+  keys_only.timestamp_column.reset();
+  const auto columns = keys_only.columns();
   out += "\nkey columns:";
   if (columns.empty()) out += " (none)";
   for (std::size_t i = 0; i < columns.size(); ++i) out += (i ? ", " : " ") + columns[i];
   out += "\n";
+  if (s.prog.timestamp_column) out += "timestamp column: " + *s.prog.timestamp_column + "\n";
   if (!s.detections.empty()) {
     out += "\nconditions (evaluated after the flux update, listed in this order):\n";
     for (const auto& d : s.detections) {

@@ -544,6 +544,48 @@ usage_error "^fluxcap: bad_cond.yaml:6:[0-9]+: condition 'd': " run --spec bad_c
 printf 'rules: [\n' >broken.yaml
 usage_error "^fluxcap: broken.yaml:" graph --spec broken.yaml
 
+CASE="timespan: tags recalled only within the rule's span; events without a time are bad lines"
+cat >timed.jsonl <<'EOF'
+{"host":"h1","user":"u","ts":"2026-12-01T10:00:00Z","sigma":{"recon":{"a":true}}}
+{"host":"h1","user":"u","ts":"2026-12-01T10:02:00Z","sigma":{"recon":{"b":true}}}
+{"host":"h1","user":"u","ts":1796119440,"sigma":{"recon":{"c":true}}}
+{"host":"h1","user":"u","sigma":{"recon":{"a":true}}}
+{"host":"h1","user":"u","ts":"soon","sigma":{"recon":{"a":true}}}
+{"host":"h1","user":"u","ts":"2026-12-01T10:30:00Z","sigma":{"recon":{"a":true}}}
+{"host":"h1","user":"u","ts":"2026-12-01T10:40:00Z","sigma":{"recon":{"b":true}}}
+{"host":"h1","user":"u","ts":"2026-12-01T10:41:00+00:00","sigma":{"recon":{"c":true}}}
+EOF
+cat >timed.expected <<'EOF'
+{"host":"h1","user":"u","ts":"2026-12-01T10:00:00Z","sigma":{"recon":{"a":true,"b":false,"c":false}}}
+{"host":"h1","user":"u","ts":"2026-12-01T10:02:00Z","sigma":{"recon":{"b":true,"a":true,"c":false}}}
+{"host":"h1","user":"u","ts":1796119440,"sigma":{"recon":{"c":true,"a":true,"b":true}},"detections":["recon_done"]}
+{"host":"h1","user":"u","sigma":{"recon":{"a":true}}}
+{"host":"h1","user":"u","ts":"soon","sigma":{"recon":{"a":true}}}
+{"host":"h1","user":"u","ts":"2026-12-01T10:30:00Z","sigma":{"recon":{"a":true,"b":false,"c":false}}}
+{"host":"h1","user":"u","ts":"2026-12-01T10:40:00Z","sigma":{"recon":{"b":true,"a":false,"c":false}}}
+{"host":"h1","user":"u","ts":"2026-12-01T10:41:00+00:00","sigma":{"recon":{"c":true,"a":false,"b":false}}}
+EOF
+for memory in exact bloom cuckoo; do
+  run run --spec "$DATA/timespan.yaml" --group-key host --memory $memory --on-error pass timed.jsonl
+  expect_rc 0 && expect_out timed.expected &&
+    expect_err "fluxcap: warning: timed.jsonl:4: timestamp column 'ts' is missing or null; line passed through unchanged
+fluxcap: warning: timed.jsonl:5: timestamp column 'ts': 'soon' is neither an RFC 3339 time nor seconds since the epoch; line passed through unchanged
+fluxcap: passed 2 bad lines through unchanged"
+done
+run run --spec "$DATA/timespan.yaml" --group-key host timed.jsonl
+expect_rc 1 && expect_err "fluxcap: timed.jsonl:4: timestamp column 'ts' is missing or null"
+run check --spec "$DATA/timespan.yaml"
+expect_rc 0 && grep -q '^  timespan 5m: recalled only by events within it of the store (time from column ts)$' "$WORK/out" &&
+  grep -q '^timestamp column: ts$' "$WORK/out" || fail "check does not show the timespan: $(cat "$WORK/out")"
+cat >no_timestamp.yaml <<'EOF'
+rules:
+  - rulename: r
+    action: temporal
+    timespan: 10m
+    tags: [t]
+EOF
+usage_error "^fluxcap: no_timestamp.yaml:4:15: rule 'r': 'timespan' needs the spec's 'timestamp' column \(the events' time\)$" run --spec no_timestamp.yaml timed.jsonl
+
 CASE="help and version"
 run --help
 expect_rc 0 && expect_no_err && expect_err_matches '^$'

@@ -9,6 +9,7 @@
 
 #include <doctest/doctest.h>
 
+#include <chrono>
 #include <optional>
 #include <string>
 #include <vector>
@@ -446,4 +447,50 @@ TEST_CASE("spec limits: a spec file is read only up to its limit") {
   // /dev/zero never ends: reading it whole would exhaust memory.
   CHECK_THROWS_WITH_AS((void)parse_spec_file("/dev/zero", limits),
                        "/dev/zero: the spec is larger than 1000 bytes (limit)", spec_error);
+}
+
+TEST_CASE("timespan and timestamp (semantics section 6)") {
+  const auto doc = parse_spec_string(R"(timestamp: "@timestamp"
+rules:
+  - rulename: recon
+    action: temporal
+    ordered: true
+    timespan: 5m
+    tags: [a, b]
+  - rulename: lineage
+    action: ancestor
+    parent: ppid
+    child: pid
+    tags: [office]
+)");
+  REQUIRE(doc.spec.rules.size() == 2);
+  CHECK(doc.spec.timestamp == "@timestamp");
+  CHECK(doc.spec.timestamp_where.line == 1);
+  CHECK(doc.spec.rules[0].timespan == std::chrono::minutes(5));
+  CHECK(doc.spec.rules[0].where.timespan.line == 6);
+  CHECK_FALSE(doc.spec.rules[1].timespan);
+  const auto prog = fluxcap::compile(doc.spec);
+  CHECK(prog.rules[0].timespan == std::chrono::minutes(5));
+  CHECK(prog.timestamp_column == "@timestamp");
+
+  CHECK(error_of("rules:\n  - {rulename: r, action: temporal, timespan: 5m, tags: [a]}\n") ==
+        "spec.yaml:2:47: rule 'r': 'timespan' needs the spec's 'timestamp' column (the "
+        "events' time)");
+  CHECK(error_of("timestamp: ts\nrules:\n  - {rulename: r, action: temporal, timespan: 5, "
+                 "tags: [a]}\n") ==
+        "spec.yaml:3:47: rule 'r': 'timespan' must be a positive number and a unit (ms, s, m, "
+        "h or d), like '5m'; found '5'");
+  CHECK(error_of("timestamp: ts\nrules:\n  - {rulename: r, action: temporal, timespan: 0s, "
+                 "tags: [a]}\n") ==
+        "spec.yaml:3:47: rule 'r': 'timespan' must be a positive number and a unit (ms, s, m, "
+        "h or d), like '5m'; found '0s'");
+  CHECK(error_of("timestamp: [ts]\nrules:\n  - {rulename: r, action: temporal, tags: [a]}\n") ==
+        "spec.yaml:1:12: 'timestamp' must be a string, not a list");
+  CHECK(error_of("timestamp: ''\nrules:\n  - {rulename: r, action: temporal, tags: [a]}\n") ==
+        "spec.yaml:1:12: 'timestamp' names an empty column");
+  CHECK(error_of("timespan: 5m\nrules:\n  - {rulename: r, action: temporal, tags: [a]}\n") ==
+        "spec.yaml:1:1: 'timespan' belongs to a rule; list rules under 'rules:'");
+  CHECK(error_of("timestmp: ts\nrules:\n  - {rulename: r, action: temporal, tags: [a]}\n") ==
+        "spec.yaml:1:1: unknown top-level key 'timestmp'; expected 'rules', 'conditions' or "
+        "'timestamp' (did you mean 'timestamp'?)");
 }
