@@ -58,12 +58,26 @@ TEST_CASE("parse_event_time: RFC 3339 and epoch seconds, in milliseconds") {
   CHECK(parse_event_time("1764583200.5") == 1764583200500);
   CHECK(parse_event_time("-1.5") == -1500);
   CHECK(parse_event_time("0") == 0);
-  for (const char* bad :
-       {"", "-", "abc", "1.", ".5", "1e9", "12:00", "2026-12-01", "2026-12-01T10:00Z",
-        "2026-13-01T10:00:00Z", "2026-02-30T10:00:00Z", "2023-02-29T00:00:00Z",
-        "2026-12-01T24:00:00Z", "2026-12-01T10:60:00Z", "2026-12-01T10:00:00+0200",
-        "2026-12-01T10:00:00Zjunk", "2026-12-01T10:00:00.Z", "2026-12-01X10:00:00Z",
-        "99999999999999999999", "2026-12-01T10:00:00 "})
+  for (const char* bad : {"",
+                          "-",
+                          "abc",
+                          "1.",
+                          ".5",
+                          "1e9",
+                          "12:00",
+                          "2026-12-01",
+                          "2026-12-01T10:00Z",
+                          "2026-13-01T10:00:00Z",
+                          "2026-02-30T10:00:00Z",
+                          "2023-02-29T00:00:00Z",
+                          "2026-12-01T24:00:00Z",
+                          "2026-12-01T10:60:00Z",
+                          "2026-12-01T10:00:00+0200",
+                          "2026-12-01T10:00:00Zjunk",
+                          "2026-12-01T10:00:00.Z",
+                          "2026-12-01X10:00:00Z",
+                          "99999999999999999999",
+                          "2026-12-01T10:00:00 "})
     CHECK_MESSAGE(!parse_event_time(bad), std::string(bad));
 }
 
@@ -147,9 +161,10 @@ TEST_CASE_TEMPLATE("timespan: events without a time store and recall nothing for
   CHECK(g.run({"timed.a"}, at_s(1002)) == tag_set{"timed.a", "timed.b"});
 }
 
-TEST_CASE_TEMPLATE("timespan: an event earlier than a store (out of order) recalls it only "
-                   "within the store's bucket",
-                   Memory, FLUXCAP_MEMORY_POLICIES) {
+TEST_CASE_TEMPLATE(
+    "timespan: an event earlier than a store (out of order) recalls it only "
+    "within the store's bucket",
+    Memory, FLUXCAP_MEMORY_POLICIES) {
   harness<Memory> g(timed(temporal_rule("r", {"a", "b"}).with_timespan(40s)));  // buckets of 10 s
   g.run({"r.a"}, at_s(1005));
   CHECK(g.run({"r.b"}, at_s(1001)).count("r.a") == 1);  // same bucket [1000, 1010)
@@ -215,10 +230,10 @@ TEST_CASE("timespan: exact and bloom memory agree on a long timed stream") {
     tag_set in;
     for (const char* tag : {"t.a", "t.b", "t.c", "p.x", "p.y"})
       if (next() % 8 == 0) in.insert(tag);
-    fluxcap_test::columns cols{{"ts", std::to_string(now / 1000) + "." +
-                                          std::to_string(1000 + now % 1000).substr(1)},
-                               {"user", std::to_string(next() % 5)},
-                               {"pid", std::to_string(i)}};
+    fluxcap_test::columns cols{
+        {"ts", std::to_string(now / 1000) + "." + std::to_string(1000 + now % 1000).substr(1)},
+        {"user", std::to_string(next() % 5)},
+        {"pid", std::to_string(i)}};
     if (i > 0) cols["ppid"] = std::to_string(static_cast<int>(next() % static_cast<unsigned>(i)));
     const tag_set want = exact.run(in, cols);
     recalled += static_cast<int>(want.size() - in.size());

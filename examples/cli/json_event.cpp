@@ -449,7 +449,6 @@ std::string quote_name(std::string_view s) {
   return out;
 }
 
-
 // simdjson On-Demand finds the tokens, but it is not a validating parser: it may
 // accept some malformed documents (e.g. `{"a":"b":1}}`). So the parser below checks
 // the grammar itself around the tokens On-Demand reports: every key, ':' and ','

@@ -141,8 +141,7 @@ class line_processor {
       return false;
     }
     if (!fluxcap::parse_event_time(*text)) {
-      problem = "timestamp column " + quote_name(column) + ": " +
-                quote_name(*text) +
+      problem = "timestamp column " + quote_name(column) + ": " + quote_name(*text) +
                 " is neither an RFC 3339 time nor seconds since the epoch";
       return false;
     }

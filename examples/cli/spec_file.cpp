@@ -115,8 +115,10 @@ std::string describe_program(const loaded_spec& s) {
     if (rule.skip_unless_tagged)
       out += "  left untouched on events that carry none of its tags (temporal skip rule)\n";
     if (rule.timed())
-      out += "  timespan " + timespan_text(rule.timespan) + ": recalled only by events within it "
-             "of the store (time from column " + *s.prog.timestamp_column + ")\n";
+      out += "  timespan " + timespan_text(rule.timespan) +
+             ": recalled only by events within it "
+             "of the store (time from column " +
+             *s.prog.timestamp_column + ")\n";
     out += "  tags in evaluation order:\n";
     for (std::size_t t = 0; t < rule.tags.size(); ++t) {
       const auto& tag = rule.tags[t];

@@ -20,8 +20,7 @@ namespace fluxcap {
 namespace detail {
 
 /// Reads exactly `n` digits at `s[at]`; advances `at`.
-constexpr bool read_digits(std::string_view s, std::size_t& at, std::size_t n,
-                           int& out) noexcept {
+constexpr bool read_digits(std::string_view s, std::size_t& at, std::size_t n, int& out) noexcept {
   if (s.size() - at < n) return false;
   out = 0;
   for (std::size_t i = 0; i < n; ++i) {

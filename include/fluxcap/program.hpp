@@ -90,8 +90,7 @@ struct program {
         for (const auto* recipe : {&tag.get, &tag.put})
           for (const auto& col : recipe->columns)
             if (std::find(out.begin(), out.end(), col) == out.end()) out.push_back(col);
-    if (timestamp_column &&
-        std::find(out.begin(), out.end(), *timestamp_column) == out.end())
+    if (timestamp_column && std::find(out.begin(), out.end(), *timestamp_column) == out.end())
       out.push_back(*timestamp_column);
     return out;
   }
@@ -343,8 +342,7 @@ inline void order_tags(const rule_spec& r, compiled_rule& out) {
     cr.where = rule_where;
     if (r.timespan) {
       const auto& where = detail::first_known(r.where.timespan, rule_where);
-      if (r.timespan->count() <= 0)
-        detail::fail(where, r.name, {}, "'timespan' must be positive");
+      if (r.timespan->count() <= 0) detail::fail(where, r.name, {}, "'timespan' must be positive");
       if (!s.timestamp)
         detail::fail(where, r.name, {},
                      "'timespan' needs the spec's 'timestamp' column (the events' time)");

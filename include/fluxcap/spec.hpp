@@ -65,12 +65,18 @@ enum class action : std::uint8_t {
   if (digits == 0 || n == 0) return std::nullopt;
   const std::string_view unit = s.substr(digits);
   std::int64_t scale = 0;
-  if (unit == "ms") scale = 1;
-  else if (unit == "s") scale = 1000;
-  else if (unit == "m") scale = 60'000;
-  else if (unit == "h") scale = 3'600'000;
-  else if (unit == "d") scale = 86'400'000;
-  else return std::nullopt;
+  if (unit == "ms")
+    scale = 1;
+  else if (unit == "s")
+    scale = 1000;
+  else if (unit == "m")
+    scale = 60'000;
+  else if (unit == "h")
+    scale = 3'600'000;
+  else if (unit == "d")
+    scale = 86'400'000;
+  else
+    return std::nullopt;
   if (n > std::int64_t{9'000'000'000'000'000'000} / scale) return std::nullopt;
   return std::chrono::milliseconds(n * scale);
 }

@@ -407,7 +407,8 @@ class yaml_spec_reader {
         if (!r.timespan)
           fail(at(e.value), rn, {},
                "'timespan' must be a positive number and a unit (ms, s, m, h or d), like "
-               "'5m'; found '" + text + "'");
+               "'5m'; found '" +
+                   text + "'");
       } else if (e.key == "tags") {
         has_tags = true;
         if (e.value.IsNull()) fail(at(e.key_node), rn, {}, "'tags' needs a list of tags");

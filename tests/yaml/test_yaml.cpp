@@ -285,9 +285,10 @@ TEST_CASE("structural errors: keys") {
         "'prefix_get'?)");
   CHECK(error_of("rulename: r\naction: temporal\naction: parent\ntags: [a]\n") ==
         "spec.yaml:3:1: duplicate key 'action' (first at spec.yaml:2:1)");
-  CHECK(error_of("rule: []\n") ==
-        "spec.yaml:1:1: unknown top-level key 'rule'; expected 'rules', 'conditions' or 'timestamp' "
-        "(did you mean 'rules'?)");
+  CHECK(
+      error_of("rule: []\n") ==
+      "spec.yaml:1:1: unknown top-level key 'rule'; expected 'rules', 'conditions' or 'timestamp' "
+      "(did you mean 'rules'?)");
   CHECK(error_of("rules:\n  - {rulename: r, action: temporal, tags: [a]}\ntags: [b]\n") ==
         "spec.yaml:3:1: 'tags' belongs to a rule; list rules under 'rules:'");
   CHECK(error_of("rules:\n  - action: temporal\n    tags: [a]\n") ==
