@@ -46,7 +46,7 @@ void run_example(const char* title, const fluxcap::rule_spec& rule,
     std::string cols;
     for (const auto& [name, value] : in.columns) {
       e.set_column(*schema.column_index(name), value);
-      cols += " " + name + "=" + value;
+      cols.append(" ").append(name).append("=").append(value);
     }
     const std::string before = list(schema, e);
     cap.update(state, e);

@@ -568,7 +568,9 @@ struct line_parser::impl {
     bool closed = false;
     for (auto er : a) {
       od::value item;
-      if (const auto e = std::move(er).get(item)) return bad_json(e);
+      // get() is &&-qualified in simdjson: the move is what makes the call valid.
+      if (const auto e = std::move(er).get(item))  // NOLINT(performance-move-const-arg)
+        return bad_json(e);
       if (closed) return bad_structure(expect);
       if (item.raw_json_token().data() != expect) return bad_structure(expect);
       const char* item_end = nullptr;

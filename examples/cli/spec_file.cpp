@@ -133,8 +133,11 @@ std::string describe_program(const loaded_spec& s) {
           break;
         case fluxcap::condition_kind::other: {
           const auto& cond = rule.tags[tag.condition_tag].name;
-          out += "       put condition: " + cond + " (remembered and recalled only once " + cond +
-                 " is established)\n";
+          out += "       put condition: ";
+          out += cond;
+          out += " (remembered and recalled only once ";
+          out += cond;
+          out += " is established)\n";
           break;
         }
       }
@@ -173,11 +176,16 @@ std::string dependency_graph(const loaded_spec& s) {
     for (const auto& tag : rule.tags) {
       const std::string id = dot_id(rule.name + "." + tag.name);
       out += "    " + id + " [label=" + dot_id(tag.name) + "];\n";
-      if (tag.condition == fluxcap::condition_kind::self)
-        edges += "  " + id + " -> " + id + ";\n";
-      else if (tag.condition == fluxcap::condition_kind::other)
-        edges += "  " + dot_id(rule.name + "." + rule.tags[tag.condition_tag].name) + " -> " + id +
-                 ";\n";
+      std::string from;  // the tag whose establishment gates this one
+      if (tag.condition == fluxcap::condition_kind::self) {
+        from = id;
+      } else if (tag.condition == fluxcap::condition_kind::other) {
+        std::string name = rule.name;
+        name += '.';
+        name += rule.tags[tag.condition_tag].name;
+        from = dot_id(name);
+      }
+      if (!from.empty()) edges.append("  ").append(from).append(" -> ").append(id).append(";\n");
     }
     out += "  }\n";
   }
