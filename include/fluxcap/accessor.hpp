@@ -4,6 +4,7 @@
 // when a flux_capacitor is built, and then reads and writes events through those
 // handles only, so the per-event path does no name lookup.
 //
+// clang-format off
 // | expression                      | result                            | when / meaning |
 // |---------------------------------|-----------------------------------|----------------|
 // | `A::event_type`                 | the event type                    | |
@@ -11,14 +12,16 @@
 // | `A::column_handle`              | copyable, cheap                   | names one column |
 // | `a.tag_handle_for(rule, tag)`   | `tag_handle`                      | bind time; may throw |
 // | `a.column_handle_for(column)`   | `column_handle`                   | bind time; may throw |
-// | `a.get_tag(ce, t)`              | `bool`                            | current value; absent =
-// false | | `a.set_tag(e, t, v)`            |                                   | writes v, adding
-// the tag if absent | | `a.get_column(ce, c)`           | `std::optional<std::string_view>` |
-// nullopt = null or missing |
+// | `a.get_tag(ce, t)`              | `bool`                            | current value; absent = false |
+// | `a.set_tag(e, t, v)`            |                                   | writes v, adding the tag if absent |
+// | `a.get_column(ce, c)`           | `std::optional<std::string_view>` | nullopt = null or missing |
+// clang-format on
 //
 // The string_view returned by get_column must stay valid until the update of that
 // event returns. set_tag is called for every spec'd tag of every rule that is
-// evaluated (not for rules left untouched by the temporal skip rule).
+// evaluated (not for rules left untouched by the temporal skip rule). The spec's
+// timestamp column (rules with a timespan) is read with get_column too, as text
+// (fluxcap/event_time.hpp).
 #pragma once
 
 #include <concepts>
