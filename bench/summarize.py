@@ -79,7 +79,7 @@ def print_workloads(files):
         for k in g:
             if k not in keys:
                 keys.append(k)
-    order = {"harness": 0, "process_tree": 1, "temporal": 2}
+    order = {"harness": 0, "process_tree": 1, "temporal": 2, "temporal_timed": 3}
     keys.sort(key=lambda k: (order.get(k[0], 9), k[1]))
     for wl, hosts in keys:
         for impl in IMPLS:

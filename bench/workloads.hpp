@@ -12,10 +12,12 @@
 
 #include <algorithm>
 #include <array>
+#include <chrono>
 #include <cstddef>
 #include <cstdint>
 #include <deque>
 #include <memory>
+#include <optional>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -255,8 +257,17 @@ inline fluxcap::spec temporal_spec() {
   };
 }
 
+/// The same rules, each with a 5-minute timespan (semantics section 6), time in `ts`.
+inline fluxcap::spec timed_temporal_spec() {
+  fluxcap::spec s = temporal_spec();
+  for (auto& r : s.rules) r.with_timespan(std::chrono::minutes(5));
+  s.with_timestamp("ts");
+  return s;
+}
+
 /// Each event carries 1 or 2 (equally likely) of the spec's 19 tags, chosen
-/// uniformly, and a folder; hosts chosen uniformly.
+/// uniformly, and a folder; hosts chosen uniformly. With a `ts` column in the schema
+/// (timed_temporal_spec), events are 10 ms apart, as epoch seconds with milliseconds.
 inline std::unique_ptr<event_stream> make_temporal_stream(const workload& w, std::size_t hosts,
                                                           std::size_t warmup, std::size_t timed,
                                                           std::uint64_t seed = 3) {
@@ -267,6 +278,7 @@ inline std::unique_ptr<event_stream> make_temporal_stream(const workload& w, std
   for (const auto& rule : w.prog.rules)
     for (const auto& t : rule.tags) tag_indices.push_back(*w.schema.tag_index(rule.name, t.name));
   const std::size_t folder_col = *w.schema.column_index("captured_folder");
+  const std::optional<std::size_t> time_col = w.schema.column_index("ts");
   const std::size_t total = warmup + timed;
   s->events.reserve(total);
   for (std::size_t j = 0; j < total; ++j) {
@@ -274,6 +286,11 @@ inline std::unique_ptr<event_stream> make_temporal_stream(const workload& w, std
     const int n = 1 + static_cast<int>(r.next() & 1U);
     for (int i = 0; i < n; ++i) e.set_tag(tag_indices[r.below(tag_indices.size())], true);
     e.set_column(folder_col, folders[r.below(folders.size())]);
+    if (time_col) {
+      const std::uint64_t ms = 1'796'119'200'000ULL + 10 * j;  // from 2026-12-01T10:00:00Z
+      e.set_column(*time_col, s->values.emplace_back(std::to_string(ms / 1000) + "." +
+                                                     std::to_string(1000 + ms % 1000).substr(1)));
+    }
     s->tag_ops.push_back(count_tag_ops(w, e));
     s->group.push_back(static_cast<std::uint32_t>(r.below(hosts)));
     s->events.push_back(std::move(e));
