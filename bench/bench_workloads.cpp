@@ -323,8 +323,7 @@ void register_workload_benchmarks() {
   // the timed part go back in time, which costs the same lookups.
   for (const stream_config c : {stream_config{"temporal_timed", 1, 20000, 200000, false},
                                 stream_config{"temporal_timed", 1000, 20000, 200000, false}})
-    for (const impl i : {impl::fluxcap_bloom, impl::fluxcap_cuckoo, impl::fluxcap_exact})
-      add(c, i);
+    for (const impl i : {impl::fluxcap_bloom, impl::fluxcap_cuckoo, impl::fluxcap_exact}) add(c, i);
 }
 
 }  // namespace fluxcap_bench
