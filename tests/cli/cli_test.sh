@@ -577,6 +577,16 @@ expect_rc 1 && expect_err "fluxcap: timed.jsonl:4: timestamp column 'ts' is miss
 run check --spec "$DATA/timespan.yaml"
 expect_rc 0 && grep -q '^  timespan 5m: recalled only by events within it of the store (time from column ts)$' "$WORK/out" &&
   grep -q '^timestamp column: ts$' "$WORK/out" || fail "check does not show the timespan: $(cat "$WORK/out")"
+cat >spans.yaml <<'EOF'
+timestamp: ts
+rules:
+  - {rulename: r1, action: temporal, timespan: 1500ms, tags: [t]}
+  - {rulename: r2, action: temporal, timespan: 90s, tags: [t]}
+  - {rulename: r3, action: temporal, timespan: 120m, tags: [t]}
+EOF
+run check --spec spans.yaml
+expect_rc 0 && [ "$(grep -o '^  timespan [0-9a-z]*' "$WORK/out" | paste -sd' ')" = "  timespan 1500ms   timespan 90s   timespan 2h" ] ||
+  fail "check prints timespans in their largest whole unit: $(grep timespan "$WORK/out")"
 cat >no_timestamp.yaml <<'EOF'
 rules:
   - rulename: r
