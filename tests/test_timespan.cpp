@@ -5,6 +5,7 @@
 #include <doctest/doctest.h>
 #include <fluxcap/fluxcap.hpp>
 
+#include <algorithm>
 #include <chrono>
 #include <cstdint>
 #include <optional>
@@ -251,4 +252,26 @@ TEST_CASE("timespan: exact and bloom memory agree on a long timed stream") {
   // At the default fpp (1e-4 a lookup, a few timed lookups a tag): far below 1% of events.
   CHECK(differ_bloom < events / 100);
   CHECK(differ_cuckoo < events / 100);
+}
+
+TEST_CASE_TEMPLATE("timespan: spans not a multiple of 4 ms, and spans under 4 ms", Memory,
+                   FLUXCAP_MEMORY_POLICIES) {
+  // 3 ms: buckets of 1 ms, so the bound is exact. 10 ms: buckets of 2 ms (10 / 4 rounded
+  // down), recalled up to 10 ms, never from 12 ms.
+  for (const std::int64_t span : {3, 10}) {
+    const std::int64_t bucket = std::max<std::int64_t>(1, span / 4);
+    for (std::int64_t s_ms = 0; s_ms < 4; ++s_ms) {
+      for (std::int64_t age = 0; age < span + 2 * bucket + 2; ++age) {
+        harness<Memory> g(
+            timed(temporal_rule("r", {"a", "b"}).with_timespan(std::chrono::milliseconds(span))));
+        const auto text = [](std::int64_t ms) { return "1000." + std::to_string(100 + ms); };
+        g.run({"r.a"}, {{"ts", text(s_ms)}});
+        const bool recalled = g.run({"r.b"}, {{"ts", text(s_ms + age)}}).count("r.a") == 1;
+        INFO("span " << span << " ms, stored at +" << s_ms << " ms, looked up " << age
+                     << " ms later");
+        if (age <= span) CHECK(recalled);
+        if (age >= span + bucket) CHECK_FALSE(recalled);
+      }
+    }
+  }
 }
