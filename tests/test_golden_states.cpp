@@ -12,6 +12,7 @@
 #include <cstdint>
 #include <fstream>
 #include <iterator>
+#include <optional>
 #include <span>
 #include <string>
 #include <string_view>
@@ -96,10 +97,13 @@ TEST_CASE("golden state blobs (formats v1, v2) decode and answer as when they we
   }
 }
 
-TEST_CASE("golden store blob (format v1): a saved capacitor's groups resume") {
-  const auto blob = read_blob("store_v1_bloom.bin");
-  CHECK(version_of(blob) == 1);
-  const golden::store_rig rig;
+/// A golden store blob (`prefix`.bin) resumes: the groups answer as the capacitor that
+/// saved them would have.
+template <class Hash>
+void check_store_blob(const std::string& prefix, std::uint16_t version) {
+  const auto blob = read_blob(prefix + ".bin");
+  CHECK(version_of(blob) == version);
+  const golden::store_rig<Hash> rig;
   const auto& schema = rig.schema;
   const auto& cap = rig.cap;
   fluxcap::in_memory_state_store<fluxcap::group_state> store(cap.make_state());
@@ -128,11 +132,13 @@ TEST_CASE("golden store blob (format v1): a saved capacitor's groups resume") {
   CHECK_FALSE(rig.run(store, {"=ws3", {}, "11", "10"}).tag(office));
 }
 
-TEST_CASE("golden store delta (format v1): applied to the store blob, the groups resume") {
-  const auto base = read_blob("store_v1_bloom.bin");
-  const auto delta = read_blob("store_v1_bloom_delta.bin");
-  CHECK(version_of(delta) == 1);
-  const golden::store_rig rig;
+/// A golden store delta (`prefix`_delta.bin) applies to its store blob.
+template <class Hash>
+void check_store_delta(const std::string& prefix, std::uint16_t version) {
+  const auto base = read_blob(prefix + ".bin");
+  const auto delta = read_blob(prefix + "_delta.bin");
+  CHECK(version_of(delta) == version);
+  const golden::store_rig<Hash> rig;
   const auto& schema = rig.schema;
   const auto& cap = rig.cap;
   fluxcap::in_memory_state_store<fluxcap::group_state> store(cap.make_state());
@@ -164,6 +170,43 @@ TEST_CASE("golden store delta (format v1): applied to the store blob, the groups
   CHECK(alone.find("=ws3") != nullptr);
 }
 
+TEST_CASE("golden store blob (format v1, fluxcap 0.1's unkeyed hash): the groups resume") {
+  check_store_blob<fluxcap::unkeyed_hash>("store_v1_bloom", 1);
+}
+
+TEST_CASE("golden store delta (format v1): applied to the store blob, the groups resume") {
+  check_store_delta<fluxcap::unkeyed_hash>("store_v1_bloom", 1);
+}
+
+TEST_CASE("golden store blob and delta (format v2, keyed hash): the groups resume") {
+  check_store_blob<fluxcap::default_hash>("store_v2_bloom_keyed", 2);
+  check_store_delta<fluxcap::default_hash>("store_v2_bloom_keyed", 2);
+  // The key is in the file, and the file's groups answer only under it.
+  const auto blob = read_blob("store_v2_bloom_keyed.bin");
+  CHECK(fluxcap::stored_hash_key(blob) == std::optional<fluxcap::hash_key>(golden::store_key));
+  CHECK(fluxcap::stored_hash_key(read_blob("store_v2_bloom_keyed_delta.bin")) ==
+        std::optional<fluxcap::hash_key>(golden::store_key));
+  CHECK(fluxcap::stored_hash_key(read_blob("store_v1_bloom.bin")) == std::nullopt);
+  const golden::store_rig<fluxcap::default_hash> keyed;
+  const fluxcap::flux_capacitor<fluxcap::dense_accessor, fluxcap::bloom_memory> other_key(
+      keyed.prog, fluxcap::dense_accessor(keyed.schema),
+      fluxcap::bloom_memory(golden::store_config));
+  fluxcap::in_memory_state_store<fluxcap::group_state> states(other_key.make_state());
+  CHECK_THROWS_WITH_AS(fluxcap::load_store(other_key, std::span<const std::uint8_t>(blob), states),
+                       "state decode error at byte 10: the state file was written with another "
+                       "hash key (build the flux capacitor with the key stored_hash_key reads "
+                       "from it)",
+                       fluxcap::decode_error);
+  // A keyed capacitor refuses fluxcap 0.1's unkeyed files, saying why.
+  CHECK_THROWS_WITH_AS(
+      fluxcap::load_store(other_key, std::span<const std::uint8_t>(read_blob("store_v1_bloom.bin")),
+                          states),
+      "state decode error at byte 8: the state file was written by fluxcap 0.1 with its unkeyed "
+      "hash (unsafe against hostile input); it loads only with fluxcap::unkeyed_hash",
+      fluxcap::decode_error);
+  CHECK(states.size() == 0);
+}
+
 TEST_CASE("a state from a newer format version fails with a clear message") {
   auto blob = read_blob("state_v1_exact_partial.bin");
   blob[8] = 3;
@@ -175,11 +218,11 @@ TEST_CASE("a state from a newer format version fails with a clear message") {
                        fluxcap::decode_error);
   auto store = read_blob("store_v1_bloom.bin");
   store[8] = 7;
-  const golden::store_rig rig;
+  const golden::store_rig<fluxcap::unkeyed_hash> rig;
   const auto& cap = rig.cap;
   fluxcap::in_memory_state_store<fluxcap::group_state> states(cap.make_state());
   CHECK_THROWS_WITH_AS(fluxcap::load_store(cap, std::span<const std::uint8_t>(store), states),
                        "state decode error at byte 8: state file format version 7 is not "
-                       "supported (this build reads 1)",
+                       "supported (this build reads 1 and 2)",
                        fluxcap::decode_error);
 }

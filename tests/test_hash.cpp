@@ -48,10 +48,48 @@ double chi_square(const std::vector<std::uint64_t>& values, std::size_t buckets,
 // ---------------------------------------------------------------------------------------
 // default_hash
 
-TEST_CASE("default_hash is pinned: persisted states depend on these exact values") {
-  // A change here silently invalidates every saved state (the hash fingerprint would
-  // reject them). Change these only together with the state format version.
-  const default_hash h;
+TEST_CASE("SipHash matches the published vectors (2-4: the paper's; 1-3: CPython's)") {
+  // The paper's key 00..0f and messages 00, 00 01, ...; its appendix gives length 15.
+  const hash_key key{0x0706050403020100ULL, 0x0f0e0d0c0b0a0908ULL};
+  char m[64];
+  for (int i = 0; i < 64; ++i) m[i] = static_cast<char>(i);
+  CHECK(detail::siphash<2, 4>(key, m, 0) == 0x726fdb47dd0e0e31ULL);
+  CHECK(detail::siphash<2, 4>(key, m, 1) == 0x74f839c593dc67fdULL);
+  CHECK(detail::siphash<2, 4>(key, m, 7) == 0xab0200f58b01d137ULL);
+  CHECK(detail::siphash<2, 4>(key, m, 8) == 0x93f5f5799a932462ULL);
+  CHECK(detail::siphash<2, 4>(key, m, 15) == 0xa129ca6149be45e5ULL);
+  CHECK(detail::siphash<2, 4>(key, m, 63) == 0x958a324ceb064572ULL);
+  // SipHash-1-3 under the zero key is CPython's bytes hash with PYTHONHASHSEED=0
+  // (`hash(b"abc") & (2**64 - 1)`, Python 3.11, sys.hash_info.algorithm 'siphash13').
+  const hash_key zero{};
+  auto sip13 = [&](std::string_view s) { return detail::siphash<1, 3>(zero, s.data(), s.size()); };
+  CHECK(sip13("a") == 4644417185603328019ULL);
+  CHECK(sip13("abc") == 13851880170939887858ULL);
+  CHECK(sip13("abcdefgh") == 4574395652268504554ULL);
+  CHECK(sip13("hello world!!") == 9843945558028606965ULL);
+  CHECK(sip13("{3F2504E0-4F89-11D3-9A0C-0305E82C3301}") == 4674700361669017631ULL);
+  // default_hash is SipHash-1-3 under its key.
+  CHECK(default_hash(zero)("abc") == 13851880170939887858ULL);
+  CHECK(default_hash(key)("abc") == detail::siphash<1, 3>(key, "abc", 3));
+}
+
+TEST_CASE("default_hash is keyed: a fresh key each time, the same answers under one key") {
+  const default_hash a;
+  const default_hash b;
+  CHECK(a.key() != b.key());  // 2^-128 to fail
+  CHECK(a("host-1") != b("host-1"));
+  const default_hash a2(a.key());
+  CHECK(a2("host-1") == a("host-1"));
+  CHECK(detail::hash_fingerprint(a2) == detail::hash_fingerprint(a));
+  CHECK(detail::hash_fingerprint(a) != detail::hash_fingerprint(b));
+  static_assert(keyed_hash_policy<default_hash>);
+  static_assert(!keyed_hash_policy<unkeyed_hash>);
+}
+
+TEST_CASE("unkeyed_hash (fluxcap 0.1's default) is pinned: its saved states depend on it") {
+  // A change here silently invalidates every state fluxcap 0.1 saved (the hash
+  // fingerprint would reject them).
+  const unkeyed_hash h;
   CHECK(h("") == 0x63dfda6f255f01beULL);
   CHECK(h("a") == 0xd92c4bf1de294592ULL);
   CHECK(h("1234") == 0x77267df7544df66eULL);
@@ -64,10 +102,10 @@ TEST_CASE("default_hash is pinned: persisted states depend on these exact values
   CHECK(detail::combine(detail::tag_seed(h, "rule5", "a"), detail::hk3) == 0x8145682395a3d10dULL);
 }
 
-TEST_CASE("the flux capacitor stores exactly the pinned key") {
+TEST_CASE("the flux capacitor stores exactly the pinned key (unkeyed_hash)") {
   const program prog = compile(spec{parent_rule("rule4", "ppid", "pid", {"f"})});
   dense_schema schema(prog);
-  flux_capacitor<dense_accessor, exact_memory> cap(prog, dense_accessor(schema));
+  flux_capacitor<dense_accessor, exact_memory, unkeyed_hash> cap(prog, dense_accessor(schema));
   group_state state = cap.make_state();
   dense_event e(schema);
   e.set_tag(0, true);

@@ -23,9 +23,11 @@
 
 namespace fluxcap_cli {
 
-/// The partition (0 to n-1) of a group key; the same on every run and machine.
-[[nodiscard]] inline unsigned partition_of(std::string_view group_key, unsigned n) noexcept {
-  const std::uint64_t h = fluxcap::default_hash{}(group_key);
+/// The partition (0 to n-1) of a group key under the run's hash key (keyed, so that
+/// crafted host names cannot all land on one thread).
+[[nodiscard]] inline unsigned partition_of(std::string_view group_key, unsigned n,
+                                           const fluxcap::hash_key& key) noexcept {
+  const std::uint64_t h = fluxcap::detail::siphash<1, 3>(key, group_key.data(), group_key.size());
   return static_cast<unsigned>(((h >> 32) * n) >> 32);  // fastrange on the high half
 }
 
@@ -153,14 +155,12 @@ class partitioned_stores {
  public:
   using state_type = typename Store::state_type;
 
-  explicit partitioned_stores(std::vector<Store*> parts) : parts_(std::move(parts)) {}
+  partitioned_stores(std::vector<Store*> parts, const fluxcap::hash_key& key)
+      : parts_(std::move(parts)), key_(key) {}
 
-  state_type* find(std::string_view key) {
-    return parts_[partition_of(key, static_cast<unsigned>(parts_.size()))]->find(key);
-  }
+  state_type* find(std::string_view key) { return parts_[partition(key)]->find(key); }
   state_type& assign(std::string_view key, state_type state) {
-    return parts_[partition_of(key, static_cast<unsigned>(parts_.size()))]->assign(
-        key, std::move(state));
+    return parts_[partition(key)]->assign(key, std::move(state));
   }
   [[nodiscard]] std::size_t size() const noexcept {
     std::size_t n = 0;
@@ -173,7 +173,12 @@ class partitioned_stores {
   }
 
  private:
+  [[nodiscard]] unsigned partition(std::string_view key) const noexcept {
+    return partition_of(key, static_cast<unsigned>(parts_.size()), key_);
+  }
+
   std::vector<Store*> parts_;
+  fluxcap::hash_key key_;
 };
 
 }  // namespace fluxcap_cli

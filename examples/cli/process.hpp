@@ -44,12 +44,13 @@ class line_processor {
   using store_type = fluxcap::in_memory_state_store<fluxcap::group_state>;
 
   /// `schema` and `spec` must outlive the processor.
+  /// `key`: the run's hash key (the state file's, or a fresh one).
   line_processor(const loaded_spec& spec, const json_schema& schema, const Memory& memory,
-                 const event_limits& limits)
+                 const event_limits& limits, const fluxcap::hash_key& key)
       : spec_(&spec),
         schema_(&schema),
         limits_(limits),
-        cap_(spec.prog, json_accessor(schema), memory),
+        cap_(spec.prog, json_accessor(schema), memory, fluxcap::default_hash(key)),
         store_(cap_.make_state()),
         parser_(schema, limits.line),
         writer_(schema, detection_names(spec)),

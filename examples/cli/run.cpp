@@ -314,7 +314,8 @@ class parallel_lines {
 
   [[nodiscard]] unsigned partition_of_line(processor& proc, std::size_t j, std::string& key) {
     return proc.group_key_of(line(j), readable(j), key)
-               ? partition_of(key, static_cast<unsigned>(procs_.size()))
+               ? partition_of(key, static_cast<unsigned>(procs_.size()),
+                              procs_[0]->capacitor().hash().key())
                : 0U;
   }
 
@@ -522,18 +523,33 @@ int run_loop(const options& o, const loaded_spec& s, prepared_run& p) {
   // One partition a thread would leave threads idle whenever a few busy groups share one.
   const unsigned partitions = o.threads == 1 ? 1 : o.threads * 8;
   const Memory memory(p.memory);
+
+  // The hash key: the state file's, or a fresh one (read before the capacitors are made).
+  std::optional<state_files> state;
+  fluxcap::hash_key key;
+  try {
+    if (o.state_path) {
+      state.emplace(*o.state_path);
+      key = state->hash_key();
+    } else {
+      key = fluxcap::hash_key::random();
+    }
+  } catch (const fluxcap::decode_error& e) {
+    std::fprintf(stderr, "fluxcap: cannot load state file '%s': %s (the file was left unchanged)\n",
+                 state->loading().c_str(), e.what());
+    return exit_data;
+  }
+
   std::vector<std::unique_ptr<processor>> procs;
   std::vector<store_type*> stores;
   for (unsigned i = 0; i < partitions; ++i) {
-    procs.push_back(std::make_unique<processor>(s, schema, memory, p.limits));
+    procs.push_back(std::make_unique<processor>(s, schema, memory, p.limits, key));
     stores.push_back(&procs.back()->store());
   }
-  partitioned_stores<store_type> store(stores);
+  partitioned_stores<store_type> store(stores, key);
   const auto& cap = procs[0]->capacitor();
 
-  std::optional<state_files> state;
-  if (o.state_path) {
-    state.emplace(*o.state_path);
+  if (state) {
     try {
       state->load(cap, store);
     } catch (const fluxcap::decode_error& e) {

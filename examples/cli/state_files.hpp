@@ -19,6 +19,7 @@
 #include <cstddef>
 #include <cstdint>
 #include <cstdio>
+#include <optional>
 #include <span>
 #include <string>
 #include <string_view>
@@ -35,13 +36,31 @@ class state_files {
 
   explicit state_files(std::string path) : path_(std::move(path)) {}
 
+  /// The hash key to run with: the one FILE was written with, or a fresh random key
+  /// when there is no FILE yet (fluxcap/hash.hpp: the key keeps hostile values from
+  /// colliding; it lives in the state file). Reads FILE once; load() uses those bytes.
+  /// Throws fluxcap::decode_error (loading() names the file) or io_error.
+  fluxcap::hash_key hash_key() {
+    loading_ = path_;
+    snapshot_ = read_file_if_exists(path_);
+    if (!snapshot_) return fluxcap::hash_key::random();
+    const auto key = fluxcap::stored_hash_key(std::span<const std::uint8_t>(*snapshot_));
+    if (!key)
+      throw fluxcap::decode_error(
+          fluxcap::decode_errc::bad_parameters, 8,
+          "written by fluxcap 0.1 with an unkeyed hash, which hostile input can defeat: this "
+          "version continues only keyed states (move the file away to start a new state)");
+    return *key;
+  }
+
   /// Loads FILE, then every delta that follows it, in order, into `store` (which needs
   /// `assign` and `find`). Throws fluxcap::decode_error (loading() names the file) or
   /// io_error.
   template <class Capacitor, class Store>
   void load(const Capacitor& cap, Store& store) {
     loading_ = path_;
-    const auto snapshot = read_file_if_exists(path_);
+    const auto snapshot = snapshot_ ? std::move(snapshot_) : read_file_if_exists(path_);
+    snapshot_.reset();
     if (snapshot) {
       fluxcap::load_store(cap, std::span<const std::uint8_t>(*snapshot), store);
       snapshot_bytes_ = snapshot->size();
@@ -123,6 +142,7 @@ class state_files {
   }
 
   std::string path_;
+  std::optional<std::vector<std::uint8_t>> snapshot_;  ///< FILE as hash_key() read it
   std::string tag_;  ///< the snapshot's checksum in hex; empty: no snapshot
   std::size_t snapshot_bytes_ = 0;
   std::vector<std::string> deltas_;  ///< the snapshot's deltas, in order

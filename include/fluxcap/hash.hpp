@@ -1,22 +1,56 @@
 // Hash policies: how column values become 64-bit hashes, and how those combine
 // with per-tag seeds into memory keys.
 //
+// Column values (process ids, host names) come from machines an attacker may control.
+// With an unkeyed hash anyone can compute many values with one hash, and so forge a
+// detection (a child inherits from a parent it does not have) or slow every lookup of
+// a group. The default hash is therefore keyed: SipHash-1-3 under a secret 128-bit key
+// drawn at random for each new state and kept in the saved state (docs/memory.md,
+// "Keyed hashing").
+//
 // Requirements on a hash policy `H` (see docs/concepts.md):
 //   H is default-constructible and copyable;
-//   `h(std::string_view) -> std::uint64_t`, deterministic across runs and machines
-//   (states are persisted), and noexcept in practice.
+//   `h(std::string_view) -> std::uint64_t`, deterministic for one H object (states are
+//   persisted), and noexcept in practice.
 //   Optionally `using is_avalanching = void;` declares that every output bit depends
 //   on every input bit; otherwise fluxcap mixes the result once more.
+//   Optionally keyed (keyed_hash_policy): constructible from a hash_key, with
+//   `h.key() -> hash_key`; save_store then keeps the key in the state file. A policy
+//   that is not keyed is unsafe against hostile input.
 #pragma once
 
+#include <array>
 #include <bit>
 #include <concepts>
 #include <cstddef>
 #include <cstdint>
 #include <cstring>
+#include <random>
 #include <string_view>
 
 namespace fluxcap {
+
+/// The secret of a keyed hash: 128 bits. Whoever knows it can compute collisions, so it
+/// is as confidential as the state file that keeps it.
+struct hash_key {
+  std::uint64_t k0 = 0;
+  std::uint64_t k1 = 0;
+
+  /// A fresh key from the system's random source (std::random_device: getrandom or
+  /// the CPU's generator on Linux).
+  [[nodiscard]] static hash_key random() {
+    std::random_device rd;
+    auto word = [&rd] {
+      return (std::uint64_t{rd()} << 32) ^ std::uint64_t{rd()};  // rd() yields 32 bits
+    };
+    hash_key k;
+    k.k0 = word();
+    k.k1 = word();
+    return k;
+  }
+
+  friend bool operator==(const hash_key&, const hash_key&) = default;
+};
 
 namespace detail {
 
@@ -116,6 +150,62 @@ inline constexpr std::uint64_t hk4 = 0xa4093822299f31d1ULL;
   return fold_mul(h ^ hk3, static_cast<std::uint64_t>(len) ^ hk1 ^ std::rotl(h, 17));
 }
 
+/// SipHash-C-D (Aumasson and Bernstein, "SipHash: a fast short-input PRF", INDOCRYPT
+/// 2012) of `n` bytes under `key`: a pseudorandom function, so without the key nobody
+/// can find two inputs with one output faster than by trying about 2^64 of them (or
+/// learn the key from outputs). C = 1, D = 3 is the variant Python and Rust hash their
+/// tables with; 2-4 is the paper's conservative one (tests check both against
+/// published vectors).
+template <int C, int D>
+[[nodiscard]] inline std::uint64_t siphash(const hash_key& key, const char* p,
+                                           std::size_t n) noexcept {
+  std::uint64_t v0 = key.k0 ^ 0x736f6d6570736575ULL;  // "somepseudorandomlygeneratedbytes"
+  std::uint64_t v1 = key.k1 ^ 0x646f72616e646f6dULL;
+  std::uint64_t v2 = key.k0 ^ 0x6c7967656e657261ULL;
+  std::uint64_t v3 = key.k1 ^ 0x7465646279746573ULL;
+  auto rounds = [&](int count) {
+    for (int i = 0; i < count; ++i) {
+      v0 += v1;
+      v1 = std::rotl(v1, 13);
+      v1 ^= v0;
+      v0 = std::rotl(v0, 32);
+      v2 += v3;
+      v3 = std::rotl(v3, 16);
+      v3 ^= v2;
+      v0 += v3;
+      v3 = std::rotl(v3, 21);
+      v3 ^= v0;
+      v2 += v1;
+      v1 = std::rotl(v1, 17);
+      v1 ^= v2;
+      v2 = std::rotl(v2, 32);
+    }
+  };
+  const std::uint64_t length_byte = static_cast<std::uint64_t>(n) << 56;
+  for (; n >= 8; n -= 8, p += 8) {
+    const std::uint64_t m = load_le64(p);
+    v3 ^= m;
+    rounds(C);
+    v0 ^= m;
+  }
+  // The last 0-7 bytes, little-endian, under the length's low byte (overlapping loads
+  // put each byte at its own place, so or-ing them is exact).
+  std::uint64_t b = length_byte;
+  if (n >= 4) {
+    b |= load_le32(p) | (std::uint64_t{load_le32(p + n - 4)} << (8 * (n - 4)));
+  } else if (n > 0) {
+    b |= std::uint64_t{static_cast<unsigned char>(p[0])};
+    b |= std::uint64_t{static_cast<unsigned char>(p[n / 2])} << (8 * (n / 2));
+    b |= std::uint64_t{static_cast<unsigned char>(p[n - 1])} << (8 * (n - 1));
+  }
+  v3 ^= b;
+  rounds(C);
+  v0 ^= b;
+  v2 ^= 0xff;
+  rounds(D);
+  return v0 ^ v1 ^ v2 ^ v3;
+}
+
 /// First half of `combine`, done once per column value and event so that each
 /// key costs one multiply: prepare(v) mixes the value hash.
 [[nodiscard]] constexpr std::uint64_t prepare(std::uint64_t value) noexcept {
@@ -139,8 +229,29 @@ inline constexpr std::uint64_t null_value_hash = 0x6e756c6c5f6b6579ULL;  // "nul
 
 }  // namespace detail
 
-/// The built-in hash policy: fast on short ids and paths, well mixed in every bit.
-struct default_hash {
+/// The default hash policy: SipHash-1-3 under a secret key. Default construction draws
+/// a fresh random key; pass the key a state was saved with to continue it
+/// (stored_hash_key in serialize.hpp reads it back from a state file).
+class default_hash {
+ public:
+  using is_avalanching = void;
+
+  default_hash() : key_(hash_key::random()) {}
+  explicit default_hash(const hash_key& key) noexcept : key_(key) {}
+
+  [[nodiscard]] std::uint64_t operator()(std::string_view s) const noexcept {
+    return detail::siphash<1, 3>(key_, s.data(), s.size());
+  }
+  [[nodiscard]] const hash_key& key() const noexcept { return key_; }
+
+ private:
+  hash_key key_;
+};
+
+/// fluxcap's unkeyed hash (the default of fluxcap 0.1): fast, well mixed, and the same
+/// everywhere, but anyone can compute inputs that collide. For trusted input, and to
+/// read states saved by fluxcap 0.1; never for events an attacker can write.
+struct unkeyed_hash {
   using is_avalanching = void;
 
   [[nodiscard]] std::uint64_t operator()(std::string_view s) const noexcept {
@@ -153,6 +264,14 @@ template <class H>
 concept hash_policy = std::default_initializable<H> && std::copy_constructible<H> &&
     requires(const H& h, std::string_view s) {
   { h(s) } -> std::same_as<std::uint64_t>;
+};
+
+/// A hash policy keyed by a secret (default_hash): made from a hash_key, and tells its
+/// key so that a saved state can keep it.
+template <class H>
+concept keyed_hash_policy = hash_policy<H> && std::constructible_from<H, const hash_key&> &&
+    requires(const H& h) {
+  { h.key() } -> std::convertible_to<hash_key>;
 };
 
 /// True when `H` declares `is_avalanching`; fluxcap then skips its extra mixing step.

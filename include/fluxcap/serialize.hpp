@@ -24,6 +24,9 @@
 //                entry fingerprint u64, bucket u32, age u8
 //   end-8  8     checksum: fluxcap's hash of every byte before it
 //
+// A store file (save_store) wraps such blobs in a container with the hash key; see
+// detail::write_groups.
+//
 // Decoding checks everything (checksum, parameters equal to the expected ones,
 // every structural invariant a lookup relies on) and throws decode_error on any
 // inconsistency, so a restored state answers exactly as the one that was saved.
@@ -39,6 +42,7 @@
 #include <cstddef>
 #include <cstdint>
 #include <cstring>
+#include <optional>
 #include <span>
 #include <string>
 #include <string_view>
@@ -378,7 +382,9 @@ struct state_codec {
     if (h.remaining() != 0)
       bad(decode_errc::trailing_bytes, h.offset(),
           std::to_string(h.remaining()) + " unexpected bytes after the last generation");
-    s.mark_checkpoint();  // what was decoded is what the checkpoint holds
+    // A decoded state counts as changed in full: only the store loaders, which read a
+    // checkpoint, know that a checkpoint holds it (they mark it so). A state paged in
+    // with load_state keeps every change it had when it was paged out.
     return d;
   }
 
@@ -527,7 +533,11 @@ template <class Capacitor>
 }
 
 /// Restores a state saved by save_state for a flux capacitor with the same memory
-/// parameters and hash. Throws decode_error otherwise.
+/// parameters and hash (policy and key). Throws decode_error otherwise.
+/// The restored state counts as changed since the last checkpoint in full: a store that
+/// pages idle groups out with save_state and back in with load_state between
+/// checkpoints never loses their changes from the next save_store_delta (which writes
+/// such a group whole).
 template <class Capacitor>
 [[nodiscard]] group_state load_state(const Capacitor& cap, std::span<const std::uint8_t> bytes) {
   return decode_state(bytes, cap.memory().geometry(), detail::hash_fingerprint(cap.hash()));
@@ -536,83 +546,168 @@ template <class Capacitor>
 namespace detail {
 inline constexpr char store_magic[8] = {'F', 'L', 'X', 'C', 'S', 'T', 'O', 'R'};
 inline constexpr char store_delta_magic[8] = {'F', 'L', 'X', 'C', 'S', 'D', 'E', 'L'};
+/// Version 1 (fluxcap 0.1): no hash key. Version 2: a flags byte and the hash key.
+inline constexpr std::uint16_t store_format_version_unkeyed = 1;
+inline constexpr std::uint16_t store_format_version = 2;
+inline constexpr std::uint8_t store_flag_keyed = 1;
 
-/// The container of save_store and save_store_delta: magic, version u16, group count
-/// u64, per group key length u32, key, blob length u64, blob; a final checksum u64.
-/// `size(state)`: the bytes of a group's blob, 0 to leave the group out;
-/// `encode(state, out)` appends the blob, or returns false to leave the group out.
-template <class Store, class Size, class Encode>
-std::vector<std::uint8_t> write_groups(const char (&magic)[8], const Store& store, Size&& size,
-                                       Encode&& encode) {
-  std::size_t total = 8 + 2 + 8 + 8;
-  store.for_each([&](std::string_view key, const group_state& state) {
-    if (const std::size_t n = size(state)) total += 4 + key.size() + 8 + n;
-  });
-  std::vector<std::uint8_t> out;
-  out.reserve(total);  // one allocation: no copying as the blob grows
-  byte_writer w(out);
-  w.bytes(magic, sizeof magic);
-  w.le<std::uint16_t>(state_format_version);
-  const std::size_t count_at = out.size();
-  w.le<std::uint64_t>(0);
-  std::uint64_t groups = 0;
-  store.for_each([&](std::string_view key, const group_state& state) {
-    const std::size_t entry = out.size();
-    w.le<std::uint32_t>(static_cast<std::uint32_t>(key.size()));
-    w.bytes(key.data(), key.size());
-    const std::size_t len_at = out.size();
-    w.le<std::uint64_t>(0);
-    const std::size_t begin = out.size();
-    if (!encode(state, out)) {
-      out.resize(entry);
-      return;
-    }
-    const std::uint64_t len = out.size() - begin;
-    for (std::size_t i = 0; i < 8; ++i) out[len_at + i] = static_cast<std::uint8_t>(len >> (8 * i));
-    ++groups;
-  });
-  for (std::size_t i = 0; i < 8; ++i)
-    out[count_at + i] = static_cast<std::uint8_t>(groups >> (8 * i));
-  w.le<std::uint64_t>(checksum(out.data(), out.size()));
-  return out;
+/// The key a capacitor's hash policy is keyed with; nullopt for an unkeyed policy.
+template <class Capacitor>
+[[nodiscard]] std::optional<hash_key> capacitor_key(const Capacitor& cap) {
+  if constexpr (keyed_hash_policy<typename Capacitor::hash_type>)
+    return hash_key(cap.hash().key());
+  else
+    return std::nullopt;
 }
 
-/// Reads what write_groups wrote, calling `decode(key, blob)` for each group (which
-/// throws decode_error on a bad blob; offsets are made relative to the whole file).
-template <class Decode>
-void read_groups(const char (&magic)[8], const char* what, std::span<const std::uint8_t> bytes,
-                 Decode&& decode) {
+/// What the header of a store file or checkpoint says.
+struct store_header {
+  std::uint16_t version = 0;
+  std::optional<hash_key> key;
+  std::size_t groups_at = 0;  ///< offset of the group count
+};
+
+/// Reads the header of a store container (not its checksum). Throws decode_error.
+/// `checked`: called after the version is known and before the rest is read (read_groups
+/// checks the checksum there, so that a damaged byte reads as damage).
+template <class Checked>
+store_header read_store_header(const char (&magic)[8], const char* what,
+                               std::span<const std::uint8_t> bytes, Checked&& checked) {
   if (bytes.size() < 8 || std::memcmp(bytes.data(), magic, 8) != 0)
     throw decode_error(bytes.size() < 8 ? decode_errc::truncated : decode_errc::bad_magic, 0,
                        std::string("not a fluxcap ") + what + " (bad magic)");
   byte_reader r(bytes);
   r.skip(8);
-  const auto version = r.le<std::uint16_t>("version");
-  if (version != state_format_version)
+  store_header h;
+  h.version = r.le<std::uint16_t>("version");
+  if (h.version != store_format_version && h.version != store_format_version_unkeyed)
     throw decode_error(decode_errc::unsupported_version, 8,
-                       std::string(what) + " format version " + std::to_string(version) +
+                       std::string(what) + " format version " + std::to_string(h.version) +
                            " is not supported (this build reads " +
-                           std::to_string(state_format_version) + ")");
-  if (bytes.size() < 18 + 8) throw decode_error(decode_errc::truncated, bytes.size(), "truncated");
-  const std::size_t body = bytes.size() - 8;
-  byte_reader sum(bytes.subspan(body));
+                           std::to_string(store_format_version_unkeyed) + " and " +
+                           std::to_string(store_format_version) + ")");
+  checked();
+  if (h.version == store_format_version_unkeyed) {
+    h.groups_at = r.offset();
+    return h;
+  }
+  const std::size_t flags_at = r.offset();
+  const auto flags = r.le<std::uint8_t>("flags");
+  if ((flags & ~store_flag_keyed) != 0)
+    throw decode_error(decode_errc::bad_parameters, flags_at,
+                       "unknown flags " + std::to_string(flags));
+  hash_key key;
+  key.k0 = r.le<std::uint64_t>("hash key");
+  key.k1 = r.le<std::uint64_t>("hash key");
+  if ((flags & store_flag_keyed) != 0) h.key = key;
+  h.groups_at = r.offset();
+  return h;
+}
+
+/// The container of save_store and save_store_delta: magic, version u16 (2), flags u8
+/// (1: keyed), hash key 2 x u64 (zero when unkeyed), group count u64, per group key
+/// length u32, key, blob length u64, blob; a final checksum u64. Groups are written in
+/// the order of their keys' bytes, so equal stores give equal bytes whatever their
+/// hash maps' orders (and `fluxcap run --threads`' partitions) were.
+/// `size(state)`: the bytes of a group's blob, 0 to leave the group out;
+/// `encode(state, out)` appends the blob, or returns false to leave the group out.
+template <class Store, class Size, class Encode>
+std::vector<std::uint8_t> write_groups(const char (&magic)[8], const std::optional<hash_key>& key,
+                                       const Store& store, Size&& size, Encode&& encode) {
+  using entry = std::pair<std::string_view, const group_state*>;
+  std::vector<entry> groups;
+  groups.reserve(store.size());
+  std::size_t total = 8 + 2 + 1 + 16 + 8 + 8;
+  store.for_each([&](std::string_view k, const group_state& state) {
+    if (const std::size_t n = size(state)) {
+      total += 4 + k.size() + 8 + n;
+      groups.emplace_back(k, &state);
+    }
+  });
+  std::sort(groups.begin(), groups.end(),
+            [](const entry& a, const entry& b) { return a.first < b.first; });
+  std::vector<std::uint8_t> out;
+  out.reserve(total);  // one allocation: no copying as the blob grows
+  byte_writer w(out);
+  w.bytes(magic, sizeof magic);
+  w.le<std::uint16_t>(store_format_version);
+  w.le<std::uint8_t>(key ? store_flag_keyed : 0);
+  w.le<std::uint64_t>(key ? key->k0 : 0);
+  w.le<std::uint64_t>(key ? key->k1 : 0);
+  const std::size_t count_at = out.size();
+  w.le<std::uint64_t>(0);
+  std::uint64_t written = 0;
+  for (const auto& [k, state] : groups) {
+    const std::size_t at = out.size();
+    w.le<std::uint32_t>(static_cast<std::uint32_t>(k.size()));
+    w.bytes(k.data(), k.size());
+    const std::size_t len_at = out.size();
+    w.le<std::uint64_t>(0);
+    const std::size_t begin = out.size();
+    if (!encode(*state, out)) {
+      out.resize(at);
+      continue;
+    }
+    const std::uint64_t len = out.size() - begin;
+    for (std::size_t i = 0; i < 8; ++i) out[len_at + i] = static_cast<std::uint8_t>(len >> (8 * i));
+    ++written;
+  }
+  for (std::size_t i = 0; i < 8; ++i)
+    out[count_at + i] = static_cast<std::uint8_t>(written >> (8 * i));
+  w.le<std::uint64_t>(checksum(out.data(), out.size()));
+  return out;
+}
+
+/// Reads what write_groups wrote (or fluxcap 0.1's version 1, without a key), calling
+/// `decode(key, blob)` for each group (which throws decode_error on a bad blob; offsets
+/// are made relative to the whole file). `key`: the key of the capacitor that reads
+/// it, which must be the one the file was written with.
+template <class Decode>
+void read_groups(const char (&magic)[8], const char* what, std::span<const std::uint8_t> bytes,
+                 const std::optional<hash_key>& key, Decode&& decode) {
+  const store_header header = read_store_header(magic, what, bytes, [&] {
+    if (bytes.size() < 10 + 8 + 8)
+      throw decode_error(decode_errc::truncated, bytes.size(), "truncated");
 #ifndef FUZZING_BUILD_MODE_UNSAFE_FOR_PRODUCTION
-  if (sum.le<std::uint64_t>("checksum") != checksum(bytes.data(), body))
-    throw decode_error(decode_errc::bad_checksum, body,
-                       std::string("checksum mismatch: the ") + what + " is corrupt or truncated");
+    const std::size_t body = bytes.size() - 8;
+    byte_reader sum(bytes.subspan(body));
+    if (sum.le<std::uint64_t>("checksum") != checksum(bytes.data(), body))
+      throw decode_error(
+          decode_errc::bad_checksum, body,
+          std::string("checksum mismatch: the ") + what + " is corrupt or truncated");
 #endif
+  });
+  const std::size_t body = bytes.size() - 8;
+  if (body < header.groups_at + 8)
+    throw decode_error(decode_errc::truncated, bytes.size(), "truncated");
+  if (header.key != key) {
+    if (key && header.version == store_format_version_unkeyed)
+      throw decode_error(decode_errc::bad_parameters, 8,
+                         std::string("the ") + what +
+                             " was written by fluxcap 0.1 with its unkeyed hash (unsafe against "
+                             "hostile input); it loads only with fluxcap::unkeyed_hash");
+    throw decode_error(decode_errc::bad_parameters, 10,
+                       !header.key ? std::string("the ") + what +
+                                         " was written with an unkeyed hash, not with this key"
+                       : !key ? std::string("the ") + what +
+                                    " was written with a keyed hash; read its key with "
+                                    "stored_hash_key"
+                              : std::string("the ") + what +
+                                    " was written with another hash key (build the flux "
+                                    "capacitor with the key stored_hash_key reads from it)");
+  }
   byte_reader b(bytes.first(body));
-  b.skip(10);
+  b.skip(header.groups_at);
   const auto groups = b.le<std::uint64_t>("group count");
   for (std::uint64_t i = 0; i < groups; ++i) {
     const auto key_len = b.le<std::uint32_t>("group key length");
     b.need(key_len, "group key");
-    const std::string_view key(reinterpret_cast<const char*>(b.data()), key_len);
+    const std::string_view group(reinterpret_cast<const char*>(b.data()), key_len);
     b.skip(key_len);
     const auto len = b.le<std::uint64_t>("state length");
     b.need(len, "group state");
     try {
-      decode(key, std::span(b.data(), static_cast<std::size_t>(len)));
+      decode(group, std::span(b.data(), static_cast<std::size_t>(len)));
     } catch (const decode_error& e) {
       throw decode_error(e.code(), b.offset() + e.offset(),
                          "group " + std::to_string(i) + ": " + e.what());
@@ -625,14 +720,29 @@ void read_groups(const char (&magic)[8], const char* what, std::span<const std::
 }
 }  // namespace detail
 
-/// Serializes every group of `store`: magic "FLXCSTOR", version u16, group count
-/// u64, then per group key length u32, key bytes, state length u64, state (as
-/// encode_state), and a final checksum u64 over everything before it.
+/// The hash key a state file (save_store) or checkpoint (save_store_delta) was written
+/// with, read from its first bytes (at least 27; the checksum is not checked here, load_store
+/// checks it): build the flux capacitor that continues it with
+/// `default_hash(*key)`. nullopt for a state written with an unkeyed hash (and by
+/// fluxcap 0.1). Throws decode_error when `bytes` does not start like a state file.
+[[nodiscard]] inline std::optional<hash_key> stored_hash_key(std::span<const std::uint8_t> bytes) {
+  const bool delta =
+      bytes.size() >= 8 && std::memcmp(bytes.data(), detail::store_delta_magic, 8) == 0;
+  return detail::read_store_header(delta ? detail::store_delta_magic : detail::store_magic,
+                                   delta ? "state delta" : "state file", bytes, [] {})
+      .key;
+}
+
+/// Serializes every group of `store`: magic "FLXCSTOR", version u16 (2), flags u8,
+/// the capacitor's hash key (when keyed), group count u64, then per group (in key
+/// order) key length u32, key bytes, state length u64, state (as encode_state), and a
+/// final checksum u64 over everything before it. The bytes hold the hash key: keep
+/// them as confidential as the key must be.
 template <class Capacitor, class Store>
 [[nodiscard]] std::vector<std::uint8_t> save_store(const Capacitor& cap, const Store& store) {
   const std::uint64_t fingerprint = detail::hash_fingerprint(cap.hash());
   return detail::write_groups(
-      detail::store_magic, store,
+      detail::store_magic, detail::capacitor_key(cap), store,
       [](const group_state& state) { return detail::state_codec::encoded_size(state, false); },
       [&](const group_state& state, std::vector<std::uint8_t>& out) {
         encode_state(state, fingerprint, out);
@@ -642,16 +752,18 @@ template <class Capacitor, class Store>
 
 /// Restores all groups saved by save_store into `store` (replacing groups with the
 /// same keys). All or nothing: on decode_error, `store` is left untouched. The
-/// restored states count as checkpointed (see save_store_delta).
+/// restored states count as checkpointed (see save_store_delta). The capacitor's hash
+/// must be keyed with the key the bytes hold (stored_hash_key).
 template <class Capacitor, class Store>
 void load_store(const Capacitor& cap, std::span<const std::uint8_t> bytes, Store& store) {
   std::vector<std::pair<std::string, group_state>> decoded;
   const auto& geometry = cap.memory().geometry();
   const std::uint64_t fingerprint = detail::hash_fingerprint(cap.hash());
-  detail::read_groups(detail::store_magic, "state file", bytes,
+  detail::read_groups(detail::store_magic, "state file", bytes, detail::capacitor_key(cap),
                       [&](std::string_view key, std::span<const std::uint8_t> blob) {
                         decoded.emplace_back(std::string(key),
                                              decode_state(blob, geometry, fingerprint));
+                        decoded.back().second.mark_checkpoint();  // the file holds it
                       });
   for (auto& [key, state] : decoded) store.assign(key, std::move(state));
 }
@@ -668,7 +780,7 @@ template <class Capacitor, class Store>
 [[nodiscard]] std::vector<std::uint8_t> save_store_delta(const Capacitor& cap, const Store& store) {
   const std::uint64_t fingerprint = detail::hash_fingerprint(cap.hash());
   return detail::write_groups(
-      detail::store_delta_magic, store,
+      detail::store_delta_magic, detail::capacitor_key(cap), store,
       [](const group_state& state) {
         return state.changed_since_checkpoint() ? detail::state_codec::encoded_size(state, true)
                                                 : 0;
@@ -704,7 +816,7 @@ void apply_store_delta(const Capacitor& cap, std::span<const std::uint8_t> bytes
   const std::uint64_t fingerprint = detail::hash_fingerprint(cap.hash());
   const group_state empty = cap.make_state();
   detail::read_groups(
-      detail::store_delta_magic, "state delta", bytes,
+      detail::store_delta_magic, "state delta", bytes, detail::capacitor_key(cap),
       [&](std::string_view key, std::span<const std::uint8_t> blob) {
         if (!seen.insert(key).second)  // a second entry would keep generations moved away
           throw decode_error(decode_errc::inconsistent, 0, "the group appears twice");
@@ -714,10 +826,10 @@ void apply_store_delta(const Capacitor& cap, std::span<const std::uint8_t> bytes
                                                        base != nullptr ? base : &empty)});
       });
   for (auto& p : decoded) {
-    if (p.base != nullptr)
-      detail::state_codec::apply(*p.base, std::move(p.delta));
-    else
-      store.assign(p.key, std::move(p.delta.state));
+    group_state& applied = p.base != nullptr
+                               ? (detail::state_codec::apply(*p.base, std::move(p.delta)), *p.base)
+                               : store.assign(p.key, std::move(p.delta.state));
+    applied.mark_checkpoint();  // the delta holds it
   }
 }
 

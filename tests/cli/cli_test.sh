@@ -234,9 +234,15 @@ EOF
 head -n 3400 big.jsonl >big1.jsonl
 tail -n +3401 big.jsonl >big2.jsonl
 for mode in --exact "--fpp 0.01" "--memory cuckoo --fpp 0.01" "--memory cuckoo --generations 4"; do
-  run run --spec big.yaml --group-key host --capacity 300 $mode big.jsonl
+  # Both runs start from one empty state, so that they hash with one key (a new state
+  # draws a random key, and Bloom and cuckoo false positives depend on it).
+  rm -f seed.state
+  run run --spec big.yaml --group-key host --capacity 300 $mode --state seed.state /dev/null
+  expect_rc 0
+  cp seed.state one.state
+  run run --spec big.yaml --group-key host --capacity 300 $mode --state one.state big.jsonl
   expect_rc 0 && cp "$WORK/out" big_one.jsonl
-  rm -f big.state
+  cp seed.state big.state
   run run --spec big.yaml --group-key host --capacity 300 $mode --state big.state big1.jsonl
   expect_rc 0 && cp "$WORK/out" big_two.jsonl
   run run --spec big.yaml --group-key host --capacity 300 $mode --state big.state big2.jsonl
@@ -248,6 +254,47 @@ done
 run run --spec big.yaml --group-key host --capacity 300 --fpp 0.01 --stats big.jsonl
 expect_rc 0 &&
   expect_err_matches '^fluxcap: 6000 events, 3 groups, [0-9]+ tags remembered, [0-9]+ state bytes, [0-9.]+ s, [0-9]+ events/s \([0-9.]+ MB/s\)$'
+
+CASE="state: the hash key is drawn once and kept in the state file; threads do not change its bytes"
+# A new state draws a secret hash key (docs/memory.md, "Keyed hashing"); later runs keep
+# it. Bytes 11..26 of a state file hold it.
+for mode in --exact "--fpp 0.01" "--memory cuckoo --fpp 0.01"; do
+  rm -f k1.state k2.state
+  run run --spec big.yaml --group-key host --capacity 300 $mode --state k1.state big1.jsonl
+  expect_rc 0
+  run run --spec big.yaml --group-key host --capacity 300 $mode --state k2.state big1.jsonl
+  expect_rc 0
+  key1=$(od -An -tx1 -j11 -N16 k1.state | tr -d ' \n')
+  key2=$(od -An -tx1 -j11 -N16 k2.state | tr -d ' \n')
+  [ "$key1" != "$key2" ] || fail "two new states got one hash key ($mode)"
+  run run --spec big.yaml --group-key host --capacity 300 $mode --state k1.state big2.jsonl
+  expect_rc 0
+  [ "$(od -An -tx1 -j11 -N16 k1.state | tr -d ' \n')" = "$key1" ] ||
+    fail "a continued state changed its hash key ($mode)"
+done
+# Saved states are byte-identical whatever --threads (groups are written in key order):
+# many groups, from one seed state, with 1, 2 and 5 threads.
+awk 'BEGIN { for (i = 1; i <= 3000; i++)
+  printf "{\"host\":\"h%d\",\"id\":%d,\"parent_id\":%d,\"sigma\":{\"par\":{\"f\":%s}}}\n", i % 97, i, int(i / 2), (i % 3 == 0) ? "true" : "false" }' >many.jsonl
+for mode in --exact "--fpp 0.01" "--memory cuckoo --fpp 0.01"; do
+  rm -f seed.state
+  run run --spec big.yaml --group-key host --capacity 300 $mode --state seed.state /dev/null
+  expect_rc 0
+  for threads in 1 2 5; do
+    cp seed.state t$threads.state
+    run run --spec big.yaml --group-key host --capacity 300 $mode --threads $threads --state t$threads.state many.jsonl
+    expect_rc 0
+  done
+  cmp -s t1.state t2.state || fail "--threads 2 saved other bytes than --threads 1 ($mode)"
+  cmp -s t1.state t5.state || fail "--threads 5 saved other bytes than --threads 1 ($mode)"
+done
+
+CASE="state: a state file of fluxcap 0.1 (unkeyed hash) is refused and left untouched"
+cp "$DATA/../../data/store_v1_bloom.bin" old.state
+run run --spec big.yaml --group-key host --state old.state big1.jsonl
+expect_rc 1 && expect_no_out &&
+  expect_err "fluxcap: cannot load state file 'old.state': state decode error at byte 8: written by fluxcap 0.1 with an unkeyed hash, which hostile input can defeat: this version continues only keyed states (move the file away to start a new state) (the file was left unchanged)"
+cmp -s old.state "$DATA/../../data/store_v1_bloom.bin" || fail "the old state file was modified"
 
 CASE="state: a corrupt state file is an error and is left untouched"
 printf 'this is not a state file' >bad.state

@@ -58,6 +58,11 @@ def main():
             paths.append("chunk%d.jsonl" % i)
             with open(paths[-1], "w") as f:
                 f.write("\n".join(c) + "\n")
+        # Both states start from one empty state: one hash key (a new state draws a random
+        # one, and Bloom and cuckoo false positives depend on it).
+        check(run(["--state", "seed.state", os.devnull])[0] == 0, "the seed run failed")
+        shutil.copyfile("seed.state", "full.state")
+        shutil.copyfile("seed.state", "inc.state")
         for i, p in enumerate(paths):
             full = run(["--state", "full.state", p])
             inc = run(["--state", "inc.state", "--incremental", "--threads", str(1 + 2 * (i % 2)),

@@ -159,7 +159,7 @@ TEST_CASE("line_processor: an event that would open a group past max_groups is a
   fluxcap_cli::event_limits limits;
   limits.max_groups = 2;
   using processor = fluxcap_cli::line_processor<fluxcap::exact_memory>;
-  processor proc(spec, schema, fluxcap::exact_memory({100, 1e-4, 5}), limits);
+  processor proc(spec, schema, fluxcap::exact_memory({100, 1e-4, 5}), limits, fluxcap::hash_key{});
   std::string out, problem;
   auto process = [&](const std::string& line) {
     std::string padded = line + std::string(fluxcap_cli::line_parser::padding(), ' ');
@@ -185,7 +185,7 @@ TEST_CASE("line_processor: group_key_of gives the key of the full parse (routing
   fields.group_key = "host";
   const fluxcap_cli::json_schema schema(spec.prog, fields);
   using processor = fluxcap_cli::line_processor<fluxcap::exact_memory>;
-  processor proc(spec, schema, fluxcap::exact_memory({100, 1e-4, 5}), {});
+  processor proc(spec, schema, fluxcap::exact_memory({100, 1e-4, 5}), {}, fluxcap::hash_key{});
   fluxcap_cli::line_parser parser(schema);
   fluxcap_cli::json_event ev(schema);
   const std::vector<std::string> lines = {

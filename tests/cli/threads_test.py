@@ -15,6 +15,7 @@ Registered with ctest as `fluxcap_cli_threads`; CI also runs it under ThreadSani
 """
 import argparse
 import os
+import shutil
 import random
 import subprocess
 import sys
@@ -91,14 +92,36 @@ class checker:
         return r.returncode, r.stdout, r.stderr
 
     def same(self, name, args, expect_rc=0, stdin=None):
-        """The run with --threads N equals --threads 1 (and the default) for every N."""
-        ref = self.run(args, stdin)
+        """The run with --threads N equals --threads 1 (and the default) for every N.
+
+        Every run continues one empty state: a new state draws a random hash key, and
+        Bloom and cuckoo false positives depend on the key."""
+        if "--state" not in args:
+            options = [a for i, a in enumerate(args)
+                       if not (os.path.isfile(a) and (i == 0 or args[i - 1] != "--spec"))]
+            seed = os.path.join(self.work, "same-seed.state")
+            if os.path.exists(seed):
+                os.remove(seed)
+            rc, _, err = self.run(options + ["--state", seed, os.devnull])
+            if rc != 0:
+                self.fail(name, "seed state: %s" % err[-500:])
+                return
+            plain = args
+
+            def with_state(extra):
+                state = os.path.join(self.work, "same.state")
+                shutil.copyfile(seed, state)
+                return plain + extra + ["--state", state]
+        else:
+            def with_state(extra):
+                return args + extra
+        ref = self.run(with_state([]), stdin)
         if ref[0] != expect_rc:
             self.fail(name, "exit status %d with one thread, expected %d: %s" %
                       (ref[0], expect_rc, ref[2][-500:]))
             return
         for n in self.thread_counts:
-            got = self.run(args + ["--threads", str(n)], stdin)
+            got = self.run(with_state(["--threads", str(n)]), stdin)
             for what, a, b in (("exit status", ref[0], got[0]), ("standard output", ref[1], got[1]),
                                ("standard error", ref[2], got[2])):
                 if a != b:
@@ -196,20 +219,32 @@ def main():
                   for i in range(3)]
         probe = c.path("probe.jsonl", "\n".join(events(rng, 4000, 300)) + "\n")
         outputs = {}
+        # Every plan starts from one empty state: one hash key (a new state draws a random
+        # one, and Bloom false positives depend on it), so outputs and states compare.
+        seed = os.path.join(work, "seed.bin")
+        rc, _, err = c.run(base + ["--state", seed, os.devnull])
+        if rc != 0:
+            c.fail("states", "seed run failed: %s" % err)
+        saved = {}
         for plan in ((1, 1, 1), (2, 3, 8), (8, 1, 2)):
             state = os.path.join(work, "state-%s.bin" % "-".join(map(str, plan)))
+            shutil.copyfile(seed, state)
             out = b""
             for chunk, n in zip(chunks, plan):
                 rc, stdout, err = c.run(base + ["--state", state, "--threads", str(n), chunk])
                 if rc != 0:
                     c.fail("states", "run failed: %s" % err)
                 out += stdout
+            with open(state, "rb") as f:
+                saved[plan] = f.read()
             rc, stdout, err = c.run(base + ["--state", state, probe])
             outputs[plan] = (out, stdout)
         ref = outputs[(1, 1, 1)]
         for plan, got in outputs.items():
             if got != ref:
                 c.fail("states", "threads %s: output differs from one thread's" % (plan,))
+            elif saved[plan] != saved[(1, 1, 1)]:
+                c.fail("states", "threads %s: saved state differs from one thread's" % (plan,))
             else:
                 c.passed += 1
 

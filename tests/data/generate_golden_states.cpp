@@ -1,4 +1,5 @@
-// Writes the golden state blobs of tests/data/ (state format versions 1 and 2) that are not
+// Writes the golden state blobs of tests/data/ (state format versions 1 and 2, store
+// format version 2) that are not
 // there yet: a committed blob is never rewritten (later sizing changes would change its
 // bytes). Not run by the tests: they decode the committed blobs, so that a format change
 // that breaks old states fails CI. Add blobs for a new format version, keeping the old:
@@ -47,6 +48,25 @@ void write_states(const std::string& dir, const char* prefix,
   }
 }
 
+/// A store blob and its delta, for a rig hashing with `Hash`.
+template <class Hash>
+void write_store(const std::string& dir, const std::string& prefix) {
+  const golden::store_rig<Hash> rig;
+  const auto& cap = rig.cap;
+  fluxcap::in_memory_state_store<fluxcap::group_state> store(cap.make_state());
+  for (const auto& e : golden::store_events()) rig.run(store, e);
+  if (!std::ifstream(dir + "/" + prefix + ".bin"))
+    write(dir, prefix + ".bin", fluxcap::save_store(cap, store));
+  std::ifstream in(dir + "/" + prefix + ".bin", std::ios::binary);
+  const std::vector<std::uint8_t> committed{std::istreambuf_iterator<char>(in),
+                                            std::istreambuf_iterator<char>()};
+  fluxcap::in_memory_state_store<fluxcap::group_state> loaded(cap.make_state());
+  fluxcap::load_store(cap, std::span<const std::uint8_t>(committed), loaded);
+  for (const auto& e : golden::delta_events()) rig.run(loaded, e);
+  if (!std::ifstream(dir + "/" + prefix + "_delta.bin"))
+    write(dir, prefix + "_delta.bin", fluxcap::save_store_delta(cap, loaded));
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
@@ -56,23 +76,10 @@ int main(int argc, char** argv) {
   // Format version 2: cuckoo states (an exact phase, then the group's table).
   write_states<fluxcap::cuckoo_memory>(dir, "state_v2_cuckoo", golden::state_config);
 
-  // A whole store, as `fluxcap run --state` saves it: three groups of a capacitor.
-  const golden::store_rig rig;
-  const auto& cap = rig.cap;
-  fluxcap::in_memory_state_store<fluxcap::group_state> store(cap.make_state());
-  for (const auto& e : golden::store_events()) rig.run(store, e);
-  if (!std::ifstream(dir + "/store_v1_bloom.bin"))
-    write(dir, "store_v1_bloom.bin", fluxcap::save_store(cap, store));
-
-  // An incremental checkpoint (save_store_delta) of the committed store blob after a few
+  // A whole store, as `fluxcap run --state` saves it: three groups of a capacitor, then
+  // an incremental checkpoint (save_store_delta) of the committed store blob after a few
   // more events: it must apply to that very blob (a blob keeps its filter sizing).
-  std::ifstream in(dir + "/store_v1_bloom.bin", std::ios::binary);
-  const std::vector<std::uint8_t> committed{std::istreambuf_iterator<char>(in),
-                                            std::istreambuf_iterator<char>()};
-  fluxcap::in_memory_state_store<fluxcap::group_state> loaded(cap.make_state());
-  fluxcap::load_store(cap, std::span<const std::uint8_t>(committed), loaded);
-  for (const auto& e : golden::delta_events()) rig.run(loaded, e);
-  if (!std::ifstream(dir + "/store_v1_bloom_delta.bin"))
-    write(dir, "store_v1_bloom_delta.bin", fluxcap::save_store_delta(cap, loaded));
+  // Version 1 (fluxcap 0.1, unkeyed hash): committed, no longer written by this build.
+  write_store<fluxcap::default_hash>(dir, "store_v2_bloom_keyed");
   return 0;
 }

@@ -172,7 +172,7 @@ void run(std::span<const std::uint8_t> bytes, const Memory& memory) {
   limits.line.max_tags = 64;
   limits.line.max_depth = 32;
   limits.max_groups = 6;
-  processor proc(fuzz_spec(), fuzz_schema(), memory, limits);
+  processor proc(fuzz_spec(), fuzz_schema(), memory, limits, fluxcap::hash_key{1, 2});
   fluxcap_cli::line_parser check(fuzz_schema());
   fluxcap_cli::json_event check_event(fuzz_schema());
 

@@ -1,7 +1,9 @@
 // Fuzz target: the group-state, state-store and store-delta decoders on arbitrary
-// bytes, for exact, bloom and cuckoo states. A blob either throws decode_error or decodes into a
-// state that re-encodes to the same bytes and answers lookups without crashing; a delta either
-// applies whole (and the states answer lookups and take inserts) or leaves the store as it was.
+// bytes, for exact, bloom and cuckoo states, under the keyed default hash (store format
+// version 2, the key in the header) and fluxcap 0.1's unkeyed hash (version 1). A blob either
+// throws decode_error or decodes into a state that re-encodes to the same bytes and answers lookups
+// without crashing; a delta either applies whole (and the states answer lookups and take inserts)
+// or leaves the store as it was.
 #include <fluxcap/fluxcap.hpp>
 
 #include <algorithm>
@@ -14,10 +16,6 @@
 
 namespace {
 
-using capacitor = fluxcap::flux_capacitor<fluxcap::dense_accessor, fluxcap::bloom_memory>;
-using exact_capacitor = fluxcap::flux_capacitor<fluxcap::dense_accessor, fluxcap::exact_memory>;
-using cuckoo_capacitor = fluxcap::flux_capacitor<fluxcap::dense_accessor, fluxcap::cuckoo_memory>;
-
 const fluxcap::program& fuzz_program() {
   static const fluxcap::program prog =
       fluxcap::compile(fluxcap::spec{fluxcap::parent_rule("r", "p", "c", {"t"})});
@@ -27,6 +25,36 @@ const fluxcap::dense_schema& fuzz_schema() {
   static const fluxcap::dense_schema schema(fuzz_program());
   return schema;
 }
+
+template <class Memory, class Hash>
+using capacitor = fluxcap::flux_capacitor<fluxcap::dense_accessor, Memory, Hash>;
+
+/// The keyed capacitors' key ("fuzz-key" twice): the corpus's keyed seeds carry it.
+inline constexpr fluxcap::hash_key fuzz_key{0x79656b2d7a7a7566ULL, 0x79656b2d7a7a7566ULL};
+
+template <class Hash>
+Hash fuzz_hash() {
+  if constexpr (fluxcap::keyed_hash_policy<Hash>)
+    return Hash(fuzz_key);
+  else
+    return Hash{};
+}
+
+/// The three memories under one hash policy: fluxcap 0.1's unkeyed one (its state files,
+/// store format version 1) or the keyed default (version 2, the key in the file).
+template <class Hash>
+struct capacitors {
+  // Small parameters so that valid blobs are reachable by mutation.
+  capacitor<fluxcap::bloom_memory, Hash> bloom{
+      fuzz_program(), fluxcap::dense_accessor(fuzz_schema()), fluxcap::bloom_memory({16, 0.01, 3}),
+      fuzz_hash<Hash>()};
+  capacitor<fluxcap::exact_memory, Hash> exact{
+      fuzz_program(), fluxcap::dense_accessor(fuzz_schema()), fluxcap::exact_memory({16, 0.01, 3}),
+      fuzz_hash<Hash>()};
+  capacitor<fluxcap::cuckoo_memory, Hash> cuckoo{
+      fuzz_program(), fluxcap::dense_accessor(fuzz_schema()), fluxcap::cuckoo_memory({16, 0.01, 3}),
+      fuzz_hash<Hash>()};
+};
 
 template <class Capacitor>
 void exercise(const Capacitor& cap, std::span<const std::uint8_t> bytes) {
@@ -77,16 +105,16 @@ void exercise(const Capacitor& cap, std::span<const std::uint8_t> bytes) {
 }  // namespace
 
 extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size) {
-  // Small parameters so that valid blobs are reachable by mutation.
-  static const capacitor bloom(fuzz_program(), fluxcap::dense_accessor(fuzz_schema()),
-                               fluxcap::bloom_memory({16, 0.01, 3}));
-  static const exact_capacitor exact(fuzz_program(), fluxcap::dense_accessor(fuzz_schema()),
-                                     fluxcap::exact_memory({16, 0.01, 3}));
-  static const cuckoo_capacitor cuckoo(fuzz_program(), fluxcap::dense_accessor(fuzz_schema()),
-                                       fluxcap::cuckoo_memory({16, 0.01, 3}));
+  static const capacitors<fluxcap::unkeyed_hash> unkeyed;
+  static const capacitors<fluxcap::default_hash> keyed;
   const std::span<const std::uint8_t> bytes(data, size);
-  exercise(bloom, bytes);
-  exercise(exact, bytes);
-  exercise(cuckoo, bytes);
+  // A store header's key decides which hash can read the store, a blob's fingerprint
+  // which can read the blob: both kinds see every input.
+  exercise(unkeyed.bloom, bytes);
+  exercise(unkeyed.exact, bytes);
+  exercise(unkeyed.cuckoo, bytes);
+  exercise(keyed.bloom, bytes);
+  exercise(keyed.exact, bytes);
+  exercise(keyed.cuckoo, bytes);
   return 0;
 }
