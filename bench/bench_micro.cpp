@@ -196,8 +196,6 @@ void bm_codec(benchmark::State& st, codec_op op) {
   st.counters["state_B"] = value(static_cast<double>(s.memory_bytes()));
 }
 
-/// default_hash throughput on strings of `len` bytes (256 different strings,
-/// independent hashes).
 /// Incremental checkpoints: between two checkpoints, `touched` of the store's groups
 /// take 100 new keys each (untimed); timed: save_store_delta, then mark_checkpoint.
 /// `full`: every group holds a full 200,000-capacity state (one group); else 1000
@@ -242,12 +240,15 @@ void bm_checkpoint(benchmark::State& st, bool full, std::size_t touched) {
   st.counters["delta_share_of_full"] = value(per / full_per);
 }
 
-void bm_default_hash(benchmark::State& st, std::size_t len) {
+/// Hash throughput on strings of `len` bytes (256 different strings, independent
+/// hashes): default_hash (SipHash-1-3, keyed) against unkeyed_hash (fluxcap 0.1's).
+template <class Hash>
+void bm_hash(benchmark::State& st, std::size_t len) {
   rng r(14);
   std::vector<std::string> strings(256);
   for (auto& s : strings)
     for (std::size_t i = 0; i < len; ++i) s += static_cast<char>(' ' + r.below(95));
-  const fluxcap::default_hash hash;
+  const Hash hash;
   std::uint64_t acc = 0;
   std::size_t i = 0;
   for (auto _ : st) {
@@ -380,9 +381,12 @@ void register_micro_benchmarks() {
         ->Unit(benchmark::kMicrosecond);
   }
 
-  for (const std::size_t len : {8, 16, 32, 64})
+  for (const std::size_t len : {8, 16, 32, 38, 64}) {
     benchmark::RegisterBenchmark(("default_hash/bytes:" + std::to_string(len)).c_str(),
-                                 bm_default_hash, len);
+                                 bm_hash<fluxcap::default_hash>, len);
+    benchmark::RegisterBenchmark(("unkeyed_hash/bytes:" + std::to_string(len)).c_str(),
+                                 bm_hash<fluxcap::unkeyed_hash>, len);
+  }
 
   for (const memory_mode m : {memory_mode::bloom, memory_mode::cuckoo})
     for (const auto& [name, fpp] : {std::pair{"1e-3", 1e-3}, std::pair{"1e-4", 1e-4}})

@@ -17,6 +17,9 @@
 #include <map>
 #include <memory>
 #include <string>
+#include <string_view>
+#include <type_traits>
+#include <unordered_map>
 #include <utility>
 #include <vector>
 
@@ -32,6 +35,11 @@ fluxcap::memory_config workload_memory() {
 using bloom_capacitor = fluxcap::flux_capacitor<fluxcap::dense_accessor, fluxcap::bloom_memory>;
 using exact_capacitor = fluxcap::flux_capacitor<fluxcap::dense_accessor, fluxcap::exact_memory>;
 using cuckoo_capacitor = fluxcap::flux_capacitor<fluxcap::dense_accessor, fluxcap::cuckoo_memory>;
+/// fluxcap 0.1's unkeyed hash (the "before" of keyed hashing, same run).
+using bloom_unkeyed_capacitor =
+    fluxcap::flux_capacitor<fluxcap::dense_accessor, fluxcap::bloom_memory, fluxcap::unkeyed_hash>;
+using exact_unkeyed_capacitor =
+    fluxcap::flux_capacitor<fluxcap::dense_accessor, fluxcap::exact_memory, fluxcap::unkeyed_hash>;
 using string_set_capacitor = string_key_capacitor<string_set_memory>;
 using classic_capacitor = string_key_capacitor<classic_bloom_memory>;
 
@@ -45,7 +53,9 @@ enum class impl {
   classic_bloom,
   fluxcap_bloom_fpp1e3,
   fluxcap_cuckoo,
-  fluxcap_cuckoo_fpp1e3
+  fluxcap_cuckoo_fpp1e3,
+  fluxcap_bloom_unkeyed,  ///< fluxcap 0.1: unkeyed value hash (run with store_kind::unkeyed_map)
+  fluxcap_exact_unkeyed
 };
 
 const char* impl_name(impl i) {
@@ -64,14 +74,41 @@ const char* impl_name(impl i) {
       return "fluxcap_cuckoo";
     case impl::fluxcap_cuckoo_fpp1e3:
       return "fluxcap_cuckoo_fpp1e-3";
+    case impl::fluxcap_bloom_unkeyed:
+      return "fluxcap_bloom_unkeyed";
+    case impl::fluxcap_exact_unkeyed:
+      return "fluxcap_exact_unkeyed";
   }
   return "?";
 }
 
 /// Where the benchmark loop finds a host's state.
 enum class store_kind {
-  map,    ///< fluxcap::in_memory_state_store, keyed by the host id string (hash lookup)
-  vector  ///< std::vector indexed by host number (no lookup: isolates the core's cost)
+  map,          ///< fluxcap::in_memory_state_store, keyed by the host id string (hash lookup)
+  vector,       ///< std::vector indexed by host number (no lookup: isolates the core's cost)
+  unkeyed_map,  ///< fluxcap 0.1's store: a hash map under the unkeyed hash (forgeable)
+};
+
+/// fluxcap 0.1's in_memory_state_store map: host ids hashed with the unkeyed hash.
+template <class State>
+struct unkeyed_store {
+  struct key_hash {
+    using is_transparent = void;
+    std::size_t operator()(std::string_view s) const noexcept {
+      return static_cast<std::size_t>(fluxcap::detail::hash_bytes(s.data(), s.size()));
+    }
+  };
+  explicit unkeyed_store(State p) : prototype(std::move(p)) {}
+  State& find_or_create(std::string_view key) {
+    if (auto it = map.find(key); it != map.end()) return it->second;
+    return map.emplace(std::string(key), prototype).first->second;
+  }
+  template <class F>
+  void for_each(F&& f) const {
+    for (const auto& [key, state] : map) f(std::string_view(key), state);
+  }
+  State prototype;
+  std::unordered_map<std::string, State, key_hash, std::equal_to<>> map;
 };
 
 struct stream_config {
@@ -149,7 +186,9 @@ void run_stream(benchmark::State& st, const workload& w, const event_stream& s, 
   using state_type = typename Engine::state_type;
   const std::size_t heap_before = heap_in_use();
   {
-    fluxcap::in_memory_state_store<state_type> store(eng.make_state());
+    std::conditional_t<Store == store_kind::unkeyed_map, unkeyed_store<state_type>,
+                       fluxcap::in_memory_state_store<state_type>>
+        store(eng.make_state());
     std::vector<state_type> by_index;
     if constexpr (Store == store_kind::vector)
       by_index.assign(s.group_names.size(), eng.make_state());
@@ -246,6 +285,16 @@ void run_impl(benchmark::State& st, const stream_config& c, impl which) {
                         exact_capacitor(w.prog, fluxcap::dense_accessor(w.schema),
                                         fluxcap::exact_memory(workload_memory())));
       break;
+    case impl::fluxcap_bloom_unkeyed:
+      run_stream<Store>(st, w, s,
+                        bloom_unkeyed_capacitor(w.prog, fluxcap::dense_accessor(w.schema),
+                                                fluxcap::bloom_memory(workload_memory())));
+      break;
+    case impl::fluxcap_exact_unkeyed:
+      run_stream<Store>(st, w, s,
+                        exact_unkeyed_capacitor(w.prog, fluxcap::dense_accessor(w.schema),
+                                                fluxcap::exact_memory(workload_memory())));
+      break;
     case impl::string_set:
       run_stream<Store>(st, w, s, string_set_capacitor(w.prog, w.schema));
       break;
@@ -262,10 +311,13 @@ void add(const stream_config& c, impl which, store_kind store = store_kind::map,
          std::size_t iterations = 0) {
   std::string name = std::string(c.workload_name) + "/" + impl_name(which);
   if (store == store_kind::vector) name += "_vector_store";
+  if (store == store_kind::unkeyed_map) name += "_unkeyed_store";
   name += "/hosts:" + std::to_string(c.hosts);
   auto* b = benchmark::RegisterBenchmark(name.c_str(), [c, which, store](benchmark::State& st) {
     if (store == store_kind::vector)
       run_impl<store_kind::vector>(st, c, which);
+    else if (store == store_kind::unkeyed_map)
+      run_impl<store_kind::unkeyed_map>(st, c, which);
     else
       run_impl<store_kind::map>(st, c, which);
   });
@@ -292,8 +344,13 @@ void register_workload_benchmarks() {
     add(one, impl::fluxcap_bloom_fpp1e3);
     add(one, impl::fluxcap_cuckoo, store_kind::vector);
     add(one, impl::fluxcap_cuckoo_fpp1e3);
+    // Keyed hashing's cost: fluxcap 0.1's unkeyed value hash and store map, same run.
+    add(one, impl::fluxcap_bloom_unkeyed, store_kind::unkeyed_map);
+    add(one, impl::fluxcap_exact_unkeyed, store_kind::unkeyed_map);
     const stream_config many{"harness", 10000, 80000, 40000, true};
     for (const impl i : all) add(many, i);
+    add(many, impl::fluxcap_bloom_unkeyed, store_kind::unkeyed_map);
+    add(many, impl::fluxcap_exact_unkeyed, store_kind::unkeyed_map);
     add(many, impl::fluxcap_bloom, store_kind::vector);
     add(many, impl::fluxcap_cuckoo, store_kind::vector);
   }
@@ -303,6 +360,7 @@ void register_workload_benchmarks() {
   {
     const stream_config small{"process_tree", 1000, 100000, 100000, true};
     for (const impl i : all) add(small, i);
+    add(small, impl::fluxcap_bloom_unkeyed, store_kind::unkeyed_map);
     const stream_config large{"process_tree", 100000, 800000, 200000, true};
     for (const impl i :
          {impl::fluxcap_bloom, impl::fluxcap_cuckoo, impl::fluxcap_exact, impl::string_set})
