@@ -533,7 +533,7 @@ int run_loop(const options& o, const loaded_spec& s, prepared_run& p) {
 
   std::optional<state_files> state;
   if (o.state_path) {
-    state.emplace(*o.state_path);
+    state.emplace(*o.state_path, o.wait_lock);
     try {
       state->load(cap, store);
     } catch (const fluxcap::decode_error& e) {
@@ -613,7 +613,7 @@ int run_command(const options& o, const loaded_spec& s) {
     if (what.starts_with("fluxcap: ")) what.erase(0, 9);
     throw usage_error(what);
   }
-  if (o.state_path) check_writable_location(*o.state_path);
+  if (o.state_path) check_writable_location(*o.state_path, o.incremental);
   try {
     const std::size_t pad = line_parser::padding();
     const auto max_line = static_cast<std::size_t>(o.max_line_bytes);
