@@ -168,6 +168,16 @@ std::string kind_of(mode_t mode) {
   return "not a regular file";
 }
 
+/// Whether this process may give a file it owns group `gid`.
+bool in_my_groups(gid_t gid) {
+  if (gid == ::getegid()) return true;
+  const int n = ::getgroups(0, nullptr);
+  if (n <= 0) return false;
+  std::vector<gid_t> groups(static_cast<std::size_t>(n));
+  const int got = ::getgroups(n, groups.data());
+  return got > 0 && std::find(groups.begin(), groups.begin() + got, gid) != groups.begin() + got;
+}
+
 std::string base_name(const std::string& path) {
   const auto slash = path.rfind('/');
   return slash == std::string::npos ? path : path.substr(slash + 1);
@@ -335,6 +345,10 @@ void check_writable_location(const std::string& given, bool incremental) {
       throw usage_error(shown + " belongs to another user (uid " + std::to_string(st.st_uid) +
                         "): a save keeps the owner of the file, which only that user or root "
                         "can do");
+    if (::geteuid() != 0 && !in_my_groups(st.st_gid))
+      throw usage_error(shown + " belongs to group " + std::to_string(st.st_gid) +
+                        ", not one of this user's: a save keeps the group of the file, which "
+                        "only root could do");
   }
   const std::string dir = directory_of(path);
   if (::stat(dir.c_str(), &st) != 0 || !S_ISDIR(st.st_mode))
@@ -373,7 +387,10 @@ std::string holder_of(int fd) {
   if (n <= 0) return {};
   std::string pid(buf, static_cast<std::size_t>(n));
   while (!pid.empty() && (pid.back() == '\n' || pid.back() == ' ')) pid.pop_back();
-  if (pid.empty() || pid.find_first_not_of("0123456789") != std::string::npos) return {};
+  if (pid.empty() || pid.size() > 18 || pid.find_first_not_of("0123456789") != std::string::npos)
+    return {};
+  // A pid left by a killed holder, read while a new one has just taken the lock: unknown.
+  if (::kill(static_cast<pid_t>(std::stoll(pid)), 0) != 0 && errno == ESRCH) return {};
   return pid;
 }
 

@@ -205,6 +205,25 @@ def main():
             st = os.stat("p.state")
             check(rc == 0 and (st.st_uid, st.st_gid) == (65534, 65534),
                   "owner not kept: %d %r %d:%d" % (rc, err, st.st_uid, st.st_gid))
+        # Another user's state (whose owner a save could not keep): refused at start.
+        if os.geteuid() == 0 and shutil.which("setpriv") and os.access(fluxcap, os.X_OK):
+            os.mkdir("shared")
+            os.chmod("shared", 0o1777)
+            os.chmod(work, 0o755)
+            run(["--state", "shared/root.state", "a.jsonl"])
+            os.chmod("shared/root.state", 0o666)
+            nobody = ["setpriv", "--reuid=65534", "--regid=65534", "--clear-groups"]
+            r = subprocess.run(nobody + [fluxcap, "run"] + base + ["--state", "shared/root.state",
+                                                                   "b.jsonl"],
+                               capture_output=True)
+            check(r.returncode == 2 and b"belongs to another user" in r.stderr and
+                  r.stdout == b"", "another user's state: %d %r" % (r.returncode, r.stderr))
+            os.chown("shared/root.state", 65534, 0)
+            r = subprocess.run(nobody + [fluxcap, "run"] + base + ["--state", "shared/root.state",
+                                                                   "b.jsonl"],
+                               capture_output=True)
+            check(r.returncode == 2 and b"belongs to group 0" in r.stderr,
+                  "another group's state: %d %r" % (r.returncode, r.stderr))
         # A symbolic link: written through to its target, which stays a link's target.
         os.mkdir("real")
         run(["--state", "real/t.state", "a.jsonl"])
