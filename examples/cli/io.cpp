@@ -4,13 +4,18 @@
 
 #include <dirent.h>
 #include <fcntl.h>
+#include <sys/file.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
 #include <algorithm>
 #include <cerrno>
+#include <chrono>
+#include <csignal>
+#include <cstdio>
 #include <cstdlib>
 #include <cstring>
+#include <thread>
 #include <utility>
 
 namespace fluxcap_cli {
@@ -150,15 +155,56 @@ void output_buffer::write(const char* p, std::size_t n) {
 // ---------------------------------------------------------------------------------------
 // state files
 
+namespace {
+
+/// "a FIFO", "a directory"...: what a file that is not a regular file is.
+std::string kind_of(mode_t mode) {
+  if (S_ISDIR(mode)) return "a directory";
+  if (S_ISFIFO(mode)) return "a FIFO";
+  if (S_ISCHR(mode)) return "a character device";
+  if (S_ISBLK(mode)) return "a block device";
+  if (S_ISSOCK(mode)) return "a socket";
+  if (S_ISLNK(mode)) return "a symbolic link";
+  return "not a regular file";
+}
+
+/// Whether this process may give a file it owns group `gid`.
+bool in_my_groups(gid_t gid) {
+  if (gid == ::getegid()) return true;
+  const int n = ::getgroups(0, nullptr);
+  if (n <= 0) return false;
+  std::vector<gid_t> groups(static_cast<std::size_t>(n));
+  const int got = ::getgroups(n, groups.data());
+  return got > 0 && std::find(groups.begin(), groups.begin() + got, gid) != groups.begin() + got;
+}
+
+std::string base_name(const std::string& path) {
+  const auto slash = path.rfind('/');
+  return slash == std::string::npos ? path : path.substr(slash + 1);
+}
+
+}  // namespace
+
 std::optional<std::vector<std::uint8_t>> read_file_if_exists(const std::string& path) {
-  const int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
+  // O_NONBLOCK: opening a FIFO must not wait for a writer (regular files ignore it).
+  const int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC | O_NONBLOCK | O_NOCTTY);
   if (fd < 0) {
     if (errno == ENOENT) return std::nullopt;
     throw io_error(errno_message("cannot open state file '" + path + "'"));
   }
   std::vector<std::uint8_t> bytes;
   struct stat st {};
-  if (::fstat(fd, &st) == 0 && st.st_size > 0) bytes.reserve(static_cast<std::size_t>(st.st_size));
+  if (::fstat(fd, &st) != 0) {
+    const std::string message = errno_message("cannot read state file '" + path + "'");
+    ::close(fd);
+    throw io_error(message);
+  }
+  if (!S_ISREG(st.st_mode)) {
+    ::close(fd);
+    throw io_error("state file '" + path + "' is " + kind_of(st.st_mode) +
+                   ", not a regular file: it was not read");
+  }
+  if (st.st_size > 0) bytes.reserve(static_cast<std::size_t>(st.st_size));
   std::uint8_t chunk[1 << 16];
   for (;;) {
     const ssize_t n = ::read(fd, chunk, sizeof chunk);
@@ -175,7 +221,11 @@ std::optional<std::vector<std::uint8_t>> read_file_if_exists(const std::string& 
   return bytes;
 }
 
-namespace {}  // namespace
+std::optional<file_owner> owner_of(const std::string& path) {
+  struct stat st {};
+  if (::stat(path.c_str(), &st) != 0) return std::nullopt;
+  return file_owner{static_cast<mode_t>(st.st_mode & 07777), st.st_uid, st.st_gid};
+}
 
 std::string directory_of(const std::string& path) {
   const auto slash = path.rfind('/');
@@ -207,7 +257,8 @@ void remove_file(const std::string& path) {
     throw io_error(errno_message("cannot remove '" + path + "'"));
 }
 
-void write_file_atomically(const std::string& path, const std::vector<std::uint8_t>& bytes) {
+void write_file_atomically(const std::string& path, const std::vector<std::uint8_t>& bytes,
+                           const std::optional<file_owner>& like) {
   std::string tmp = path + ".tmp-XXXXXX";
   const int fd = ::mkstemp(tmp.data());
   if (fd < 0) throw io_error(errno_message("cannot create a temporary file for '" + path + "'"));
@@ -217,10 +268,24 @@ void write_file_atomically(const std::string& path, const std::vector<std::uint8
     ::unlink(tmp.c_str());
     throw io_error(message);
   };
-  // mkstemp creates the file 0600; give it the permissions a new file normally gets.
-  const mode_t mask = ::umask(0);
-  ::umask(mask);
-  if (::fchmod(fd, 0666 & ~mask) != 0) fail("cannot set the permissions of '" + tmp + "'");
+  // mkstemp creates the file 0600; give it the mode (and owner) of the file it replaces.
+  // A new file stays 0600 (less what the umask removes): a state file holds its secret
+  // hash key (docs/memory.md, "Keyed hashing").
+  mode_t mode = 0;
+  if (like) {
+    struct stat st {};
+    if (::fstat(fd, &st) != 0) fail("cannot stat '" + tmp + "'");
+    if ((st.st_uid != like->uid || st.st_gid != like->gid) &&
+        ::fchown(fd, like->uid, like->gid) != 0)
+      fail("cannot give '" + tmp + "' the owner and group of '" + path + "' (" +
+           std::to_string(like->uid) + ":" + std::to_string(like->gid) + ")");
+    mode = like->mode;
+  } else {
+    const mode_t mask = ::umask(0);
+    ::umask(mask);
+    mode = 0600 & ~mask;
+  }
+  if (::fchmod(fd, mode) != 0) fail("cannot set the permissions of '" + tmp + "'");
   const auto* p = bytes.data();
   std::size_t left = bytes.size();
   while (left > 0) {
@@ -238,11 +303,13 @@ void write_file_atomically(const std::string& path, const std::vector<std::uint8
     ::unlink(tmp.c_str());
     throw io_error(message);
   }
+  crash_point("synced");
   if (::rename(tmp.c_str(), path.c_str()) != 0) {
     const std::string message = errno_message("cannot rename '" + tmp + "' to '" + path + "'");
     ::unlink(tmp.c_str());
     throw io_error(message);
   }
+  crash_point("renamed");
   // Make the rename itself durable.
   const int dir = ::open(directory_of(path).c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
   if (dir >= 0) {
@@ -251,15 +318,155 @@ void write_file_atomically(const std::string& path, const std::vector<std::uint8
   }
 }
 
-void check_writable_location(const std::string& path) {
+std::string resolve_state_path(const std::string& path) {
   struct stat st {};
-  if (::stat(path.c_str(), &st) == 0 && S_ISDIR(st.st_mode))
-    throw usage_error("--state '" + path + "' is a directory");
+  if (::lstat(path.c_str(), &st) != 0 || !S_ISLNK(st.st_mode)) return path;
+  char* real = ::realpath(path.c_str(), nullptr);
+  if (real == nullptr) {
+    char target[4096];
+    const ssize_t n = ::readlink(path.c_str(), target, sizeof target - 1);
+    const std::string to = n > 0 ? std::string(target, static_cast<std::size_t>(n)) : "?";
+    throw usage_error(errno_message("--state '" + path + "' is a symbolic link to '" + to +
+                                    "', which cannot be resolved"));
+  }
+  std::string resolved(real);
+  std::free(real);
+  return resolved;
+}
+
+void check_writable_location(const std::string& given, bool incremental) {
+  const std::string path = resolve_state_path(given);
+  const std::string shown =
+      path == given ? "--state '" + given + "'" : "--state '" + given + "' (-> '" + path + "')";
+  struct stat st {};
+  if (::stat(path.c_str(), &st) == 0) {
+    if (!S_ISREG(st.st_mode))
+      throw usage_error(shown + " is " + kind_of(st.st_mode) + ", not a regular file");
+    if (st.st_uid != ::geteuid() && ::geteuid() != 0)
+      throw usage_error(shown + " belongs to another user (uid " + std::to_string(st.st_uid) +
+                        "): a save keeps the owner of the file, which only that user or root "
+                        "can do");
+    if (::geteuid() != 0 && !in_my_groups(st.st_gid))
+      throw usage_error(shown + " belongs to group " + std::to_string(st.st_gid) +
+                        ", not one of this user's: a save keeps the group of the file, which "
+                        "only root could do");
+  }
   const std::string dir = directory_of(path);
   if (::stat(dir.c_str(), &st) != 0 || !S_ISDIR(st.st_mode))
-    throw usage_error("--state '" + path + "': directory '" + dir + "' does not exist");
+    throw usage_error(shown + ": directory '" + dir + "' does not exist");
   if (::access(dir.c_str(), W_OK | X_OK) != 0)
-    throw usage_error("--state '" + path + "': directory '" + dir + "' is not writable");
+    throw usage_error(shown + ": directory '" + dir + "' is not writable");
+  // The longest name written beside the state must fit, or every run would fail at the
+  // end, unsaved.
+  const std::size_t name_size = base_name(path).size();
+  const std::size_t longest_size = name_size + (incremental ? 41 : 11);
+  errno = 0;
+  const long name_max = ::pathconf(dir.c_str(), _PC_NAME_MAX);
+  if (name_max > 0 && longest_size > static_cast<std::size_t>(name_max))
+    throw usage_error(
+        shown + ": the name is too long (" + std::to_string(name_size) +
+        " characters): fluxcap writes files named " +
+        (incremental ? "FILE.delta-<16 hex>-<6 digits>.tmp-XXXXXX" : "FILE.tmp-XXXXXX") +
+        " beside it, " + std::to_string(longest_size) + " characters, more than " +
+        std::to_string(name_max) + ", the limit of the file system" +
+        (incremental ? " (use a shorter name, or no --incremental)" : ""));
+  const std::string lock = path + ".lock";
+  if (::lstat(lock.c_str(), &st) == 0 && !S_ISREG(st.st_mode))
+    throw usage_error(shown + ": its lock file '" + lock + "' is " + kind_of(st.st_mode) +
+                      ", not a regular file");
+}
+
+// ---------------------------------------------------------------------------------------
+// file_lock
+
+namespace {
+
+/// The pid written in a lock file (empty when none).
+std::string holder_of(int fd) {
+  char buf[32];
+  const ssize_t n = ::pread(fd, buf, sizeof buf - 1, 0);
+  if (n <= 0) return {};
+  std::string pid(buf, static_cast<std::size_t>(n));
+  while (!pid.empty() && (pid.back() == '\n' || pid.back() == ' ')) pid.pop_back();
+  if (pid.empty() || pid.size() > 18 || pid.find_first_not_of("0123456789") != std::string::npos)
+    return {};
+  // A pid left by a killed holder, read while a new one has just taken the lock: unknown.
+  if (::kill(static_cast<pid_t>(std::stoll(pid)), 0) != 0 && errno == ESRCH) return {};
+  return pid;
+}
+
+}  // namespace
+
+file_lock::file_lock(const std::string& lock_path, const std::string& state, double wait_seconds) {
+  const int flags = O_CLOEXEC | O_NOFOLLOW | O_NONBLOCK | O_NOCTTY;
+  fd_ = ::open(lock_path.c_str(), O_RDWR | O_CREAT | O_EXCL | flags, 0600);
+  if (fd_ >= 0) {  // new: the state's mode and owner (or a new file's mode)
+    if (const auto like = owner_of(state)) {
+      (void)::fchown(fd_, like->uid, like->gid);
+      (void)::fchmod(fd_, like->mode & 0666);
+    } else {
+      const mode_t mask = ::umask(0);
+      ::umask(mask);
+      (void)::fchmod(fd_, 0666 & ~mask);
+    }
+  } else if (errno == EEXIST) {
+    fd_ = ::open(lock_path.c_str(), O_RDWR | flags);
+    if (fd_ < 0 && errno == EACCES) fd_ = ::open(lock_path.c_str(), O_RDONLY | flags);
+  }
+  if (fd_ < 0) throw io_error(errno_message("cannot open the lock file '" + lock_path + "'"));
+  struct stat st {};
+  if (::fstat(fd_, &st) != 0 || !S_ISREG(st.st_mode)) {
+    ::close(fd_);
+    throw io_error("the lock file '" + lock_path + "' is not a regular file");
+  }
+  const auto start = std::chrono::steady_clock::now();
+  const auto deadline = start + std::chrono::duration<double>(wait_seconds);
+  int no_pid = 0;
+  for (;;) {
+    if (::flock(fd_, LOCK_EX | LOCK_NB) == 0) break;
+    if (errno == EINTR) continue;
+    if (errno != EWOULDBLOCK) {
+      const std::string message = errno_message("cannot lock '" + lock_path + "'");
+      ::close(fd_);
+      throw io_error(message);
+    }
+    const std::string pid = holder_of(fd_);
+    const auto now = std::chrono::steady_clock::now();
+    // An empty lock file: its holder is starting or ending; look again shortly.
+    if (now >= deadline && (!pid.empty() || ++no_pid > 100)) {
+      ::close(fd_);
+      std::string message = "state file '" + state + "' is in use by another fluxcap run (" +
+                            (pid.empty() ? "pid unknown" : "pid " + pid) + ", holding the lock '" +
+                            lock_path + "')";
+      if (wait_seconds > 0) {
+        char waited[64];
+        std::snprintf(waited, sizeof waited, "%g", wait_seconds);
+        message += ", still after waiting " + std::string(waited) + " s (--wait-lock)";
+      } else {
+        message += ": try again when it has finished, or wait for it with --wait-lock SECONDS";
+      }
+      throw io_error(message + "; nothing was changed");
+    }
+    const auto left = deadline - now;
+    auto nap = std::chrono::duration<double>(0.05);
+    if (now < deadline && left < nap) nap = left;
+    if (now >= deadline) nap = std::chrono::duration<double>(0.01);
+    std::this_thread::sleep_for(nap);
+  }
+  // The holder's pid, for the message of a run refused meanwhile.
+  const std::string pid = std::to_string(::getpid()) + "\n";
+  if (::ftruncate(fd_, 0) == 0) (void)!::pwrite(fd_, pid.data(), pid.size(), 0);
+  crash_point("locked");
+}
+
+file_lock::~file_lock() {
+  (void)!::ftruncate(fd_, 0);  // still locked: no other run reads it meanwhile
+  ::close(fd_);                // releases the lock
+}
+
+void crash_point(const char* point) {
+  static const char* const at = std::getenv("FLUXCAP_TEST_CRASH_AT");
+  if (at != nullptr && std::strcmp(at, point) == 0) ::raise(SIGKILL);
 }
 
 }  // namespace fluxcap_cli

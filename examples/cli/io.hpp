@@ -3,6 +3,8 @@
 // atomically.
 #pragma once
 
+#include <sys/types.h>
+
 #include <cstddef>
 #include <cstdint>
 #include <cstring>
@@ -120,13 +122,28 @@ class output_buffer {
   std::string buf_;
 };
 
-/// The whole file, or nothing when it does not exist. Throws io_error otherwise.
+/// The whole file, or nothing when it does not exist. Throws io_error otherwise, also
+/// when it is not a regular file (a FIFO or a device is never read: no hang, no
+/// endless read).
 [[nodiscard]] std::optional<std::vector<std::uint8_t>> read_file_if_exists(const std::string& path);
+
+/// The mode, owner and group a file written in place of another keeps.
+struct file_owner {
+  mode_t mode = 0;  ///< permission bits (07777)
+  uid_t uid = 0;
+  gid_t gid = 0;
+};
+
+/// `path`'s mode, owner and group, or nothing when it does not exist.
+[[nodiscard]] std::optional<file_owner> owner_of(const std::string& path);
 
 /// Replaces `path` with `bytes` atomically: writes a temporary file in the same
 /// directory, fsyncs it, renames it over `path` and fsyncs the directory. A crash at
-/// any point leaves either the old file or the new one. Throws io_error.
-void write_file_atomically(const std::string& path, const std::vector<std::uint8_t>& bytes);
+/// any point leaves either the old file or the new one. The new file gets the mode,
+/// owner and group of `like` (those of the file it replaces, or of the snapshot a
+/// checkpoint follows), else those a new file gets. Throws io_error.
+void write_file_atomically(const std::string& path, const std::vector<std::uint8_t>& bytes,
+                           const std::optional<file_owner>& like = std::nullopt);
 
 /// The directory part of `path` ("." when it has none).
 [[nodiscard]] std::string directory_of(const std::string& path);
@@ -138,8 +155,40 @@ void write_file_atomically(const std::string& path, const std::vector<std::uint8
 /// Removes a file (one already gone is fine). Throws io_error.
 void remove_file(const std::string& path);
 
-/// Throws usage_error unless `path` can be written atomically later: its directory
-/// exists and is writable, and `path` is not a directory.
-void check_writable_location(const std::string& path);
+/// The file `--state path` stands for: `path` itself, or the file a symbolic link
+/// points to (the state is written through the link: the link stays). Throws
+/// usage_error for a link to a missing file.
+[[nodiscard]] std::string resolve_state_path(const std::string& path);
+
+/// Throws usage_error unless `path` (`--state`) can be loaded and written atomically
+/// later: its directory exists and is writable; it is missing or a regular file (not a
+/// FIFO, a device or a directory), owned by this user (unless root: a save keeps the
+/// owner); and the names written beside it (`FILE.tmp-XXXXXX`, `FILE.lock` and, with
+/// `incremental`, `FILE.delta-<16 hex>-<6 digits>.tmp-XXXXXX`) fit the file system's
+/// name limit.
+void check_writable_location(const std::string& path, bool incremental);
+
+/// An exclusive lock on a state (`FILE.lock` beside it, flock), held while the object
+/// lives, which holds the holder's pid. The lock file is never removed (removing it
+/// would race with a run that has just opened it); it is emptied when released.
+class file_lock {
+ public:
+  /// Takes the lock on `lock_path`, the lock of state `state`; waits at most
+  /// `wait_seconds` for another run to release it. Throws io_error when it cannot be
+  /// taken (naming the holder's pid).
+  file_lock(const std::string& lock_path, const std::string& state, double wait_seconds);
+  ~file_lock();
+  file_lock(const file_lock&) = delete;
+  file_lock& operator=(const file_lock&) = delete;
+
+ private:
+  int fd_ = -1;
+};
+
+/// Test-only: when the environment variable FLUXCAP_TEST_CRASH_AT equals `point`, the
+/// process kills itself (SIGKILL) there, so crash tests can hit exact moments:
+/// "locked", "loaded", "synced" (a state file's temporary copy written and synced,
+/// before its rename) and "renamed" (right after the rename).
+void crash_point(const char* point);
 
 }  // namespace fluxcap_cli

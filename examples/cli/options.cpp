@@ -55,6 +55,8 @@ options:
                            (atomically) when the run succeeds
   --incremental            with --state: save only what changed, as a checkpoint file
                            beside FILE (FILE.delta-*), until a full save is cheaper
+  --wait-lock SECONDS      with --state: wait up to SECONDS (default 0) for another run
+                           using the same state to finish; else fail (exit 1) at once
   --on-error MODE          a bad input line: fail (exit 1, default), skip (drop it and
                            go on), pass (copy it to the output unchanged and go on)
   --max-line-bytes N       a longer input line is a bad line (default: 1048576)
@@ -272,6 +274,14 @@ options parse_options(int argc, const char* const* argv) {
       run_only();
       flag();
       o.incremental = true;
+    } else if (name == "--wait-lock") {
+      run_only();
+      const std::string v = value();
+      const double secs = parse_probability(name, v);
+      if (!(secs >= 0 && secs <= 1e6))
+        throw usage_error("--wait-lock needs a number of seconds from 0 to 1000000, not '" + v +
+                          "'");
+      o.wait_lock = secs;
     } else if (name == "--on-error") {
       run_only();
       if (seen_on_error) throw usage_error("--on-error given twice");
@@ -320,6 +330,8 @@ options parse_options(int argc, const char* const* argv) {
                       " --help')");
   if (is_run && o.incremental && !o.state_path)
     throw usage_error("--incremental saves the state incrementally: it needs --state FILE");
+  if (is_run && o.wait_lock > 0 && !o.state_path)
+    throw usage_error("--wait-lock waits for the lock on a state file: it needs --state FILE");
   if (is_run && o.memory == memory_kind::exact && seen_fpp)
     throw usage_error("--fpp bounds false positives; exact memory has none (--exact)");
   return o;

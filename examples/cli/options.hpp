@@ -49,6 +49,7 @@ struct options {
   double fpp = 1e-4;
   std::optional<std::string> state_path;
   bool incremental = false;  ///< save the state as a delta of what changed (--state)
+  double wait_lock = 0;      ///< seconds to wait for another run's lock on --state
   error_mode on_error = error_mode::fail;
   std::uint64_t max_line_bytes = std::uint64_t{1} << 20;  ///< longer lines are bad lines
   std::uint64_t max_tags_per_event = 10000;               ///< tags in one tag map

@@ -529,7 +529,7 @@ int run_loop(const options& o, const loaded_spec& s, prepared_run& p) {
   fluxcap::hash_key key;
   try {
     if (o.state_path) {
-      state.emplace(*o.state_path);
+      state.emplace(*o.state_path, o.wait_lock);  // locked from here until the run ends
       key = state->hash_key();
     } else {
       key = fluxcap::hash_key::random();
@@ -629,7 +629,7 @@ int run_command(const options& o, const loaded_spec& s) {
     if (what.starts_with("fluxcap: ")) what.erase(0, 9);
     throw usage_error(what);
   }
-  if (o.state_path) check_writable_location(*o.state_path);
+  if (o.state_path) check_writable_location(*o.state_path, o.incremental);
   try {
     const std::size_t pad = line_parser::padding();
     const auto max_line = static_cast<std::size_t>(o.max_line_bytes);

@@ -7,6 +7,13 @@
 // commits at one rename: a delta file appearing, or FILE being replaced. Deltas name
 // the snapshot they follow: once a new snapshot is renamed into place, older deltas
 // are stale (they are skipped, then removed), whatever moment a crash hits.
+//
+// Only names fluxcap writes are ever removed: a file whose name starts with
+// `FILE.delta-` but is not exactly a checkpoint name (a `.bak` copy, notes) is left
+// alone. A missing FILE with checkpoint files present is refused (they cannot be loaded
+// without it). A run holds an exclusive lock on the state (`FILE.lock`, file_lock) from
+// before loading to after saving: one writer at a time. A symbolic link FILE is
+// resolved at start: the files are read, written and locked beside its target.
 #pragma once
 
 #include "io.hpp"
@@ -34,7 +41,10 @@ class state_files {
   /// when the deltas together would outgrow the snapshot).
   static constexpr std::size_t max_deltas = 32;
 
-  explicit state_files(std::string path) : path_(std::move(path)) {}
+  /// Resolves `path` (a symbolic link: its target) and locks it, waiting at most
+  /// `wait_lock_seconds` for another run to release it. Throws io_error or usage_error.
+  state_files(const std::string& path, double wait_lock_seconds)
+      : path_(resolve_state_path(path)), lock_(path_ + ".lock", path_, wait_lock_seconds) {}
 
   /// The hash key to run with: the one FILE was written with, or a fresh random key
   /// when there is no FILE yet (fluxcap/hash.hpp: the key keeps hostile values from
@@ -75,13 +85,22 @@ class state_files {
     std::vector<std::pair<std::uint64_t, std::string>> mine;
     for (auto& file : files_starting_with(prefix)) {
       const std::string_view rest = std::string_view(file).substr(prefix.size());
-      if (rest.find(".tmp-") != std::string_view::npos) continue;  // an unfinished write
+      // Not a checkpoint name (an unfinished write, a copy, notes...): not ours, left alone.
       const std::uint64_t seq = sequence_of(rest);
-      if (snapshot && seq != 0 && rest.substr(0, 16) == tag_)
+      if (seq == 0) continue;
+      if (snapshot && rest.substr(0, 16) == tag_)
         mine.emplace_back(seq, std::move(file));
       else
         stale_.push_back(std::move(file));
     }
+    if (!snapshot && !stale_.empty())
+      throw io_error("state file '" + path_ + "' is missing, but " + std::to_string(stale_.size()) +
+                     " checkpoint file" + (stale_.size() == 1 ? "" : "s") +
+                     " of a state are beside it ('" + stale_.front() + "'" +
+                     (stale_.size() == 1 ? "" : ", ...") +
+                     "), which cannot be loaded without it; nothing was changed. Restore '" +
+                     path_ + "' from a backup (its checkpoints then load after it), or, to " +
+                     "start from an empty state, remove them ('" + prefix + "*')");
     std::sort(mine.begin(), mine.end());
     for (std::size_t i = 0; i < mine.size(); ++i) {
       loading_ = mine[i].second;
@@ -95,6 +114,7 @@ class state_files {
       delta_bytes_ += bytes->size();
       deltas_.push_back(std::move(mine[i].second));
     }
+    crash_point("loaded");
   }
 
   /// What a save wrote.
@@ -113,13 +133,13 @@ class state_files {
       if (delta_bytes_ + delta.size() <= snapshot_bytes_) {
         char name[32];
         std::snprintf(name, sizeof name, "-%06zu", deltas_.size() + 1);
-        write_file_atomically(path_ + ".delta-" + tag_ + name, delta);
+        write_file_atomically(path_ + ".delta-" + tag_ + name, delta, owner_of(path_));
         for (const auto& f : stale_) remove_file(f);
         return {true, delta.size()};
       }
     }
     const auto bytes = fluxcap::save_store(cap, store);
-    write_file_atomically(path_, bytes);
+    write_file_atomically(path_, bytes, owner_of(path_));
     for (const auto& f : deltas_) remove_file(f);
     for (const auto& f : stale_) remove_file(f);
     return {false, bytes.size()};
@@ -129,19 +149,22 @@ class state_files {
   [[nodiscard]] const std::string& loading() const noexcept { return loading_; }
 
  private:
-  /// The number of a delta file from its name after ".delta-" ("<16 hex>-<digits>"),
-  /// or 0 when the name is not one of ours.
+  /// The number of a delta file from its name after ".delta-": exactly the names save()
+  /// writes, "<16 lowercase hex>-<6 digits, from 000001>"; 0 for any other name.
   static std::uint64_t sequence_of(std::string_view rest) {
-    if (rest.size() < 18 || rest[16] != '-') return 0;
+    if (rest.size() != 23 || rest[16] != '-') return 0;
+    for (const char c : rest.substr(0, 16))
+      if ((c < '0' || c > '9') && (c < 'a' || c > 'f')) return 0;
     std::uint64_t seq = 0;
     for (const char c : rest.substr(17)) {
-      if (c < '0' || c > '9' || seq > 1000000000) return 0;
+      if (c < '0' || c > '9') return 0;
       seq = seq * 10 + static_cast<std::uint64_t>(c - '0');
     }
     return seq;
   }
 
-  std::string path_;
+  std::string path_;  ///< resolved: a symbolic link's target
+  file_lock lock_;    ///< held while the object lives
   std::optional<std::vector<std::uint8_t>> snapshot_;  ///< FILE as hash_key() read it
   std::string tag_;  ///< the snapshot's checksum in hex; empty: no snapshot
   std::size_t snapshot_bytes_ = 0;

@@ -267,6 +267,7 @@ for mode in --exact "--fpp 0.01" "--memory cuckoo --fpp 0.01"; do
   key1=$(od -An -tx1 -j11 -N16 k1.state | tr -d ' \n')
   key2=$(od -An -tx1 -j11 -N16 k2.state | tr -d ' \n')
   [ "$key1" != "$key2" ] || fail "two new states got one hash key ($mode)"
+  [ "$(stat -c %a k1.state)" = 600 ] || fail "a new state file is not 0600: $(stat -c %a k1.state)"
   run run --spec big.yaml --group-key host --capacity 300 $mode --state k1.state big2.jsonl
   expect_rc 0
   [ "$(od -An -tx1 -j11 -N16 k1.state | tr -d ' \n')" = "$key1" ] ||

@@ -2,8 +2,14 @@
 """Crash consistency of `fluxcap run --state FILE` (docs/reliability.md).
 
 Streams a generated input in chunks, one `fluxcap run --state` per chunk, and kills
-runs with SIGKILL at random moments: while loading, while processing, and while
-saving the state (the moment a temporary state file appears). After every kill it
+runs with SIGKILL: at random moments (while loading, while processing, as soon as a
+temporary state file appears), and at forced points, where the tool kills itself
+(the test-only hook FLUXCAP_TEST_CRASH_AT: after taking the lock, after loading, with
+the temporary state file synced before its rename, right after the rename). A random
+kill may land after the run has finished (on a fast machine, often): it then counts
+as no kill, and chunks go on until the wanted number of kills has landed. A forced
+kill always lands, and every chunk starts with one, so the count of kills, of kills
+while saving and of chunks never depends on timing. After every kill it
 checks that the state file still decodes, then follows the recovery contract of
 docs/cli.md ("Crashes and recovery"):
 
@@ -20,7 +26,8 @@ groups have several generations and saves alternate between checkpoint files
 FILE.delta-* and full snapshots, which remove them): the state is then FILE and its
 checkpoint files, and "unchanged" means the same set of files with the same bytes.
 
-  crash_test.py PATH/TO/fluxcap [--kills N] [--seed S] [--kills-per-chunk N] [--incremental]
+  crash_test.py PATH/TO/fluxcap [--kills N] [--seed S] [--kills-per-chunk N] [--max-chunks N]
+                [--incremental]
 """
 import argparse
 import glob
@@ -97,6 +104,8 @@ def main():
     ap.add_argument("--kills", type=int, default=int(os.environ.get("FLUXCAP_CRASH_KILLS", 100)))
     ap.add_argument("--seed", type=int, default=20261124)
     ap.add_argument("--kills-per-chunk", type=int, default=6)
+    ap.add_argument("--max-chunks", type=int, default=0,
+                    help="a bound on chunks (default: --kills; every chunk has a kill)")
     ap.add_argument("--incremental", action="store_true")
     args = ap.parse_args()
     fluxcap = os.path.abspath(args.fluxcap)
@@ -139,15 +148,29 @@ def main():
                 os.remove(f)
             return rc == 0
 
-        # Chunks are made as needed, until enough kills happened (at least 10 chunks).
+        # Chunks are made as needed, until enough kills have landed (at least 10 chunks).
         # A kill after the state's rename commits its chunk, so the count of chunks
-        # depends on where the kills land.
+        # depends on where the kills land; a chunk's first kill is forced (it always
+        # lands), so there are at most --kills chunks.
         source = event_source(rng, 400)
-        chunk_size, min_chunks, max_chunks = 2500, 10, 100
+        chunk_size, min_chunks = 2500, 10
+        max_chunks = max(args.max_chunks or args.kills, min_chunks)
         chunks, outputs = [], []
         state = "crash.state"
+        # The crashed chain and the reference start from one empty state: one hash key (a
+        # new state draws a random one, and Bloom false positives depend on it).
+        if run("seed.state", ["/dev/null"], "seed.out") != 0:
+            sys.exit("FAIL: the seed run failed")
+        shutil.copyfile("seed.state", state)
+        shutil.copyfile("seed.state", "ref.state")
         kills = kills_in_save = replays = commits_after_kill = 0
         finished_early = {"save": 0, "random": 0, "early": 0}
+        # The forced points, taken in turn; half of them while saving.
+        points = ("locked", "synced", "loaded", "renamed")
+        forced = {p: 0 for p in points}
+        # Forced kills first and every other one: whatever random kills miss, at least
+        # half of a chunk's kills are forced.
+        modes = ("forced", "save", "forced", "random", "forced", "early")
         duration = None  # how long an unkilled run takes, to spread the random kills over it
         while len(chunks) < min_chunks or (kills < args.kills and len(chunks) < max_chunks):
             i = len(chunks)
@@ -163,12 +186,16 @@ def main():
             while True:
                 before = contents(state)
                 out = "chunk%03d.out" % i
-                mode = "finish" if killed_here >= args.kills_per_chunk else (
-                    "save", "random", "early")[killed_here % 3]
+                mode = "finish" if killed_here >= args.kills_per_chunk else modes[
+                    killed_here % len(modes)]
+                env = None
+                if mode == "forced":
+                    point = points[sum(forced.values()) % len(points)]
+                    env = dict(os.environ, FLUXCAP_TEST_CRASH_AT=point)
                 started = time.monotonic()
                 with open(out, "wb") as o:
                     proc = subprocess.Popen([fluxcap, "run"] + opts + ["--state", state, chunk],
-                                            stdout=o, stderr=subprocess.DEVNULL)
+                                            stdout=o, stderr=subprocess.DEVNULL, env=env)
                     if mode == "save":  # kill as soon as the temporary state file appears
                         while proc.poll() is None:
                             if glob.glob(state + "*.tmp-*"):
@@ -183,6 +210,9 @@ def main():
                         time.sleep(rng.uniform(0, 0.01))
                         proc.send_signal(signal.SIGKILL)
                     rc = proc.wait()
+                if mode == "forced" and rc != -signal.SIGKILL:
+                    sys.exit("FAIL: chunk %d: the run did not stop at the forced point %r "
+                             "(exit %d)" % (i, point, rc))
                 if rc == 0:
                     deltas_written += wrote_checkpoint(before)
                     duration = 0.8 * duration + 0.2 * (time.monotonic() - started)
@@ -195,7 +225,9 @@ def main():
                 kills += 1
                 killed_here += 1
                 stale = glob.glob(state + "*.tmp-*")
-                if stale:
+                if mode == "forced":
+                    forced[point] += 1
+                if stale or (mode == "forced" and point in ("synced", "renamed")):
                     kills_in_save += 1
                     for t in stale:  # the contract: stale temporary files may be deleted
                         os.remove(t)
@@ -232,17 +264,20 @@ def main():
         size = os.path.getsize("ref.state")
         print("crash consistency%s: %d kills (%d while saving the state, %d after the rename), "
               "%d replays; %d chunks of %d events, state file %d bytes%s; output and final "
-              "state identical to an uninterrupted run (runs that finished before their kill: "
-              "%s)" % (" (--incremental)" if args.incremental else "", kills, kills_in_save,
-                       commits_after_kill, replays, len(chunks), chunk_size, size,
-                       ", %d runs wrote a checkpoint file" % deltas_written
-                       if args.incremental else "", finished_early))
+              "state identical to an uninterrupted run (forced kills: %s; random kills that "
+              "landed after the run had finished: %s)" % (
+                  " (--incremental)" if args.incremental else "", kills, kills_in_save,
+                  commits_after_kill, replays, len(chunks), chunk_size, size,
+                  ", %d runs wrote a checkpoint file" % deltas_written
+                  if args.incremental else "", forced, finished_early))
         if args.incremental and deltas_written < 3:
             sys.exit("FAIL: only %d runs wrote a checkpoint file" % deltas_written)
         if kills < args.kills:
             sys.exit("FAIL: only %d kills in %d chunks" % (kills, len(chunks)))
         if kills_in_save < kills // 10:
             sys.exit("FAIL: only %d kills while saving the state" % kills_in_save)
+        if min(forced.values()) < min(args.kills // 10, 5):
+            sys.exit("FAIL: too few kills at a forced point: %s" % forced)
     finally:
         shutil.rmtree(work, ignore_errors=True)
 

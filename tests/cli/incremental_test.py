@@ -46,8 +46,8 @@ def main():
             r = subprocess.run([fluxcap, "run"] + base + args, capture_output=True)
             return r.returncode, r.stdout, r.stderr
 
-        def files(state):
-            return sorted(glob.glob(state + "*"))
+        def files(state):  # the state's files, not its lock file (FILE.lock)
+            return sorted(f for f in glob.glob(state + "*") if f != state + ".lock")
 
         # A large first chunk over 300 hosts, then small chunks over few of them: deltas
         # are much smaller than the snapshot.
