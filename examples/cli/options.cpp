@@ -73,8 +73,10 @@ options:
   -h, --help               this help
 
 A bad line is one that is not a JSON object, whose tag map is not an object of objects,
-or whose tag values are not all booleans, or one beyond the limits above (or nested
-deeper than 1024 levels).
+or whose tag values are not all booleans, one that gives twice a field, rule or tag
+that fluxcap or a post-flux condition reads, or one beyond the limits above (or nested
+deeper than 1024 levels). Input files are opened one at a time; a UTF-8 byte order mark
+at the start of one is skipped. An option that takes a value may be given once.
 )";
 
 constexpr const char* check_help = R"(usage: fluxcap check --spec SPEC
