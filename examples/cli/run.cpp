@@ -11,6 +11,7 @@
 #include <fluxcap/serialize.hpp>
 #include <fluxcap/state_store.hpp>
 
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include <algorithm>
@@ -645,13 +646,15 @@ int run_command(const options& o, const loaded_spec& s) {
   p.max_line = static_cast<std::size_t>(o.max_line_bytes);
   p.inputs = o.inputs;
   if (p.inputs.empty()) p.inputs.emplace_back("-");
-  try {
-    // Each input must open now (a usage error, nothing written), one at a time and
-    // without a buffer; it is opened again when its turn comes.
-    for (const auto& path : p.inputs)
-      if (path != "-") (void)line_reader(path, 0, p.max_line, 0);
-  } catch (const io_error& e) {
-    throw usage_error(e.what());
+  // Each input must be there now (a usage error, nothing written). It is only opened
+  // when its turn comes: opening a FIFO twice would lose its writer.
+  for (const auto& path : p.inputs) {
+    if (path == "-") continue;
+    struct stat st {};
+    if (::stat(path.c_str(), &st) != 0 || ::access(path.c_str(), R_OK) != 0)
+      throw usage_error(errno_message("cannot open input '" + path + "'"));
+    if (S_ISDIR(st.st_mode))
+      throw usage_error("cannot read input '" + path + "': it is a directory");
   }
   switch (o.memory) {
     case memory_kind::exact:

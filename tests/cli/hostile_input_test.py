@@ -21,6 +21,7 @@ import shutil
 import subprocess
 import sys
 import tempfile
+import threading
 
 failed = 0
 passed = 0
@@ -179,14 +180,33 @@ def many_inputs():
     for i, p in enumerate(paths):
         write(p, '{"host":"h%d","sigma":{"seq":{"a":true}}}\n{"host":"h%d","sigma":{"seq":'
                  '{"b":true}}}\n' % (i, i))
-    expected = b"".join(
+    per_file = [
         b'{"host":"h%d","sigma":{"seq":{"a":true,"b":false}}}\n'
         b'{"host":"h%d","sigma":{"seq":{"b":true,"a":true}},"detections":["both"]}\n' % (i, i)
-        for i in range(1100))
+        for i in range(1100)]
+    expected = b"".join(per_file)
     for threads in ("1", "2"):
         expect(["run", "--spec", "spec.yaml", "--group-key", "host", "--threads", threads] + paths,
                0, "", "1100 inputs, ulimit -n 64, --threads " + threads, out=expected,
                max_rss=150 * MB, nofile=64)
+    # A FIFO among the inputs is opened once, when its turn comes (its writer is not lost).
+    os.mkfifo("fifo")
+
+    def feed():
+        with open("fifo", "w") as f:
+            f.write('{"host":"f","sigma":{"seq":{"b":true}}}\n')
+
+    writer = threading.Thread(target=feed, daemon=True)
+    writer.start()
+    try:
+        r = subprocess.run([FLUXCAP, "run", "--spec", "spec.yaml", "--group-key", "host",
+                            paths[0], "fifo", paths[1]], capture_output=True, timeout=30)
+        check(r.returncode == 0 and r.stdout == per_file[0] +
+              b'{"host":"f","sigma":{"seq":{"b":true,"a":false}}}\n' + per_file[1],
+              "a FIFO input: %d %r %r" % (r.returncode, r.stdout[:300], r.stderr[:300]))
+    except subprocess.TimeoutExpired:
+        check(False, "a FIFO input: fluxcap hangs")
+    writer.join(5)
     # A missing one is still a usage error before anything is written.
     expect(["run", "--spec", "spec.yaml"] + paths + ["in/missing.jsonl"], 2,
            "fluxcap: cannot open input 'in/missing.jsonl': No such file or directory\n",
