@@ -85,6 +85,15 @@ bool line_reader::fill() {
 
 bool line_reader::next(std::string_view& line) {
   skip_rest([](std::string_view) {});  // a too-long line the caller did not consume
+  if (at_start_) {  // a UTF-8 byte order mark (EF BB BF) is not part of the first line
+    at_start_ = false;
+    while (end_ - begin_ < 3 && !eof_ && fill()) {
+    }
+    if (end_ - begin_ >= 3 && std::memcmp(buf_.data() + begin_, "\xef\xbb\xbf", 3) == 0) {
+      begin_ = scanned_ = begin_ + 3;
+      bytes_ += 3;
+    }
+  }
   for (;;) {
     if (scanned_ < end_) {
       const void* nl = std::memchr(buf_.data() + scanned_, '\n', end_ - scanned_);

@@ -45,9 +45,10 @@ class line_reader {
   line_reader& operator=(const line_reader&) = delete;
 
   /// The next line without its '\n' (a final line without '\n' counts too); false
-  /// at end of input. Throws io_error on a read error. A line longer than `max_line`
-  /// bytes sets `too_long()`: `line` is then its first `max_line` bytes (without the
-  /// padding guarantee), and the rest is consumed by `skip_rest` (or the next `next`).
+  /// at end of input. A UTF-8 byte order mark at the start of the input is skipped
+  /// (counted in `bytes`, not part of the first line). Throws io_error on a read error. A line
+  /// longer than `max_line` bytes sets `too_long()`: `line` is then its first `max_line` bytes
+  /// (without the padding guarantee), and the rest is consumed by `skip_rest` (or the next `next`).
   bool next(std::string_view& line);
   /// Whether the line `next` returned is longer than `max_line`.
   [[nodiscard]] bool too_long() const noexcept { return too_long_; }
@@ -91,6 +92,7 @@ class line_reader {
   bool owns_fd_ = false;
   bool eof_ = false;
   bool too_long_ = false;
+  bool at_start_ = true;  ///< nothing returned yet: a UTF-8 BOM is still to be skipped
   std::string name_;
   std::size_t padding_;
   std::size_t max_line_;

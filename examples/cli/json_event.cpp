@@ -89,6 +89,14 @@ json_schema::json_schema(const fluxcap::program& prog, field_config fields)
     rules_.push_back(std::move(info));
   }
 
+  spec_rule_read_.assign(rules_.size(), 0);
+  for (const auto& name : fields_.condition_rules) {
+    if (const std::uint32_t r = find_rule(name); r != none)
+      spec_rule_read_[r] = 1;
+    else
+      other_read_.emplace(name, static_cast<std::uint32_t>(other_read_.size()));
+  }
+
   columns_ = prog.columns();
   if (fields_.group_key) {
     const auto it = std::find(columns_.begin(), columns_.end(), *fields_.group_key);
@@ -146,6 +154,12 @@ std::uint32_t json_schema::column_handle(std::string_view column) const {
   return static_cast<std::uint32_t>(it - columns_.begin());
 }
 
+std::uint32_t json_schema::read_rule_slot(std::string_view name) const noexcept {
+  if (other_read_.empty()) return none;
+  const auto it = other_read_.find(name);
+  return it == other_read_.end() ? none : it->second;
+}
+
 const json_schema::top_field* json_schema::find_top(std::string_view key) const noexcept {
   if (((top_lengths_ >> std::min<std::size_t>(key.size(), 63)) & 1U) == 0) return nullptr;
   for (const auto& f : top_)
@@ -162,6 +176,7 @@ json_event::json_event(const json_schema& schema)
       touched(schema.rules().size()),
       spec_rule_at(schema.rules().size(), json_schema::none),
       columns(schema.column_count()),
+      read_rule_seen(schema.read_rule_slots()),
       schema_(&schema) {}
 
 void json_event::reset() noexcept {
@@ -170,6 +185,7 @@ void json_event::reset() noexcept {
   std::fill(touched.begin(), touched.end(), std::uint8_t{0});
   std::fill(spec_rule_at.begin(), spec_rule_at.end(), json_schema::none);
   std::fill(columns.begin(), columns.end(), std::nullopt);
+  std::fill(read_rule_seen.begin(), read_rule_seen.end(), std::uint8_t{0});
   rules.clear();
   entries.clear();
   map = map_kind::absent;
@@ -466,6 +482,7 @@ struct line_parser::impl {
   std::string* problem = nullptr;
   const char* line_end = nullptr;
   std::vector<const json_schema::top_field*> seen;
+  std::vector<std::string_view> tag_names;  ///< scratch of duplicate_tag
 
   bool bad(std::string message) {
     *problem = std::move(message);
@@ -692,6 +709,20 @@ struct line_parser::impl {
         end);
   }
 
+  /// A tag the rule `in` gives twice (spec'd tags are checked as they are read).
+  std::optional<std::string_view> duplicate_tag(const json_event& ev,
+                                                const json_event::input_rule& in) {
+    tag_names.clear();
+    for (std::uint32_t i = 0; i < in.entry_count; ++i) {
+      const auto& e = ev.entries[in.first_entry + i];
+      if (e.spec_tag == json_schema::none) tag_names.push_back(e.name);
+    }
+    std::sort(tag_names.begin(), tag_names.end());
+    const auto it = std::adjacent_find(tag_names.begin(), tag_names.end());
+    if (it == tag_names.end()) return std::nullopt;
+    return *it;
+  }
+
   bool parse_tag_map(od::value& v, json_event& ev, const char*& end) {
     const std::string& field = schema->fields().tags_field;
     const std::string_view tok = v.raw_json_token();
@@ -719,6 +750,19 @@ struct line_parser::impl {
           const std::uint32_t spec_rule = schema->find_rule(rule);
           if (spec_rule != json_schema::none && ev.spec_rule_at[spec_rule] != json_schema::none)
             return bad("tag map " + quote_name(field) + ": duplicate rule " + quote_name(rule));
+          // A rule a post-flux condition reads: it must not be given twice, nor any of its
+          // tags (the condition would have to pick one value, JSON readers another).
+          bool read = spec_rule != json_schema::none && schema->read_by_condition(spec_rule);
+          if (spec_rule == json_schema::none) {
+            if (const std::uint32_t slot = schema->read_rule_slot(rule);
+                slot != json_schema::none) {
+              if (ev.read_rule_seen[slot] != 0)
+                return bad("tag map " + quote_name(field) + ": duplicate rule " + quote_name(rule) +
+                           " (a condition reads it)");
+              ev.read_rule_seen[slot] = 1;
+              read = true;
+            }
+          }
           json_event::input_rule in;
           in.name = rule;
           in.spec_rule = spec_rule;
@@ -727,6 +771,10 @@ struct line_parser::impl {
           if (!parse_tags(f.value(), rule, spec_rule, ev, value_end)) return false;
           in.end = value_end;
           in.entry_count = static_cast<std::uint32_t>(ev.entries.size()) - in.first_entry;
+          if (read && in.entry_count > 1)
+            if (const auto dup = duplicate_tag(ev, in))
+              return bad("tag map " + quote_name(field) + ": rule " + quote_name(rule) +
+                         ": duplicate tag " + quote_name(*dup) + " (a condition reads the rule)");
           if (spec_rule != json_schema::none)
             ev.spec_rule_at[spec_rule] = static_cast<std::uint32_t>(ev.rules.size());
           ev.map_last = value_end;
@@ -844,7 +892,22 @@ std::size_t line_parser::padding() noexcept {
 bool line_parser::parse(std::string_view line, std::size_t readable, json_event& event,
                         std::string& problem) {
   impl_->problem = &problem;
-  return impl_->parse(line, readable, event);
+  if (impl_->parse(line, readable, event)) return true;
+  // simdjson reads a NUL byte as the end of the text: name it rather than let its message
+  // ("ended early", "improper structure") mislead.
+  if (const void* nul = std::memchr(line.data(), '\0', line.size())) {
+    const auto at = static_cast<std::size_t>(static_cast<const char*>(nul) - line.data());
+    std::string before_problem;
+    impl_->problem = &before_problem;
+    const bool object_before = at > 0 && impl_->parse(line.substr(0, at), readable, event);
+    impl_->problem = &problem;
+    const std::string where = "a NUL byte at byte " + std::to_string(at + 1);
+    if (object_before)
+      problem = "not valid JSON (" + where + ", after the object)";
+    else
+      problem += "; " + where;
+  }
+  return false;
 }
 
 bool line_parser::peek_group_key(std::string_view line, std::size_t readable, std::string& key) {

@@ -46,6 +46,10 @@ struct field_config {
   std::string detections_field;
   /// Column grouping events; empty optional: one group for all events.
   std::optional<std::string> group_key;
+  /// Rules the post-flux conditions read (spec'd or not): in these, a tag (or, for a
+  /// rule not in the spec, the rule itself) given twice is a bad line, since a
+  /// condition would have to pick one of the values.
+  std::vector<std::string> condition_rules;
 };
 
 /// The spec's rules, tags and columns, numbered once, plus the fields to find per line.
@@ -77,6 +81,14 @@ class json_schema {
   /// Column slot of the group key, or `none`.
   [[nodiscard]] std::uint32_t group_column() const noexcept { return group_column_; }
 
+  /// Whether a post-flux condition reads spec'd rule `r`.
+  [[nodiscard]] bool read_by_condition(std::uint32_t r) const noexcept {
+    return spec_rule_read_[r] != 0;
+  }
+  /// Slot of a rule not in the spec that a post-flux condition reads, or `none`.
+  [[nodiscard]] std::uint32_t read_rule_slot(std::string_view name) const noexcept;
+  [[nodiscard]] std::size_t read_rule_slots() const noexcept { return other_read_.size(); }
+
   /// Spec'd rule index, or `none`.
   [[nodiscard]] std::uint32_t find_rule(std::string_view name) const noexcept;
   /// Flat index of a spec'd tag of spec'd rule `rule`, or `none`.
@@ -104,6 +116,8 @@ class json_schema {
   std::vector<std::string> tag_json_names_;
   std::vector<std::string> columns_;
   std::uint32_t group_column_ = none;
+  std::vector<std::uint8_t> spec_rule_read_;  ///< per spec'd rule: a condition reads it
+  name_map<std::uint32_t> other_read_;        ///< rules not in the spec a condition reads
   std::vector<top_field> top_;
   std::uint64_t top_lengths_ = 0;  ///< bit n: some top field has length n (n < 64; 63: longer)
 };
@@ -139,6 +153,8 @@ class json_event {
   std::vector<std::uint8_t> touched;        ///< per spec'd rule: rewritten by the flux capacitor
   std::vector<std::uint32_t> spec_rule_at;  ///< per spec'd rule: index in `rules`, or none
   std::vector<std::optional<std::string_view>> columns;
+  /// Per json_schema::read_rule_slot: the rule was seen in this line's tag map.
+  std::vector<std::uint8_t> read_rule_seen;
 
   // The input tag map, in input order.
   std::vector<input_rule> rules;

@@ -4,6 +4,7 @@
 
 #include <fluxcap/version.hpp>
 
+#include <algorithm>
 #include <charconv>
 #include <string_view>
 #include <system_error>
@@ -63,6 +64,9 @@ options:
   --max-tags-per-event N   a tag map with more tags is a bad line (default: 10000)
   --max-groups N           an event that would open group N+1 is a bad line
                            (default: 1000000)
+  --max-key-bytes N        a --group-key value longer than N bytes is a bad line
+                           (default: 4096); memory holds at most max-groups x this
+                           in group keys
   --threads N              process groups on N threads (default: 1); the output is the
                            same, in input order; needs --group-key to spread the work
                            (at most 256)
@@ -71,8 +75,10 @@ options:
   -h, --help               this help
 
 A bad line is one that is not a JSON object, whose tag map is not an object of objects,
-or whose tag values are not all booleans, or one beyond the limits above (or nested
-deeper than 1024 levels).
+or whose tag values are not all booleans, one that gives twice a field, rule or tag
+that fluxcap or a post-flux condition reads, or one beyond the limits above (or nested
+deeper than 1024 levels). Input files are opened one at a time; a UTF-8 byte order mark
+at the start of one is skipped. An option that takes a value may be given once.
 )";
 
 constexpr const char* check_help = R"(usage: fluxcap check --spec SPEC
@@ -94,13 +100,17 @@ bool is_option(std::string_view arg) {
   return arg.size() > 1 && arg[0] == '-';
 }
 
+std::string quoted(std::string_view s) {
+  return "'" + cut_for_message(s) + "'";
+}
+
 std::uint64_t parse_count(std::string_view opt, std::string_view text) {
   std::uint64_t v = 0;
   const auto* end = text.data() + text.size();
   const auto [ptr, ec] = std::from_chars(text.data(), end, v);
   if (text.empty() || ec != std::errc() || ptr != end)
-    throw usage_error(std::string(opt) + " needs a positive integer, not '" + std::string(text) +
-                      "'");
+    throw usage_error(std::string(opt) + " needs a positive integer, not " + quoted(text) +
+                      (ec == std::errc::result_out_of_range ? " (too large)" : ""));
   return v;
 }
 
@@ -109,11 +119,19 @@ double parse_probability(std::string_view opt, std::string_view text) {
   const auto* end = text.data() + text.size();
   const auto [ptr, ec] = std::from_chars(text.data(), end, v);
   if (text.empty() || ec != std::errc() || ptr != end)
-    throw usage_error(std::string(opt) + " needs a number, not '" + std::string(text) + "'");
+    throw usage_error(std::string(opt) + " needs a number, not " + quoted(text));
   return v;
 }
 
 }  // namespace
+
+std::string cut_for_message(std::string_view s) {
+  constexpr std::size_t max = 200;
+  if (s.size() <= max) return std::string(s);
+  std::size_t n = max;
+  while (n > 0 && (static_cast<unsigned char>(s[n]) & 0xc0U) == 0x80U) --n;
+  return std::string(s.substr(0, n)) + "...";
+}
 
 const char* help_text(command cmd) {
   switch (cmd) {
@@ -156,7 +174,7 @@ options parse_options(int argc, const char* const* argv) {
       else if (what == "graph")
         o.cmd = command::graph;
       else
-        throw usage_error("unknown command '" + std::string(what) + "' (try 'fluxcap --help')");
+        throw usage_error("unknown command " + quoted(what) + " (try 'fluxcap --help')");
       o.help = true;
     }
     return o;
@@ -168,22 +186,21 @@ options parse_options(int argc, const char* const* argv) {
   else if (first == "graph")
     o.cmd = command::graph;
   else if (is_option(first))
-    throw usage_error("expected a command before '" + std::string(first) +
-                      "' (try 'fluxcap --help')");
+    throw usage_error("expected a command before " + quoted(first) + " (try 'fluxcap --help')");
   else
-    throw usage_error("unknown command '" + std::string(first) + "' (try 'fluxcap --help')");
+    throw usage_error("unknown command " + quoted(first) + " (try 'fluxcap --help')");
 
   const std::string cmd_name(first);
   const bool is_run = o.cmd == command::run;
   bool seen_capacity = false, seen_fpp = false, seen_on_error = false, seen_memory = false,
        seen_generations = false;
   bool only_inputs = false;
+  std::vector<std::string_view> seen;  // options given so far that may be given once
   for (int i = 2; i < argc; ++i) {
     const std::string_view arg = argv[i];
     if (only_inputs || !is_option(arg)) {
       if (!is_run)
-        throw usage_error("'fluxcap " + cmd_name + "' takes no input files ('" + std::string(arg) +
-                          "')");
+        throw usage_error("'fluxcap " + cmd_name + "' takes no input files (" + quoted(arg) + ")");
       o.inputs.emplace_back(arg);
       continue;
     }
@@ -219,18 +236,27 @@ options parse_options(int argc, const char* const* argv) {
       if (v.empty()) throw usage_error(std::string(name) + " needs a non-empty value");
       return v;
     };
+    // Every option that takes a value may be given once (--memory and --exact together).
+    auto once = [&] {
+      if (std::find(seen.begin(), seen.end(), name) != seen.end())
+        throw usage_error(std::string(name) + " given twice");
+      seen.push_back(name);
+    };
 
     if (name == "--spec") {
       if (!o.spec_path.empty()) throw usage_error("--spec given twice");
       o.spec_path = non_empty(value());
     } else if (name == "--group-key") {
       run_only();
+      once();
       o.group_key = non_empty(value());
     } else if (name == "--tags-field") {
       run_only();
+      once();
       o.tags_field = non_empty(value());
     } else if (name == "--detections-field") {
       run_only();
+      once();
       o.detections_field = non_empty(value());
     } else if (name == "--exact" || name == "--memory") {
       run_only();
@@ -248,7 +274,7 @@ options parse_options(int argc, const char* const* argv) {
         else if (mode == "cuckoo")
           o.memory = memory_kind::cuckoo;
         else
-          throw usage_error("--memory must be bloom, cuckoo or exact, not '" + mode + "'");
+          throw usage_error("--memory must be bloom, cuckoo or exact, not " + quoted(mode));
       }
     } else if (name == "--generations") {
       run_only();
@@ -269,6 +295,7 @@ options parse_options(int argc, const char* const* argv) {
       o.fpp = parse_probability(name, value());
     } else if (name == "--state") {
       run_only();
+      once();
       o.state_path = non_empty(value());
     } else if (name == "--incremental") {
       run_only();
@@ -294,20 +321,24 @@ options parse_options(int argc, const char* const* argv) {
       else if (mode == "pass")
         o.on_error = error_mode::pass;
       else
-        throw usage_error("--on-error must be fail, skip or pass, not '" + mode + "'");
+        throw usage_error("--on-error must be fail, skip or pass, not " + quoted(mode));
     } else if (name == "--max-line-bytes" || name == "--max-tags-per-event" ||
-               name == "--max-groups") {
+               name == "--max-groups" || name == "--max-key-bytes") {
       run_only();
+      once();
       const std::uint64_t n = parse_count(name, value());
       if (n == 0) throw usage_error(std::string(name) + " needs a positive integer, not '0'");
       if (name == "--max-line-bytes")
         o.max_line_bytes = n;
       else if (name == "--max-tags-per-event")
         o.max_tags_per_event = n;
-      else
+      else if (name == "--max-groups")
         o.max_groups = n;
+      else
+        o.max_key_bytes = n;
     } else if (name == "--threads") {
       run_only();
+      once();
       const std::uint64_t n = parse_count(name, value());
       if (n == 0 || n > max_threads)
         throw usage_error("--threads needs a number from 1 to " + std::to_string(max_threads));
@@ -321,7 +352,7 @@ options parse_options(int argc, const char* const* argv) {
       flag();
       o.progress = false;
     } else {
-      throw usage_error("unknown option '" + std::string(name) + "' (try 'fluxcap " + cmd_name +
+      throw usage_error("unknown option " + quoted(name) + " (try 'fluxcap " + cmd_name +
                         " --help')");
     }
   }

@@ -5,6 +5,7 @@
 #include <optional>
 #include <stdexcept>
 #include <string>
+#include <string_view>
 #include <vector>
 
 namespace fluxcap_cli {
@@ -54,6 +55,7 @@ struct options {
   std::uint64_t max_line_bytes = std::uint64_t{1} << 20;  ///< longer lines are bad lines
   std::uint64_t max_tags_per_event = 10000;               ///< tags in one tag map
   std::uint64_t max_groups = 1000000;                     ///< groups held at once
+  std::uint64_t max_key_bytes = 4096;                     ///< longest --group-key value
   unsigned threads = 1;  ///< worker threads; groups are partitioned among them
   bool stats = false;
   bool progress = true;             ///< when standard error is a terminal
@@ -65,6 +67,10 @@ struct options {
 
 /// Help text of a command (`command::help`: the general help).
 [[nodiscard]] const char* help_text(command cmd);
+
+/// `s`, cut to 200 bytes (at a UTF-8 character boundary) and "..." when longer: for
+/// names and values quoted in messages.
+[[nodiscard]] std::string cut_for_message(std::string_view s);
 
 /// `fluxcap <version> (simdjson <version>, yaml-cpp)`.
 [[nodiscard]] std::string version_text();

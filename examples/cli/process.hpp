@@ -27,7 +27,20 @@ struct event_limits {
   /// Most groups (distinct --group-key values) held at once; an event that would open
   /// one more is a bad line.
   std::uint64_t max_groups = 1000000;
+  /// Longest group key (the --group-key value, in bytes as the key holds it: a string
+  /// unescaped, anything else as its JSON text); an event with a longer one is a bad
+  /// line. With max_groups, it bounds the memory group keys take.
+  std::uint64_t max_key_bytes = 4096;
 };
+
+/// The rules the spec's post-flux conditions read (field_config::condition_rules); a
+/// rule may be listed more than once.
+[[nodiscard]] inline std::vector<std::string> condition_rules(const loaded_spec& s) {
+  std::vector<std::string> rules;
+  for (const auto& d : s.detections)
+    for (const auto& ref : d.expr.references()) rules.emplace_back(ref.rule);
+  return rules;
+}
 
 /// Whether a line is an event: a line of spaces, tabs and '\r' only is not.
 [[nodiscard]] inline bool is_blank_line(std::string_view line) noexcept {
@@ -99,6 +112,11 @@ class line_processor {
     if (timestamp_column_ && !has_event_time(problem)) return outcome::bad;
 
     event_group_key(group_key_);
+    if (group_key_.size() > limits_.max_key_bytes + 1) {  // '=' and the value
+      problem = "group key " + quote_name(*schema_->fields().group_key) + " is longer than " +
+                std::to_string(limits_.max_key_bytes) + " bytes (--max-key-bytes)";
+      return outcome::bad;
+    }
     if (current_ == nullptr || group_key_ != current_key_) {
       fluxcap::group_state* found = store_.find(group_key_);
       if (found == nullptr) {

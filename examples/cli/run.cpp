@@ -11,11 +11,13 @@
 #include <fluxcap/serialize.hpp>
 #include <fluxcap/state_store.hpp>
 
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include <algorithm>
 #include <array>
 #include <atomic>
+#include <charconv>
 #include <chrono>
 #include <cinttypes>
 #include <cstdio>
@@ -33,6 +35,13 @@ namespace {
 
 using clock_type = std::chrono::steady_clock;
 
+/// `--fpp`'s value as given would be best; this is close (shortest round trip).
+std::string fpp_text(double fpp) {
+  char buf[64];
+  const auto r = std::to_chars(buf, buf + sizeof buf, fpp);
+  return std::string(buf, r.ptr);
+}
+
 constexpr std::uint64_t max_reported_bad_lines = 10;
 
 /// What the run needs besides the spec, checked before anything is written.
@@ -40,8 +49,17 @@ struct prepared_run {
   field_config fields;
   fluxcap::memory_config memory;
   event_limits limits;
-  std::vector<std::unique_ptr<line_reader>> inputs;
+  /// The input paths ("-": standard input), checked to open before anything is written,
+  /// then opened and read one at a time (open_input): many inputs cost neither memory
+  /// nor file descriptors.
+  std::vector<std::string> inputs;
+  std::size_t max_line = 0;
 };
+
+/// A reader of input `i`, with its own buffer; the previous input's reader must be gone.
+std::unique_ptr<line_reader> open_input(const prepared_run& p, std::size_t i) {
+  return std::make_unique<line_reader>(p.inputs[i], line_parser::padding(), p.max_line);
+}
 
 class progress_meter {
  public:
@@ -155,7 +173,8 @@ bool run_lines(const options& o, prepared_run& p, line_processor<Memory>& proc, 
                std::uint64_t& input_bytes) {
   using outcome = typename line_processor<Memory>::outcome;
   std::string problem;
-  for (auto& reader : p.inputs) {
+  for (std::size_t i = 0; i < p.inputs.size(); ++i) {
+    const auto reader = open_input(p, i);
     std::uint64_t line_no = 0;
     std::string_view line;
     while (reader->next(line)) {
@@ -217,7 +236,8 @@ class parallel_lines {
   /// Runs every input; false when --on-error fail stopped the run.
   bool run(const options& o, prepared_run& p, run_output& out, std::uint64_t& input_bytes) {
     out_ = &out;
-    for (auto& reader : p.inputs) {
+    for (std::size_t i = 0; i < p.inputs.size(); ++i) {
+      const auto reader = open_input(p, i);
       std::uint64_t line_no = 0;
       bool filled = false;  // the next batch was read during the last one
       for (;;) {
@@ -580,10 +600,11 @@ int run_loop(const options& o, const loaded_spec& s, prepared_run& p) {
                  o.on_error == error_mode::skip ? "skipped" : "passed", bad, bad == 1 ? "" : "s",
                  o.on_error == error_mode::skip ? "" : " through unchanged");
   if (o.stats) {
-    std::uint64_t remembered = 0, bytes = 0;
-    store.for_each([&](std::string_view, const fluxcap::group_state& st) {
+    std::uint64_t remembered = 0, bytes = 0, key_bytes = 0;
+    store.for_each([&](std::string_view group, const fluxcap::group_state& st) {
       remembered += st.stored();
       bytes += st.memory_bytes();
+      key_bytes += group.size();
     });
     const double secs = std::chrono::duration<double>(clock_type::now() - started).count();
     const auto events = out.events();
@@ -595,9 +616,10 @@ int run_loop(const options& o, const loaded_spec& s, prepared_run& p) {
       extra += std::string(", state saved ") + (saved.checkpoint ? "as a checkpoint" : "in full") +
                " (" + std::to_string(saved.bytes) + " bytes)";
     std::fprintf(stderr,
-                 "fluxcap: %" PRIu64 " events, %zu groups, %" PRIu64 " tags remembered, %" PRIu64
-                 " state bytes, %.3f s, %.0f events/s (%.1f MB/s)%s\n",
-                 events, store.size(), remembered, bytes, secs, rate, mbps, extra.c_str());
+                 "fluxcap: %" PRIu64 " events, %zu groups, %" PRIu64 " group key bytes, %" PRIu64
+                 " tags remembered, %" PRIu64 " state bytes, %.3f s, %.0f events/s (%.1f MB/s)%s\n",
+                 events, store.size(), key_bytes, remembered, bytes, secs, rate, mbps,
+                 extra.c_str());
   }
   return exit_ok;
 }
@@ -609,6 +631,7 @@ int run_command(const options& o, const loaded_spec& s) {
   p.fields.tags_field = o.tags_field;
   if (!s.detections.empty()) p.fields.detections_field = o.detections_field;
   p.fields.group_key = o.group_key;
+  p.fields.condition_rules = condition_rules(s);
   try {
     (void)json_schema(s.prog, p.fields);
   } catch (const std::invalid_argument& e) {
@@ -616,6 +639,7 @@ int run_command(const options& o, const loaded_spec& s) {
   }
   p.limits.line.max_tags = static_cast<std::size_t>(o.max_tags_per_event);
   p.limits.max_groups = o.max_groups;
+  p.limits.max_key_bytes = o.max_key_bytes;
   p.memory.capacity = o.capacity;
   p.memory.fpp = o.fpp;
   p.memory.generations = o.generations;
@@ -627,17 +651,26 @@ int run_command(const options& o, const loaded_spec& s) {
   } catch (const std::invalid_argument& e) {
     std::string what = e.what();
     if (what.starts_with("fluxcap: ")) what.erase(0, 9);
+    // Name the option (and the value) the problem is about.
+    if (what.starts_with("capacity"))
+      what = "--capacity " + std::to_string(o.capacity) + ": " + what;
+    else if (what.starts_with("fpp"))
+      what = "--fpp " + cut_for_message(fpp_text(o.fpp)) + ": " + what;
     throw usage_error(what);
   }
   if (o.state_path) check_writable_location(*o.state_path, o.incremental);
-  try {
-    const std::size_t pad = line_parser::padding();
-    const auto max_line = static_cast<std::size_t>(o.max_line_bytes);
-    if (o.inputs.empty()) p.inputs.push_back(std::make_unique<line_reader>("-", pad, max_line));
-    for (const auto& path : o.inputs)
-      p.inputs.push_back(std::make_unique<line_reader>(path, pad, max_line));
-  } catch (const io_error& e) {
-    throw usage_error(e.what());
+  p.max_line = static_cast<std::size_t>(o.max_line_bytes);
+  p.inputs = o.inputs;
+  if (p.inputs.empty()) p.inputs.emplace_back("-");
+  // Each input must be there now (a usage error, nothing written). It is only opened
+  // when its turn comes: opening a FIFO twice would lose its writer.
+  for (const auto& path : p.inputs) {
+    if (path == "-") continue;
+    struct stat st {};
+    if (::stat(path.c_str(), &st) != 0 || ::access(path.c_str(), R_OK) != 0)
+      throw usage_error(errno_message("cannot open input '" + path + "'"));
+    if (S_ISDIR(st.st_mode))
+      throw usage_error("cannot read input '" + path + "': it is a directory");
   }
   switch (o.memory) {
     case memory_kind::exact:

@@ -84,6 +84,14 @@ struct spec_limits {
   std::size_t max_tags_per_rule = 1000;
   /// Most post-flux conditions.
   std::size_t max_conditions = 10000;
+  /// Most YAML nodes (scalars, lists, mappings) in the spec, with aliases expanded: an
+  /// alias counts as all the nodes of what it refers to, each time it is used. Counted
+  /// while the text is scanned, before yaml-cpp builds its tree (about 500 bytes a
+  /// node) and before the reader walks it, so both stay bounded (alias bombs).
+  std::size_t max_nodes = 500000;
+  /// Most bytes of scalar text in the spec with aliases expanded (as `max_nodes`).
+  /// Without aliases the scalars are never longer than the text itself.
+  std::size_t max_expanded_bytes = std::size_t{16} << 20;
   /// Nesting depth and length of one condition (see fluxcap/condition.hpp). YAML
   /// nesting itself is bounded by yaml-cpp (2000 levels, a syntax error beyond).
   condition_limits condition;
@@ -146,30 +154,112 @@ class yaml_spec_reader {
   yaml_spec_reader(std::string_view text, std::string file, yaml::spec_limits limits = {})
       : text_(text), file_(std::move(file)), limits_(limits) {}
 
-  /// Where a second document starts, if any. Reads at most two documents: yaml-cpp
-  /// 0.7's LoadAll can loop forever, allocating, on garbage after a flow collection.
-  static std::optional<YAML::Mark> second_document_start(const std::string& text) {
-    struct document_marks final : YAML::EventHandler {
+  /// What a scan of the text found before any tree is built.
+  struct text_scan {
+    std::optional<YAML::Mark> second_document;  ///< where a second document starts
+  };
+
+  /// Scans the text as YAML events (no tree): finds where a second document starts, and
+  /// counts the nodes and scalar bytes of each document with aliases expanded (an alias
+  /// adds the size of what it refers to), failing at the event that passes
+  /// `limits.max_nodes` or `limits.max_expanded_bytes`. Reads at most two documents:
+  /// yaml-cpp 0.7's LoadAll can loop forever, allocating, on garbage after a flow
+  /// collection.
+  text_scan scan(const std::string& text) const {
+    struct size {
+      std::uint64_t nodes = 0;
+      std::uint64_t bytes = 0;
+    };
+    struct scanner final : YAML::EventHandler {
+      const yaml_spec_reader* reader;
       std::vector<YAML::Mark> starts;
-      void OnDocumentStart(const YAML::Mark& mark) override { starts.push_back(mark); }
+      std::vector<size> anchors;  ///< by anchor id (yaml-cpp numbers them from 1)
+      struct open_node {
+        YAML::anchor_t anchor;
+        size total;
+      };
+      std::vector<open_node> open;
+      size document;
+
+      explicit scanner(const yaml_spec_reader* r) : reader(r) {}
+
+      void add(const YAML::Mark& mark, size s) {
+        document.nodes += s.nodes;
+        document.bytes += s.bytes;
+        if (!open.empty()) {
+          open.back().total.nodes += s.nodes;
+          open.back().total.bytes += s.bytes;
+        }
+        const auto& limits = reader->limits_;
+        if (document.nodes > limits.max_nodes)
+          fail(reader->at(mark), {}, {},
+               "the spec has more than " + std::to_string(limits.max_nodes) +
+                   " YAML nodes with aliases expanded (limit)");
+        if (document.bytes > limits.max_expanded_bytes)
+          fail(reader->at(mark), {}, {},
+               "the spec holds more than " + std::to_string(limits.max_expanded_bytes) +
+                   " bytes of text with aliases expanded (limit)");
+      }
+      void leaf(const YAML::Mark& mark, YAML::anchor_t anchor, std::size_t bytes) {
+        const size s{1, bytes};
+        if (anchor != YAML::NullAnchor) remember(anchor, s);
+        add(mark, s);
+      }
+      void remember(YAML::anchor_t anchor, size s) {
+        if (anchor >= anchors.size()) anchors.resize(anchor + 1);
+        anchors[anchor] = s;
+      }
+      void start(const YAML::Mark& mark, YAML::anchor_t anchor) {
+        add(mark, {1, 0});
+        open.push_back({anchor, {1, 0}});
+      }
+      void end() {
+        if (open.empty()) return;
+        const open_node done = open.back();
+        open.pop_back();
+        if (done.anchor != YAML::NullAnchor) remember(done.anchor, done.total);
+        if (!open.empty()) {
+          open.back().total.nodes += done.total.nodes;
+          open.back().total.bytes += done.total.bytes;
+        }
+      }
+
+      void OnDocumentStart(const YAML::Mark& mark) override {
+        starts.push_back(mark);
+        anchors.clear();
+        open.clear();
+        document = {};
+      }
       void OnDocumentEnd() override {}
-      void OnNull(const YAML::Mark&, YAML::anchor_t) override {}
-      void OnAlias(const YAML::Mark&, YAML::anchor_t) override {}
-      void OnScalar(const YAML::Mark&, const std::string&, YAML::anchor_t,
-                    const std::string&) override {}
-      void OnSequenceStart(const YAML::Mark&, const std::string&, YAML::anchor_t,
-                           YAML::EmitterStyle::value) override {}
-      void OnSequenceEnd() override {}
-      void OnMapStart(const YAML::Mark&, const std::string&, YAML::anchor_t,
-                      YAML::EmitterStyle::value) override {}
-      void OnMapEnd() override {}
-    } marks;
+      void OnNull(const YAML::Mark& mark, YAML::anchor_t anchor) override { leaf(mark, anchor, 0); }
+      void OnAlias(const YAML::Mark& mark, YAML::anchor_t anchor) override {
+        // An alias of a node still open (a cycle) counts as one node: the reader
+        // rejects such a node by its shape.
+        const bool known = anchor < anchors.size() && anchors[anchor].nodes > 0;
+        add(mark, known ? anchors[anchor] : size{1, 0});
+      }
+      void OnScalar(const YAML::Mark& mark, const std::string&, YAML::anchor_t anchor,
+                    const std::string& value) override {
+        leaf(mark, anchor, value.size());
+      }
+      void OnSequenceStart(const YAML::Mark& mark, const std::string&, YAML::anchor_t anchor,
+                           YAML::EmitterStyle::value) override {
+        start(mark, anchor);
+      }
+      void OnSequenceEnd() override { end(); }
+      void OnMapStart(const YAML::Mark& mark, const std::string&, YAML::anchor_t anchor,
+                      YAML::EmitterStyle::value) override {
+        start(mark, anchor);
+      }
+      void OnMapEnd() override { end(); }
+    } events(this);
     std::istringstream in(text);
     YAML::Parser parser(in);
-    for (int i = 0; i < 2 && parser.HandleNextDocument(marks); ++i) {
+    for (int i = 0; i < 2 && parser.HandleNextDocument(events); ++i) {
     }
-    if (marks.starts.size() < 2) return std::nullopt;
-    return marks.starts[1];
+    text_scan out;
+    if (events.starts.size() >= 2) out.second_document = events.starts[1];
+    return out;
   }
 
   yaml::document read() {
@@ -180,8 +270,9 @@ class yaml_spec_reader {
     std::optional<YAML::Mark> second_document;
     try {
       const std::string text(text_);
+      // The scan first: it bounds the nodes (aliases expanded) before a tree is built.
+      second_document = scan(text).second_document;
       root = YAML::Load(text);
-      second_document = second_document_start(text);
     } catch (const YAML::ParserException& e) {
       std::string message = "YAML syntax error: " + e.msg;
       // A JSON habit: a missing ',' between entries shows up as an unclosed collection.
@@ -221,8 +312,20 @@ class yaml_spec_reader {
 
   [[noreturn]] static void fail(const source_location& where, const std::string& rule,
                                 const std::string& tag, const std::string& message) {
-    throw spec_error(where, rule, tag, message);
+    throw spec_error(where, cut_name(rule), cut_name(tag), message);
   }
+
+  /// Longest name (key, rule, tag, value) quoted whole in a message; longer ones are
+  /// cut there (at a UTF-8 character boundary) and end with "...".
+  static constexpr std::size_t max_name_in_message = 200;
+  static std::string cut_name(std::string_view s) {
+    if (s.size() <= max_name_in_message) return std::string(s);
+    std::size_t n = max_name_in_message;
+    while (n > 0 && (static_cast<unsigned char>(s[n]) & 0xc0U) == 0x80U) --n;
+    return std::string(s.substr(0, n)) + "...";
+  }
+  /// `s` in single quotes, cut as by cut_name.
+  static std::string quoted(std::string_view s) { return "'" + cut_name(s) + "'"; }
 
   [[nodiscard]] source_location at_file() const { return {file_, 0, 0}; }
 
@@ -239,6 +342,17 @@ class yaml_spec_reader {
     return e.value.IsNull() ? at(e.key_node) : at(e.value);
   }
 
+  /// A well-formed timespan (digits, not all zeros, and a unit) that parse_timespan
+  /// refuses: its milliseconds do not fit.
+  static bool timespan_too_large(std::string_view text) {
+    std::size_t digits = 0;
+    bool nonzero = false;
+    for (; digits < text.size() && text[digits] >= '0' && text[digits] <= '9'; ++digits)
+      if (text[digits] != '0') nonzero = true;
+    const std::string_view unit = text.substr(digits);
+    return nonzero && (unit == "ms" || unit == "s" || unit == "m" || unit == "h" || unit == "d");
+  }
+
   static std::string kind(const YAML::Node& n) {
     switch (n.Type()) {
       case YAML::NodeType::Sequence:
@@ -246,7 +360,7 @@ class yaml_spec_reader {
       case YAML::NodeType::Map:
         return "a mapping";
       case YAML::NodeType::Scalar:
-        return "'" + n.Scalar() + "'";
+        return quoted(n.Scalar());
       default:
         return "nothing";
     }
@@ -266,7 +380,7 @@ class yaml_spec_reader {
       out.push_back({k.Scalar(), k, pair.second});
       if (const auto [it, fresh] = seen.emplace(out.back().key, out.size() - 1); !fresh)
         fail(at(k), rule, tag,
-             "duplicate key '" + out.back().key + "' (first at " +
+             "duplicate key " + quoted(out.back().key) + " (first at " +
                  at(out[it->second].key_node).to_string() + ")");
     }
     return out;
@@ -279,7 +393,8 @@ class yaml_spec_reader {
     for (const auto& e : es)
       if (std::find(allowed.begin(), allowed.end(), e.key) == allowed.end())
         fail(at(e.key_node), rule, tag,
-             "unknown key '" + e.key + "' in " + std::string(what) + did_you_mean(e.key, allowed));
+             "unknown key " + quoted(e.key) + " in " + std::string(what) +
+                 did_you_mean(e.key, allowed));
   }
 
   std::string string_value(const entry& e, const std::string& rule, const std::string& tag) const {
@@ -332,8 +447,8 @@ class yaml_spec_reader {
              "'" + e.key + "' belongs to a rule; list rules under 'rules:'");
       } else {
         fail(at(e.key_node), {}, {},
-             "unknown top-level key '" + e.key +
-                 "'; expected 'rules', 'conditions' or 'timestamp'" +
+             "unknown top-level key " + quoted(e.key) +
+                 "; expected 'rules', 'conditions' or 'timestamp'" +
                  did_you_mean(e.key, {"rules", "conditions", "timestamp"}));
       }
     }
@@ -386,7 +501,7 @@ class yaml_spec_reader {
         r.where.action = at(e.value);
         if (!r.act)
           fail(at(e.value), rn, {},
-               "unknown action '" + name + "'; expected temporal, parent or ancestor" +
+               "unknown action " + quoted(name) + "; expected temporal, parent or ancestor" +
                    did_you_mean(name, {"temporal", "parent", "ancestor"}));
       } else if (e.key == "ordered") {
         r.ordered = bool_value(e, rn);
@@ -404,11 +519,15 @@ class yaml_spec_reader {
         const auto text = string_value(e, rn, {});
         r.timespan = parse_timespan(text);
         r.where.timespan = at(e.value);
+        if (!r.timespan && timespan_too_large(text))
+          fail(at(e.value), rn, {},
+               "'timespan' " + quoted(text) +
+                   " is too large (at most 9000000000000000000 ms, about 285 million years)");
         if (!r.timespan)
           fail(at(e.value), rn, {},
                "'timespan' must be a positive number and a unit (ms, s, m, h or d), like "
-               "'5m'; found '" +
-                   text + "'");
+               "'5m'; found " +
+                   quoted(text));
       } else if (e.key == "tags") {
         has_tags = true;
         if (e.value.IsNull()) fail(at(e.key_node), rn, {}, "'tags' needs a list of tags");
@@ -495,23 +614,25 @@ class yaml_spec_reader {
             c.rule = string_value(f, {}, {});
           } else if (f.key == "condition") {
             if (f.value.IsNull())
-              fail(at(f.key_node), {}, {}, "condition '" + c.name + "': 'condition' needs a value");
+              fail(at(f.key_node), {}, {},
+                   "condition " + quoted(c.name) + ": 'condition' needs a value");
             given.emplace(f.value);
           } else {
             fail(at(f.key_node), {}, {},
-                 "condition '" + c.name + "': unknown key '" + f.key +
-                     "'; expected 'rule' and 'condition'" +
+                 "condition " + quoted(c.name) + ": unknown key " + quoted(f.key) +
+                     "; expected 'rule' and 'condition'" +
                      did_you_mean(f.key, {"rule", "condition"}));
           }
         }
-        if (!given) fail(at(e.value), {}, {}, "condition '" + c.name + "' needs a 'condition'");
+        if (!given)
+          fail(at(e.value), {}, {}, "condition " + quoted(c.name) + " needs a 'condition'");
       } else if (e.value.IsNull()) {
-        fail(at(e.key_node), {}, {}, "condition '" + c.name + "' needs a condition text");
+        fail(at(e.key_node), {}, {}, "condition " + quoted(c.name) + " needs a condition text");
       }
       const YAML::Node& text = given ? *given : e.value;
       if (!text.IsScalar())
         fail(at(text), {}, {},
-             "condition '" + c.name + "' must be a condition string, not " + kind(text));
+             "condition " + quoted(c.name) + " must be a condition string, not " + kind(text));
       c.text = text.Scalar();
       c.where = at(text);
       check_condition(c, text.Mark());
@@ -527,7 +648,7 @@ class yaml_spec_reader {
       (void)condition::parse(c.text, c.rule.empty() ? c.name : c.rule, limits_.condition);
     } catch (const condition_error& e) {
       source_location where = c.where;
-      std::string message = "condition '" + c.name + "': " + e.message();
+      std::string message = "condition " + quoted(c.name) + ": " + e.message();
       if (e.column() != 0) {
         std::optional<std::size_t> shift;
         if (mark.pos >= 0) {

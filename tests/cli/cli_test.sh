@@ -253,7 +253,7 @@ for mode in --exact "--fpp 0.01" "--memory cuckoo --fpp 0.01" "--memory cuckoo -
 done
 run run --spec big.yaml --group-key host --capacity 300 --fpp 0.01 --stats big.jsonl
 expect_rc 0 &&
-  expect_err_matches '^fluxcap: 6000 events, 3 groups, [0-9]+ tags remembered, [0-9]+ state bytes, [0-9.]+ s, [0-9]+ events/s \([0-9.]+ MB/s\)$'
+  expect_err_matches '^fluxcap: 6000 events, 3 groups, [0-9]+ group key bytes, [0-9]+ tags remembered, [0-9]+ state bytes, [0-9.]+ s, [0-9]+ events/s \([0-9.]+ MB/s\)$'
 
 CASE="state: the hash key is drawn once and kept in the state file; threads do not change its bytes"
 # A new state draws a secret hash key (docs/memory.md, "Keyed hashing"); later runs keep
@@ -558,13 +558,13 @@ usage_error "^fluxcap: unknown command 'frobnicate'" frobnicate
 usage_error "^fluxcap: 'fluxcap run' needs --spec SPEC" run "$DEMO/events.jsonl"
 usage_error "^fluxcap: unknown option '--bogus'" run --spec "$DEMO/spec.yaml" --bogus
 usage_error "^fluxcap: --capacity needs a positive integer, not 'many'" run --spec "$DEMO/spec.yaml" --capacity many
-usage_error "^fluxcap: capacity must be between 1 and 2\^32" run --spec "$DEMO/spec.yaml" --capacity 0
-usage_error "^fluxcap: fpp must be in \(0, 1\)" run --spec "$DEMO/spec.yaml" --fpp 2
+usage_error "^fluxcap: --capacity 0: capacity must be between 1 and 2\^32" run --spec "$DEMO/spec.yaml" --capacity 0
+usage_error "^fluxcap: --fpp 2: fpp must be in \(0, 1\)" run --spec "$DEMO/spec.yaml" --fpp 2
 usage_error "^fluxcap: --fpp bounds false positives; exact memory has none" run --spec "$DEMO/spec.yaml" --exact --fpp 0.01
 usage_error "^fluxcap: --memory must be bloom, cuckoo or exact, not 'big'" run --spec "$DEMO/spec.yaml" --memory big
 usage_error "^fluxcap: --memory or --exact given twice" run --spec "$DEMO/spec.yaml" --memory cuckoo --exact
 usage_error "^fluxcap: --generations needs a number from 2 to 255" run --spec "$DEMO/spec.yaml" --generations 1
-usage_error "^fluxcap: fpp too small for cuckoo mode" run --spec "$DEMO/spec.yaml" --memory cuckoo --fpp 1e-11
+usage_error "^fluxcap: --fpp 1e-11: fpp too small for cuckoo mode" run --spec "$DEMO/spec.yaml" --memory cuckoo --fpp 1e-11
 usage_error "^fluxcap: --on-error must be fail, skip or pass, not 'ignore'" run --spec "$DEMO/spec.yaml" --on-error ignore
 usage_error "^fluxcap: --group-key needs a value" run --spec "$DEMO/spec.yaml" --group-key
 usage_error "^fluxcap: --exact is an option of 'fluxcap run', not 'fluxcap check'" check --spec "$DEMO/spec.yaml" --exact

@@ -97,6 +97,29 @@ TEST_CASE("line_reader: lines over max_line are flagged and their rest streamed"
   CHECK_FALSE(reader.next(line));
 }
 
+TEST_CASE("line_reader: a UTF-8 byte order mark at the start is skipped, whatever the blocks") {
+  const std::string bom = "\xef\xbb\xbf";
+  for (const std::size_t block : {1, 2, 3, 4, 64}) {
+    CAPTURE(block);
+    std::uint64_t bytes = 0;
+    auto lines = read_all(bom + "{}\n" + bom + "x\n", 100, block, &bytes);
+    REQUIRE(lines.size() == 2);
+    CHECK(lines[0].text == "{}");
+    CHECK(lines[1].text == bom + "x");  // only at the start of the input
+    CHECK(bytes == 11);
+    lines = read_all(bom, 100, block, &bytes);  // nothing but the mark: no line
+    CHECK(lines.empty());
+    CHECK(bytes == 3);
+    lines = read_all("\xef\xbb", 100, block);  // not a whole mark: a line like any other
+    REQUIRE(lines.size() == 1);
+    CHECK(lines[0].text == "\xef\xbb");
+    lines = read_all(bom + std::string(20, 'a') + "\nb", 8, block);  // the mark is not counted
+    REQUIRE(lines.size() == 2);
+    CHECK(lines[0].too_long);
+    CHECK(lines[0].text == std::string(20, 'a'));
+  }
+}
+
 namespace {
 
 const char* const spec_text = R"(rules:

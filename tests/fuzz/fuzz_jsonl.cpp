@@ -74,6 +74,7 @@ const fluxcap_cli::json_schema& fuzz_schema() {
     f.tags_field = "sigma";
     f.detections_field = "detections";
     f.group_key = "host";
+    f.condition_rules = fluxcap_cli::condition_rules(fuzz_spec());
     return fluxcap_cli::json_schema(fuzz_spec().prog, f);
   }();
   return schema;

@@ -495,3 +495,92 @@ rules:
         "spec.yaml:1:1: unknown top-level key 'timestmp'; expected 'rules', 'conditions' or "
         "'timestamp' (did you mean 'timestamp'?)");
 }
+
+TEST_CASE("spec limits: aliases are counted expanded (alias bombs), before any tree is built") {
+  // One rule of 1000 tags of 100 bytes, then 9999 aliases of it: 150 KB of text, 1 GB of
+  // tag names once expanded. Refused at the alias that passes the limit.
+  std::string bomb = "rules:\n  - &r\n    rulename: r\n    action: temporal\n    tags:\n";
+  for (int i = 0; i < 1000; ++i) {
+    const std::string n = std::to_string(10000 + i);
+    bomb += "      - " + std::string(95, 't') + n + "\n";
+  }
+  for (int i = 0; i < 9999; ++i) bomb += "  - *r\n";
+  CHECK(error_of(bomb) ==
+        "spec.yaml:1172:5: the spec holds more than 16777216 bytes of text with aliases "
+        "expanded (limit)");
+
+  // Billion laughs: ten levels of ten aliases. The node count stops it at the level that
+  // passes the limit, long before any of it is expanded.
+  std::string laughs = "a0: &a0 [lol, lol, lol, lol, lol, lol, lol, lol, lol, lol]\n";
+  for (int i = 1; i < 10; ++i) {
+    laughs += "a" + std::to_string(i) + ": &a" + std::to_string(i) + " [";
+    for (int j = 0; j < 10; ++j) laughs += (j ? ", *a" : "*a") + std::to_string(i - 1);
+    laughs += "]\n";
+  }
+  CHECK(error_of(laughs) ==
+        "spec.yaml:6:25: the spec has more than 500000 YAML nodes with aliases expanded (limit)");
+
+  yaml::spec_limits limits;
+  limits.max_nodes = 20;
+  limits.max_expanded_bytes = 50;
+  auto error_with_limits = [&](const std::string& text) -> std::string {
+    try {
+      (void)parse_spec_string(text, "spec.yaml", limits);
+    } catch (const spec_error& e) {
+      return e.what();
+    }
+    FAIL("no error for:\n" << text);
+    return {};
+  };
+  // 1 map, 'rules', 1 list, 1 rule map of 3 keys and 3 values, a list of 2 tags: 13 nodes,
+  // 36 bytes of text.
+  const std::string rule = "rules:\n  - &r {rulename: r, action: temporal, tags: [ab, cd]}\n";
+  CHECK_NOTHROW((void)parse_spec_string(rule, "spec.yaml", limits));
+  // An alias of the rule adds its 10 nodes (the rule is then a duplicate, never reached).
+  CHECK(error_with_limits(rule + "  - *r\n") ==
+        "spec.yaml:3:5: the spec has more than 20 YAML nodes with aliases expanded (limit)");
+  // An alias of a 10-byte scalar adds 10 bytes each time it is used: 42, then 52.
+  CHECK(error_with_limits(
+            "rules:\n  - {rulename: r, action: temporal, tags: [&t abcdefghij, *t]}\n") ==
+        "spec.yaml:2:59: the spec holds more than 50 bytes of text with aliases expanded "
+        "(limit)");
+  // Without aliases, the node count bounds yaml-cpp's tree too.
+  CHECK(
+      error_with_limits("rules: [a, b, c, d, e, f, g, h, i, j, k, l, m, n, o, p, q, r, s, t]\n") ==
+      "spec.yaml:1:60: the spec has more than 20 YAML nodes with aliases expanded (limit)");
+  // A cycle (an alias inside its own anchor) is refused by its shape, not looped over.
+  CHECK(error_of("rules: &l [*l]\n") ==
+        "spec.yaml:1:8: each rule must be a mapping with 'rulename', 'tags', ...; found a list");
+  // Aliases in moderation are fine.
+  const auto doc = parse_spec_string(
+      "rules:\n  - {rulename: r1, action: temporal, tags: &tags [a, b]}\n"
+      "  - {rulename: r2, action: temporal, tags: *tags}\n");
+  CHECK(doc.spec.rules.size() == 2);
+  CHECK(doc.spec.rules[1].tags.size() == 2);
+}
+
+TEST_CASE("messages: a timespan too large says so; long names are cut at 200 bytes") {
+  CHECK(error_of("timestamp: ts\nrules:\n  - {rulename: r, action: temporal, timespan: "
+                 "99999999999999999999d, tags: [a]}\n") ==
+        "spec.yaml:3:47: rule 'r': 'timespan' '99999999999999999999d' is too large (at most "
+        "9000000000000000000 ms, about 285 million years)");
+  CHECK(error_of("timestamp: ts\nrules:\n  - {rulename: r, action: temporal, timespan: "
+                 "106751992214d, tags: [a]}\n")
+            .find("is too large") != std::string::npos);
+  CHECK_NOTHROW((void)parse_spec_string(
+      "timestamp: ts\nrules:\n  - {rulename: r, action: temporal, timespan: 10000d, tags: [a]}\n"));
+  const std::string long_key(1000, 'k');  // yaml-cpp takes keys up to 1024 bytes
+  CHECK(error_of("rules: []\n" + long_key + ": 1\n") ==
+        "spec.yaml:2:1: unknown top-level key '" + std::string(200, 'k') +
+            "...'; expected 'rules', 'conditions' or 'timestamp'");
+  const std::string long_rule(5000, 'r');
+  const std::string e =
+      error_of("rules:\n  - {rulename: " + long_rule + ", action: tmporal, tags: [a]}\n");
+  CHECK(e.size() < 600);
+  CHECK(e.find(std::string(200, 'r') + "...'") != std::string::npos);
+  // A cut never splits a UTF-8 character: 199 ASCII bytes, then 'é' (2 bytes).
+  const std::string accented = std::string(199, 'a') + "\xc3\xa9" + std::string(10, 'b');
+  CHECK(error_of("rules: []\n" + accented + ": 1\n") ==
+        "spec.yaml:2:1: unknown top-level key '" + std::string(199, 'a') +
+            "...'; expected 'rules', 'conditions' or 'timestamp'");
+}
