@@ -210,8 +210,8 @@ class yaml_spec_reader {
         anchors[anchor] = s;
       }
       void start(const YAML::Mark& mark, YAML::anchor_t anchor) {
-        add(mark, {1, 0});
-        open.push_back({anchor, {1, 0}});
+        open.push_back({anchor, {}});
+        add(mark, {1, 0});  // the node itself, in its own total (its parent gets it at end)
       }
       void end() {
         if (open.empty()) return;
