@@ -52,14 +52,6 @@ const spec& serial_spec() {
 /// The hash key of the rigs: blobs built by hand need their fingerprint.
 constexpr hash_key rig_key{0x5e5e5e5e01020304ULL, 0x0a0b0c0d5e5e5e5eULL};
 
-template <class Hash>
-Hash rig_hash() {
-  if constexpr (keyed_hash_policy<Hash>)
-    return Hash(rig_key);
-  else
-    return Hash{};
-}
-
 template <class Memory, class Hash = default_hash>
 struct rig {
   program prog;
@@ -69,7 +61,7 @@ struct rig {
   explicit rig(memory_config config = {100, 1e-4, 5})
       : prog(compile(serial_spec())),
         schema(prog),
-        cap(prog, dense_accessor(schema), Memory(config), rig_hash<Hash>()) {}
+        cap(prog, dense_accessor(schema), Memory(config), make_hash<Hash>(rig_key)) {}
 };
 
 struct event {

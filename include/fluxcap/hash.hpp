@@ -274,6 +274,15 @@ concept keyed_hash_policy = hash_policy<H> && std::constructible_from<H, const h
   { h.key() } -> std::convertible_to<hash_key>;
 };
 
+/// A hash policy object under `key` when `H` is keyed, else `H{}` (which has no key).
+template <hash_policy H>
+[[nodiscard]] H make_hash(const hash_key& key) {
+  if constexpr (keyed_hash_policy<H>)
+    return H(key);
+  else
+    return H{};
+}
+
 /// True when `H` declares `is_avalanching`; fluxcap then skips its extra mixing step.
 template <class H>
 inline constexpr bool hash_is_avalanching = requires {

@@ -80,17 +80,9 @@ inline fluxcap::dense_event make_event(const fluxcap::dense_schema& schema, cons
 /// The hash key of the keyed store blobs (store format version 2): "goldenK1key-v2!!".
 inline constexpr fluxcap::hash_key store_key{0x314b6e65646c6f67ULL, 0x212132762d79656bULL};
 
-/// The hash of a store rig: format version 1 blobs were written with fluxcap 0.1's
-/// unkeyed hash, version 2 blobs with the keyed default under store_key.
-template <class Hash>
-Hash store_hash() {
-  if constexpr (fluxcap::keyed_hash_policy<Hash>)
-    return Hash(store_key);
-  else
-    return Hash{};
-}
-
-/// The store blobs' capacitor. Not copyable: the accessor points at the schema.
+/// The store blobs' capacitor. Not copyable: the accessor points at the schema. Format
+/// version 1 blobs were written with fluxcap 0.1's unkeyed hash, version 2 blobs with
+/// the keyed default under store_key.
 template <class Hash = fluxcap::unkeyed_hash>
 struct store_rig {
   store_rig() = default;
@@ -101,7 +93,7 @@ struct store_rig {
   fluxcap::dense_schema schema{prog};
   fluxcap::flux_capacitor<fluxcap::dense_accessor, fluxcap::bloom_memory, Hash> cap{
       prog, fluxcap::dense_accessor(schema), fluxcap::bloom_memory(store_config),
-      store_hash<Hash>()};
+      fluxcap::make_hash<Hash>(store_key)};
 
   /// Runs `e` through its group's state in `store`; returns the rewritten event.
   fluxcap::dense_event run(fluxcap::in_memory_state_store<fluxcap::group_state>& store,

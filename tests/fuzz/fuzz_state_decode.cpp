@@ -32,14 +32,6 @@ using capacitor = fluxcap::flux_capacitor<fluxcap::dense_accessor, Memory, Hash>
 /// The keyed capacitors' key ("fuzz-key" twice): the corpus's keyed seeds carry it.
 inline constexpr fluxcap::hash_key fuzz_key{0x79656b2d7a7a7566ULL, 0x79656b2d7a7a7566ULL};
 
-template <class Hash>
-Hash fuzz_hash() {
-  if constexpr (fluxcap::keyed_hash_policy<Hash>)
-    return Hash(fuzz_key);
-  else
-    return Hash{};
-}
-
 /// The three memories under one hash policy: fluxcap 0.1's unkeyed one (its state files,
 /// store format version 1) or the keyed default (version 2, the key in the file).
 template <class Hash>
@@ -47,13 +39,13 @@ struct capacitors {
   // Small parameters so that valid blobs are reachable by mutation.
   capacitor<fluxcap::bloom_memory, Hash> bloom{
       fuzz_program(), fluxcap::dense_accessor(fuzz_schema()), fluxcap::bloom_memory({16, 0.01, 3}),
-      fuzz_hash<Hash>()};
+      fluxcap::make_hash<Hash>(fuzz_key)};
   capacitor<fluxcap::exact_memory, Hash> exact{
       fuzz_program(), fluxcap::dense_accessor(fuzz_schema()), fluxcap::exact_memory({16, 0.01, 3}),
-      fuzz_hash<Hash>()};
+      fluxcap::make_hash<Hash>(fuzz_key)};
   capacitor<fluxcap::cuckoo_memory, Hash> cuckoo{
       fuzz_program(), fluxcap::dense_accessor(fuzz_schema()), fluxcap::cuckoo_memory({16, 0.01, 3}),
-      fuzz_hash<Hash>()};
+      fluxcap::make_hash<Hash>(fuzz_key)};
 };
 
 template <class Capacitor>
