@@ -1,0 +1,16 @@
+# Consumer and packaging tests (included by tests/CMakeLists.txt). Each configures and
+# builds small projects against an installed, embedded or packaged fluxcap; none needs
+# yaml-cpp (with it, fluxcap::yaml is tested too). See docs/packaging.md.
+set(fluxcap_have_yaml OFF)
+if(TARGET fluxcap::yaml)
+  set(fluxcap_have_yaml ON)
+endif()
+foreach(mode find_package find_package_noyaml add_subdirectory fetchcontent pkgconfig)
+  add_test(NAME consumer_${mode}
+           COMMAND ${CMAKE_COMMAND} -DMODE=${mode} -DSOURCE_DIR=${PROJECT_SOURCE_DIR}
+                   -DBINARY_DIR=${CMAKE_CURRENT_BINARY_DIR} -DVERSION=${PROJECT_VERSION}
+                   -DCXX=${CMAKE_CXX_COMPILER} -DGENERATOR=${CMAKE_GENERATOR}
+                   -DHAVE_YAML=${fluxcap_have_yaml}
+                   -P ${CMAKE_CURRENT_SOURCE_DIR}/consumer/run.cmake)
+  set_tests_properties(consumer_${mode} PROPERTIES LABELS packaging TIMEOUT 300)
+endforeach()
