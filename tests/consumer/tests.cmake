@@ -14,3 +14,10 @@ foreach(mode find_package find_package_noyaml add_subdirectory fetchcontent pkgc
                    -P ${CMAKE_CURRENT_SOURCE_DIR}/consumer/run.cmake)
   set_tests_properties(consumer_${mode} PROPERTIES LABELS packaging TIMEOUT 300)
 endforeach()
+
+# The Debian package: built with cpack, installed with dpkg -i, consumed, removed (root only).
+add_test(NAME consumer_debian_package
+         COMMAND bash ${CMAKE_CURRENT_SOURCE_DIR}/consumer/deb_test.sh ${PROJECT_SOURCE_DIR}
+                 ${CMAKE_CURRENT_BINARY_DIR}/consumer_deb ${CMAKE_CXX_COMPILER} ${PROJECT_VERSION})
+set_tests_properties(consumer_debian_package PROPERTIES LABELS packaging TIMEOUT 300
+                     SKIP_REGULAR_EXPRESSION "SKIPPED:" RESOURCE_LOCK fluxcap_system_packages)
