@@ -21,3 +21,11 @@ add_test(NAME consumer_debian_package
                  ${CMAKE_CURRENT_BINARY_DIR}/consumer_deb ${CMAKE_CXX_COMPILER} ${PROJECT_VERSION})
 set_tests_properties(consumer_debian_package PROPERTIES LABELS packaging TIMEOUT 300
                      SKIP_REGULAR_EXPRESSION "SKIPPED:" RESOURCE_LOCK fluxcap_system_packages)
+
+# The vcpkg port and the Conan recipe: their configure/install steps and layouts
+# (scripts/check_packaging.sh; vcpkg and Conan themselves are not run).
+add_test(NAME check_packaging
+         COMMAND bash ${PROJECT_SOURCE_DIR}/scripts/check_packaging.sh
+                 ${CMAKE_CURRENT_BINARY_DIR}/check_packaging)
+set_tests_properties(check_packaging PROPERTIES LABELS packaging TIMEOUT 300
+                     ENVIRONMENT "CXX=${CMAKE_CXX_COMPILER}")
