@@ -5,8 +5,9 @@
 #                        build), nothing but the library installed; consumers of the
 #                        core (and of fluxcap::yaml when there); find_package refuses
 #                        other minor versions and unknown components, says why
-#   find_package_noyaml  an install without fluxcap::yaml (yaml-cpp hidden from every
-#                        configure): the core works, COMPONENTS yaml is refused with a reason
+#   find_package_noyaml  no-flag configure with doctest, simdjson and yaml-cpp hidden
+#                        (from every configure): installs without fluxcap::yaml, the
+#                        core works, COMPONENTS yaml is refused with a reason
 #   add_subdirectory     the source tree embedded (with fluxcap::yaml when there)
 #   fetchcontent         FetchContent from the local tree, yaml-cpp hidden
 #   pkgconfig            `c++ -std=c++20 $(pkg-config --cflags fluxcap)`
@@ -134,7 +135,10 @@ if(MODE STREQUAL "find_package")
   endif()
 elseif(MODE STREQUAL "find_package_noyaml")
   set(prefix ${work}/prefix)
-  install_fluxcap(${prefix} ${no_yaml} -DFLUXCAP_BUILD_TESTS=OFF -DFLUXCAP_BUILD_EXAMPLES=OFF)
+  # A machine with none of the optional packages: the default configure (tests and
+  # examples ON) still succeeds, skipping what needs them, and installs the library.
+  install_fluxcap(${prefix} ${no_yaml} -DCMAKE_DISABLE_FIND_PACKAGE_doctest=ON
+                  -DCMAKE_DISABLE_FIND_PACKAGE_simdjson=ON)
   if(EXISTS ${prefix}/share/cmake/fluxcap/fluxcap-yaml-targets.cmake)
     message(FATAL_ERROR "fluxcap::yaml installed although yaml-cpp was hidden")
   endif()
