@@ -2,8 +2,9 @@
 # Installs the Debian 12 packages fluxcap builds and tests with, if any is missing.
 # Sourced by the other scripts; uses sudo when not run as root.
 set -euo pipefail
+# pkg-config: the consumer and Debian package tests (tests/consumer/).
 fluxcap_packages=(cmake make g++ doctest-dev libyaml-cpp-dev libsimdjson-dev libbenchmark-dev
-  python3 ${FLUXCAP_EXTRA_PACKAGES:-})
+  python3 pkg-config ${FLUXCAP_EXTRA_PACKAGES:-})
 missing=()
 for p in "${fluxcap_packages[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")

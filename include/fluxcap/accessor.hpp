@@ -24,11 +24,13 @@
 // (fluxcap/event_time.hpp).
 #pragma once
 
+#include <fluxcap/detail/abi_macros.hpp>
+
 #include <concepts>
 #include <optional>
 #include <string_view>
 
-namespace fluxcap {
+FLUXCAP_BEGIN_NAMESPACE
 
 template <class A>
 concept event_accessor = std::copy_constructible<A> && requires(const A& a, std::string_view name) {
@@ -44,4 +46,4 @@ concept event_accessor = std::copy_constructible<A> && requires(const A& a, std:
   { a.get_column(ce, c) } -> std::same_as<std::optional<std::string_view>>;
 };
 
-}  // namespace fluxcap
+FLUXCAP_END_NAMESPACE

@@ -33,6 +33,8 @@
 // as CCCS does; with sparse maps (true tags only) `all of` degenerates to `1 of`.
 #pragma once
 
+#include <fluxcap/detail/abi_macros.hpp>
+
 #include <algorithm>
 #include <cstddef>
 #include <cstdint>
@@ -44,7 +46,7 @@
 #include <utility>
 #include <vector>
 
-namespace fluxcap {
+FLUXCAP_BEGIN_NAMESPACE
 
 /// A condition text that cannot be parsed. `what()` is "column N: message".
 class condition_error : public std::runtime_error {
@@ -599,4 +601,4 @@ class condition {
   std::uint32_t root_ = 0;
 };
 
-}  // namespace fluxcap
+FLUXCAP_END_NAMESPACE

@@ -5,6 +5,8 @@
 // evaluated its Sigma selections, and what the tests and benchmarks use.
 #pragma once
 
+#include <fluxcap/detail/abi_macros.hpp>
+
 #include <fluxcap/program.hpp>
 
 #include <cstddef>
@@ -16,7 +18,7 @@
 #include <unordered_map>
 #include <vector>
 
-namespace fluxcap {
+FLUXCAP_BEGIN_NAMESPACE
 
 /// Dense numbering of tags ("rule.tag" pairs) and columns.
 class dense_schema {
@@ -136,4 +138,4 @@ class dense_accessor {
   const dense_schema* schema_;
 };
 
-}  // namespace fluxcap
+FLUXCAP_END_NAMESPACE

@@ -1,13 +1,15 @@
 // Error types shared by the spec compiler, the adapters and the state decoder.
 #pragma once
 
+#include <fluxcap/detail/abi_macros.hpp>
+
 #include <cstddef>
 #include <cstdint>
 #include <stdexcept>
 #include <string>
 #include <utility>
 
-namespace fluxcap {
+FLUXCAP_BEGIN_NAMESPACE
 
 /// Where a spec element came from (file, 1-based line and column). Programmatic
 /// specs leave it empty; parsers fill it so errors can point at the source.
@@ -92,4 +94,4 @@ class decode_error : public std::runtime_error {
   std::size_t offset_;
 };
 
-}  // namespace fluxcap
+FLUXCAP_END_NAMESPACE

@@ -10,12 +10,14 @@
 //   `1764583200.25` (a JSON number's text).
 #pragma once
 
+#include <fluxcap/detail/abi_macros.hpp>
+
 #include <chrono>
 #include <cstdint>
 #include <optional>
 #include <string_view>
 
-namespace fluxcap {
+FLUXCAP_BEGIN_NAMESPACE
 
 namespace detail {
 
@@ -126,4 +128,4 @@ constexpr std::optional<std::int64_t> parse_epoch_seconds_ms(std::string_view s)
   return detail::parse_epoch_seconds_ms(s);
 }
 
-}  // namespace fluxcap
+FLUXCAP_END_NAMESPACE

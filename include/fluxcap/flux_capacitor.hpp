@@ -15,6 +15,8 @@
 // memory, its bounds and its state format are the same as without a timespan.
 #pragma once
 
+#include <fluxcap/detail/abi_macros.hpp>
+
 #include <fluxcap/accessor.hpp>
 #include <fluxcap/event_time.hpp>
 #include <fluxcap/hash.hpp>
@@ -30,7 +32,7 @@
 #include <utility>
 #include <vector>
 
-namespace fluxcap {
+FLUXCAP_BEGIN_NAMESPACE
 
 /// Buckets a timespan is divided into: how late (at most 1/timespan_buckets of the
 /// timespan) a timed tag may be forgotten, against timespan_buckets + 1 lookups a
@@ -365,4 +367,4 @@ class flux_capacitor {
   std::vector<bound_rule> rules_;
 };
 
-}  // namespace fluxcap
+FLUXCAP_END_NAMESPACE

@@ -2,6 +2,8 @@
 // Umbrella header: includes every core header (not the optional YAML adapter).
 #pragma once
 
+#include <fluxcap/detail/abi_macros.hpp>
+
 #include <fluxcap/accessor.hpp>
 #include <fluxcap/condition.hpp>
 #include <fluxcap/dense_event.hpp>

@@ -19,6 +19,8 @@
 //   that is not keyed is unsafe against hostile input.
 #pragma once
 
+#include <fluxcap/detail/abi_macros.hpp>
+
 #include <array>
 #include <bit>
 #include <concepts>
@@ -28,7 +30,7 @@
 #include <random>
 #include <string_view>
 
-namespace fluxcap {
+FLUXCAP_BEGIN_NAMESPACE
 
 /// The secret of a keyed hash: 128 bits. Whoever knows it can compute collisions, so it
 /// is as confidential as the state file that keeps it.
@@ -317,4 +319,4 @@ template <hash_policy H>
 
 }  // namespace detail
 
-}  // namespace fluxcap
+FLUXCAP_END_NAMESPACE

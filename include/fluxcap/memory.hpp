@@ -21,6 +21,8 @@
 // number of generations, at about (f + a) / 0.96 bits a key.
 #pragma once
 
+#include <fluxcap/detail/abi_macros.hpp>
+
 #include <fluxcap/detail/aged_table.hpp>
 #include <fluxcap/detail/bloom_math.hpp>
 #include <fluxcap/hash.hpp>
@@ -43,7 +45,7 @@
 #include <emmintrin.h>
 #endif
 
-namespace fluxcap {
+FLUXCAP_BEGIN_NAMESPACE
 
 /// Memory parameters, the same for every group of a flux capacitor.
 struct memory_config {
@@ -627,4 +629,4 @@ using bloom_memory = detail::generational_memory<memory_mode::bloom>;
 /// writes the whole table.
 using cuckoo_memory = detail::generational_memory<memory_mode::cuckoo>;
 
-}  // namespace fluxcap
+FLUXCAP_END_NAMESPACE

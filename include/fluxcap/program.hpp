@@ -6,6 +6,8 @@
 // `flux_capacitor`, which resolves every name once so the per-event path does not.
 #pragma once
 
+#include <fluxcap/detail/abi_macros.hpp>
+
 #include <fluxcap/error.hpp>
 #include <fluxcap/spec.hpp>
 
@@ -21,7 +23,7 @@
 #include <utility>
 #include <vector>
 
-namespace fluxcap {
+FLUXCAP_BEGIN_NAMESPACE
 
 /// Hard limits that keep the per-event path allocation-free (its scratch lives on
 /// the stack). Specs beyond them are rejected by `compile` with a clear error.
@@ -363,4 +365,4 @@ inline void order_tags(const rule_spec& r, compiled_rule& out) {
   return prog;
 }
 
-}  // namespace fluxcap
+FLUXCAP_END_NAMESPACE

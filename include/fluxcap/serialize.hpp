@@ -32,6 +32,8 @@
 // inconsistency, so a restored state answers exactly as the one that was saved.
 #pragma once
 
+#include <fluxcap/detail/abi_macros.hpp>
+
 #include <fluxcap/error.hpp>
 #include <fluxcap/hash.hpp>
 #include <fluxcap/memory.hpp>
@@ -50,7 +52,7 @@
 #include <utility>
 #include <vector>
 
-namespace fluxcap {
+FLUXCAP_BEGIN_NAMESPACE
 
 inline constexpr std::uint16_t state_format_version = 1;
 /// The version of cuckoo-mode state blobs (exact and bloom states stay version 1).
@@ -833,4 +835,4 @@ void apply_store_delta(const Capacitor& cap, std::span<const std::uint8_t> bytes
   }
 }
 
-}  // namespace fluxcap
+FLUXCAP_END_NAMESPACE

@@ -9,6 +9,8 @@
 // can build them; the helpers below make the programmatic case one line a rule.
 #pragma once
 
+#include <fluxcap/detail/abi_macros.hpp>
+
 #include <fluxcap/error.hpp>
 
 #include <chrono>
@@ -20,7 +22,7 @@
 #include <utility>
 #include <vector>
 
-namespace fluxcap {
+FLUXCAP_BEGIN_NAMESPACE
 
 /// How a high-level rule propagates its tags (semantics section 2).
 enum class action : std::uint8_t {
@@ -212,4 +214,4 @@ struct spec {
   }
 };
 
-}  // namespace fluxcap
+FLUXCAP_END_NAMESPACE

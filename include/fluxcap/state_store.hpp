@@ -10,6 +10,8 @@
 // Keys are byte strings; a store may hash, shard, or page states out as it likes.
 #pragma once
 
+#include <fluxcap/detail/abi_macros.hpp>
+
 #include <fluxcap/hash.hpp>
 
 #include <concepts>
@@ -20,7 +22,7 @@
 #include <unordered_map>
 #include <utility>
 
-namespace fluxcap {
+FLUXCAP_BEGIN_NAMESPACE
 
 template <class S>
 concept state_store = requires(S& s, const S& cs, std::string_view key) {
@@ -95,4 +97,4 @@ class in_memory_state_store {
   std::unordered_map<std::string, State, key_hash, std::equal_to<>> map_;
 };
 
-}  // namespace fluxcap
+FLUXCAP_END_NAMESPACE

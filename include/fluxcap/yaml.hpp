@@ -63,7 +63,8 @@
 #include <utility>
 #include <vector>
 
-namespace fluxcap::yaml {
+FLUXCAP_BEGIN_NAMESPACE
+namespace yaml {
 
 /// One entry of `conditions:`.
 struct condition_source {
@@ -103,9 +104,11 @@ struct document {
   std::vector<condition_source> conditions;
 };
 
-}  // namespace fluxcap::yaml
+}  // namespace yaml
+FLUXCAP_END_NAMESPACE
 
-namespace fluxcap::detail {
+FLUXCAP_BEGIN_NAMESPACE
+namespace detail {
 
 /// Optimal-string-alignment distance (edits and adjacent swaps), for "did you
 /// mean" hints on short keys; quadratic, which is nothing at these sizes.
@@ -673,9 +676,11 @@ class yaml_spec_reader {
   yaml::spec_limits limits_;
 };
 
-}  // namespace fluxcap::detail
+}  // namespace detail
+FLUXCAP_END_NAMESPACE
 
-namespace fluxcap::yaml {
+FLUXCAP_BEGIN_NAMESPACE
+namespace yaml {
 
 /// Parses a spec from YAML or JSON text; `file_name` is used in every
 /// diagnostic. Also compiles the spec, so semantic errors are reported here.
@@ -712,4 +717,5 @@ namespace fluxcap::yaml {
   return parse_spec_string(text, path, limits);
 }
 
-}  // namespace fluxcap::yaml
+}  // namespace yaml
+FLUXCAP_END_NAMESPACE

@@ -20,6 +20,8 @@
 // false negative.
 #pragma once
 
+#include <fluxcap/detail/abi_macros.hpp>
+
 #include <fluxcap/hash.hpp>
 
 #include <algorithm>
@@ -33,7 +35,8 @@
 #include <utility>
 #include <vector>
 
-namespace fluxcap::detail {
+FLUXCAP_BEGIN_NAMESPACE
+namespace detail {
 
 inline constexpr unsigned table_bucket_slots = 4;
 /// The most keys the table holds, over its slots. Partial-key cuckoo hashing with 4-slot
@@ -217,7 +220,7 @@ class aged_table {
     const std::uint32_t b2 = other_bucket(b1, fp);
     const bits128 pattern = spread(fp, fp_units_);
     // Both buckets without a branch between them: their cache misses overlap.
-    const bool found = matches(load(b1), pattern).any() | matches(load(b2), pattern).any();
+    const bool found = (matches(load(b1), pattern) | matches(load(b2), pattern)).any();
     return found || (!stash_.empty() && stash_find(fp, b1, b2) != nullptr);
   }
 
@@ -385,7 +388,7 @@ class aged_table {
                                        : 64 + static_cast<unsigned>(std::countr_zero(marks.hi));
     // Slot j's mark is at j * w + f - 1: compare rather than divide (a division by a
     // runtime w costs more than the rest of a store).
-    return static_cast<unsigned>(bit >= slot_bits_ + fingerprint_bits_ - 1) +
+    return static_cast<unsigned>(bit >= unsigned{slot_bits_} + fingerprint_bits_ - 1U) +
            static_cast<unsigned>(bit >= 2U * slot_bits_ + fingerprint_bits_ - 1) +
            static_cast<unsigned>(bit >= 3U * slot_bits_ + fingerprint_bits_ - 1);
   }
@@ -495,4 +498,5 @@ class aged_table {
   std::uint8_t active_ = 0;
 };
 
-}  // namespace fluxcap::detail
+}  // namespace detail
+FLUXCAP_END_NAMESPACE

@@ -8,10 +8,13 @@
 //   fpp = sum_i Poisson(i; lambda) * (1 - (1 - 1/B)^(k*i))^k,  lambda = B / bits_per_key
 #pragma once
 
+#include <fluxcap/detail/abi_macros.hpp>
+
 #include <cmath>
 #include <cstdint>
 
-namespace fluxcap::detail {
+FLUXCAP_BEGIN_NAMESPACE
+namespace detail {
 
 inline constexpr std::uint32_t bloom_block_bits = 512;
 inline constexpr std::uint32_t bloom_block_words = bloom_block_bits / 64;
@@ -53,4 +56,5 @@ struct bloom_sizing {
   return best;
 }
 
-}  // namespace fluxcap::detail
+}  // namespace detail
+FLUXCAP_END_NAMESPACE

@@ -1,0 +1,42 @@
+// Compiled by tests/headers/strict.cmake with plain `-I include` (not -isystem, so the
+// headers' own warnings show) and -Wall -Wextra -Wpedantic -Wconversion -Werror, under
+// g++ and clang++: every header, and the templates instantiated for each memory.
+#include <fluxcap/fluxcap.hpp>
+#ifdef FLUXCAP_STRICT_YAML
+#include <fluxcap/yaml.hpp>
+#endif
+
+#include <cstdint>
+#include <vector>
+
+namespace {
+
+template <class Memory>
+bool run_one() {
+  const fluxcap::program prog = fluxcap::compile(
+      fluxcap::spec{fluxcap::ancestor_rule("lineage", "parent_id", "id", {"office"}),
+                    fluxcap::temporal_rule("recon", {"a", "b", "c"}).with_ordered()});
+  fluxcap::dense_schema schema(prog);
+  fluxcap::memory_config config;
+  config.capacity = 1000;
+  const fluxcap::flux_capacitor<fluxcap::dense_accessor, Memory> cap(
+      prog, fluxcap::dense_accessor(schema), Memory(config));
+  fluxcap::in_memory_state_store<fluxcap::group_state> hosts(cap.make_state());
+  fluxcap::dense_event e(schema);
+  e.set_tag(*schema.tag_index("lineage", "office"), true);
+  e.set_column(*schema.column_index("id"), "10");
+  cap.update(hosts.find_or_create("ws1"), e);
+  const std::vector<std::uint8_t> saved = fluxcap::save_store(cap, hosts);
+  fluxcap::in_memory_state_store<fluxcap::group_state> again(cap.make_state());
+  fluxcap::load_store(cap, saved, again);
+  const std::vector<std::uint8_t> one = fluxcap::save_state(cap, hosts.find_or_create("ws1"));
+  return !saved.empty() && !one.empty();
+}
+
+}  // namespace
+
+int main() {
+  const bool ok = run_one<fluxcap::bloom_memory>() && run_one<fluxcap::cuckoo_memory>() &&
+                  run_one<fluxcap::exact_memory>();
+  return ok ? 0 : 1;
+}
