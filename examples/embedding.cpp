@@ -36,8 +36,9 @@ constexpr std::array<std::string_view, 5> catalogue = {
 
 struct accessor {
   using event_type = event;
-  using tag_handle = std::uint32_t;                                           // the tag's bit
-  using column_handle = std::string event::*;                                 // which member
+  using tag_handle = std::uint32_t;            // the tag's bit
+  using column_handle = std::string event::*;  // which member
+
   static std::uint32_t bit_of(std::string_view rule, std::string_view tag) {  // 0: none
     for (std::size_t i = 0; i < catalogue.size(); ++i)
       if (catalogue[i] == std::string(rule) + "." + std::string(tag)) return 1U << i;
