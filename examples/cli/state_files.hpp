@@ -163,8 +163,8 @@ class state_files {
     return seq;
   }
 
-  std::string path_;  ///< resolved: a symbolic link's target
-  file_lock lock_;    ///< held while the object lives
+  std::string path_;                                   ///< resolved: a symbolic link's target
+  file_lock lock_;                                     ///< held while the object lives
   std::optional<std::vector<std::uint8_t>> snapshot_;  ///< FILE as hash_key() read it
   std::string tag_;  ///< the snapshot's checksum in hex; empty: no snapshot
   std::size_t snapshot_bytes_ = 0;
