@@ -1,6 +1,6 @@
 // Test harness: runs events written as sets of "rule.tag" names through a flux
 // capacitor over dense events, one group, and returns the "rule.tag" names that
-// are true afterwards.
+// are true afterwards. Includes test_util.hpp, the helpers several test files share.
 #pragma once
 
 #include <fluxcap/fluxcap.hpp>
@@ -13,23 +13,12 @@
 #include <utility>
 #include <vector>
 
+#include "test_util.hpp"
+
 namespace fluxcap_test {
 
 using tag_set = std::set<std::string>;
 using columns = std::map<std::string, std::optional<std::string>>;
-
-/// Stored keys are mix64 of even numbers, never-stored keys mix64 of odd ones: mix64 is a
-/// bijection, so the two sets are disjoint and every key is well mixed (as real keys are).
-/// (mix64(0) == 0: key 0 has its own tests.)
-constexpr std::uint64_t stored_key(std::uint64_t i) noexcept {
-  return fluxcap::detail::mix64(2 * i + 2);
-}
-constexpr std::uint64_t absent_key(std::uint64_t i) noexcept {
-  return fluxcap::detail::mix64(2 * i + 1);
-}
-
-/// The memory policies every semantic test runs over.
-#define FLUXCAP_MEMORY_POLICIES fluxcap::exact_memory, fluxcap::bloom_memory, fluxcap::cuckoo_memory
 
 template <class Memory>
 class harness {

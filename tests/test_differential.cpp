@@ -11,6 +11,7 @@
 #include <fluxcap/fluxcap.hpp>
 
 #include "reference_model.hpp"
+#include "test_util.hpp"
 
 #include <doctest/doctest.h>
 
@@ -32,12 +33,7 @@ using namespace fluxcap;
 
 namespace {
 
-/// prefix + decimal number (operator+ on a literal trips a GCC 12 -Wrestrict false positive).
-std::string numbered(const char* prefix, std::uint64_t n) {
-  std::string s(prefix);
-  s += std::to_string(n);
-  return s;
-}
+using fluxcap_test::numbered;
 
 using fluxcap_test::column_values;
 using fluxcap_test::reference_model;

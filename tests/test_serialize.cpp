@@ -24,12 +24,7 @@ using namespace fluxcap;
 
 namespace {
 
-/// prefix + decimal number (operator+ on a literal trips a GCC 12 -Wrestrict false positive).
-std::string numbered(const char* prefix, std::uint64_t n) {
-  std::string s(prefix);
-  s += std::to_string(n);
-  return s;
-}
+using fluxcap_test::numbered;
 
 using bytes = std::vector<std::uint8_t>;
 

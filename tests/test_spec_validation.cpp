@@ -8,6 +8,8 @@
 #include <string>
 #include <vector>
 
+#include "test_util.hpp"
+
 using namespace fluxcap;
 
 namespace {
@@ -378,13 +380,7 @@ TEST_CASE("lowering: each action to key recipes") {
   CHECK(p.tag_count() == 2 + 3 + 2 + 1 + 5);
 }
 
-namespace {
-std::string numbered(const char* prefix, std::size_t i) {
-  std::string s(prefix);
-  s += std::to_string(i);
-  return s;
-}
-}  // namespace
+using fluxcap_test::numbered;
 
 TEST_CASE("spec limits") {
   // Too many key columns for the per-event cache.
