@@ -6,9 +6,6 @@
 
 namespace fluxcap_cli {
 
-// ---------------------------------------------------------------------------------------
-// line_writer
-
 line_writer::line_writer(const json_schema& schema, const std::vector<std::string>& detection_names)
     : schema_(&schema) {
   for (const auto& name : detection_names) {

@@ -35,6 +35,11 @@ namespace fluxcap_cli {
 /// Every group is updated by one thread at a time, in input order, so the output is
 /// exactly that of one thread. A batch with a bad line is written line by line instead
 /// (the messages, --on-error and line numbers need input order).
+///
+/// `Output` (run.cpp's run_output) takes what the lines give: `buffer()`, the string
+/// single lines are appended to, then `line_done(is_event)`; `lines_done(data, size,
+/// events)`, a batch's output block; `bad_line(input, line_no, line, problem,
+/// streaming_reader_or_null)`, false when the run must stop.
 template <class Memory, class Output>
 class parallel_lines {
  public:
