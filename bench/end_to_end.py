@@ -45,7 +45,7 @@ def generate(build, work, name):
 
 
 def time_fluxcap(build, spec, data, threads, extra=()):
-    cmd = [os.path.join(build, "examples", "fluxcap"), "run", "--spec", spec, "--group-key",
+    cmd = [os.path.join(build, "tools", "fluxcap", "fluxcap"), "run", "--spec", spec, "--group-key",
            "host", "--no-progress", "--threads", str(threads), *extra, data]
     with open(os.devnull, "wb") as null:
         start = time.perf_counter()

@@ -8,7 +8,7 @@ source scripts/deps.sh
 cmake --preset release >/dev/null
 cmake --build --preset release -j"$(nproc)" --target fluxcap_cli >/dev/null
 out=build/release/demo-output.jsonl
-./build/release/examples/fluxcap run --spec examples/data/spec.yaml --group-key host "$@" \
+./build/release/tools/fluxcap/fluxcap run --spec examples/data/spec.yaml --group-key host "$@" \
   examples/data/events.jsonl | tee "$out"
 echo
 echo "Detections (full output in $out; what each event exercises: examples/data/README.md):"

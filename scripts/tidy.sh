@@ -6,7 +6,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 cmake -S . -B build/tidy -DCMAKE_EXPORT_COMPILE_COMMANDS=ON -DCMAKE_BUILD_TYPE=Debug >/dev/null
 cmake --build build/tidy --target fluxcap_header_check >/dev/null
-files=(build/tidy/tests/headers/header_*.cpp examples/*.cpp examples/cli/*.cpp)
+files=(build/tidy/tests/headers/header_*.cpp examples/*.cpp tools/fluxcap/*.cpp)
 log=$(mktemp)
 trap 'rm -f "$log"' EXIT
 # run-clang-tidy (Debian 12: version 14) exits non-zero on an unknown option or a file

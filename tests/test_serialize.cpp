@@ -285,6 +285,20 @@ TEST_CASE_TEMPLATE("save_store/load_store round trips resume every group exactly
   CHECK(dst.find("h2")->contains(2));
 }
 
+TEST_CASE_TEMPLATE("store_checksum reads the checksum a state file or checkpoint ends with", Memory,
+                   FLUXCAP_MEMORY_POLICIES) {
+  const rig<Memory> r;
+  in_memory_state_store<group_state> store(r.cap.make_state());
+  store.find_or_create("h1").insert(1);
+  const bytes full = save_store(r.cap, store);
+  CHECK(store_checksum(full) == detail::checksum(full.data(), full.size() - 8));
+  store.find_or_create("h2").insert(2);
+  const bytes delta = save_store_delta(r.cap, store);
+  CHECK(store_checksum(delta) == detail::checksum(delta.data(), delta.size() - 8));
+  CHECK(store_checksum(save_store(r.cap, store)) != store_checksum(full));
+  CHECK_THROWS_AS((void)store_checksum(bytes(7, 0)), decode_error);
+}
+
 // ---------------------------------------------------------------------------------------
 // Rejections
 

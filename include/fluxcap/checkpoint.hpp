@@ -180,4 +180,16 @@ void apply_store_delta(const Capacitor& cap, std::span<const std::uint8_t> bytes
   }
 }
 
+/// The checksum a state file (save_store) or checkpoint (save_store_delta) ends with:
+/// fluxcap's hash of every byte before it, as stored in its last 8 bytes. It names the
+/// exact bytes, e.g. the snapshot later checkpoints follow. Not verified here (load_store
+/// and apply_store_delta verify it). Throws decode_error when `bytes` is too short to
+/// end with one.
+[[nodiscard]] inline std::uint64_t store_checksum(std::span<const std::uint8_t> bytes) {
+  if (bytes.size() < 8) throw decode_error(decode_errc::truncated, bytes.size(), "truncated");
+  std::uint64_t sum = 0;  // little-endian, as every integer of the format
+  for (std::size_t i = 0; i < 8; ++i) sum |= std::uint64_t{bytes[bytes.size() - 8 + i]} << (8 * i);
+  return sum;
+}
+
 FLUXCAP_END_NAMESPACE

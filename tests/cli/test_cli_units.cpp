@@ -1,11 +1,13 @@
-// Unit tests of the fluxcap tool's input path (examples/cli): the line reader's bound on
+// Unit tests of the fluxcap tool's input path (tools/fluxcap/): the line reader's bound on
 // line length (with tiny read blocks, so that lines straddle refills), the line parser's
 // bounds on tags and nesting, and the processor's bound on groups. End-to-end tests of
 // the same limits are in cli_test.sh.
-#include "../../examples/cli/io.hpp"
-#include "../../examples/cli/json_event.hpp"
-#include "../../examples/cli/process.hpp"
-#include "../../examples/cli/spec_file.hpp"
+#include "../../tools/fluxcap/io.hpp"
+#include "../../tools/fluxcap/json_event.hpp"
+#include "../../tools/fluxcap/json_schema.hpp"
+#include "../../tools/fluxcap/line_parser.hpp"
+#include "../../tools/fluxcap/process.hpp"
+#include "../../tools/fluxcap/spec_file.hpp"
 
 #include <doctest/doctest.h>
 

@@ -1,4 +1,4 @@
-// Fuzz target: the JSON Lines event path of `fluxcap run` (examples/cli) on arbitrary
+// Fuzz target: the JSON Lines event path of `fluxcap run` (tools/fluxcap/) on arbitrary
 // bytes. The input is read as a file of lines through the tool's line reader (small
 // blocks, a small --max-line-bytes) and every line goes through the tool's processor:
 // parse, group, update, conditions, write. The first byte picks the memory mode.
@@ -10,10 +10,12 @@
 // group key found without a full parse (line_processor::group_key_of, which routes
 // lines under --threads) is the full parse's; finally the group states survive a
 // save/load round trip.
-#include "../../examples/cli/io.hpp"
-#include "../../examples/cli/json_event.hpp"
-#include "../../examples/cli/process.hpp"
-#include "../../examples/cli/spec_file.hpp"
+#include "../../tools/fluxcap/io.hpp"
+#include "../../tools/fluxcap/json_event.hpp"
+#include "../../tools/fluxcap/json_schema.hpp"
+#include "../../tools/fluxcap/line_parser.hpp"
+#include "../../tools/fluxcap/process.hpp"
+#include "../../tools/fluxcap/spec_file.hpp"
 
 #include <fluxcap/serialize.hpp>
 

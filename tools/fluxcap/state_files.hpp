@@ -74,11 +74,9 @@ class state_files {
     if (snapshot) {
       fluxcap::load_store(cap, std::span<const std::uint8_t>(*snapshot), store);
       snapshot_bytes_ = snapshot->size();
-      std::uint64_t sum = 0;  // the file's own checksum, its last 8 bytes
-      for (std::size_t i = 0; i < 8; ++i)
-        sum |= std::uint64_t{(*snapshot)[snapshot->size() - 8 + i]} << (8 * i);
-      char hex[17];
-      std::snprintf(hex, sizeof hex, "%016" PRIx64, sum);
+      char hex[17];  // the snapshot's own checksum names its checkpoints
+      std::snprintf(hex, sizeof hex, "%016" PRIx64,
+                    fluxcap::store_checksum(std::span<const std::uint8_t>(*snapshot)));
       tag_ = hex;
     }
     const std::string prefix = path_ + ".delta-";

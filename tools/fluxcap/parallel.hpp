@@ -4,8 +4,8 @@
 // Groups never share state, so partitioning them by a hash of the group key lets
 // threads update them without locks: while a batch of lines is processed, each
 // partition (its processor and its store) belongs to one thread, which sees every
-// event of its groups in input order. run.cpp does the batching and puts the output
-// back in input order.
+// event of its groups in input order. parallel_lines.hpp does the batching and puts the
+// output back in input order.
 #pragma once
 
 #include <fluxcap/hash.hpp>

@@ -1,6 +1,6 @@
 #include "options.hpp"
 
-#include "json_event.hpp"
+#include "line_parser.hpp"
 
 #include <fluxcap/version.hpp>
 
@@ -264,15 +264,15 @@ options parse_options(int argc, const char* const* argv) {
       seen_memory = true;
       if (name == "--exact") {
         flag();
-        o.memory = memory_kind::exact;
+        o.memory = fluxcap::memory_mode::exact;
       } else {
         const std::string mode(value());
         if (mode == "exact")
-          o.memory = memory_kind::exact;
+          o.memory = fluxcap::memory_mode::exact;
         else if (mode == "bloom")
-          o.memory = memory_kind::bloom;
+          o.memory = fluxcap::memory_mode::bloom;
         else if (mode == "cuckoo")
-          o.memory = memory_kind::cuckoo;
+          o.memory = fluxcap::memory_mode::cuckoo;
         else
           throw usage_error("--memory must be bloom, cuckoo or exact, not " + quoted(mode));
       }
@@ -363,7 +363,7 @@ options parse_options(int argc, const char* const* argv) {
     throw usage_error("--incremental saves the state incrementally: it needs --state FILE");
   if (is_run && o.wait_lock > 0 && !o.state_path)
     throw usage_error("--wait-lock waits for the lock on a state file: it needs --state FILE");
-  if (is_run && o.memory == memory_kind::exact && seen_fpp)
+  if (is_run && o.memory == fluxcap::memory_mode::exact && seen_fpp)
     throw usage_error("--fpp bounds false positives; exact memory has none (--exact)");
   return o;
 }

@@ -4,6 +4,9 @@
 #pragma once
 
 #include "json_event.hpp"
+#include "json_schema.hpp"
+#include "line_parser.hpp"
+#include "line_writer.hpp"
 #include "spec_file.hpp"
 
 #include <fluxcap/event_time.hpp>

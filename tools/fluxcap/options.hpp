@@ -1,6 +1,8 @@
 // Command-line parsing for the fluxcap tool: commands, options and help texts.
 #pragma once
 
+#include <fluxcap/memory.hpp>
+
 #include <cstdint>
 #include <optional>
 #include <stdexcept>
@@ -26,9 +28,6 @@ enum class command : std::uint8_t { help, version, run, check, graph };
 /// What to do with an input line that is not a valid event.
 enum class error_mode : std::uint8_t { fail, skip, pass };
 
-/// The memory policy of `run` (fluxcap's exact_memory, bloom_memory, cuckoo_memory).
-enum class memory_kind : std::uint8_t { exact, bloom, cuckoo };
-
 /// Most threads `--threads` accepts.
 inline constexpr unsigned max_threads = 256;
 
@@ -43,8 +42,9 @@ struct options {
   std::optional<std::string> group_key;
   std::string tags_field = "sigma";
   std::string detections_field = "detections";
-  /// Memory policy: --memory exact|bloom|cuckoo (--exact: exact).
-  memory_kind memory = memory_kind::bloom;
+  /// Memory policy: --memory exact|bloom|cuckoo (--exact: exact), the library's own
+  /// mode (fluxcap::exact_memory, bloom_memory, cuckoo_memory).
+  fluxcap::memory_mode memory = fluxcap::memory_mode::bloom;
   std::uint64_t capacity = 200000;
   std::uint32_t generations = 10;
   double fpp = 1e-4;

@@ -1,0 +1,363 @@
+// `fluxcap run` (run.hpp): the command's flow. Checks the options, builds the schema and
+// the memory once, loads the state, streams the inputs (one thread, or parallel_lines),
+// saves the state and reports.
+#include "run.hpp"
+
+#include "io.hpp"
+#include "json_schema.hpp"
+#include "line_parser.hpp"
+#include "parallel.hpp"
+#include "parallel_lines.hpp"
+#include "process.hpp"
+#include "state_files.hpp"
+
+#include <fluxcap/flux_capacitor.hpp>
+#include <fluxcap/memory.hpp>
+#include <fluxcap/serialize.hpp>
+#include <fluxcap/state_store.hpp>
+
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <charconv>
+#include <chrono>
+#include <cinttypes>
+#include <cstdio>
+#include <memory>
+#include <optional>
+#include <stdexcept>
+#include <string>
+#include <variant>
+#include <vector>
+
+namespace fluxcap_cli {
+
+namespace {
+
+using clock_type = std::chrono::steady_clock;
+
+/// `--fpp`'s value as given would be best; this is close (shortest round trip).
+std::string fpp_text(double fpp) {
+  char buf[64];
+  const auto r = std::to_chars(buf, buf + sizeof buf, fpp);
+  return std::string(buf, r.ptr);
+}
+
+constexpr std::uint64_t max_reported_bad_lines = 10;
+
+/// The memory of the run, in the library's mode --memory names: built (and its
+/// configuration validated) once, then shared by every processor.
+using run_memory =
+    std::variant<fluxcap::exact_memory, fluxcap::bloom_memory, fluxcap::cuckoo_memory>;
+
+/// Builds the memory of `mode`. Throws std::invalid_argument for a bad configuration.
+run_memory make_memory(fluxcap::memory_mode mode, const fluxcap::memory_config& config) {
+  switch (mode) {
+    case fluxcap::memory_mode::exact:
+      return fluxcap::exact_memory(config);
+    case fluxcap::memory_mode::cuckoo:
+      return fluxcap::cuckoo_memory(config);
+    case fluxcap::memory_mode::bloom:
+      break;
+  }
+  return fluxcap::bloom_memory(config);
+}
+
+/// What the run needs besides the spec, checked before anything is written.
+struct prepared_run {
+  field_config fields;
+  std::optional<json_schema> schema;  ///< of p.fields
+  std::optional<run_memory> memory;
+  event_limits limits;
+  /// The input paths ("-": standard input), checked to open before anything is written,
+  /// then opened and read one at a time (open_input): many inputs cost neither memory
+  /// nor file descriptors.
+  std::vector<std::string> inputs;
+  std::size_t max_line = 0;
+};
+
+/// A reader of input `i`, with its own buffer; the previous input's reader must be gone.
+std::unique_ptr<line_reader> open_input(const prepared_run& p, std::size_t i) {
+  return std::make_unique<line_reader>(p.inputs[i], line_parser::padding(), p.max_line);
+}
+
+class progress_meter {
+ public:
+  explicit progress_meter(bool enabled) : enabled_(enabled), start_(clock_type::now()) {
+    last_ = start_;
+  }
+  /// After each event: looks at the clock every 16384 events.
+  void tick(std::uint64_t events) {
+    if ((events & 0x3fff) == 0) tick_to(events);
+  }
+  /// Shows `events` if a second has passed since the last update.
+  void tick_to(std::uint64_t events) {
+    if (!enabled_) return;
+    const auto now = clock_type::now();
+    if (now - last_ < std::chrono::seconds(1)) return;
+    last_ = now;
+    const double secs = std::chrono::duration<double>(now - start_).count();
+    std::fprintf(stderr, "\rfluxcap: %" PRIu64 " events, %.0f events/s", events,
+                 static_cast<double>(events) / secs);
+    shown_ = true;
+  }
+  void clear() {
+    if (shown_) std::fputs("\r\033[K", stderr);
+    shown_ = false;
+  }
+  [[nodiscard]] double elapsed() const {
+    return std::chrono::duration<double>(clock_type::now() - start_).count();
+  }
+
+ private:
+  bool enabled_;
+  bool shown_ = false;
+  clock_type::time_point start_;
+  clock_type::time_point last_;
+};
+
+/// What the run loops share: the output, the progress line, the counts, and what to do
+/// with a bad line.
+class run_output {
+ public:
+  explicit run_output(const options& o)
+      : o_(o), out_(STDOUT_FILENO), progress_(o.progress && ::isatty(STDERR_FILENO) != 0) {}
+
+  std::string& buffer() noexcept { return out_.buffer(); }
+  /// After a good or blank line has been appended (with its '\n').
+  void line_done(bool event) {
+    out_.maybe_flush();
+    if (event) progress_.tick(++events_);
+  }
+  /// Writes the output lines of a batch (`n` bytes at `p`), `events` of them events.
+  void lines_done(const char* p, std::size_t n, std::uint64_t events) {
+    out_.write(p, n);
+    events_ += events;
+    progress_.tick_to(events_);
+  }
+  /// A bad line: reported, then skipped or passed through by --on-error. False under
+  /// --on-error fail: the run must stop (the error was printed, the output flushed).
+  /// `streaming`: the reader of a too-long line, whose rest it streams through.
+  bool bad_line(const std::string& input, std::uint64_t line_no, std::string_view line,
+                const std::string& problem, line_reader* streaming) {
+    ++bad_lines_;
+    if (o_.on_error == error_mode::fail) {
+      out_.flush();
+      progress_.clear();
+      std::fprintf(stderr, "fluxcap: %s:%" PRIu64 ": %s\n", input.c_str(), line_no,
+                   problem.c_str());
+      return false;
+    }
+    const bool pass = o_.on_error == error_mode::pass;
+    if (bad_lines_ <= max_reported_bad_lines) {
+      progress_.clear();
+      std::fprintf(stderr, "fluxcap: warning: %s:%" PRIu64 ": %s; line %s\n", input.c_str(),
+                   line_no, problem.c_str(), pass ? "passed through unchanged" : "skipped");
+      if (bad_lines_ == max_reported_bad_lines)
+        std::fputs("fluxcap: warning: further bad lines are not reported one by one\n", stderr);
+    }
+    if (pass) {
+      out_.buffer().append(line);
+      if (streaming != nullptr)  // streamed through, never held whole
+        streaming->skip_rest([&](std::string_view piece) {
+          out_.buffer().append(piece);
+          out_.maybe_flush();
+        });
+      out_.buffer() += '\n';
+      out_.maybe_flush();
+    }
+    return true;
+  }
+  void finish() {
+    out_.flush();
+    progress_.clear();
+  }
+  [[nodiscard]] std::uint64_t events() const noexcept { return events_; }
+  [[nodiscard]] std::uint64_t bad_lines() const noexcept { return bad_lines_; }
+
+ private:
+  const options& o_;
+  output_buffer out_;
+  progress_meter progress_;
+  std::uint64_t events_ = 0;
+  std::uint64_t bad_lines_ = 0;
+};
+
+std::string too_long_problem(const options& o) {
+  return "line longer than " + std::to_string(o.max_line_bytes) + " bytes (--max-line-bytes)";
+}
+
+/// One thread, one processor: each line as it comes.
+template <class Memory>
+bool run_lines(const options& o, prepared_run& p, line_processor<Memory>& proc, run_output& out,
+               std::uint64_t& input_bytes) {
+  using outcome = typename line_processor<Memory>::outcome;
+  std::string problem;
+  for (std::size_t i = 0; i < p.inputs.size(); ++i) {
+    const auto reader = open_input(p, i);
+    std::uint64_t line_no = 0;
+    std::string_view line;
+    while (reader->next(line)) {
+      ++line_no;
+      if (reader->too_long()) {
+        if (!out.bad_line(reader->name(), line_no, line, too_long_problem(o), reader.get()))
+          return false;
+        continue;
+      }
+      const outcome r = proc.process(line, reader->readable(), out.buffer(), problem);
+      if (r != outcome::bad) {
+        out.buffer() += '\n';
+        out.line_done(r == outcome::event);
+      } else if (!out.bad_line(reader->name(), line_no, line, problem, nullptr)) {
+        return false;
+      }
+    }
+    input_bytes += reader->bytes();
+  }
+  return true;
+}
+
+template <class Memory>
+int run_loop(const options& o, const loaded_spec& s, prepared_run& p, const Memory& memory) {
+  const auto started = clock_type::now();
+  const json_schema& schema = *p.schema;
+  using processor = line_processor<Memory>;
+  using store_type = typename processor::store_type;
+  // One partition a thread would leave threads idle whenever a few busy groups share one.
+  const unsigned partitions = o.threads == 1 ? 1 : o.threads * 8;
+
+  // The hash key: the state file's, or a fresh one (read before the capacitors are made).
+  std::optional<state_files> state;
+  fluxcap::hash_key key;
+  try {
+    if (o.state_path) {
+      state.emplace(*o.state_path, o.wait_lock);  // locked from here until the run ends
+      key = state->hash_key();
+    } else {
+      key = fluxcap::hash_key::random();
+    }
+  } catch (const fluxcap::decode_error& e) {
+    std::fprintf(stderr, "fluxcap: cannot load state file '%s': %s (the file was left unchanged)\n",
+                 state->loading().c_str(), e.what());
+    return exit_data;
+  }
+
+  std::vector<std::unique_ptr<processor>> procs;
+  std::vector<store_type*> stores;
+  for (unsigned i = 0; i < partitions; ++i) {
+    procs.push_back(std::make_unique<processor>(s, schema, memory, p.limits, key));
+    stores.push_back(&procs.back()->store());
+  }
+  partitioned_stores<store_type> store(stores, key);
+  const auto& cap = procs[0]->capacitor();
+
+  if (state) {
+    try {
+      state->load(cap, store);
+    } catch (const fluxcap::decode_error& e) {
+      std::fprintf(stderr,
+                   "fluxcap: cannot load state file '%s': %s (the file was left unchanged)\n",
+                   state->loading().c_str(), e.what());
+      return exit_data;
+    }
+  }
+
+  run_output out(o);
+  std::uint64_t input_bytes = 0;
+  bool completed = false;
+  if (o.threads == 1) {
+    completed = run_lines(o, p, *procs[0], out, input_bytes);
+  } else {
+    parallel_lines<Memory, run_output> lines(procs, o.threads, p.limits.max_groups, out);
+    completed = true;
+    for (std::size_t i = 0; completed && i < p.inputs.size(); ++i) {
+      const auto reader = open_input(p, i);
+      completed = lines.run(*reader, too_long_problem(o));
+      input_bytes += reader->bytes();
+    }
+  }
+  if (!completed) return exit_data;
+  out.finish();
+
+  state_files::saved saved;
+  if (state) saved = state->save(cap, store, o.incremental);
+
+  if (const std::uint64_t bad = out.bad_lines(); bad > 0)
+    std::fprintf(stderr, "fluxcap: %s %" PRIu64 " bad line%s%s\n",
+                 o.on_error == error_mode::skip ? "skipped" : "passed", bad, bad == 1 ? "" : "s",
+                 o.on_error == error_mode::skip ? "" : " through unchanged");
+  if (o.stats) {
+    std::uint64_t remembered = 0, bytes = 0, key_bytes = 0;
+    store.for_each([&](std::string_view group, const fluxcap::group_state& st) {
+      remembered += st.stored();
+      bytes += st.memory_bytes();
+      key_bytes += group.size();
+    });
+    const double secs = std::chrono::duration<double>(clock_type::now() - started).count();
+    const auto events = out.events();
+    const double rate = secs > 0 ? static_cast<double>(events) / secs : 0.0;
+    const double mbps = secs > 0 ? static_cast<double>(input_bytes) / secs / 1e6 : 0.0;
+    std::string extra;
+    if (o.threads > 1) extra += ", " + std::to_string(o.threads) + " threads";
+    if (state)
+      extra += std::string(", state saved ") + (saved.checkpoint ? "as a checkpoint" : "in full") +
+               " (" + std::to_string(saved.bytes) + " bytes)";
+    std::fprintf(stderr,
+                 "fluxcap: %" PRIu64 " events, %zu groups, %" PRIu64 " group key bytes, %" PRIu64
+                 " tags remembered, %" PRIu64 " state bytes, %.3f s, %.0f events/s (%.1f MB/s)%s\n",
+                 events, store.size(), key_bytes, remembered, bytes, secs, rate, mbps,
+                 extra.c_str());
+  }
+  return exit_ok;
+}
+
+}  // namespace
+
+int run_command(const options& o, const loaded_spec& s) {
+  prepared_run p;
+  p.fields.tags_field = o.tags_field;
+  if (!s.detections.empty()) p.fields.detections_field = o.detections_field;
+  p.fields.group_key = o.group_key;
+  p.fields.condition_rules = condition_rules(s);
+  try {
+    p.schema.emplace(s.prog, p.fields);
+  } catch (const std::invalid_argument& e) {
+    throw usage_error(e.what());
+  }
+  p.limits.line.max_tags = static_cast<std::size_t>(o.max_tags_per_event);
+  p.limits.max_groups = o.max_groups;
+  p.limits.max_key_bytes = o.max_key_bytes;
+  fluxcap::memory_config config;
+  config.capacity = o.capacity;
+  config.fpp = o.fpp;
+  config.generations = o.generations;
+  try {
+    p.memory = make_memory(o.memory, config);
+  } catch (const std::invalid_argument& e) {
+    std::string what = e.what();
+    if (what.starts_with("fluxcap: ")) what.erase(0, 9);
+    // Name the option (and the value) the problem is about.
+    if (what.starts_with("capacity"))
+      what = "--capacity " + std::to_string(o.capacity) + ": " + what;
+    else if (what.starts_with("fpp"))
+      what = "--fpp " + cut_for_message(fpp_text(o.fpp)) + ": " + what;
+    throw usage_error(what);
+  }
+  if (o.state_path) check_writable_location(*o.state_path, o.incremental);
+  p.max_line = static_cast<std::size_t>(o.max_line_bytes);
+  p.inputs = o.inputs;
+  if (p.inputs.empty()) p.inputs.emplace_back("-");
+  // Each input must be there now (a usage error, nothing written). It is only opened
+  // when its turn comes: opening a FIFO twice would lose its writer.
+  for (const auto& path : p.inputs) {
+    if (path == "-") continue;
+    struct stat st {};
+    if (::stat(path.c_str(), &st) != 0 || ::access(path.c_str(), R_OK) != 0)
+      throw usage_error(errno_message("cannot open input '" + path + "'"));
+    if (S_ISDIR(st.st_mode))
+      throw usage_error("cannot read input '" + path + "': it is a directory");
+  }
+  return std::visit([&](const auto& memory) { return run_loop(o, s, p, memory); }, *p.memory);
+}
+
+}  // namespace fluxcap_cli
