@@ -228,6 +228,11 @@ int run_loop(const options& o, const loaded_spec& s, prepared_run& p, const Memo
 
   // The hash key: the state file's, or a fresh one (read before the capacitors are made).
   std::optional<state_files> state;
+  auto cannot_load = [&state](const fluxcap::decode_error& e) {
+    std::fprintf(stderr, "fluxcap: cannot load state file '%s': %s (the file was left unchanged)\n",
+                 state->loading().c_str(), e.what());
+    return exit_data;
+  };
   fluxcap::hash_key key;
   try {
     if (o.state_path) {
@@ -237,9 +242,7 @@ int run_loop(const options& o, const loaded_spec& s, prepared_run& p, const Memo
       key = fluxcap::hash_key::random();
     }
   } catch (const fluxcap::decode_error& e) {
-    std::fprintf(stderr, "fluxcap: cannot load state file '%s': %s (the file was left unchanged)\n",
-                 state->loading().c_str(), e.what());
-    return exit_data;
+    return cannot_load(e);
   }
 
   std::vector<std::unique_ptr<processor>> procs;
@@ -255,10 +258,7 @@ int run_loop(const options& o, const loaded_spec& s, prepared_run& p, const Memo
     try {
       state->load(cap, store);
     } catch (const fluxcap::decode_error& e) {
-      std::fprintf(stderr,
-                   "fluxcap: cannot load state file '%s': %s (the file was left unchanged)\n",
-                   state->loading().c_str(), e.what());
-      return exit_data;
+      return cannot_load(e);
     }
   }
 
