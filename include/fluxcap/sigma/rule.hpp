@@ -11,7 +11,9 @@
 
 #include <cstdint>
 #include <optional>
+#include <stdexcept>
 #include <string>
+#include <utility>
 #include <vector>
 
 FLUXCAP_BEGIN_NAMESPACE
@@ -25,6 +27,41 @@ struct source_span {
   std::uint32_t column = 0;
 
   friend bool operator==(const source_span&, const source_span&) = default;
+};
+
+/// Input that is not a Sigma rule or profile (malformed YAML, a missing `detection`, a
+/// condition that does not parse...). `what()` is "file:line:col: message".
+class sigma_error : public std::runtime_error {
+ public:
+  sigma_error(source_span where, std::string message)
+      : std::runtime_error(format(where, message)),
+        where_(std::move(where)),
+        message_(std::move(message)) {}
+
+  [[nodiscard]] const source_span& where() const noexcept { return where_; }
+  /// The problem alone, without the location.
+  [[nodiscard]] const std::string& message() const noexcept { return message_; }
+
+ private:
+  static std::string format(const source_span& where, const std::string& message) {
+    std::string out = where.file.empty() ? std::string("<input>") : where.file;
+    if (where.line != 0) {
+      out += ':' + std::to_string(where.line);
+      if (where.column != 0) out += ':' + std::to_string(where.column);
+    }
+    return out + ": " + message;
+  }
+
+  source_span where_;
+  std::string message_;
+};
+
+/// Valid Sigma that fluxcap cannot run (contract section 1): an unknown modifier, an
+/// illegal modifier chain, a regex the engine rejects... The compiler lists the rule
+/// as unsupported with this reason instead of dropping it.
+class unsupported_error : public std::runtime_error {
+ public:
+  using std::runtime_error::runtime_error;
 };
 
 /// Every value modifier of Sigma 2.1 (appendix) and pySigma, plus `utf16le`. The `re`
