@@ -1,0 +1,504 @@
+// The Sigma engine: compiled rules + an event-field accessor + a memory -> detections.
+//
+//   auto rules = fluxcap::sigma::compile(parsed_rules, *fluxcap::sigma::builtin_profile("sysmon"));
+//   fluxcap::sigma::engine<my_fields, fluxcap::exact_memory> eng(std::move(rules), my_fields{});
+//   auto state = eng.make_state();        // one per group (host): see group_of()
+//   auto scratch = eng.make_scratch();    // one per thread
+//   for (const auto& event : events)
+//     for (std::uint32_t r : eng.process(state_of(eng.group_of(event, scratch)), event, scratch))
+//       report(eng.compiled().rules[r].identity);
+//
+// Per event: every field a supported rule reads is read once through the accessor; each
+// value is scanned once by its field's literal matcher (all rules' literals together),
+// and only leaves that need more (globs, regexes, numbers...) are verified, globs and
+// regexes only when a literal they require occurs. Context parts (parent, grandparent,
+// ancestor) are written as flux tags, the flux capacitor carries them (exclusive: a
+// process never sees its own), and each rule's bound condition is evaluated over its
+// identifiers. The engine is const and may be shared by threads; everything mutable is
+// in the scratch (per thread) and the state (per group).
+#pragma once
+
+#include <fluxcap/detail/abi_macros.hpp>
+#include <fluxcap/flux_capacitor.hpp>
+#include <fluxcap/hash.hpp>
+#include <fluxcap/memory.hpp>
+#include <fluxcap/program.hpp>
+#include <fluxcap/sigma/compile.hpp>
+#include <fluxcap/sigma/detail/glob.hpp>
+#include <fluxcap/sigma/detail/ip.hpp>
+#include <fluxcap/sigma/detail/number.hpp>
+#include <fluxcap/sigma/detail/time_parts.hpp>
+#include <fluxcap/sigma/field_accessor.hpp>
+#include <fluxcap/sigma/regex.hpp>
+
+#include <algorithm>
+#include <array>
+#include <cstdint>
+#include <memory>
+#include <optional>
+#include <span>
+#include <stdexcept>
+#include <string>
+#include <string_view>
+#include <unordered_map>
+#include <utility>
+#include <vector>
+
+FLUXCAP_BEGIN_NAMESPACE
+
+namespace sigma {
+
+namespace detail {
+
+/// The event the flux capacitor sees: one byte per context tag slot, and the ids.
+struct flux_event {
+  std::uint8_t* tags = nullptr;
+  std::optional<std::string_view> id;
+  std::optional<std::string_view> parent_id;
+};
+
+/// The flux capacitor's accessor over `flux_event`. Hop 2 of a grandparent part reads
+/// hop 1's slot (already rewritten: rules run in spec order) and writes its own.
+class flux_tags {
+ public:
+  using event_type = flux_event;
+  struct tag_handle {
+    std::uint32_t read = 0;
+    std::uint32_t write = 0;
+  };
+  using column_handle = std::uint8_t;
+
+  flux_tags() = default;
+  explicit flux_tags(const std::vector<part>& parts)
+      : slots_(std::make_shared<
+               std::unordered_map<std::string, std::pair<std::uint32_t, std::uint32_t>>>()) {
+    for (const auto& p : parts) slots_->emplace(p.tag, std::pair{p.input_slot, p.output_slot});
+  }
+
+  [[nodiscard]] tag_handle tag_handle_for(std::string_view rule, std::string_view tag) const {
+    const auto it = slots_ ? slots_->find(std::string(tag)) : decltype(slots_->end()){};
+    if (!slots_ || it == slots_->end())
+      throw std::invalid_argument("sigma engine: unknown context tag " + std::string(tag));
+    const auto [input, output] = it->second;
+    if (rule.substr(0, 19) == "sigma-grandparent-2") return {input, output};
+    return {input, input};
+  }
+  [[nodiscard]] column_handle column_handle_for(std::string_view column) const {
+    if (column == "id") return 0;
+    if (column == "parent_id") return 1;
+    throw std::invalid_argument("sigma engine: unknown column " + std::string(column));
+  }
+  [[nodiscard]] bool get_tag(const flux_event& e, tag_handle t) const noexcept {
+    return e.tags[t.read] != 0;
+  }
+  void set_tag(flux_event& e, tag_handle t, bool v) const noexcept { e.tags[t.write] = v ? 1 : 0; }
+  [[nodiscard]] std::optional<std::string_view> get_column(const flux_event& e,
+                                                           column_handle c) const noexcept {
+    return c == 0 ? e.id : e.parent_id;
+  }
+
+ private:
+  std::shared_ptr<std::unordered_map<std::string, std::pair<std::uint32_t, std::uint32_t>>> slots_;
+};
+
+[[nodiscard]] inline bool value_has_text(value_kind k) noexcept {
+  return k == value_kind::string || k == value_kind::number || k == value_kind::boolean;
+}
+
+[[nodiscard]] inline bool anchored_match(std::string_view value, std::string_view pattern,
+                                         literal_anchor anchor, bool cased) noexcept {
+  const auto eq = [cased](char a, char b) {
+    return cased ? a == b
+                 : fold_ascii(static_cast<unsigned char>(a)) ==
+                       fold_ascii(static_cast<unsigned char>(b));
+  };
+  const auto equal_at = [&](std::size_t at) {
+    for (std::size_t i = 0; i < pattern.size(); ++i)
+      if (!eq(value[at + i], pattern[i])) return false;
+    return true;
+  };
+  if (pattern.size() > value.size()) return false;
+  switch (anchor) {
+    case literal_anchor::exact:
+      return pattern.size() == value.size() && equal_at(0);
+    case literal_anchor::prefix:
+      return equal_at(0);
+    case literal_anchor::suffix:
+      return equal_at(value.size() - pattern.size());
+    case literal_anchor::contains:
+      for (std::size_t at = 0; at + pattern.size() <= value.size(); ++at)
+        if (equal_at(at)) return true;
+      return false;
+  }
+  return false;
+}
+
+}  // namespace detail
+
+template <field_accessor Fields, memory_policy Memory = bloom_memory, regex_engine Regex = no_regex,
+          hash_policy Hash = default_hash>
+class engine {
+  using capacitor = flux_capacitor<detail::flux_tags, Memory, Hash>;
+
+ public:
+  using event_type = typename Fields::event_type;
+  using state_type = typename Memory::state_type;
+
+  /// Per-thread working memory: reuse one across events (it allocates only while it
+  /// grows to the largest event seen).
+  class scratch {
+    friend class engine;
+    std::vector<field_value> values;
+    std::vector<std::uint32_t> field_begin, field_end;
+    std::vector<std::uint8_t> present, has_null, has_value;
+    std::vector<std::uint32_t> leaf_true;   // == epoch: the leaf holds this event
+    std::vector<std::uint32_t> leaf_tried;  // == value_stamp: verified on this value
+    std::uint32_t epoch = 0;
+    std::uint32_t value_stamp = 0;
+    std::vector<std::uint8_t> tags;
+    std::vector<std::int8_t> identifier_value;  // -1 unknown, 0, 1 (one rule at a time)
+    std::vector<std::uint32_t> detections;
+    std::string id, parent_id, group;
+    typename Regex::scratch regex;
+  };
+
+  explicit engine(compiled_rules rules, Fields fields = Fields{}, Memory memory = Memory{},
+                  Regex regex = Regex{}, Hash hash = Hash{})
+      : rules_(std::move(rules)),
+        fields_(std::move(fields)),
+        memory_(std::move(memory)),
+        regex_(std::move(regex)) {
+    if (rules_.uses_keywords && !string_enumerating_accessor<Fields>)
+      throw std::invalid_argument(
+          "sigma engine: rules use keyword identifiers but the accessor cannot enumerate strings "
+          "(compile with compile_options::keywords = false)");
+    for (const auto& path : rules_.fields)
+      handles_.push_back(fields_.field_handle_for(field_path::parse(path)));
+    group_handle_ = fields_.field_handle_for(field_path::parse(rules_.group_path));
+    id_handle_ = fields_.field_handle_for(field_path::parse(rules_.id_path));
+    parent_handle_ = fields_.field_handle_for(field_path::parse(rules_.parent_id_path));
+    for (const auto& r : rules_.regexes) {
+      auto compiled = regex_.compile(r.pattern, r.flags);
+      if (auto* ok = std::get_if<typename Regex::compiled>(&compiled)) {
+        regexes_.push_back(std::move(*ok));
+      } else {
+        throw std::invalid_argument("sigma engine: regex '" + r.pattern +
+                                    "' was accepted at compile time and rejected now");
+      }
+    }
+    per_field_.resize(rules_.fields.size());
+    for (std::uint32_t l = 0; l < rules_.leaves.size(); ++l) {
+      const auto& leaf = rules_.leaves[l];
+      if (leaf.field == detail::keyword_field) {
+        if (leaf.kind != detail::leaf_kind::literal && !leaf.gated) keyword_ungated_.push_back(l);
+        continue;
+      }
+      auto& f = per_field_[leaf.field];
+      switch (leaf.kind) {
+        case detail::leaf_kind::literal:
+          break;
+        case detail::leaf_kind::null_value:
+          f.null_leaves.push_back(l);
+          break;
+        case detail::leaf_kind::fieldref:
+          fieldref_leaves_.push_back(l);
+          break;
+        default:
+          if (!leaf.gated) f.ungated.push_back(l);
+      }
+    }
+    std::size_t most = 0;
+    for (const auto& r : rules_.rules) most = std::max(most, r.identifiers.size());
+    max_identifiers_ = most;
+    if (!rules_.flux.rules.empty())
+      capacitor_.emplace(fluxcap::compile(rules_.flux), detail::flux_tags(rules_.parts), memory_,
+                         std::move(hash));
+  }
+
+  [[nodiscard]] const compiled_rules& compiled() const noexcept { return rules_; }
+  [[nodiscard]] state_type make_state() const { return memory_.make_state(); }
+
+  [[nodiscard]] scratch make_scratch() const {
+    scratch s;
+    const auto n = rules_.fields.size();
+    s.field_begin.assign(n, 0);
+    s.field_end.assign(n, 0);
+    s.present.assign(n, 0);
+    s.has_null.assign(n, 0);
+    s.has_value.assign(n, 0);
+    s.leaf_true.assign(rules_.leaves.size(), 0);
+    s.leaf_tried.assign(rules_.leaves.size(), 0);
+    s.tags.assign(rules_.flux_slots, 0);
+    s.identifier_value.assign(max_identifiers_, -1);
+    s.regex = regex_.make_scratch();
+    return s;
+  }
+
+  /// The event's group key (the profile's `group` path), or nullopt when absent. The
+  /// view is valid until the next call with this scratch.
+  [[nodiscard]] std::optional<std::string_view> group_of(const event_type& e, scratch& s) const {
+    return first_text(e, group_handle_, s.group, false);
+  }
+
+  /// Detections of `e`: indices into `compiled().rules`, in load order, valid until the
+  /// next call with this scratch. Updates `state` (the event's group's memory).
+  std::span<const std::uint32_t> process(state_type& state, const event_type& e, scratch& s) const {
+    next_epoch(s);
+    read_fields(e, s);
+    if (rules_.uses_keywords) scan_keywords(e, s);
+    for (const auto l : fieldref_leaves_)
+      if (fieldref_holds(rules_.leaves[l], s)) s.leaf_true[l] = s.epoch;
+    if (capacitor_) {
+      for (const auto& p : rules_.parts) {
+        bool holds = true;
+        for (const auto i : p.items) holds = holds && item_holds(rules_.items[i], s);
+        s.tags[p.input_slot] = holds ? 1 : 0;
+        s.tags[p.output_slot] = holds ? 1 : 0;
+      }
+      detail::flux_event fe{s.tags.data(), first_text(e, id_handle_, s.id, rules_.lower_case_ids),
+                            first_text(e, parent_handle_, s.parent_id, rules_.lower_case_ids)};
+      capacitor_->update(state, fe);
+    }
+    s.detections.clear();
+    for (std::uint32_t r = 0; r < rules_.rules.size(); ++r)
+      if (rule_fires(rules_.rules[r], s)) s.detections.push_back(r);
+    return s.detections;
+  }
+
+ private:
+  struct field_leaves {
+    std::vector<std::uint32_t> ungated;      // verified on every value
+    std::vector<std::uint32_t> null_leaves;  // true when absent or null
+  };
+
+  static void next_epoch(scratch& s) {
+    if (++s.epoch == 0) {
+      std::fill(s.leaf_true.begin(), s.leaf_true.end(), 0U);
+      s.epoch = 1;
+    }
+  }
+  static std::uint32_t next_value(scratch& s) {
+    if (++s.value_stamp == 0) {
+      std::fill(s.leaf_tried.begin(), s.leaf_tried.end(), 0U);
+      s.value_stamp = 1;
+    }
+    return s.value_stamp;
+  }
+
+  std::optional<std::string_view> first_text(const event_type& e,
+                                             const typename Fields::field_handle& h,
+                                             std::string& buffer, bool lower) const {
+    std::optional<std::string_view> found;
+    fields_.read(e, h, [&](field_value v) {
+      if (!found && detail::value_has_text(v.kind)) found = v.text;
+    });
+    if (!found || !lower) return found;
+    buffer.assign(*found);
+    for (auto& c : buffer)
+      if (c >= 'A' && c <= 'Z') c = static_cast<char>(c - 'A' + 'a');
+    return std::string_view(buffer);
+  }
+
+  void read_fields(const event_type& e, scratch& s) const {
+    s.values.clear();
+    for (std::uint32_t f = 0; f < handles_.size(); ++f) {
+      s.field_begin[f] = static_cast<std::uint32_t>(s.values.size());
+      bool has_null = false, has_value = false;
+      const bool present = fields_.read(e, handles_[f], [&](field_value v) {
+        s.values.push_back(v);
+        (v.kind == value_kind::null ? has_null : has_value) = true;
+      });
+      s.field_end[f] = static_cast<std::uint32_t>(s.values.size());
+      s.present[f] = present ? 1 : 0;
+      s.has_null[f] = has_null ? 1 : 0;
+      s.has_value[f] = has_value ? 1 : 0;
+      const auto& leaves = per_field_[f];
+      if (!present || has_null)
+        for (const auto l : leaves.null_leaves) s.leaf_true[l] = s.epoch;
+      for (std::uint32_t i = s.field_begin[f]; i < s.field_end[f]; ++i) {
+        const field_value v = s.values[i];
+        if (!detail::value_has_text(v.kind)) continue;
+        const auto stamp = next_value(s);
+        rules_.matchers[f].scan(v.text, [&](std::uint32_t l) { on_hit(l, v, stamp, s); });
+        for (const auto l : leaves.ungated)
+          if (s.leaf_true[l] != s.epoch && verify(rules_.leaves[l], v, s)) s.leaf_true[l] = s.epoch;
+      }
+    }
+  }
+
+  void scan_keywords(const event_type& e, scratch& s) const {
+    if constexpr (string_enumerating_accessor<Fields>) {
+      fields_.for_each_string(e, [&](std::string_view text) {
+        const field_value v{value_kind::string, text};
+        const auto stamp = next_value(s);
+        rules_.keyword_matcher.scan(text, [&](std::uint32_t l) { on_hit(l, v, stamp, s); });
+        for (const auto l : keyword_ungated_)
+          if (s.leaf_true[l] != s.epoch && verify(rules_.leaves[l], v, s)) s.leaf_true[l] = s.epoch;
+      });
+    }
+  }
+
+  void on_hit(std::uint32_t l, field_value v, std::uint32_t stamp, scratch& s) const {
+    if (s.leaf_true[l] == s.epoch || s.leaf_tried[l] == stamp) return;
+    const auto& leaf = rules_.leaves[l];
+    if (leaf.kind == detail::leaf_kind::literal) {
+      s.leaf_true[l] = s.epoch;
+      return;
+    }
+    s.leaf_tried[l] = stamp;  // gated: verify once per value
+    if (verify(leaf, v, s)) s.leaf_true[l] = s.epoch;
+  }
+
+  bool verify(const detail::leaf& leaf, field_value v, scratch& s) const {
+    using k = detail::leaf_kind;
+    switch (leaf.kind) {
+      case k::literal:
+        return detail::anchored_match(v.text, leaf.text, leaf.anchor, leaf.cased);
+      case k::glob:
+        return detail::glob_match(leaf.glob.pieces(), v.text, leaf.cased);
+      case k::regex:
+        return regex_.search(regexes_[leaf.regex], v.text, s.regex);
+      case k::number_equal:
+        if (v.kind == value_kind::number) {
+          const auto n = detail::parse_number(v.text);
+          return n && detail::compare(*n, leaf.num) == std::partial_ordering::equivalent;
+        }
+        return v.kind == value_kind::string && v.text == leaf.text;
+      case k::boolean_equal:
+        return (v.kind == value_kind::boolean || v.kind == value_kind::string) &&
+               detail::iequals_ascii(v.text, leaf.text);
+      case k::number_compare: {
+        if (v.kind != value_kind::number && v.kind != value_kind::string) return false;
+        const auto n = detail::parse_number(v.text);
+        if (!n) return false;
+        const auto order = detail::compare(*n, leaf.num);
+        switch (leaf.op) {
+          case detail::compare_op::lt:
+            return order == std::partial_ordering::less;
+          case detail::compare_op::lte:
+            return order == std::partial_ordering::less ||
+                   order == std::partial_ordering::equivalent;
+          case detail::compare_op::gt:
+            return order == std::partial_ordering::greater;
+          case detail::compare_op::gte:
+            return order == std::partial_ordering::greater ||
+                   order == std::partial_ordering::equivalent;
+        }
+        return false;
+      }
+      case k::cidr: {
+        if (v.kind != value_kind::string) return false;
+        const auto ip = detail::parse_ip(v.text);
+        return ip && leaf.network.contains(*ip);
+      }
+      case k::time_part: {
+        if (v.kind != value_kind::string && v.kind != value_kind::number) return false;
+        const auto t = detail::parse_time_parts(v.text);
+        if (!t) return false;
+        switch (leaf.unit) {
+          case detail::time_unit::minute:
+            return t->minute == leaf.time_value;
+          case detail::time_unit::hour:
+            return t->hour == leaf.time_value;
+          case detail::time_unit::day:
+            return t->day == leaf.time_value;
+          case detail::time_unit::week:
+            return t->iso_week == leaf.time_value;
+          case detail::time_unit::month:
+            return t->month == leaf.time_value;
+          case detail::time_unit::year:
+            return t->year == leaf.time_value;
+        }
+        return false;
+      }
+      case k::null_value:
+        return v.kind == value_kind::null;
+      case k::fieldref:
+        return false;  // evaluated per event (fieldref_holds)
+    }
+    return false;
+  }
+
+  bool fieldref_holds(const detail::leaf& leaf, const scratch& s) const {
+    for (auto i = s.field_begin[leaf.field]; i < s.field_end[leaf.field]; ++i) {
+      const auto a = s.values[i];
+      if (!detail::value_has_text(a.kind)) continue;
+      for (auto j = s.field_begin[leaf.other_field]; j < s.field_end[leaf.other_field]; ++j) {
+        const auto b = s.values[j];
+        if (detail::value_has_text(b.kind) &&
+            detail::anchored_match(a.text, b.text, leaf.anchor, leaf.cased))
+          return true;
+      }
+    }
+    return false;
+  }
+
+  bool item_holds(const detail::item& it, const scratch& s) const {
+    const bool keyword = it.field == detail::keyword_field;
+    const bool present = keyword || s.present[it.field] != 0;
+    if (it.check == detail::presence::exists) return present;
+    if (it.check == detail::presence::absent) return !present;
+    bool holds;
+    const auto first = it.first_leaf, end = it.first_leaf + it.leaf_count;
+    if (it.all) {
+      holds = true;
+      for (auto l = first; l < end && holds;) {
+        const auto value = rules_.leaves[l].value_index;
+        bool any = false;
+        for (; l < end && rules_.leaves[l].value_index == value; ++l)
+          any = any || s.leaf_true[l] == s.epoch;
+        holds = any;
+      }
+    } else {
+      holds = false;
+      for (auto l = first; l < end && !holds; ++l) holds = s.leaf_true[l] == s.epoch;
+    }
+    if (it.negated) return present && s.has_value[it.field] != 0 && !holds;
+    return holds;
+  }
+
+  bool conjunction_holds(const detail::conjunction_layout& c, const scratch& s) const {
+    for (const auto p : c.carried_parts)
+      if (s.tags[rules_.parts[p].output_slot] == 0) return false;
+    for (const auto i : c.self_items)
+      if (!item_holds(rules_.items[i], s)) return false;
+    return true;
+  }
+
+  bool rule_fires(const compiled_rule& r, scratch& s) const {
+    std::fill_n(s.identifier_value.begin(), r.identifiers.size(), std::int8_t{-1});
+    const auto value = [&](std::uint32_t slot) {
+      auto& cached = s.identifier_value[slot];
+      if (cached < 0) {
+        bool any = false;
+        for (const auto& c : r.identifiers[slot].any_of)
+          if (conjunction_holds(c, s)) {
+            any = true;
+            break;
+          }
+        cached = any ? 1 : 0;
+      }
+      return cached == 1;
+    };
+    for (const auto& c : r.conditions)
+      if (c.evaluate(value)) return true;
+    return false;
+  }
+
+  compiled_rules rules_;
+  Fields fields_;
+  Memory memory_;
+  Regex regex_;
+  std::vector<typename Fields::field_handle> handles_;
+  typename Fields::field_handle group_handle_{}, id_handle_{}, parent_handle_{};
+  std::vector<typename Regex::compiled> regexes_;
+  std::vector<field_leaves> per_field_;
+  std::vector<std::uint32_t> keyword_ungated_;
+  std::vector<std::uint32_t> fieldref_leaves_;
+  std::size_t max_identifiers_ = 0;
+  std::optional<capacitor> capacitor_;
+};
+
+}  // namespace sigma
+
+FLUXCAP_END_NAMESPACE
