@@ -163,6 +163,7 @@ struct item {
   presence check = presence::none;  ///< `exists`: only presence is tested
   std::uint32_t first_leaf = 0;
   std::uint32_t leaf_count = 0;
+  std::string text;  ///< as written (`Field|mod: 'v1', 'v2'`), for `check`
 };
 
 struct part {
@@ -583,6 +584,21 @@ class rule_compiler {
       ++value_index;
     }
     out.leaf_count = static_cast<std::uint32_t>(pend.leaves.size()) - out.first_leaf;
+    out.text = it.field.empty() ? std::string("keywords") : it.field;
+    for (const modifier mod : it.modifiers) (out.text += '|') += modifier_name(mod);
+    for (const auto& u : it.unknown_modifiers) (out.text += '|') += u;
+    out.text += ':';
+    for (std::size_t v = 0; v < it.values.size(); ++v) {
+      out.text += v == 0 ? " " : ", ";
+      const auto& value = it.values[v];
+      if (value.type == sigma_value::kind::string) {
+        out.text += '\'';
+        out.text += value.text;
+        out.text += '\'';
+      } else {
+        out.text += value.type == sigma_value::kind::null ? std::string("null") : value.text;
+      }
+    }
     if (out.check == presence::none && out.leaf_count == 0)
       throw unsupported_error("item has no value");
     if (out.all && out.field == keyword_field && out.leaf_count < 2) out.all = false;

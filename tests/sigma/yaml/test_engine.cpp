@@ -3,6 +3,7 @@
 // evaluator (tests/sigma/naive_evaluator.hpp) on every event.
 #include <doctest/doctest.h>
 #include <fluxcap/sigma/compile.hpp>
+#include <fluxcap/sigma/describe.hpp>
 #include <fluxcap/sigma/engine.hpp>
 #include <fluxcap/sigma/yaml.hpp>
 
@@ -473,4 +474,42 @@ detection:
 )",
                         "bad.yml");
   CHECK_THROWS_AS((void)compile(bad, carried_profile()), sigma_error);
+}
+
+TEST_CASE("describe: check output, generated spec and graph") {
+  auto rules = read_rules(R"(
+title: mixed
+id: mixed
+logsource: {category: process_creation, product: windows}
+detection:
+  sel:
+    Image|endswith: '\whoami.exe'
+    GrandParentCommandLine|contains: 'launcher'
+  condition: sel
+---
+title: broken
+id: broken
+logsource: {category: process_creation, product: windows}
+detection:
+  sel:
+    Image|sorcery: x
+  condition: sel
+)",
+                          "d.yml");
+  const auto c = compile(rules, carried_profile());
+  const auto text = describe_rules(c);
+  CHECK(text.find("rule mixed (d.yml:2") != std::string::npos);
+  CHECK(text.find("Image|endswith: '\\whoami.exe'") != std::string::npos);
+  CHECK(text.find("grandparent g") != std::string::npos);
+  CHECK(text.find("rule broken (d.yml:") != std::string::npos);
+  CHECK(text.find("unsupported: unknown modifier 'sorcery'") != std::string::npos);
+  CHECK(text.find("summary: 1 rules compiled, 0 skipped (logsource), 1 unsupported") !=
+        std::string::npos);
+  CHECK(text.find("- rulename: \"sigma-grandparent-2\"") != std::string::npos);
+  CHECK(text.find("exclusive: true") != std::string::npos);
+  const auto dot = rules_graph(c);
+  CHECK(dot.starts_with("digraph sigma {"));
+  CHECK(dot.find("\"flux:sigma-grandparent-1\" -> \"flux:sigma-grandparent-2\"") !=
+        std::string::npos);
+  CHECK(dot.find("-> \"rule:mixed\"") != std::string::npos);
 }
