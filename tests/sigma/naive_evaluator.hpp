@@ -138,45 +138,66 @@ class naive_evaluator {
   }
 
   bool detection_holds(const fs::detection& d, std::size_t index) {
-    for (const auto& c : d.any_of) {
-      bool all = true;
-      for (const auto& it : c.items) all = all && item_holds_in_context(it, index);
-      if (all) return true;
-    }
+    for (const auto& c : d.any_of)
+      if (conjunction_holds(c, index)) return true;
     return false;
   }
 
-  /// The item on the event of the process its field names (self, parent...).
-  bool item_holds_in_context(const fs::field_item& it, std::size_t index) {
-    if (it.field.empty()) return item_holds(it, it.field, events_[index]);
-    const auto fc = fs::detail::classify_field(it.field, profile_);
-    switch (fc.context) {
+  /// The items of one context must hold together on one event of that context (one
+  /// parent, one grandparent, one ancestor): the contract's "one tag per part".
+  bool conjunction_holds(const fs::conjunction& c, std::size_t index) {
+    for (const auto kind : {fs::context_kind::self, fs::context_kind::parent,
+                            fs::context_kind::grandparent, fs::context_kind::ancestor}) {
+      std::vector<std::pair<const fs::field_item*, std::string>> group;
+      for (const auto& it : c.items) {
+        if (it.field.empty()) {
+          if (kind == fs::context_kind::self) group.emplace_back(&it, std::string());
+          continue;
+        }
+        const auto fc = fs::detail::classify_field(it.field, profile_);
+        if (fc.context != kind) continue;
+        group.emplace_back(&it, kind == fs::context_kind::self ? it.field : fc.field);
+      }
+      if (group.empty()) continue;
+      const auto holds_on = [&](std::size_t e) {
+        for (const auto& [it, field] : group)
+          if (!item_holds(*it, field, events_[e])) return false;
+        return true;
+      };
+      bool found = false;
+      for (const auto e : context_events(kind, index)) found = found || holds_on(e);
+      if (!found) return false;
+    }
+    return true;
+  }
+
+  /// The events a context part of `index` is evaluated on: itself; its parents (earlier
+  /// events of its group whose id is its parent id); their parents; every chain of them.
+  std::vector<std::size_t> context_events(fs::context_kind kind, std::size_t index) const {
+    switch (kind) {
       case fs::context_kind::self:
-        return item_holds(it, it.field, events_[index]);
+        return {index};
       case fs::context_kind::parent:
+        return parents_of(index);
+      case fs::context_kind::grandparent: {
+        std::vector<std::size_t> out;
         for (auto p : parents_of(index))
-          if (item_holds(it, fc.field, events_[p])) return true;
-        return false;
-      case fs::context_kind::grandparent:
-        for (auto p : parents_of(index))
-          for (auto g : parents_of(p))
-            if (item_holds(it, fc.field, events_[g])) return true;
-        return false;
+          for (auto g : parents_of(p)) out.push_back(g);
+        return out;
+      }
       case fs::context_kind::ancestor: {
-        // Breadth over every chain of earlier events (bounded: each event once).
         std::vector<std::size_t> frontier = parents_of(index), seen;
         while (!frontier.empty()) {
           const auto a = frontier.back();
           frontier.pop_back();
           if (std::find(seen.begin(), seen.end(), a) != seen.end()) continue;
           seen.push_back(a);
-          if (item_holds(it, fc.field, events_[a])) return true;
           for (auto q : parents_of(a)) frontier.push_back(q);
         }
-        return false;
+        return seen;
       }
     }
-    return false;
+    return {};
   }
 
   /// `it` with its field read as `sigma_field` on `e`.

@@ -127,7 +127,7 @@ enum class leaf_kind : std::uint8_t {
 enum class compare_op : std::uint8_t { lt, lte, gt, gte };
 enum class time_unit : std::uint8_t { minute, hour, day, week, month, year };
 
-inline constexpr std::uint32_t no_gate = 0xffffffffU;
+inline constexpr std::uint32_t no_rule = 0xffffffffU;
 /// The pseudo-field of keyword items: every string of the event.
 inline constexpr std::uint32_t keyword_field = 0xfffffffeU;
 
@@ -144,6 +144,7 @@ struct leaf {
   /// Which written value of its item this leaf comes from (a value may lower to several
   /// leaves: windash, base64offset, expand): `all` needs one leaf of every value.
   std::uint32_t value_index = 0;
+  std::uint32_t item = 0;  ///< the item this leaf belongs to
   /// glob/regex: verification runs only for values in which this literal (registered
   /// in the field's matcher under this leaf's id) occurs. no_gate: every value.
   bool gated = false;
@@ -164,6 +165,9 @@ struct item {
   std::uint32_t first_leaf = 0;
   std::uint32_t leaf_count = 0;
   std::string text;  ///< as written (`Field|mod: 'v1', 'v2'`), for `check`
+  /// The rule this item is a witness of (candidate gating): when one of its leaves
+  /// holds, the rule is evaluated. no_rule: not a witness.
+  std::uint32_t witness_rule = no_rule;
 };
 
 struct part {
@@ -175,6 +179,8 @@ struct part {
   /// and the slot its carried value is read from after it (grandparent: hop 2).
   std::uint32_t input_slot = 0;
   std::uint32_t output_slot = 0;
+  /// Rules evaluated when the carried value is true (candidate gating).
+  std::vector<std::uint32_t> witness_rules;
 };
 
 struct conjunction_layout {
@@ -218,6 +224,9 @@ struct compiled_rules {
   std::vector<detail::literal_matcher> matchers;  ///< per field (built)
   detail::literal_matcher keyword_matcher;        ///< over every string of the event
   bool uses_keywords = false;
+  /// Rules whose conditions can hold with none of their items or parts true (`not x`):
+  /// evaluated on every event. The others are evaluated only when a witness holds.
+  std::vector<std::uint32_t> always_candidates;
 
   /// The generated flux spec (context rules; empty when no rule needs context).
   fluxcap::spec flux;
@@ -579,8 +588,10 @@ class rule_compiler {
       append_canonical(canonical, v.text);
       const std::size_t first = pend.leaves.size();
       lower_value(v, m, out, ctx, it, pend);
-      for (std::size_t l = first; l < pend.leaves.size(); ++l)
+      for (std::size_t l = first; l < pend.leaves.size(); ++l) {
         pend.leaves[l].value_index = value_index;
+        pend.leaves[l].item = static_cast<std::uint32_t>(pend.items.size());
+      }
       ++value_index;
     }
     out.leaf_count = static_cast<std::uint32_t>(pend.leaves.size()) - out.first_leaf;
@@ -850,7 +861,10 @@ class rule_compiler {
     // Leaves, items and parts get global ids.
     const auto leaf_base = static_cast<std::uint32_t>(out_.leaves.size());
     const auto item_base = static_cast<std::uint32_t>(out_.items.size());
-    for (auto& l : pend.leaves) out_.leaves.push_back(std::move(l));
+    for (auto& l : pend.leaves) {
+      l.item += item_base;
+      out_.leaves.push_back(std::move(l));
+    }
     for (auto& regex : pending_regexes_) out_.regexes.push_back(std::move(regex));
     pending_regexes_.clear();
     for (auto& it : pend.items) {
@@ -891,7 +905,79 @@ class rule_compiler {
       }
       cr.identifiers.push_back(std::move(id));
     }
+    choose_witnesses(cr);
     out_.rules.push_back(std::move(cr));
+  }
+
+  /// Candidate gating (design 4.6): a set of items and carried parts at least one of
+  /// which holds whenever the rule fires. Per identifier, one element a conjunction (a
+  /// positive self item, preferring long literals, else a carried part); per condition,
+  /// the identifiers bound_condition::witness picks.
+  void choose_witnesses(const compiled_rule& cr) {
+    const auto rule_index = static_cast<std::uint32_t>(out_.rules.size());
+    constexpr double none = 1e12;
+    struct element {
+      bool part = false;
+      std::uint32_t index = 0;
+    };
+    std::vector<std::vector<element>> chosen(cr.identifiers.size());
+    std::vector<double> cost(cr.identifiers.size(), 0.0);
+    for (std::size_t d = 0; d < cr.identifiers.size(); ++d) {
+      for (const auto& conj : cr.identifiers[d].any_of) {
+        std::optional<element> best;
+        double best_cost = none;
+        for (const auto i : conj.self_items) {
+          const item& it = out_.items[i];
+          if (it.negated || it.check != presence::none || it.leaf_count == 0) continue;
+          bool selective = true;
+          for (auto l = it.first_leaf; l < it.first_leaf + it.leaf_count; ++l) {
+            const leaf& lf = out_.leaves[l];
+            if ((lf.kind == leaf_kind::literal && lf.text.size() < 3) || lf.kind == leaf_kind::null_value)
+              selective = false;
+          }
+          const double c = selective ? 1.0 : 4.0;
+          if (c < best_cost) {
+            best_cost = c;
+            best = element{false, i};
+          }
+        }
+        for (const auto p : conj.carried_parts)
+          if (2.0 < best_cost) {
+            best_cost = 2.0;
+            best = element{true, p};
+          }
+        if (!best) {
+          cost[d] = none;
+          break;
+        }
+        chosen[d].push_back(*best);
+        cost[d] += best_cost;
+      }
+    }
+    std::vector<std::uint32_t> identifiers;
+    for (const auto& c : cr.conditions) {
+      const auto w = c.witness([&](std::uint32_t slot) { return cost[slot]; });
+      if (!w) {
+        out_.always_candidates.push_back(rule_index);
+        return;
+      }
+      for (const auto slot : *w) {
+        if (cost[slot] >= none) {
+          out_.always_candidates.push_back(rule_index);
+          return;
+        }
+        identifiers.push_back(slot);
+      }
+    }
+    for (const auto slot : identifiers)
+      for (const auto& e : chosen[slot]) {
+        if (!e.part) {
+          out_.items[e.index].witness_rule = rule_index;
+        } else {
+          auto& rules = out_.parts[e.index].witness_rules;
+          if (std::find(rules.begin(), rules.end(), rule_index) == rules.end()) rules.push_back(rule_index);
+        }
+      }
   }
 
   void register_literal(std::uint32_t id) {

@@ -158,6 +158,9 @@ class engine {
     std::vector<std::uint8_t> tags;
     std::vector<std::int8_t> identifier_value;  // -1 unknown, 0, 1 (one rule at a time)
     std::vector<std::uint32_t> detections;
+    std::vector<std::uint32_t> true_leaves;  // leaves set this event, in order
+    std::vector<std::uint32_t> rule_seen;    // == epoch: already a candidate
+    std::vector<std::uint32_t> candidates;
     std::string id, parent_id, group;
     typename Regex::scratch regex;
   };
@@ -229,6 +232,7 @@ class engine {
     s.leaf_true.assign(rules_.leaves.size(), 0);
     s.leaf_tried.assign(rules_.leaves.size(), 0);
     s.tags.assign(rules_.flux_slots, 0);
+    s.rule_seen.assign(rules_.rules.size(), 0);
     s.identifier_value.assign(max_identifiers_, -1);
     s.regex = regex_.make_scratch();
     return s;
@@ -247,7 +251,7 @@ class engine {
     read_fields(e, s);
     if (rules_.uses_keywords) scan_keywords(e, s);
     for (const auto l : fieldref_leaves_)
-      if (fieldref_holds(rules_.leaves[l], s)) s.leaf_true[l] = s.epoch;
+      if (fieldref_holds(rules_.leaves[l], s)) set_true(l, s);
     if (capacitor_) {
       for (const auto& p : rules_.parts) {
         bool holds = true;
@@ -259,8 +263,9 @@ class engine {
                             first_text(e, parent_handle_, s.parent_id, rules_.lower_case_ids)};
       capacitor_->update(state, fe);
     }
+    collect_candidates(s);
     s.detections.clear();
-    for (std::uint32_t r = 0; r < rules_.rules.size(); ++r)
+    for (const auto r : s.candidates)
       if (rule_fires(rules_.rules[r], s)) s.detections.push_back(r);
     return s.detections;
   }
@@ -274,8 +279,15 @@ class engine {
   static void next_epoch(scratch& s) {
     if (++s.epoch == 0) {
       std::fill(s.leaf_true.begin(), s.leaf_true.end(), 0U);
+      std::fill(s.rule_seen.begin(), s.rule_seen.end(), 0U);
       s.epoch = 1;
     }
+    s.true_leaves.clear();
+  }
+  static void set_true(std::uint32_t l, scratch& s) {
+    if (s.leaf_true[l] == s.epoch) return;
+    s.leaf_true[l] = s.epoch;
+    s.true_leaves.push_back(l);
   }
   static std::uint32_t next_value(scratch& s) {
     if (++s.value_stamp == 0) {
@@ -314,14 +326,14 @@ class engine {
       s.has_value[f] = has_value ? 1 : 0;
       const auto& leaves = per_field_[f];
       if (!present || has_null)
-        for (const auto l : leaves.null_leaves) s.leaf_true[l] = s.epoch;
+        for (const auto l : leaves.null_leaves) set_true(l, s);
       for (std::uint32_t i = s.field_begin[f]; i < s.field_end[f]; ++i) {
         const field_value v = s.values[i];
         if (!detail::value_has_text(v.kind)) continue;
         const auto stamp = next_value(s);
         rules_.matchers[f].scan(v.text, [&](std::uint32_t l) { on_hit(l, v, stamp, s); });
         for (const auto l : leaves.ungated)
-          if (s.leaf_true[l] != s.epoch && verify(rules_.leaves[l], v, s)) s.leaf_true[l] = s.epoch;
+          if (s.leaf_true[l] != s.epoch && verify(rules_.leaves[l], v, s)) set_true(l, s);
       }
     }
   }
@@ -333,7 +345,7 @@ class engine {
         const auto stamp = next_value(s);
         rules_.keyword_matcher.scan(text, [&](std::uint32_t l) { on_hit(l, v, stamp, s); });
         for (const auto l : keyword_ungated_)
-          if (s.leaf_true[l] != s.epoch && verify(rules_.leaves[l], v, s)) s.leaf_true[l] = s.epoch;
+          if (s.leaf_true[l] != s.epoch && verify(rules_.leaves[l], v, s)) set_true(l, s);
       });
     }
   }
@@ -342,11 +354,11 @@ class engine {
     if (s.leaf_true[l] == s.epoch || s.leaf_tried[l] == stamp) return;
     const auto& leaf = rules_.leaves[l];
     if (leaf.kind == detail::leaf_kind::literal) {
-      s.leaf_true[l] = s.epoch;
+      set_true(l, s);
       return;
     }
     s.leaf_tried[l] = stamp;  // gated: verify once per value
-    if (verify(leaf, v, s)) s.leaf_true[l] = s.epoch;
+    if (verify(leaf, v, s)) set_true(l, s);
   }
 
   bool verify(const detail::leaf& leaf, field_value v, scratch& s) const {
@@ -417,6 +429,23 @@ class engine {
         return false;  // evaluated per event (fieldref_holds)
     }
     return false;
+  }
+
+  /// Rules that may fire: those with a witness item or part true, and those that are
+  /// always candidates; in load order.
+  void collect_candidates(scratch& s) const {
+    s.candidates.clear();
+    const auto add = [&](std::uint32_t r) {
+      if (r == detail::no_rule || s.rule_seen[r] == s.epoch) return;
+      s.rule_seen[r] = s.epoch;
+      s.candidates.push_back(r);
+    };
+    for (const auto l : s.true_leaves) add(rules_.items[rules_.leaves[l].item].witness_rule);
+    for (const auto& p : rules_.parts)
+      if (s.tags[p.output_slot] != 0)
+        for (const auto r : p.witness_rules) add(r);
+    for (const auto r : rules_.always_candidates) add(r);
+    std::sort(s.candidates.begin(), s.candidates.end());
   }
 
   bool fieldref_holds(const detail::leaf& leaf, const scratch& s) const {
