@@ -118,7 +118,9 @@ TEST_CASE("to_written is canonical and parses back") {
       {"x\\?y?", false},         {"dir\\", false},    {"\\%plain%name%", true}, {"a\\\\%n%", true},
       {"%n%\\\\", true},         {"100%%", true},     {"*%x%?", true},          {"\\", false},
       {"\\\\\\%%n%", true},      {"a\\b\\\\c", false}};
-  for (const auto& [written, placeholders] : cases) {
+  for (const auto& written_case : cases) {
+    const std::string& written = written_case.first;
+    const bool placeholders = written_case.second;
     CAPTURE(written);
     const sigma_string s = sigma_string::parse(written, placeholders);
     const std::string canonical = s.to_written();
