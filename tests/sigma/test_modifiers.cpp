@@ -5,6 +5,8 @@
 #include <doctest/doctest.h>
 #include <fluxcap/sigma/modifiers.hpp>
 
+#include <functional>
+#include <map>
 #include <set>
 #include <string>
 #include <string_view>
@@ -203,4 +205,33 @@ TEST_CASE("base64offset: pySigma's three variants") {
   CHECK(base64offset_variants(wide) == v{"cwBwAGkAbgBzAHQAYQBsAGwAMAAuAGEAcwBwAHgA",
                                          "MAcABpAG4AcwB0AGEAbABsADAALgBhAHMAcAB4A",
                                          "zAHAAaQBuAHMAdABhAGwAbAAwAC4AYQBzAHAAeA"});
+}
+
+TEST_CASE("expand: placeholders replaced by the profile's values, cartesian") {
+  const std::map<std::string, std::vector<sigma_string>, std::less<>> profile{
+      {"Servers", {sigma_string::parse("srv*"), sigma_string::parse("dc?")}},
+      {"Admins", {sigma_string::parse("root"), sigma_string::parse("adm")}},
+      {"Empty", {}}};
+  const auto lookup = [&](std::string_view name) -> const std::vector<sigma_string>* {
+    const auto it = profile.find(name);
+    return it == profile.end() ? nullptr : &it->second;
+  };
+  const auto one = expand_placeholders(sigma_string::parse("x%Servers%", true), lookup, 64);
+  CHECK(written(one) == std::vector<std::string>{"xsrv*", "xdc?"});
+  CHECK(one[0].pieces().size() == 2);  // "xsrv" merged, then `*`
+  const auto two =
+      expand_placeholders(sigma_string::parse("%Servers%\\%-%Admins%*", true), lookup, 64);
+  CHECK(written(two) ==
+        std::vector<std::string>{"srv*%-root*", "srv*%-adm*", "dc?%-root*", "dc?%-adm*"});
+  // No placeholder: the string itself.
+  CHECK(written(expand_placeholders(sigma_string::parse("plain*"), lookup, 64)) ==
+        std::vector<std::string>{"plain*"});
+  CHECK_THROWS_WITH_AS((void)expand_placeholders(sigma_string::parse("%Nope%", true), lookup, 64),
+                       "unresolved placeholder %Nope%", unsupported_error);
+  CHECK_THROWS_WITH_AS((void)expand_placeholders(sigma_string::parse("%Empty%", true), lookup, 64),
+                       "placeholder %Empty% has no values", unsupported_error);
+  CHECK(expand_placeholders(sigma_string::parse("%Servers%%Admins%", true), lookup, 4).size() == 4);
+  CHECK_THROWS_WITH_AS(
+      (void)expand_placeholders(sigma_string::parse("%Servers%%Admins%", true), lookup, 3),
+      "expand gives more than 3 variants", unsupported_error);
 }

@@ -243,6 +243,53 @@ inline constexpr std::array<std::string_view, 5> windash_characters{"-", "/", "\
   return out;
 }
 
+/// The `expand` modifier: every placeholder replaced by each of its values (Sigma strings,
+/// which may carry wildcards), the cartesian product over several placeholders, the first
+/// placeholder varying slowest. `lookup(name)` gives a `const std::vector<sigma_string>*`,
+/// null when the profile does not define the name. Throws unsupported_error
+/// "unresolved placeholder %name%" (contract section 4), "placeholder %name% has no
+/// values", or "expand gives more than M variants".
+template <class Lookup>
+[[nodiscard]] std::vector<sigma_string> expand_placeholders(const sigma_string& s, Lookup&& lookup,
+                                                            std::size_t max_variants) {
+  const auto& pieces = s.pieces();
+  std::vector<const std::vector<sigma_string>*> values;
+  std::size_t count = 1;
+  for (const auto& piece : pieces) {
+    if (piece.type != glob_piece::kind::placeholder) continue;
+    const std::vector<sigma_string>* found = lookup(std::string_view(piece.text));
+    if (found == nullptr) throw unsupported_error("unresolved placeholder %" + piece.text + "%");
+    if (found->empty()) throw unsupported_error("placeholder %" + piece.text + "% has no values");
+    if (found->size() > max_variants / count)  // count * size > max, without overflow
+      throw unsupported_error("expand gives more than " + std::to_string(max_variants) +
+                              " variants");
+    count *= found->size();
+    values.push_back(found);
+  }
+  std::vector<sigma_string> out;
+  out.reserve(count);
+  std::vector<std::size_t> choice(values.size(), 0);
+  for (std::size_t variant = 0; variant < count; ++variant) {
+    std::size_t rest = variant;
+    for (std::size_t k = values.size(); k-- > 0;) {
+      choice[k] = rest % values[k]->size();
+      rest /= values[k]->size();
+    }
+    sigma_string built;
+    std::size_t next = 0;
+    for (const auto& piece : pieces) {
+      if (piece.type == glob_piece::kind::placeholder) {
+        built.append((*values[next])[choice[next]]);
+        ++next;
+      } else {
+        built.append(sigma_string::from_pieces({piece}));
+      }
+    }
+    out.push_back(std::move(built));
+  }
+  return out;
+}
+
 /// UTF-16 bytes of UTF-8 text: `utf16le`/`wide` little-endian, `utf16be` big-endian,
 /// `utf16` the byte-order mark FF FE then little-endian. Throws unsupported_error when the
 /// text is not valid UTF-8, std::invalid_argument for any other modifier.
