@@ -77,7 +77,7 @@ namespace detail {
 
 /// A modifier's name (pySigma's, including the `re` flag aliases) to its enumerator.
 [[nodiscard]] inline std::optional<modifier> modifier_by_name(std::string_view name) {
-  static constexpr std::array<std::pair<std::string_view, modifier>, 37> table{{
+  static constexpr std::array<std::pair<std::string_view, modifier>, 34> table{{
       {"contains", modifier::contains},
       {"startswith", modifier::startswith},
       {"endswith", modifier::endswith},
@@ -112,10 +112,6 @@ namespace detail {
       {"year", modifier::year},
       {"expand", modifier::expand},
       {"fieldref", modifier::fieldref},
-      // Sigma 2.1 spells the regex flags as these too.
-      {"re_i", modifier::re_i},
-      {"re_m", modifier::re_m},
-      {"re_s", modifier::re_s},
   }};
   for (const auto& [n, m] : table)
     if (n == name) return m;
@@ -267,12 +263,17 @@ class sigma_yaml_reader {
     return e.value.IsNull() ? at(e.key_node) : at(e.value);
   }
 
-  /// Where byte `pos` of the text is: 0-based line and column (yaml-cpp counts '\n').
-  void set_base(std::size_t pos) {
-    base_line_ = static_cast<std::uint64_t>(
-        std::count(text_.begin(), text_.begin() + static_cast<std::ptrdiff_t>(pos), '\n'));
-    const auto newline = pos == 0 ? std::string_view::npos : text_.rfind('\n', pos - 1);
-    base_column_ = newline == std::string_view::npos ? pos : pos - newline - 1;
+  /// Moves the slice base to byte `pos` of the text (never backwards): its 0-based line
+  /// and column, as yaml-cpp counts them ('\n' ends a line). Incremental, so that a file
+  /// of many documents is walked once.
+  void advance_base(std::size_t pos) {
+    for (; scanned_ < pos; ++scanned_) {
+      if (text_[scanned_] == '\n') {
+        ++base_line_;
+        line_start_ = scanned_ + 1;
+      }
+    }
+    base_column_ = pos - line_start_;
   }
 
   void check_scan(const fluxcap::detail::yaml_scan& scan, std::size_t max_documents,
@@ -334,7 +335,7 @@ class sigma_yaml_reader {
     bounds.push_back(text.size());
     for (std::size_t i = 0; i + 1 < bounds.size(); ++i) {
       const std::string slice = text.substr(bounds[i], bounds[i + 1] - bounds[i]);
-      set_base(bounds[i]);
+      advance_base(bounds[i]);
       prefix_.clear();
       YAML::Node root;
       try {
@@ -736,6 +737,8 @@ class sigma_yaml_reader {
   rule_read_limits limits_;
   std::uint64_t base_line_ = 0;    ///< of the current slice's first byte, 0-based
   std::uint64_t base_column_ = 0;  ///< ditto
+  std::size_t scanned_ = 0;        ///< bytes counted into base_line_
+  std::size_t line_start_ = 0;     ///< where the line holding byte `scanned_` starts
   std::string prefix_;             ///< "rule 'x': " once known
 };
 
@@ -810,8 +813,8 @@ class identity_registry {
                                                        const rule_read_limits& limits = {}) {
   namespace fs = std::filesystem;
   std::vector<fs::path> files;
-  const auto too_many = [&](const fs::path& at) {
-    if (files.size() > limits.max_files)
+  const auto check_count = [&](std::size_t count, const fs::path& at) {
+    if (count > limits.max_files)
       throw sigma_error({at.string(), 0, 0},
                         "more than " + std::to_string(limits.max_files) + " rule files (limit)");
   };
@@ -822,7 +825,7 @@ class identity_registry {
       throw sigma_error({path.string(), 0, 0}, "no such rule file or directory");
     if (!fs::is_directory(status)) {
       files.push_back(path);
-      too_many(path);
+      check_count(files.size(), path);
       continue;
     }
     std::vector<fs::path> found;
@@ -830,16 +833,16 @@ class identity_registry {
     for (; !ec && it != end; it.increment(ec)) {
       const auto& p = it->path();
       const auto ext = p.extension();
-      if ((ext == ".yml" || ext == ".yaml") && it->is_regular_file(ec)) {
+      std::error_code file_ec;  // a dangling link named *.yml is not a rule file: skipped
+      if ((ext == ".yml" || ext == ".yaml") && it->is_regular_file(file_ec)) {
         found.push_back(p);
-        if (files.size() + found.size() > limits.max_files) too_many(p);
+        check_count(files.size() + found.size(), p);
       }
     }
     if (ec)
       throw sigma_error({path.string(), 0, 0}, "cannot list the rule directory: " + ec.message());
     std::sort(found.begin(), found.end());
     files.insert(files.end(), found.begin(), found.end());
-    too_many(path);
   }
   std::vector<rule> out;
   detail::identity_registry identities;

@@ -313,6 +313,10 @@ TEST_CASE("modifiers: every pySigma name, aliases, unknown ones kept") {
   const auto& item = r.detections[0].any_of[0].items[0];
   CHECK(item.modifiers == std::vector<modifier>{modifier::contains, modifier::all});
   CHECK(item.unknown_modifiers == std::vector<std::string>{"Contains", "frobnicate"});
+  // Flag spellings that are not Sigma's are unknown too.
+  const auto flags = one_rule("title: T\ndetection:\n  s:\n    F|re|re_i: x\n  condition: s\n");
+  CHECK(flags.detections[0].any_of[0].items[0].unknown_modifiers ==
+        std::vector<std::string>{"re_i"});
 }
 
 TEST_CASE("values: null, booleans, numbers, strings as written") {
@@ -390,6 +394,21 @@ TEST_CASE("correlation and filter documents; multi-document files") {
         "r.yml:2:14: rule 'T': 'correlation' must be a mapping, not 'event_count'");
   CHECK(read_rules("", "e.yml").empty());
   CHECK(read_rules("# nothing\n---\n", "e.yml").empty());
+}
+
+TEST_CASE("many documents: every one read, lines counted from the file's start") {
+  std::string text;
+  for (int i = 0; i < 10000; ++i)
+    text += (i == 0 ? "" : "---\n") + std::string("title: R") + std::to_string(i) +
+            "\ndetection: {s: {a: " + std::to_string(i) + "}, condition: s}\n";
+  const auto rules = read_rules(text, "many.yml");
+  REQUIRE(rules.size() == 10000);
+  CHECK(rules[9999].identity == "R9999");
+  CHECK(rules[9999].where == fluxcap::sigma::source_span{"many.yml", 29998, 1});
+  CHECK(rules[9999].detections[0].any_of[0].items[0].values[0].where ==
+        fluxcap::sigma::source_span{"many.yml", 29999, 20});
+  CHECK(error_of(text + "---\ntitle: one too many\n") ==
+        "r.yml:30000:1: more than 10000 YAML documents in one file (limit)");
 }
 
 TEST_CASE("limits: file size, values, identifiers, documents, alias bombs") {
@@ -473,6 +492,15 @@ TEST_CASE("files and directories: order, extensions, duplicate identity across f
                                        ":3:1: rule 'X': duplicate rule identity, also " +
                                        (dir.path / "d/dup.yml").string() + ":1:1");
   }
+  fluxcap::sigma::rule_read_limits one_file;
+  one_file.max_files = 1;
+  const std::vector<std::filesystem::path> b_dir{dir.path / "b"};
+  CHECK(fluxcap::sigma::read_rule_paths(b_dir, one_file).size() == 1);
+  const std::vector<std::filesystem::path> a_dir{dir.path / "a"};
+  CHECK_THROWS_WITH_AS(
+      (void)fluxcap::sigma::read_rule_paths(a_dir, one_file),
+      ((dir.path / "a/z/three.yml").string() + ": more than 1 rule files (limit)").c_str(),
+      sigma_error);
   const std::vector<std::filesystem::path> missing{dir.path / "nope"};
   CHECK_THROWS_WITH_AS((void)fluxcap::sigma::read_rule_paths(missing),
                        ((dir.path / "nope").string() + ": no such rule file or directory").c_str(),
@@ -542,6 +570,17 @@ TEST_CASE("realdata: every SigmaHQ rule reads") {
   }
   CHECK(examples.size() == 10);
   CHECK(without_identity == 2);
+
+  // pySigma's correlation test file: three base rules and three correlations.
+  const auto pysigma = fluxcap::sigma::read_rule_file(
+      root / "correlation/pySigma/tests/files/correlation_rule_valid/correlation_rule.yml");
+  REQUIRE(pysigma.size() == 6);
+  CHECK(pysigma[0].name == "base_rule");
+  CHECK(pysigma[0].kind == document_kind::detection);
+  CHECK(pysigma[1].kind == document_kind::correlation);
+  CHECK(pysigma[2].kind == document_kind::correlation);
+  CHECK(pysigma[4].name == "base_rule_2");
+  CHECK(pysigma[5].kind == document_kind::correlation);
   CHECK(documents == 11);
   CHECK(correlations == 9);
 }
