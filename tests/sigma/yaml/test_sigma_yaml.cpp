@@ -497,10 +497,14 @@ TEST_CASE("files and directories: order, extensions, duplicate identity across f
   const std::vector<std::filesystem::path> b_dir{dir.path / "b"};
   CHECK(fluxcap::sigma::read_rule_paths(b_dir, one_file).size() == 1);
   const std::vector<std::filesystem::path> a_dir{dir.path / "a"};
-  CHECK_THROWS_WITH_AS(
-      (void)fluxcap::sigma::read_rule_paths(a_dir, one_file),
-      ((dir.path / "a/z/three.yml").string() + ": more than 1 rule files (limit)").c_str(),
-      sigma_error);
+  try {
+    (void)fluxcap::sigma::read_rule_paths(a_dir, one_file);
+    FAIL("no error");
+  } catch (const sigma_error& e) {
+    // At whichever file the directory listing gives second (listing order is the OS's).
+    CHECK(e.message() == "more than 1 rule files (limit)");
+    CHECK(e.where().file.rfind(dir.path.string(), 0) == 0);
+  }
   const std::vector<std::filesystem::path> missing{dir.path / "nope"};
   CHECK_THROWS_WITH_AS((void)fluxcap::sigma::read_rule_paths(missing),
                        ((dir.path / "nope").string() + ": no such rule file or directory").c_str(),
