@@ -30,6 +30,7 @@
 #pragma once
 
 #include <fluxcap/detail/abi_macros.hpp>
+#include <fluxcap/sigma/modifiers.hpp>
 #include <fluxcap/sigma/profile.hpp>
 #include <fluxcap/sigma/rule.hpp>
 #include <fluxcap/yaml.hpp>
@@ -74,49 +75,6 @@ struct rule_read_limits {
 };
 
 namespace detail {
-
-/// A modifier's name (pySigma's, including the `re` flag aliases) to its enumerator.
-[[nodiscard]] inline std::optional<modifier> modifier_by_name(std::string_view name) {
-  static constexpr std::array<std::pair<std::string_view, modifier>, 34> table{{
-      {"contains", modifier::contains},
-      {"startswith", modifier::startswith},
-      {"endswith", modifier::endswith},
-      {"all", modifier::all},
-      {"neq", modifier::neq},
-      {"cased", modifier::cased},
-      {"exists", modifier::exists},
-      {"windash", modifier::windash},
-      {"re", modifier::re},
-      {"i", modifier::re_i},
-      {"ignorecase", modifier::re_i},
-      {"m", modifier::re_m},
-      {"multiline", modifier::re_m},
-      {"s", modifier::re_s},
-      {"dotall", modifier::re_s},
-      {"base64", modifier::base64},
-      {"base64offset", modifier::base64offset},
-      {"utf16", modifier::utf16},
-      {"utf16le", modifier::utf16le},
-      {"utf16be", modifier::utf16be},
-      {"wide", modifier::wide},
-      {"cidr", modifier::cidr},
-      {"lt", modifier::lt},
-      {"lte", modifier::lte},
-      {"gt", modifier::gt},
-      {"gte", modifier::gte},
-      {"minute", modifier::minute},
-      {"hour", modifier::hour},
-      {"day", modifier::day},
-      {"week", modifier::week},
-      {"month", modifier::month},
-      {"year", modifier::year},
-      {"expand", modifier::expand},
-      {"fieldref", modifier::fieldref},
-  }};
-  for (const auto& [n, m] : table)
-    if (n == name) return m;
-  return std::nullopt;
-}
 
 /// A plain scalar resolved by the YAML 1.2 core schema (null is resolved by yaml-cpp).
 struct resolved_scalar {
@@ -568,7 +526,7 @@ class sigma_yaml_reader {
         const auto next = rest.find('|');
         const std::string_view name = rest.substr(0, next);
         if (name.empty()) fail(at(e.key_node), "empty modifier name in " + quoted(key));
-        if (const auto m = modifier_by_name(name))
+        if (const auto m = parse_modifier(name))
           item.modifiers.push_back(*m);
         else
           item.unknown_modifiers.emplace_back(name);
