@@ -105,7 +105,8 @@ class literal_matcher {
     if (id >= (std::uint32_t{1} << 31)) throw std::invalid_argument("literal_matcher: id >= 2^31");
     if (pattern.size() >
             limits_.max_pattern_bytes - std::min(pattern_bytes_, limits_.max_pattern_bytes) ||
-        entries_.size() >= std::numeric_limits<std::uint32_t>::max() / 2)
+        pattern.size() >= has_output - std::min<std::size_t>(pattern_bytes_, has_output) ||
+        entries_.size() >= has_output)  // offsets, states and entry indices stay 32-bit
       throw literal_limit_error("literal_matcher: more pattern bytes than max_pattern_bytes");
     pattern_bytes_ += pattern.size();
     entries_.push_back(entry{id, static_cast<std::uint32_t>(originals_.size()),
