@@ -156,15 +156,16 @@ TEST_CASE("literal matcher: bytes 0-255, embedded NULs, only ASCII letters fold"
   CHECK(hits_of(m, "a[") == ids{4});
 }
 
-TEST_CASE("literal matcher: scan reports contains per occurrence, scan_unique once per add") {
+TEST_CASE("literal matcher: scan reports contains per occurrence, scan_unique once per id") {
   const std::vector<pattern> ps = {{"a", literal_anchor::contains, false, 7},
                                    {"aa", literal_anchor::contains, false, 8},
-                                   {"a", literal_anchor::prefix, false, 9}};
+                                   {"a", literal_anchor::prefix, false, 9},
+                                   {"aaa", literal_anchor::suffix, false, 8}};
   const auto m = build(ps);
   std::vector<std::uint32_t> all;
   m.scan("aaaa", [&](std::uint32_t id) { all.push_back(id); });
   CHECK(std::count(all.begin(), all.end(), 7u) == 4);
-  CHECK(std::count(all.begin(), all.end(), 8u) == 3);
+  CHECK(std::count(all.begin(), all.end(), 8u) == 4);  // 3 occurrences of aa, 1 suffix
   CHECK(std::count(all.begin(), all.end(), 9u) == 1);
   literal_scan_scratch scratch;
   scratch.prepare(m);
@@ -324,6 +325,7 @@ TEST_CASE("literal matcher: random pattern sets and values equal the naive refer
       const auto got = hits_of(m, value);
       auto unique = unique_hits_of(m, scratch, value);
       const ids unique_set(unique.begin(), unique.end());
+      CHECK(unique_set.size() == unique.size());  // no id twice
       ++cases;
       if (!expected.empty()) ++hit_cases;
       if (got != expected || unique_set != expected) {

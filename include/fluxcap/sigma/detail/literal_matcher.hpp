@@ -79,7 +79,7 @@ class literal_limit_error : public std::length_error {
 
 class literal_matcher;
 
-/// Per-thread scratch of literal_matcher::scan_unique: one stamp per added pattern.
+/// Per-thread scratch of literal_matcher::scan_unique: one stamp per id (ids are dense).
 class literal_scan_scratch {
  public:
   /// Sizes the scratch for `m` (allocates; do it once, outside the hot path).
@@ -109,6 +109,7 @@ class literal_matcher {
         entries_.size() >= has_output)  // offsets, states and entry indices stay 32-bit
       throw literal_limit_error("literal_matcher: more pattern bytes than max_pattern_bytes");
     pattern_bytes_ += pattern.size();
+    id_bound_ = std::max<std::size_t>(id_bound_, std::size_t{id} + 1);
     entries_.push_back(entry{id, static_cast<std::uint32_t>(originals_.size()),
                              static_cast<std::uint32_t>(pattern.size()), anchor, cased});
     originals_.append(pattern);
@@ -130,29 +131,29 @@ class literal_matcher {
   /// Calls on_hit(id) for every added (pattern, anchor, cased) that matches `value`.
   /// Guarantee: an exact, prefix, suffix or empty pattern is reported at most once per
   /// add; a contains pattern once per occurrence (end position) in the value, so an id may
-  /// repeat (use scan_unique to report each add at most once). No allocation, no copy.
+  /// repeat (scan_unique reports each id at most once). No allocation, no copy.
   /// Before build(): no hits.
   template <class OnHit>
   void scan(std::string_view value, OnHit&& on_hit) const {
-    scan_entries(value, [&](std::uint32_t e) { on_hit(entries_[e].id); });
+    scan_ids(value, on_hit);
   }
 
-  /// As scan, but each add is reported at most once per call (an id added several times
-  /// may still be reported once per add). `scratch` must have been prepared for this
-  /// matcher (else it is sized here, allocating once).
+  /// As scan, but each id is reported at most once per call. `scratch` (one stamp per id,
+  /// so sized by the largest id) must have been prepared for this matcher (else it is sized
+  /// here, allocating once).
   template <class OnHit>
   void scan_unique(std::string_view value, literal_scan_scratch& scratch, OnHit&& on_hit) const {
-    if (scratch.stamps_.size() < entries_.size()) scratch.stamps_.assign(entries_.size(), 0);
+    if (scratch.stamps_.size() < id_bound_) scratch.stamps_.assign(id_bound_, 0);
     if (++scratch.generation_ == 0) {
       std::fill(scratch.stamps_.begin(), scratch.stamps_.end(), 0);
       scratch.generation_ = 1;
     }
     const std::uint32_t generation = scratch.generation_;
     std::uint32_t* stamps = scratch.stamps_.data();
-    scan_entries(value, [&](std::uint32_t e) {
-      if (stamps[e] == generation) return;
-      stamps[e] = generation;
-      on_hit(entries_[e].id);
+    scan_ids(value, [&](std::uint32_t id) {
+      if (stamps[id] == generation) return;
+      stamps[id] = generation;
+      on_hit(id);
     });
   }
 
@@ -163,6 +164,8 @@ class literal_matcher {
            bytes_of(fail_) + bytes_of(out_begin_) + bytes_of(out_);
   }
   [[nodiscard]] std::size_t pattern_count() const noexcept { return entries_.size(); }
+  /// One more than the largest id added (0 when empty): the size of a scan_unique scratch.
+  [[nodiscard]] std::size_t id_bound() const noexcept { return id_bound_; }
   [[nodiscard]] bool empty() const noexcept { return entries_.empty(); }
 
   /// Diagnostics (benchmarks, tests).
@@ -421,6 +424,7 @@ class literal_matcher {
     };
     for (auto& t : dense_) flag(t);
     for (auto& t : sparse_target_) flag(t);
+    for (auto& v : out_) v = entries_[v].cased ? (v | cased_output) : entries_[v].id;
     fail_.shrink_to_fit();
     sparse_class_.shrink_to_fit();
     sparse_target_.shrink_to_fit();
@@ -445,11 +449,11 @@ class literal_matcher {
   }
 
   template <class Emit>
-  void scan_entries(std::string_view value, Emit&& emit) const {
+  void scan_ids(std::string_view value, Emit&& emit) const {
     if (!built_) return;
     const char* const data = value.data();
     const std::size_t size = value.size();
-    for (const std::uint32_t e : always_) emit(e);
+    for (const std::uint32_t e : always_) emit(entries_[e].id);
 
     // Forward trie: prefix patterns on the way, exact ones where the value ends.
     if (!forward_.empty()) {
@@ -458,7 +462,7 @@ class literal_matcher {
         for (const std::uint32_t* p = forward_.outputs_begin(node); p != forward_.outputs_end(node);
              ++p) {
           const entry& en = entries_[*p];
-          if ((en.anchor == literal_anchor::prefix || i == size) && cased_ok(en, data)) emit(*p);
+          if ((en.anchor == literal_anchor::prefix || i == size) && cased_ok(en, data)) emit(en.id);
         }
         if (i == size) break;
         node = forward_.step(node, fold_ascii(static_cast<unsigned char>(data[i])));
@@ -474,7 +478,7 @@ class literal_matcher {
         if (node == none) break;
         for (const std::uint32_t* p = reverse_.outputs_begin(node); p != reverse_.outputs_end(node);
              ++p)
-          if (cased_ok(entries_[*p], data + i)) emit(*p);
+          if (cased_ok(entries_[*p], data + i)) emit(entries_[*p].id);
       }
     }
 
@@ -496,19 +500,27 @@ class literal_matcher {
       if ((t & has_output) == 0) continue;
       const std::uint32_t ob = out_begin[s], oe = out_begin[s + 1];
       for (std::uint32_t k = ob; k != oe; ++k) {
-        const std::uint32_t e = out_[k];
-        const entry& en = entries_[e];
-        if (cased_ok(en, data + i + 1 - en.length)) emit(e);
+        const std::uint32_t v = out_[k];
+        if ((v & cased_output) == 0) {
+          emit(v);  // the id itself
+          continue;
+        }
+        const entry& en = entries_[v & ~cased_output];
+        if (cased_ok(en, data + i + 1 - en.length)) emit(en.id);
       }
     }
   }
 
   static constexpr std::uint32_t none = std::numeric_limits<std::uint32_t>::max();
   static constexpr std::uint32_t has_output = std::uint32_t{1} << 31;
+  /// In the automaton's output spans: the id of an uncased pattern (no lookup at a hit), or
+  /// this bit plus the entry index of a cased one (its original bytes are compared).
+  static constexpr std::uint32_t cased_output = std::uint32_t{1} << 31;
 
   literal_matcher_limits limits_{};
   bool built_ = false;
   std::size_t pattern_bytes_ = 0;
+  std::size_t id_bound_ = 0;
   std::vector<entry> entries_;
   std::string originals_;
   std::vector<std::uint32_t> always_;  ///< empty prefix/suffix/contains patterns
@@ -525,11 +537,11 @@ class literal_matcher {
   std::vector<std::uint32_t> sparse_target_;
   std::vector<std::uint32_t> fail_;
   std::vector<std::uint32_t> out_begin_;  ///< per state, + 1: span in out_
-  std::vector<std::uint32_t> out_;        ///< entry indices
+  std::vector<std::uint32_t> out_;        ///< ids, or cased_output | entry index
 };
 
 inline void literal_scan_scratch::prepare(const literal_matcher& m) {
-  if (stamps_.size() < m.pattern_count()) stamps_.assign(m.pattern_count(), 0);
+  if (stamps_.size() < m.id_bound()) stamps_.assign(m.id_bound(), 0);
 }
 
 }  // namespace sigma::detail
