@@ -20,8 +20,9 @@
 //   are compared case-sensitively with the value at the hit position. One pass serves
 //   both kinds, and `cased` is rare in rules, so separate structures would cost a second
 //   pass for little.
-// Scanning is linear in the value's length plus the hits reported; the structures are
-// bounded by literal_matcher_limits (exceeding one throws literal_limit_error).
+// Scanning is linear in the value's length plus the hits reported (a cased hit also
+// compares its pattern's bytes); the structures are bounded by literal_matcher_limits
+// (exceeding one throws literal_limit_error); memory_bytes() reports their size.
 #pragma once
 
 #include <fluxcap/detail/abi_macros.hpp>
@@ -66,15 +67,6 @@ class literal_limit_error : public std::length_error {
 
 [[nodiscard]] constexpr unsigned char fold_ascii(unsigned char c) noexcept {
   return (c >= 'A' && c <= 'Z') ? static_cast<unsigned char>(c + ('a' - 'A')) : c;
-}
-
-/// ASCII case-insensitive equality of two byte ranges of the same length.
-[[nodiscard]] inline bool folded_equal(const char* a, const char* b, std::size_t n) noexcept {
-  for (std::size_t i = 0; i < n; ++i)
-    if (fold_ascii(static_cast<unsigned char>(a[i])) !=
-        fold_ascii(static_cast<unsigned char>(b[i])))
-      return false;
-  return true;
 }
 
 class literal_matcher;
