@@ -5,6 +5,12 @@
 
 #include <simdjson.h>
 
+#if defined(__SSE2__)
+#include <emmintrin.h>
+#endif
+
+#include <algorithm>
+#include <bit>
 #include <cstring>
 #include <stdexcept>
 #include <utility>
@@ -98,6 +104,41 @@ void append_utf8(std::string& out, unsigned long cp) {
   out.append(b, n);
 }
 
+/// The first '"' or '\\' at or after `p`. There must be one before the padding ends:
+/// the reads go up to 15 bytes past it, within simdjson's padding.
+const char* quote_or_backslash(const char* p) noexcept {
+#if defined(__SSE2__)
+  for (;;) {
+    const __m128i chunk = _mm_loadu_si128(reinterpret_cast<const __m128i*>(p));
+    const int stops = _mm_movemask_epi8(_mm_or_si128(_mm_cmpeq_epi8(chunk, _mm_set1_epi8('"')),
+                                                     _mm_cmpeq_epi8(chunk, _mm_set1_epi8('\\'))));
+    if (stops != 0) return p + std::countr_zero(static_cast<unsigned>(stops));
+    p += 16;
+  }
+#else
+  while (*p != '"' && *p != '\\') ++p;
+  return p;
+#endif
+}
+
+/// A hash of a key or segment: its length and its first and last 8 bytes (collisions
+/// only cost a comparison; a table holds a node's children, a few).
+std::uint64_t segment_hash(std::string_view s) noexcept {
+  std::uint64_t a = 0;
+  std::uint64_t b = 0;
+  const std::size_t n = s.size();
+  if (n >= 8) {
+    std::memcpy(&a, s.data(), 8);
+    std::memcpy(&b, s.data() + n - 8, 8);
+  } else if (n > 0) {
+    std::memcpy(&a, s.data(), n);
+  }
+  std::uint64_t h = (n + 1) * 0x9e3779b97f4a7c15ULL;
+  h ^= a * 0xff51afd7ed558ccdULL;
+  h ^= (b + 0x632be59bd9b4e019ULL) * 0xc4ceb9fe1a85ec53ULL;
+  return h ^ (h >> 29);
+}
+
 }  // namespace
 
 // One walk of a document. The trie nodes a key may reach are kept on `active`, one run
@@ -124,17 +165,32 @@ struct json_fields::walker {
                " levels of objects and arrays");
   }
 
+  /// The child of `node` whose segment is `key`, or no_handle.
+  std::uint32_t child(const trie_node& node, std::string_view key) const noexcept {
+    const std::size_t mask = node.table.size() - 1;
+    for (std::size_t i = segment_hash(key) & mask;; i = (i + 1) & mask) {
+      const std::uint32_t c = node.table[i];
+      if (c == no_handle || self->trie_[c].segment == key) return c;
+    }
+  }
+
   /// Appends the nodes below `n` that `key` reaches: a child whose segment is the key,
-  /// or, for a key "s.rest", the nodes "rest" reaches below the child `s`.
+  /// or, for a key "s.rest", the nodes "rest" reaches below the child `s`. The dots
+  /// looked at are bounded by the longest child segment, so a hostile key of many dots
+  /// costs no more than a short one.
   void match(std::uint32_t n, std::string_view key) {
-    for (const std::uint32_t c : self->trie_[n].children) {
-      const std::string& seg = self->trie_[c].segment;
-      if (seg.size() > key.size() || key.substr(0, seg.size()) != seg) continue;
-      if (seg.size() == key.size()) {
-        active.push_back(c);
-      } else if (key[seg.size()] == '.') {
-        match(c, key.substr(seg.size() + 1));
-      }
+    const trie_node& node = self->trie_[n];
+    if (node.children.empty()) return;
+    if (key.size() <= node.longest_child) {
+      const std::uint32_t c = child(node, key);
+      if (c != no_handle) active.push_back(c);
+    }
+    if (!node.inner_child) return;
+    // A prefix longer than every child segment cannot match: stop at that length.
+    for (std::size_t dot = key.find('.');
+         dot != std::string_view::npos && dot <= node.longest_child; dot = key.find('.', dot + 1)) {
+      const std::uint32_t c = child(node, key.substr(0, dot));
+      if (c != no_handle && !self->trie_[c].children.empty()) match(c, key.substr(dot + 1));
     }
   }
 
@@ -145,10 +201,9 @@ struct json_fields::walker {
     const char* p = t.data() + 1;
     const char* const last = t.data() + t.size() - 1;  // the closing quote
     const auto span = [](const char* a, const char* b) { return static_cast<std::size_t>(b - a); };
-    const void* quote = std::memchr(p, '"', span(p, last) + 1);
-    const void* slash = std::memchr(p, '\\', span(p, static_cast<const char*>(quote)));
-    if (slash == nullptr) {
-      if (quote != last) return unexpected(t);
+    const char* stop = quote_or_backslash(p);
+    if (*stop == '"') {
+      if (stop != last) return unexpected(t);
       out = std::string_view(p, span(p, last));
       return true;
     }
@@ -158,12 +213,14 @@ struct json_fields::walker {
     if (buf.capacity() - buf.size() < span(p, last)) return bad("internal: unescape buffer");
     const std::size_t start = buf.size();
     for (;;) {
-      const auto* bs = static_cast<const char*>(std::memchr(p, '\\', span(p, last)));
-      const char* chunk_end = bs == nullptr ? last : bs;
-      if (std::memchr(p, '"', span(p, chunk_end)) != nullptr) return unexpected(t);
-      buf.append(p, span(p, chunk_end));
-      if (bs == nullptr) break;
+      buf.append(p, span(p, stop));
+      if (*stop == '"') {
+        if (stop != last) return unexpected(t);
+        break;
+      }
+      const char* const bs = stop;
       if (span(bs, last) < 2) return unexpected(t);  // the escape takes the closing quote
+      p = bs + 2;
       switch (bs[1]) {
         case '"':
           buf += '"';
@@ -195,6 +252,7 @@ struct json_fields::walker {
           if (unit < 0 || (unit >= 0xdc00 && unit <= 0xdfff))
             return bad_json("invalid escape in a string");
           unsigned long cp = static_cast<unsigned long>(unit);
+          p = bs + 6;
           if (unit >= 0xd800 && unit <= 0xdbff) {
             if (span(bs, last) < 12 || bs[6] != '\\' || bs[7] != 'u')
               return bad_json("invalid escape in a string");
@@ -202,16 +260,14 @@ struct json_fields::walker {
             if (low < 0xdc00 || low > 0xdfff) return bad_json("invalid escape in a string");
             cp = 0x10000 + ((cp - 0xd800) << 10) + static_cast<unsigned long>(low - 0xdc00);
             p = bs + 12;
-          } else {
-            p = bs + 6;
           }
           append_utf8(buf, cp);
-          continue;
+          break;
         }
         default:
           return bad_json("invalid escape in a string");
       }
-      p = bs + 2;
+      stop = quote_or_backslash(p);  // p <= last, a quote: the scan stops by it
     }
     out = std::string_view(buf.data() + start, buf.size() - start);
     return true;
@@ -267,8 +323,13 @@ struct json_fields::walker {
       if (const auto e = std::move(fr).get(f)) return bad_json(e);
       const std::size_t match_begin = active.size();
       if (set_begin != set_end) {
-        std::string_view key;
-        if (const auto e = f.unescaped_key().get(key)) return bad_json(e);
+        // The key as written when it has no escape (stage 1 found its closing quote),
+        // else unescaped by simdjson.
+        const char* const raw = reinterpret_cast<const char*>(f.key().raw());
+        const char* const stop = quote_or_backslash(raw);
+        std::string_view key(raw, static_cast<std::size_t>(stop - raw));
+        if (*stop != '"')
+          if (const auto e = f.unescaped_key().get(key)) return bad_json(e);
         for (std::size_t i = set_begin; i < set_end; ++i) match(active[i], key);
       }
       const bool ok = walk_value(f.value(), match_begin, active.size(), depth + 1);
@@ -460,6 +521,20 @@ json_fields& json_fields::operator=(json_fields&& other) noexcept {
   return *this;
 }
 
+void json_fields::index_children(std::uint32_t node) {
+  trie_node& n = trie_[node];
+  std::size_t size = 4;
+  while (size < 2 * n.children.size()) size *= 2;
+  n.table.assign(size, no_handle);
+  n.longest_child = 0;
+  for (const std::uint32_t c : n.children) {
+    std::size_t i = segment_hash(trie_[c].segment) & (size - 1);
+    while (n.table[i] != no_handle) i = (i + 1) & (size - 1);
+    n.table[i] = c;
+    n.longest_child = std::max(n.longest_child, trie_[c].segment.size());
+  }
+}
+
 json_fields::field_handle json_fields::field_handle_for(const field_path& p) {
   if (p.segments.empty()) throw std::invalid_argument("an empty field path");
   std::uint32_t node = 0;
@@ -469,8 +544,9 @@ json_fields::field_handle json_fields::field_handle_for(const field_path& p) {
       if (trie_[c].segment == seg) next = c;
     if (next == no_handle) {
       next = static_cast<std::uint32_t>(trie_.size());
-      trie_.push_back(trie_node{seg, {}, no_handle});
+      trie_.push_back(trie_node{seg, {}, no_handle, {}, 0, false});
       trie_[node].children.push_back(next);
+      index_children(node);
     }
     node = next;
   }
@@ -479,6 +555,11 @@ json_fields::field_handle json_fields::field_handle_for(const field_path& p) {
     paths_.push_back(p);
   }
   if (p.segments.size() > longest_path_) longest_path_ = p.segments.size();
+  for (trie_node& n : trie_) {
+    n.inner_child = false;
+    for (const std::uint32_t c : n.children)
+      n.inner_child = n.inner_child || !trie_[c].children.empty();
+  }
   if (!walker_) {
     walker_ = std::make_unique<walker>();
     walker_->self = this;

@@ -134,11 +134,17 @@ class json_fields {
     std::string segment;
     std::vector<std::uint32_t> children;
     std::uint32_t handle = no_handle;
+    /// The children by segment: open addressing, a power of two of slots, no_handle
+    /// for empty (a key is looked up with one hash, not compared with every child).
+    std::vector<std::uint32_t> table;
+    std::size_t longest_child = 0;  ///< longest child segment: longer keys miss at once
+    bool inner_child = false;       ///< a child has children (a dotted key may reach it)
   };
   static constexpr std::uint32_t no_handle = 0xffffffffU;
 
  private:
   struct walker;
+  void index_children(std::uint32_t node);
 
   json_fields_limits limits_;
   bool all_strings_ = false;
