@@ -26,6 +26,7 @@
 #pragma once
 
 #include <fluxcap/detail/abi_macros.hpp>
+#include <fluxcap/sigma/detail/glob.hpp>  // fold_ascii
 
 #include <algorithm>
 #include <cstddef>
@@ -64,10 +65,6 @@ class literal_limit_error : public std::length_error {
  public:
   using std::length_error::length_error;
 };
-
-[[nodiscard]] constexpr unsigned char fold_ascii(unsigned char c) noexcept {
-  return (c >= 'A' && c <= 'Z') ? static_cast<unsigned char>(c + ('a' - 'A')) : c;
-}
 
 class literal_matcher;
 
