@@ -31,6 +31,15 @@
 // false because of a filter tag present (and false) on the event. Upstream
 // ("pre-flux") should therefore emit every detection of a rule, true or false,
 // as CCCS does; with sparse maps (true tags only) `all of` degenerates to `1 of`.
+//
+// Two ways to evaluate (design docs/design/sigma-frontend.md 2.4, 4.6):
+// - `condition::evaluate(lookup, for_each_tag)` asks for tags by name, per event;
+// - `condition::bind(resolver)` (or `bind_names(names)` for Sigma identifiers)
+//   resolves every name and pattern once to integer slots and returns a
+//   `bound_condition`, whose `evaluate(value)` asks `value(slot)` only: no string
+//   compare, no allocation, no recursion (a forward-only jump program). It also gives
+//   a `witness`, slots one of which is true whenever the condition is, so an engine
+//   can skip rules none of whose witness slots fired.
 #pragma once
 
 #include <fluxcap/detail/abi_macros.hpp>
@@ -524,7 +533,7 @@ class bound_condition {
   /// picks among choices: `a and b` takes the operand whose set costs least (sum),
   /// `a or b` and `1 of P` the union, `all of P` its cheapest slot. Negations are
   /// pushed inwards (`not (not a and not b)` is `a or b`); a negated slot has no
-  /// witness, so neither does `not a`, nor `a or not b`: then the result is empty
+  /// witness, so neither does `not a`, nor `a or not b`: then there is none
   /// (nullopt) and the condition must always be evaluated. An empty set means the
   /// condition is never true (e.g. `1 of P` where P selects nothing). The slots are
   /// sorted and distinct. Compile-time work: allocates and recurses (depth bounded
