@@ -19,6 +19,8 @@
 //   parent, child         columns                 (parent and ancestor only)
 //   timespan              a number and a unit, ms | s | m | h | d (`5m`): tags are
 //                         recalled only within it (semantics section 6)
+//   exclusive             true | false            (parent and ancestor only): an event
+//                         sees its relatives' tags, never its own (docs/semantics.md)
 //   tags                  required list; each entry is a tag name, or a mapping
 //                         {name, prefix_get, prefix_put, put_condition}
 // With `action` the rule is high-level (seed 000); without, it is low-level (seed
@@ -349,9 +351,9 @@ class yaml_spec_reader {
     YAML::Node value;
   };
 
-  static constexpr std::array<std::string_view, 10> rule_keys{
-      "rulename", "rule_name", "description", "action",   "ordered",
-      "groupby",  "parent",    "child",       "timespan", "tags"};
+  static constexpr std::array<std::string_view, 11> rule_keys{
+      "rulename", "rule_name", "description", "action",    "ordered", "groupby",
+      "parent",   "child",     "timespan",    "exclusive", "tags"};
   static constexpr std::array<std::string_view, 4> tag_keys{"name", "prefix_get", "prefix_put",
                                                             "put_condition"};
 
@@ -560,6 +562,9 @@ class yaml_spec_reader {
       } else if (e.key == "child") {
         r.child = string_value(e, rn, {});
         r.where.child = at(e.value);
+      } else if (e.key == "exclusive") {
+        r.exclusive = bool_value(e, rn);
+        r.where.exclusive = at_value(e);
       } else if (e.key == "timespan") {
         const auto text = string_value(e, rn, {});
         r.timespan = parse_timespan(text);
