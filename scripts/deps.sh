@@ -3,7 +3,7 @@
 # Sourced by the other scripts; uses sudo when not run as root.
 set -euo pipefail
 # pkg-config: the consumer and Debian package tests (tests/consumer/).
-fluxcap_packages=(cmake make g++ doctest-dev libyaml-cpp-dev libsimdjson-dev libbenchmark-dev
+fluxcap_packages=(cmake make g++ doctest-dev libyaml-cpp-dev libsimdjson-dev libbenchmark-dev libpcre2-dev
   python3 pkg-config ${FLUXCAP_EXTRA_PACKAGES:-})
 missing=()
 for p in "${fluxcap_packages[@]}"; do

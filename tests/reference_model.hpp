@@ -1,4 +1,5 @@
-// A deliberately naive reference model of semantics section 3, written from the text:
+// A deliberately naive reference model of semantics section 3 (and of docs/semantics.md,
+// "Exclusive carry"), written from the text:
 // full string keys in a std::set per group, no forgetting, no hashing, no compile().
 // Used by the differential test and the differential fuzz target.
 #pragma once
@@ -98,7 +99,13 @@ class reference_model {
         done[i] = true;
         const auto cond = condition(r, i);
         const std::string& name = r.tags[i].name;
-        if (!cond) {
+        if (r.act && *r.act != action::temporal && r.exclusive.value_or(false)) {
+          // Exclusive carry: the output is the recall alone; the input (for an ancestor,
+          // also the recall) is remembered.
+          const bool hit = recall(i);
+          value[i] = hit;
+          if (input(name) || (hit && *r.act == action::ancestor)) remember(i);
+        } else if (!cond) {
           value[i] = plain(i);
         } else if (*cond == name) {
           // Put condition = itself: recall first, then remember if true.

@@ -50,6 +50,9 @@ spec differential_spec() {
   return spec{
       parent_rule("par", "ppid", "pid", {"p1", "p2"}),
       ancestor_rule("anc", "ppid", "pid", {"s1", "s2"}),
+      parent_rule("xpar", "ppid", "pid", {"p1", "p2"}).with_exclusive(),
+      ancestor_rule("xanc", "ppid", "pid", {"s1", "s2"}).with_exclusive(),
+      parent_rule("xoff", "ppid", "pid", {"o"}).with_exclusive(false),
       temporal_rule("ord", {"a", "b", "c"}).with_ordered(),
       temporal_rule("ordg", {"a", "b", "c", "d"}).with_ordered().with_groupby({"folder"}),
       temporal_rule("unord", {"x", "y", "z"}),
@@ -68,7 +71,7 @@ spec differential_spec() {
 
 /// Rules where a recall never leads to a store, so a bloom false positive shows as
 /// exactly one bloom-only tag and never cascades.
-const std::set<std::string> non_cascading_rules{"par", "uniq"};
+const std::set<std::string> non_cascading_rules{"par", "xpar", "uniq"};
 
 std::vector<stream_event> make_stream(std::uint64_t seed, std::size_t groups, std::size_t events,
                                       const spec& s) {
@@ -130,7 +133,8 @@ std::vector<stream_event> make_stream(std::uint64_t seed, std::size_t groups, st
 
     for (const auto& r : s.rules)
       for (const auto& t : r.tags)
-        if (chance(r.name == "anc" ? 0.05 : 0.12)) e.tags.insert({r.name, t.name});
+        if (chance(r.name == "anc" || r.name == "xanc" ? 0.05 : 0.12))
+          e.tags.insert({r.name, t.name});
     // Tags and rules not in the spec pass through.
     if (chance(0.2)) e.tags.insert({"par", "zzz"});
     if (chance(0.2)) e.tags.insert({"foreign", "x"});

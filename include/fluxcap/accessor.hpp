@@ -19,7 +19,10 @@
 //
 // The string_view returned by get_column must stay valid until the update of that
 // event returns. set_tag is called for every spec'd tag of every rule that is
-// evaluated (not for rules left untouched by the temporal skip rule). The spec's
+// evaluated (not for rules left untouched by the temporal skip rule). Rules are
+// updated in spec order, and get_tag on a rule's tags is called only after every
+// earlier rule's set_tag calls for that event: a handle may read an earlier rule's
+// output as its input (tests/test_exclusive.cpp pins this). The spec's
 // timestamp column (rules with a timespan) is read with get_column too, as text
 // (fluxcap/event_time.hpp).
 #pragma once

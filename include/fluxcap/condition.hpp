@@ -31,6 +31,15 @@
 // false because of a filter tag present (and false) on the event. Upstream
 // ("pre-flux") should therefore emit every detection of a rule, true or false,
 // as CCCS does; with sparse maps (true tags only) `all of` degenerates to `1 of`.
+//
+// Two ways to evaluate (design docs/design/sigma-frontend.md 2.4, 4.6):
+// - `condition::evaluate(lookup, for_each_tag)` asks for tags by name, per event;
+// - `condition::bind(resolver)` (or `bind_names(names)` for Sigma identifiers)
+//   resolves every name and pattern once to integer slots and returns a
+//   `bound_condition`, whose `evaluate(value)` asks `value(slot)` only: no string
+//   compare, no allocation, no recursion (a forward-only jump program). It also gives
+//   a `witness`, slots one of which is true whenever the condition is, so an engine
+//   can skip rules none of whose witness slots fired.
 #pragma once
 
 #include <fluxcap/detail/abi_macros.hpp>
@@ -38,11 +47,14 @@
 #include <algorithm>
 #include <cstddef>
 #include <cstdint>
+#include <map>
 #include <optional>
+#include <span>
 #include <stdexcept>
 #include <string>
 #include <string_view>
 #include <type_traits>
+#include <unordered_map>
 #include <utility>
 #include <vector>
 
@@ -103,6 +115,7 @@ struct condition_node {
   std::uint32_t name_size = 0;
   std::uint32_t first_child = no_condition_node;
   std::uint32_t next_sibling = no_condition_node;
+  std::uint32_t column = 0;  ///< tag/any_of/all_of: 1-based column of the name or pattern
 };
 
 /// `*` matches any run of characters; everything else matches itself. Greedy
@@ -396,9 +409,11 @@ class condition_parser {
     return {rule, name};
   }
 
-  std::uint32_t make_leaf(condition_op op, std::string_view rule, std::string_view name) {
+  std::uint32_t make_leaf(condition_op op, std::string_view rule, std::string_view name,
+                          const token& at) {
     condition_node node;
     node.op = op;
+    node.column = static_cast<std::uint32_t>(column(at));
     node.rule_offset = intern(rule);
     node.rule_size = static_cast<std::uint32_t>(rule.size());
     node.name_offset = intern(name);
@@ -408,7 +423,7 @@ class condition_parser {
 
   std::uint32_t make_tag(const token& t) {
     const auto [rule, name] = qualify(t);
-    return make_leaf(condition_op::tag, rule, name);
+    return make_leaf(condition_op::tag, rule, name, t);
   }
 
   std::uint32_t make_selector(condition_op op) {
@@ -420,10 +435,10 @@ class condition_parser {
       if (default_rule_.empty())
         fail(column(t), "'them' needs a default rule; write 'rule.*' instead");
       // `them` is every tag of the rule: the pattern `*` (same '_' exclusion).
-      return make_leaf(op, default_rule_, "*");
+      return make_leaf(op, default_rule_, "*", t);
     }
     const auto [rule, pattern] = qualify(t);
-    return make_leaf(op, rule, pattern);
+    return make_leaf(op, rule, pattern, t);
   }
 
   std::string_view text_;
@@ -438,6 +453,189 @@ class condition_parser {
 
 }  // namespace detail
 
+namespace detail {
+
+/// What one step of a bound condition tests: one slot, or a run of slots from
+/// `1 of` (some true) or `all of` (every one true; runs are never empty).
+enum class bound_test : std::uint8_t { slot, any_of, all_of };
+
+/// Step targets at or above this are answers, not step indices.
+inline constexpr std::uint32_t bound_answer_false = static_cast<std::uint32_t>(-2);
+inline constexpr std::uint32_t bound_answer_true = static_cast<std::uint32_t>(-1);
+
+/// One step of the jump program: test, then continue at `on_true` or `on_false`
+/// (a later step, or an answer). Targets always point forward, so evaluation ends
+/// after at most one visit per step.
+struct bound_step {
+  std::uint32_t first = 0;  ///< slot: the slot; any_of/all_of: offset in the slot pool
+  std::uint32_t count = 0;  ///< any_of/all_of: run length (>= 2)
+  std::uint32_t on_true = bound_answer_true;
+  std::uint32_t on_false = bound_answer_false;
+  bound_test test = bound_test::slot;
+};
+
+/// The bound expression tree, kept for compile-time analysis (witnesses): like
+/// `condition_node`, with a run of the slot pool in place of names.
+struct bound_node {
+  condition_op op = condition_op::tag;
+  std::uint32_t first = 0;  ///< tag/any_of/all_of: offset in the slot pool
+  std::uint32_t count = 0;  ///< tag: 1; any_of/all_of: slots selected (may be 0)
+  std::uint32_t first_child = no_condition_node;
+  std::uint32_t next_sibling = no_condition_node;
+};
+
+}  // namespace detail
+
+/// A condition whose names are bound to integer slots (`condition::bind`): per
+/// event it asks `value(slot)` and compares no strings. Immutable; evaluation
+/// neither allocates nor recurses, and a bound condition may be shared by threads.
+/// Default-constructed, it is false and references no slot.
+class bound_condition {
+ public:
+  bound_condition() = default;
+
+  /// Evaluates on one event. `value(std::uint32_t slot)` returns `bool` or
+  /// `std::optional<bool>` (empty = false). Short-circuits like `condition::evaluate`;
+  /// asks each slot at most once per occurrence in the condition.
+  template <class Value>
+  [[nodiscard]] bool evaluate(Value&& value) const {
+    const detail::bound_step* const steps = steps_.data();
+    const std::uint32_t* const pool = slots_.data();
+    const auto size = static_cast<std::uint32_t>(steps_.size());
+    std::uint32_t at = entry_;
+    while (at < size) {
+      const detail::bound_step& s = steps[at];
+      bool result;
+      switch (s.test) {
+        case detail::bound_test::slot:
+          result = detail::condition_truth(value(s.first));
+          break;
+        case detail::bound_test::any_of:
+          result = false;
+          for (std::uint32_t k = 0; k < s.count && !result; ++k)
+            result = detail::condition_truth(value(pool[s.first + k]));
+          break;
+        case detail::bound_test::all_of:
+        default:
+          result = true;
+          for (std::uint32_t k = 0; k < s.count && result; ++k)
+            result = detail::condition_truth(value(pool[s.first + k]));
+          break;
+      }
+      at = result ? s.on_true : s.on_false;
+    }
+    return at == detail::bound_answer_true;
+  }
+
+  /// A witness for candidate gating: slots S such that whenever the condition is
+  /// true, some slot of S is true; so an event with every slot of S false can skip
+  /// evaluation. `cost(std::uint32_t slot)` (an arithmetic type, lower is better)
+  /// picks among choices: `a and b` takes the operand whose set costs least (sum),
+  /// `a or b` and `1 of P` the union, `all of P` its cheapest slot. Negations are
+  /// pushed inwards (`not (not a and not b)` is `a or b`); a negated slot has no
+  /// witness, so neither does `not a`, nor `a or not b`: then there is none
+  /// (nullopt) and the condition must always be evaluated. An empty set means the
+  /// condition is never true (e.g. `1 of P` where P selects nothing). The slots are
+  /// sorted and distinct. Compile-time work: allocates and recurses (depth bounded
+  /// by the parse limits).
+  template <class Cost>
+  [[nodiscard]] std::optional<std::vector<std::uint32_t>> witness(Cost&& cost) const {
+    using cost_result = std::remove_cvref_t<std::invoke_result_t<Cost&, std::uint32_t>>;
+    static_assert(std::is_arithmetic_v<cost_result>,
+                  "witness: cost(std::uint32_t slot) must return an arithmetic type");
+    if (tree_.empty()) return std::vector<std::uint32_t>{};  // false: vacuously witnessed
+    const auto cost_of = [&](std::uint32_t slot) { return static_cast<double>(cost(slot)); };
+    auto found = witness_of(root_, true, cost_of);
+    if (!found) return std::nullopt;
+    return std::move(found->slots);
+  }
+
+  /// Every slot the condition references, sorted and distinct (a `1 of`/`all of`
+  /// references each slot it selected).
+  [[nodiscard]] std::vector<std::uint32_t> slots() const {
+    std::vector<std::uint32_t> out(slots_);
+    std::sort(out.begin(), out.end());
+    out.erase(std::unique(out.begin(), out.end()), out.end());
+    return out;
+  }
+
+ private:
+  friend class condition;
+  using op = detail::condition_op;
+
+  struct witness_set {
+    std::vector<std::uint32_t> slots;  // sorted, distinct
+    double cost = 0;
+  };
+
+  template <class CostOf>
+  static witness_set make_set(std::vector<std::uint32_t> slots, CostOf& cost_of) {
+    std::sort(slots.begin(), slots.end());
+    slots.erase(std::unique(slots.begin(), slots.end()), slots.end());
+    witness_set w{std::move(slots), 0};
+    for (const auto s : w.slots) w.cost += cost_of(s);
+    return w;
+  }
+
+  // `positive` is false under an odd number of negations: then `and` acts as `or`
+  // and vice versa (De Morgan), and a slot or `1 of`/`all of` has no witness.
+  template <class CostOf>
+  std::optional<witness_set> witness_of(std::uint32_t i, bool positive, CostOf& cost_of) const {
+    const auto& n = tree_[i];
+    const auto run = [&] {
+      return std::vector<std::uint32_t>(slots_.begin() + n.first,
+                                        slots_.begin() + n.first + n.count);
+    };
+    switch (n.op) {
+      case op::tag:
+      case op::any_of:
+        if (!positive) return std::nullopt;
+        return make_set(run(), cost_of);
+      case op::all_of: {
+        if (!positive) return std::nullopt;
+        if (n.count == 0) return witness_set{};  // never true
+        std::uint32_t best = slots_[n.first];
+        double best_cost = cost_of(best);
+        for (std::uint32_t k = 1; k < n.count; ++k) {
+          const double c = cost_of(slots_[n.first + k]);
+          if (c < best_cost) {
+            best = slots_[n.first + k];
+            best_cost = c;
+          }
+        }
+        return witness_set{{best}, best_cost};
+      }
+      case op::negate:
+        return witness_of(n.first_child, !positive, cost_of);
+      case op::conjunction:
+      case op::disjunction:
+        break;
+    }
+    const bool cheapest_operand = (n.op == op::conjunction) == positive;
+    std::optional<witness_set> out;
+    if (cheapest_operand) {
+      for (auto c = n.first_child; c != detail::no_condition_node; c = tree_[c].next_sibling) {
+        auto w = witness_of(c, positive, cost_of);
+        if (w && (!out || w->cost < out->cost)) out = std::move(w);
+      }
+      return out;
+    }
+    std::vector<std::uint32_t> all;
+    for (auto c = n.first_child; c != detail::no_condition_node; c = tree_[c].next_sibling) {
+      auto w = witness_of(c, positive, cost_of);
+      if (!w) return std::nullopt;
+      all.insert(all.end(), w->slots.begin(), w->slots.end());
+    }
+    return make_set(std::move(all), cost_of);
+  }
+
+  std::vector<std::uint32_t> slots_;  ///< slot pool: tag slots and `of` selections
+  std::vector<detail::bound_node> tree_;
+  std::vector<detail::bound_step> steps_;
+  std::uint32_t root_ = 0;
+  std::uint32_t entry_ = detail::bound_answer_false;
+};
+
 /// A parsed post-flux condition. Immutable after `parse`; evaluation does not
 /// allocate (beyond what the caller's callbacks do) and is safe to share across
 /// threads.
@@ -450,6 +648,7 @@ class condition {
                                        condition_limits limits = {}) {
     condition c;
     c.pool_.assign(default_rule);
+    c.default_rule_size_ = static_cast<std::uint32_t>(default_rule.size());
     detail::condition_parser parser(text, default_rule, limits, c.pool_, c.nodes_);
     c.root_ = parser.parse(std::min(limits.max_length, condition_limits::hard_max_length));
     return c;
@@ -483,6 +682,97 @@ class condition {
     return out;
   }
 
+  /// Binds every name to a slot, once, for `bound_condition::evaluate` (which then
+  /// compares no strings). The resolver provides:
+  ///  - `resolve(std::string_view rule, std::string_view name)` ->
+  ///    `std::optional<std::uint32_t>`: the slot of a tag; empty = unknown, and `bind`
+  ///    throws `condition_error` naming it, at its column in the text;
+  ///  - `select(std::string_view rule, std::string_view pattern)` -> a range of
+  ///    `std::uint32_t` (e.g. `std::vector`): the slots `1 of`/`all of` over `pattern`
+  ///    select, in the order to test them; `them` arrives as pattern `*`. To keep
+  ///    `evaluate`'s meaning, select the tags `t` of `rule` with
+  ///    `detail::pattern_selects(pattern, t)` ('_' exclusion, whole-name glob).
+  ///    Called once per distinct rule and pattern.
+  /// When the event carries every tag, the bound condition answers as `evaluate`:
+  /// `1 of` and `all of` over an empty selection are false. Throws `condition_error`
+  /// (column 0) when the selections hold more than `max_bound_slots` slots in all.
+  template <class Resolver>
+  [[nodiscard]] bound_condition bind(Resolver&& resolver) const {
+    bound_condition b;
+    selection_cache selections;
+    b.root_ = bind_node(root_, resolver, b, selections);
+    std::vector<detail::bound_step> backward;
+    const auto entry =
+        emit(b, b.root_, detail::bound_answer_true, detail::bound_answer_false, backward);
+    // Emitted last-first so that every target was known when its step was made;
+    // reversed, every target points forward.
+    const auto size = static_cast<std::uint32_t>(backward.size());
+    const auto forward = [size](std::uint32_t label) {
+      return label < size ? size - 1 - label : label;
+    };
+    b.steps_.assign(backward.rbegin(), backward.rend());
+    for (auto& s : b.steps_) {
+      s.on_true = forward(s.on_true);
+      s.on_false = forward(s.on_false);
+    }
+    b.entry_ = forward(entry);
+    return b;
+  }
+
+  /// `bind` for the Sigma front-end: slot i is `names[i]`, the i-th detection
+  /// identifier. A bare name (default rule) binds to the equal entry of `names`; a
+  /// pattern selects, in index order, the entries `detail::pattern_selects` accepts.
+  /// Identifiers may contain '.', which the parser splits off as a rule: a reference
+  /// `a.b` whose `a` is not the default rule is looked up (or, as a pattern, matched)
+  /// as the whole text `a.b`. When `a` is the default rule, `b` is tried first and
+  /// `a.b` only if `b` finds nothing. Throws `condition_error` for a name not in `names`.
+  [[nodiscard]] bound_condition bind_names(std::span<const std::string> names) const {
+    struct names_resolver {
+      std::span<const std::string> names;
+      std::string_view default_rule;
+      std::unordered_map<std::string_view, std::uint32_t> index;
+
+      static std::string joined(std::string_view rule, std::string_view name) {
+        std::string out(rule);
+        out += '.';
+        out.append(name);
+        return out;
+      }
+      std::optional<std::uint32_t> find(std::string_view name) const {
+        if (const auto it = index.find(name); it != index.end()) return it->second;
+        return std::nullopt;
+      }
+      std::optional<std::uint32_t> resolve(std::string_view rule, std::string_view name) const {
+        if (rule == default_rule)
+          if (const auto slot = find(name)) return slot;
+        return find(joined(rule, name));
+      }
+      std::vector<std::uint32_t> matching(std::string_view pattern) const {
+        std::vector<std::uint32_t> out;
+        for (std::size_t i = 0; i < names.size(); ++i)
+          if (detail::pattern_selects(pattern, names[i]))
+            out.push_back(static_cast<std::uint32_t>(i));
+        return out;
+      }
+      std::vector<std::uint32_t> select(std::string_view rule, std::string_view pattern) const {
+        if (rule == default_rule)
+          if (auto out = matching(pattern); !out.empty()) return out;
+        return matching(joined(rule, pattern));
+      }
+    };
+    if (names.size() >= detail::bound_answer_false)
+      throw condition_error(
+          0, "more than " + std::to_string(detail::bound_answer_false - 1) + " names to bind");
+    names_resolver resolver{names, default_rule(), {}};
+    for (std::size_t i = 0; i < names.size(); ++i)
+      resolver.index.try_emplace(names[i], static_cast<std::uint32_t>(i));  // first one wins
+    return bind(resolver);
+  }
+
+  /// Most slots the `1 of`/`all of` selections of one `bind` may hold in all: a
+  /// bound on memory when a long text repeats patterns over many names.
+  static constexpr std::size_t max_bound_slots = std::size_t{1} << 24;
+
  private:
   condition() = default;
 
@@ -493,6 +783,117 @@ class condition {
   }
   [[nodiscard]] std::string_view name_of(const detail::condition_node& n) const noexcept {
     return std::string_view(pool_).substr(n.name_offset, n.name_size);
+  }
+
+  [[nodiscard]] std::string_view default_rule() const noexcept {
+    return std::string_view(pool_).substr(0, default_rule_size_);
+  }
+
+  using selection_cache = std::map<std::pair<std::string_view, std::string_view>,
+                                   std::pair<std::uint32_t, std::uint32_t>>;
+
+  /// The name as the text may have written it, for messages.
+  [[nodiscard]] std::string shown_name(const detail::condition_node& n) const {
+    std::string out;
+    if (rule_of(n) != default_rule()) out.append(rule_of(n)).append(".");
+    out.append(name_of(n));
+    return out;
+  }
+
+  // Copies node i (and its operands) into b.tree_ with names replaced by slots;
+  // recursion depth is bounded by the parse-time nesting limit.
+  template <class Resolver>
+  std::uint32_t bind_node(std::uint32_t i, Resolver& resolver, bound_condition& b,
+                          selection_cache& selections) const {
+    const auto& n = nodes_[i];
+    detail::bound_node out;
+    out.op = n.op;
+    switch (n.op) {
+      case op::tag: {
+        const std::optional<std::uint32_t> slot = resolver.resolve(rule_of(n), name_of(n));
+        if (!slot) throw condition_error(n.column, "unknown name '" + shown_name(n) + "'");
+        out.first = static_cast<std::uint32_t>(b.slots_.size());
+        out.count = 1;
+        b.slots_.push_back(*slot);
+        break;
+      }
+      case op::any_of:
+      case op::all_of: {
+        const auto key = std::make_pair(rule_of(n), name_of(n));
+        auto it = selections.find(key);
+        if (it == selections.end()) {
+          const auto first = b.slots_.size();
+          for (const auto slot : resolver.select(key.first, key.second)) {
+            if (b.slots_.size() >= max_bound_slots)
+              throw condition_error(0, "the condition's selections hold more than " +
+                                           std::to_string(max_bound_slots) + " slots");
+            b.slots_.push_back(static_cast<std::uint32_t>(slot));
+          }
+          it =
+              selections
+                  .emplace(key, std::make_pair(static_cast<std::uint32_t>(first),
+                                               static_cast<std::uint32_t>(b.slots_.size() - first)))
+                  .first;
+        }
+        out.first = it->second.first;
+        out.count = it->second.second;
+        break;
+      }
+      case op::negate:
+      case op::conjunction:
+      case op::disjunction:
+        break;
+    }
+    const auto self = static_cast<std::uint32_t>(b.tree_.size());
+    b.tree_.push_back(out);
+    auto previous = detail::no_condition_node;
+    for (auto c = n.first_child; c != detail::no_condition_node; c = nodes_[c].next_sibling) {
+      const auto child = bind_node(c, resolver, b, selections);
+      (previous == detail::no_condition_node ? b.tree_[self].first_child
+                                             : b.tree_[previous].next_sibling) = child;
+      previous = child;
+    }
+    return self;
+  }
+
+  // Appends the steps of bound node i, which continues at `on_true` or `on_false`,
+  // to `backward` (operands last-first); returns the label where its test starts:
+  // a step index, or directly `on_false` when it is constantly false.
+  static std::uint32_t emit(const bound_condition& b, std::uint32_t i, std::uint32_t on_true,
+                            std::uint32_t on_false, std::vector<detail::bound_step>& backward) {
+    const auto& n = b.tree_[i];
+    detail::bound_step step;
+    step.on_true = on_true;
+    step.on_false = on_false;
+    switch (n.op) {
+      case op::tag:
+      case op::any_of:
+      case op::all_of:
+        if (n.count == 0) return on_false;  // 1 of / all of nothing
+        if (n.count == 1) {
+          step.first = b.slots_[n.first];
+        } else {
+          step.test = n.op == op::any_of ? detail::bound_test::any_of : detail::bound_test::all_of;
+          step.first = n.first;
+          step.count = n.count;
+        }
+        backward.push_back(step);
+        return static_cast<std::uint32_t>(backward.size() - 1);
+      case op::negate:
+        return emit(b, n.first_child, on_false, on_true, backward);
+      case op::conjunction:
+      case op::disjunction:
+        break;
+    }
+    std::vector<std::uint32_t> operands;
+    for (auto c = n.first_child; c != detail::no_condition_node; c = b.tree_[c].next_sibling)
+      operands.push_back(c);
+    // and: each operand continues to the next one when true; or: when false.
+    auto next = n.op == op::conjunction ? on_true : on_false;
+    for (auto c = operands.rbegin(); c != operands.rend(); ++c)
+      next = n.op == op::conjunction ? emit(b, *c, next, on_false, backward)
+                                     : emit(b, *c, on_true, next, backward);
+    return next;
   }
 
   // Recursion depth is bounded by the parse-time nesting limit.
@@ -599,6 +1000,7 @@ class condition {
   std::string pool_;  ///< default rule first, then every other name, back to back
   std::vector<detail::condition_node> nodes_;
   std::uint32_t root_ = 0;
+  std::uint32_t default_rule_size_ = 0;
 };
 
 FLUXCAP_END_NAMESPACE

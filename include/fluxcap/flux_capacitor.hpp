@@ -258,12 +258,19 @@ class flux_capacitor {
     bool has = false;
   };
 
+  static constexpr bool recalls_first(condition_kind c) noexcept {
+    return c == condition_kind::self || c == condition_kind::exclusive ||
+           c == condition_kind::exclusive_self;
+  }
+
   /// The key tag `tag` will use first: a tag true on input stores under its put key, a
-  /// false one recalls its get key; an ancestor tag (condition: itself) recalls first.
+  /// false one recalls its get key; ancestor and exclusive tags always recall first (their
+  /// input is not read here). Only tags of the rule being updated are planned: a later
+  /// rule's input may be an earlier rule's output (an accessor may alias them), so it is
+  /// read only once the earlier rules have written.
   planned_key plan(const bound_tag& tag, const state_type& state, const event_type& event,
                    column_cache& cache, const event_clock& when) const {
-    const bool stores =
-        tag.condition != condition_kind::self && accessor_.get_tag(event, tag.handle);
+    const bool stores = !recalls_first(tag.condition) && accessor_.get_tag(event, tag.handle);
     const auto key = key_of(tag, stores ? tag.put : tag.get, event, cache);
     if (key && (!when.timed || when.known))
       state.prefetch(when.timed ? in_bucket(*key, when.newest) : *key);
@@ -310,14 +317,16 @@ class flux_capacitor {
         if (i + plan_ahead < rule.tag_count)
           planned[(i + plan_ahead) % planned.size()] =
               plan(tags[i + plan_ahead], state, event, cache, when);
-      // A tag not gated by itself uses one key: its put key when true, else its get key
-      // (planned, and prefetched, a few tags ago when the state prefetches).
+      // The key a tag uses first: its get key when it recalls first (exclusive), else its
+      // put key when true and its get key when false (planned, and prefetched, a few tags
+      // ago when the state prefetches).
       auto first_key = [&]() -> std::optional<std::uint64_t> {
         if constexpr (prefetches) {
           const planned_key& p = planned[i % planned.size()];
           return p.has ? std::optional<std::uint64_t>(p.key) : std::nullopt;
         } else {
-          return key_of(tag, input ? tag.put : tag.get, event, cache);
+          const bool stores = !recalls_first(tag.condition) && input;
+          return key_of(tag, stores ? tag.put : tag.get, event, cache);
         }
       };
       bool value = input;
@@ -330,6 +339,18 @@ class flux_capacitor {
 
       if (gated_off) {
         // Condition not established: keep the input, remember and recall nothing.
+      } else if (tag.condition == condition_kind::exclusive ||
+                 tag.condition == condition_kind::exclusive_self) {
+        // Exclusive carry: the output is what the relatives left, never the input itself;
+        // the input (an ancestor's also the recall) is remembered for the descendants.
+        const auto key = first_key();
+        const bool hit = key && lookup(state, *key, when);
+        value = hit;
+        const bool stores = input || (hit && tag.condition == condition_kind::exclusive_self);
+        if (stores)
+          stored_same_key = remember(tag, state, event, cache, when) && tag.same_keys;
+        else
+          recalled = hit;
       } else if (tag.condition == condition_kind::self) {
         const bool hit = recall(tag, state, event, cache, when);
         value = input || hit;

@@ -52,6 +52,11 @@ enum class condition_kind : std::uint8_t {
   none,   ///< remember when true, otherwise recall
   self,   ///< recall first, then remember if true (ancestor)
   other,  ///< behave as `none` only when the condition tag is established
+  /// Exclusive parent: recall, remember if the input is true, output the recall only.
+  exclusive,
+  /// Exclusive ancestor: recall, remember if the input or the recall is true, output
+  /// the recall only.
+  exclusive_self,
 };
 
 struct compiled_tag {
@@ -135,6 +140,9 @@ inline void lower_rule(const rule_spec& r, compiled_rule& out) {
       if (present)
         fail(first_known(*where, rule_where), r.name, {},
              std::string("'") + field + "' needs an 'action' (low-level rules give keys per tag)");
+    if (r.exclusive)
+      fail(first_known(w.exclusive, rule_where), r.name, {},
+           "'exclusive' is only valid for parent and ancestor rules, not low-level rules");
     for (const auto& t : r.tags) {
       check_column(t.prefix_get, "prefix_get", first_known(t.where, rule_where), r.name, t.name);
       check_column(t.prefix_put, "prefix_put", first_known(t.where, rule_where), r.name, t.name);
@@ -169,6 +177,9 @@ inline void lower_rule(const rule_spec& r, compiled_rule& out) {
     if (r.child)
       fail(first_known(w.child, rule_where), r.name, {},
            "'child' is only valid for parent and ancestor rules, not 'temporal'");
+    if (r.exclusive)
+      fail(first_known(w.exclusive, rule_where), r.name, {},
+           "'exclusive' is only valid for parent and ancestor rules, not 'temporal'");
     key_recipe context;
     context.role = key_role::context;
     if (r.groupby) {
@@ -214,12 +225,17 @@ inline void lower_rule(const rule_spec& r, compiled_rule& out) {
          "action '" + act_name + "' needs a 'child' column");
   check_column(r.parent, "parent", first_known(w.parent, rule_where), r.name);
   check_column(r.child, "child", first_known(w.child, rule_where), r.name);
+  const bool ancestor = *r.act == action::ancestor;
+  const bool exclusive = r.exclusive.value_or(false);
   for (const auto& t : r.tags) {
     compiled_tag ct;
     ct.name = t.name;
     ct.get.columns = {*r.parent};
     ct.put.columns = {*r.child};
-    if (*r.act == action::ancestor) ct.condition = condition_kind::self;
+    if (exclusive)
+      ct.condition = ancestor ? condition_kind::exclusive_self : condition_kind::exclusive;
+    else if (ancestor)
+      ct.condition = condition_kind::self;
     out.tags.push_back(std::move(ct));
   }
 }

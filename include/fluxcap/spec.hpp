@@ -112,11 +112,15 @@ struct rule_spec {
   /// Semantics section 6: a tag remembered by this rule is recalled only by events
   /// within this span of the event that stored it (event time: `spec::timestamp`).
   std::optional<std::chrono::milliseconds> timespan;
+  /// parent/ancestor only, beyond CCCS (docs/semantics.md, "Exclusive carry"): an event's
+  /// output comes from its relatives only, never from itself; its own input is only
+  /// remembered for its descendants.
+  std::optional<bool> exclusive;
   std::vector<tag_spec> tags;
 
   /// Source positions of the rule and of its fields, for diagnostics.
   struct locations {
-    source_location rule, name, action, ordered, groupby, parent, child, timespan, tags;
+    source_location rule, name, action, ordered, groupby, parent, child, timespan, exclusive, tags;
   } where;
 
   rule_spec& with_description(std::string text) {
@@ -133,6 +137,10 @@ struct rule_spec {
   }
   rule_spec& with_timespan(std::chrono::milliseconds span) {
     timespan = span;
+    return *this;
+  }
+  rule_spec& with_exclusive(bool value = true) {
+    exclusive = value;
     return *this;
   }
 };

@@ -19,6 +19,8 @@
 //   parent, child         columns                 (parent and ancestor only)
 //   timespan              a number and a unit, ms | s | m | h | d (`5m`): tags are
 //                         recalled only within it (semantics section 6)
+//   exclusive             true | false            (parent and ancestor only): an event
+//                         sees its relatives' tags, never its own (docs/semantics.md)
 //   tags                  required list; each entry is a tag name, or a mapping
 //                         {name, prefix_get, prefix_put, put_condition}
 // With `action` the rule is high-level (seed 000); without, it is low-level (seed
@@ -150,6 +152,133 @@ template <class Candidates>
   return did_you_mean<std::initializer_list<std::string_view>>(word, candidates);
 }
 
+/// What document_marks found: where each document starts and whether a limit stopped it.
+struct yaml_scan {
+  enum class limit : std::uint8_t { none, documents, nodes, expanded_bytes };
+  std::vector<YAML::Mark> starts;  ///< the first token of each document read
+  limit exceeded = limit::none;
+  YAML::Mark where;  ///< the event at which `exceeded` was passed
+};
+
+/// Bounds for document_marks; a document count past `max_documents` stops the scan.
+struct yaml_scan_limits {
+  std::size_t max_documents = 1;
+  std::size_t max_nodes = 500000;
+  std::size_t max_expanded_bytes = std::size_t{16} << 20;
+  /// Count nodes and bytes over all documents together (a file's total) instead of
+  /// per document.
+  bool whole_stream = false;
+};
+
+/// Scans YAML text as events (no tree): where each document starts, and the nodes and
+/// scalar bytes of each document counted with aliases expanded (an alias adds the size of
+/// what it refers to, each time it is used), stopping at the event that passes a limit.
+/// Reads at most `max_documents + 1` documents: yaml-cpp 0.7's LoadAll can loop forever,
+/// allocating, on garbage after a flow collection, so multi-document readers build each
+/// document from its own slice of the text instead. Throws YAML::ParserException on a
+/// syntax error.
+[[nodiscard]] inline yaml_scan document_marks(const std::string& text, yaml_scan_limits limits) {
+  struct size {
+    std::uint64_t nodes = 0;
+    std::uint64_t bytes = 0;
+  };
+  struct stop {
+    yaml_scan::limit which;
+    YAML::Mark where;
+  };
+  struct scanner final : YAML::EventHandler {
+    yaml_scan_limits limits;
+    std::vector<YAML::Mark> starts;
+    std::vector<size> anchors;  ///< by anchor id (yaml-cpp numbers them from 1)
+    struct open_node {
+      YAML::anchor_t anchor;
+      size total;
+    };
+    std::vector<open_node> open;
+    size document;
+
+    explicit scanner(yaml_scan_limits l) : limits(l) {}
+
+    void add(const YAML::Mark& mark, size s) {
+      document.nodes += s.nodes;
+      document.bytes += s.bytes;
+      if (!open.empty()) {
+        open.back().total.nodes += s.nodes;
+        open.back().total.bytes += s.bytes;
+      }
+      if (document.nodes > limits.max_nodes) throw stop{yaml_scan::limit::nodes, mark};
+      if (document.bytes > limits.max_expanded_bytes)
+        throw stop{yaml_scan::limit::expanded_bytes, mark};
+    }
+    void leaf(const YAML::Mark& mark, YAML::anchor_t anchor, std::size_t bytes) {
+      const size s{1, bytes};
+      if (anchor != YAML::NullAnchor) remember(anchor, s);
+      add(mark, s);
+    }
+    void remember(YAML::anchor_t anchor, size s) {
+      if (anchor >= anchors.size()) anchors.resize(anchor + 1);
+      anchors[anchor] = s;
+    }
+    void start(const YAML::Mark& mark, YAML::anchor_t anchor) {
+      open.push_back({anchor, {}});
+      add(mark, {1, 0});  // the node itself, in its own total (its parent gets it at end)
+    }
+    void end() {
+      if (open.empty()) return;
+      const open_node done = open.back();
+      open.pop_back();
+      if (done.anchor != YAML::NullAnchor) remember(done.anchor, done.total);
+      if (!open.empty()) {
+        open.back().total.nodes += done.total.nodes;
+        open.back().total.bytes += done.total.bytes;
+      }
+    }
+
+    void OnDocumentStart(const YAML::Mark& mark) override {
+      if (starts.size() == limits.max_documents) throw stop{yaml_scan::limit::documents, mark};
+      starts.push_back(mark);
+      anchors.clear();
+      open.clear();
+      if (!limits.whole_stream) document = {};
+    }
+    void OnDocumentEnd() override {}
+    void OnNull(const YAML::Mark& mark, YAML::anchor_t anchor) override { leaf(mark, anchor, 0); }
+    void OnAlias(const YAML::Mark& mark, YAML::anchor_t anchor) override {
+      // An alias of a node still open (a cycle) counts as one node: readers reject such
+      // a node by its shape.
+      const bool known = anchor < anchors.size() && anchors[anchor].nodes > 0;
+      add(mark, known ? anchors[anchor] : size{1, 0});
+    }
+    void OnScalar(const YAML::Mark& mark, const std::string&, YAML::anchor_t anchor,
+                  const std::string& value) override {
+      leaf(mark, anchor, value.size());
+    }
+    void OnSequenceStart(const YAML::Mark& mark, const std::string&, YAML::anchor_t anchor,
+                         YAML::EmitterStyle::value) override {
+      start(mark, anchor);
+    }
+    void OnSequenceEnd() override { end(); }
+    void OnMapStart(const YAML::Mark& mark, const std::string&, YAML::anchor_t anchor,
+                    YAML::EmitterStyle::value) override {
+      start(mark, anchor);
+    }
+    void OnMapEnd() override { end(); }
+  } events(limits);
+  yaml_scan out;
+  std::istringstream in(text);
+  YAML::Parser parser(in);
+  try {
+    // One more than the limit, so that a document past it is seen (and fails).
+    for (std::size_t i = 0; i <= limits.max_documents && parser.HandleNextDocument(events); ++i) {
+    }
+  } catch (const stop& s) {
+    out.exceeded = s.which;
+    out.where = s.where;
+  }
+  out.starts = std::move(events.starts);
+  return out;
+}
+
 /// Walks the yaml-cpp node tree and builds the spec. yaml-cpp does the YAML; this
 /// checks the shape, and keeps positions for every diagnostic.
 class yaml_spec_reader {
@@ -162,106 +291,21 @@ class yaml_spec_reader {
     std::optional<YAML::Mark> second_document;  ///< where a second document starts
   };
 
-  /// Scans the text as YAML events (no tree): finds where a second document starts, and
-  /// counts the nodes and scalar bytes of each document with aliases expanded (an alias
-  /// adds the size of what it refers to), failing at the event that passes
-  /// `limits.max_nodes` or `limits.max_expanded_bytes`. Reads at most two documents:
-  /// yaml-cpp 0.7's LoadAll can loop forever, allocating, on garbage after a flow
-  /// collection.
+  /// Scans the text (document_marks) before any tree is built: bounds the nodes and
+  /// scalar bytes with aliases expanded, and finds where a second document starts.
   text_scan scan(const std::string& text) const {
-    struct size {
-      std::uint64_t nodes = 0;
-      std::uint64_t bytes = 0;
-    };
-    struct scanner final : YAML::EventHandler {
-      const yaml_spec_reader* reader;
-      std::vector<YAML::Mark> starts;
-      std::vector<size> anchors;  ///< by anchor id (yaml-cpp numbers them from 1)
-      struct open_node {
-        YAML::anchor_t anchor;
-        size total;
-      };
-      std::vector<open_node> open;
-      size document;
-
-      explicit scanner(const yaml_spec_reader* r) : reader(r) {}
-
-      void add(const YAML::Mark& mark, size s) {
-        document.nodes += s.nodes;
-        document.bytes += s.bytes;
-        if (!open.empty()) {
-          open.back().total.nodes += s.nodes;
-          open.back().total.bytes += s.bytes;
-        }
-        const auto& limits = reader->limits_;
-        if (document.nodes > limits.max_nodes)
-          fail(reader->at(mark), {}, {},
-               "the spec has more than " + std::to_string(limits.max_nodes) +
-                   " YAML nodes with aliases expanded (limit)");
-        if (document.bytes > limits.max_expanded_bytes)
-          fail(reader->at(mark), {}, {},
-               "the spec holds more than " + std::to_string(limits.max_expanded_bytes) +
-                   " bytes of text with aliases expanded (limit)");
-      }
-      void leaf(const YAML::Mark& mark, YAML::anchor_t anchor, std::size_t bytes) {
-        const size s{1, bytes};
-        if (anchor != YAML::NullAnchor) remember(anchor, s);
-        add(mark, s);
-      }
-      void remember(YAML::anchor_t anchor, size s) {
-        if (anchor >= anchors.size()) anchors.resize(anchor + 1);
-        anchors[anchor] = s;
-      }
-      void start(const YAML::Mark& mark, YAML::anchor_t anchor) {
-        open.push_back({anchor, {}});
-        add(mark, {1, 0});  // the node itself, in its own total (its parent gets it at end)
-      }
-      void end() {
-        if (open.empty()) return;
-        const open_node done = open.back();
-        open.pop_back();
-        if (done.anchor != YAML::NullAnchor) remember(done.anchor, done.total);
-        if (!open.empty()) {
-          open.back().total.nodes += done.total.nodes;
-          open.back().total.bytes += done.total.bytes;
-        }
-      }
-
-      void OnDocumentStart(const YAML::Mark& mark) override {
-        starts.push_back(mark);
-        anchors.clear();
-        open.clear();
-        document = {};
-      }
-      void OnDocumentEnd() override {}
-      void OnNull(const YAML::Mark& mark, YAML::anchor_t anchor) override { leaf(mark, anchor, 0); }
-      void OnAlias(const YAML::Mark& mark, YAML::anchor_t anchor) override {
-        // An alias of a node still open (a cycle) counts as one node: the reader
-        // rejects such a node by its shape.
-        const bool known = anchor < anchors.size() && anchors[anchor].nodes > 0;
-        add(mark, known ? anchors[anchor] : size{1, 0});
-      }
-      void OnScalar(const YAML::Mark& mark, const std::string&, YAML::anchor_t anchor,
-                    const std::string& value) override {
-        leaf(mark, anchor, value.size());
-      }
-      void OnSequenceStart(const YAML::Mark& mark, const std::string&, YAML::anchor_t anchor,
-                           YAML::EmitterStyle::value) override {
-        start(mark, anchor);
-      }
-      void OnSequenceEnd() override { end(); }
-      void OnMapStart(const YAML::Mark& mark, const std::string&, YAML::anchor_t anchor,
-                      YAML::EmitterStyle::value) override {
-        start(mark, anchor);
-      }
-      void OnMapEnd() override { end(); }
-    } events(this);
-    std::istringstream in(text);
-    YAML::Parser parser(in);
-    for (int i = 0; i < 2 && parser.HandleNextDocument(events); ++i) {
-    }
+    const auto marks =
+        document_marks(text, {1, limits_.max_nodes, limits_.max_expanded_bytes, false});
+    if (marks.exceeded == yaml_scan::limit::nodes)
+      fail(at(marks.where), {}, {},
+           "the spec has more than " + std::to_string(limits_.max_nodes) +
+               " YAML nodes with aliases expanded (limit)");
+    if (marks.exceeded == yaml_scan::limit::expanded_bytes)
+      fail(at(marks.where), {}, {},
+           "the spec holds more than " + std::to_string(limits_.max_expanded_bytes) +
+               " bytes of text with aliases expanded (limit)");
     text_scan out;
-    if (events.starts.size() >= 2) out.second_document = events.starts[1];
+    if (marks.exceeded == yaml_scan::limit::documents) out.second_document = marks.where;
     return out;
   }
 
@@ -307,9 +351,9 @@ class yaml_spec_reader {
     YAML::Node value;
   };
 
-  static constexpr std::array<std::string_view, 10> rule_keys{
-      "rulename", "rule_name", "description", "action",   "ordered",
-      "groupby",  "parent",    "child",       "timespan", "tags"};
+  static constexpr std::array<std::string_view, 11> rule_keys{
+      "rulename", "rule_name", "description", "action",    "ordered", "groupby",
+      "parent",   "child",     "timespan",    "exclusive", "tags"};
   static constexpr std::array<std::string_view, 4> tag_keys{"name", "prefix_get", "prefix_put",
                                                             "put_condition"};
 
@@ -518,6 +562,9 @@ class yaml_spec_reader {
       } else if (e.key == "child") {
         r.child = string_value(e, rn, {});
         r.where.child = at(e.value);
+      } else if (e.key == "exclusive") {
+        r.exclusive = bool_value(e, rn);
+        r.where.exclusive = at_value(e);
       } else if (e.key == "timespan") {
         const auto text = string_value(e, rn, {});
         r.timespan = parse_timespan(text);

@@ -644,6 +644,46 @@ rules:
 EOF
 usage_error "^fluxcap: no_timestamp.yaml:4:15: rule 'r': 'timespan' needs the spec's 'timestamp' column \(the events' time\)$" run --spec no_timestamp.yaml timed.jsonl
 
+CASE="exclusive: parent and ancestor rules that never output an event's own tags"
+cat >exclusive.yaml <<'EOF'
+rules:
+  - {rulename: xpar, action: parent, exclusive: true, parent: parent_id, child: id, tags: [f]}
+  - {rulename: xanc, action: ancestor, exclusive: true, parent: parent_id, child: id, tags: [f]}
+conditions:
+  parent_f: xpar.f
+EOF
+cat >in.jsonl <<'EOF'
+{"id":3,"sigma":{"xpar":{"f":true},"xanc":{"f":true}}}
+{"id":13,"parent_id":3}
+{"id":133,"parent_id":13}
+{"id":4,"parent_id":133,"sigma":{"xpar":{"f":true},"xanc":{"f":true}}}
+EOF
+for memory in exact bloom cuckoo; do
+  run run --spec exclusive.yaml --memory $memory in.jsonl
+  expect_rc 0 && expect_no_err && expect_out_text '{"id":3,"sigma":{"xpar":{"f":false},"xanc":{"f":false}}}
+{"id":13,"parent_id":3,"sigma":{"xpar":{"f":true},"xanc":{"f":true}},"detections":["parent_f"]}
+{"id":133,"parent_id":13,"sigma":{"xpar":{"f":false},"xanc":{"f":true}}}
+{"id":4,"parent_id":133,"sigma":{"xpar":{"f":false},"xanc":{"f":true}}}'
+done
+run check --spec exclusive.yaml
+expect_rc 0 && grep -q '^rule xpar (parent, parent column parent_id, child column id, exclusive)$' "$WORK/out" &&
+  grep -q "^       exclusive: output is the recall only (the parent's tag, never the event's own); remembered when true on input$" "$WORK/out" &&
+  grep -q "^       exclusive: output is the recall only (an ancestor's tag, never the event's own); remembered when true on input or recalled$" "$WORK/out" ||
+  fail "check does not show exclusive: $(cat "$WORK/out")"
+run graph --spec exclusive.yaml
+expect_rc 0 && grep -q '^    label="xpar (parent, exclusive)";$' "$WORK/out" &&
+  grep -q '^    label="xanc (ancestor, exclusive)";$' "$WORK/out" &&
+  grep -q '^  "xanc.f" -> "xanc.f";$' "$WORK/out" ||
+  fail "graph does not show exclusive: $(cat "$WORK/out")"
+cat >bad_exclusive.yaml <<'EOF'
+rules:
+  - rulename: r
+    action: temporal
+    exclusive: true
+    tags: [t]
+EOF
+usage_error "^fluxcap: bad_exclusive.yaml:4:16: rule 'r': 'exclusive' is only valid for parent and ancestor rules, not 'temporal'$" check --spec bad_exclusive.yaml
+
 CASE="help and version"
 run --help
 expect_rc 0 && expect_no_err && expect_err_matches '^$'

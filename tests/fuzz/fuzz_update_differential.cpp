@@ -1,6 +1,7 @@
-// Fuzz target: drives update() with arbitrary event sequences (every rule kind,
-// process trees with reused, null, empty and self parents, contexts) in exact mode
-// and checks every event against the naive reference model of tests/reference_model.hpp.
+// Fuzz target: drives update() with arbitrary event sequences (every rule kind, exclusive
+// parent and ancestor included; process trees with reused, null, empty and self parents;
+// contexts) in exact mode and checks every event against the naive reference model of
+// tests/reference_model.hpp.
 #include <fluxcap/fluxcap.hpp>
 
 #include "../reference_model.hpp"
@@ -20,6 +21,9 @@ const fluxcap::spec& fuzz_spec() {
   static const fluxcap::spec s{
       fluxcap::parent_rule("par", "ppid", "pid", {"p1", "p2"}),
       fluxcap::ancestor_rule("anc", "ppid", "pid", {"s1"}),
+      // Exclusive carry (docs/semantics.md), with the same tag names as par and anc.
+      fluxcap::parent_rule("xpar", "ppid", "pid", {"p1"}).with_exclusive(),
+      fluxcap::ancestor_rule("xanc", "ppid", "pid", {"s1", "s2"}).with_exclusive(),
       fluxcap::temporal_rule("ord", {"a", "b", "c"}).with_ordered(),
       fluxcap::temporal_rule("ordg", {"a", "b"}).with_ordered().with_groupby({"folder"}),
       fluxcap::temporal_rule("unordg", {"x", "y"}).with_groupby({"folder", "user"}),

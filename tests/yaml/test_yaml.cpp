@@ -38,6 +38,7 @@ void check_same(const spec& got, const spec& want) {
     CHECK(g.groupby == w.groupby);
     CHECK(g.parent == w.parent);
     CHECK(g.child == w.child);
+    CHECK(g.exclusive == w.exclusive);
     REQUIRE(g.tags.size() == w.tags.size());
     for (std::size_t t = 0; t < w.tags.size(); ++t) {
       CAPTURE(w.tags[t].name);
@@ -572,4 +573,64 @@ TEST_CASE("messages: a timespan too large says so; long names are cut at 200 byt
   CHECK(error_of("rules: []\n" + accented + ": 1\n") ==
         "spec.yaml:2:1: unknown top-level key '" + std::string(199, 'a') +
             "...'; expected 'rules', 'conditions' or 'timestamp'");
+}
+
+TEST_CASE("exclusive (docs/semantics.md, exclusive carry)") {
+  const auto doc = parse_spec_string(R"(rules:
+  - rulename: sigma-parent
+    action: parent
+    exclusive: true
+    parent: parent_id
+    child: id
+    tags: [p1]
+  - {rulename: sigma-ancestor, action: ancestor, exclusive: true, parent: parent_id, child: id,
+     tags: [a1]}
+  - {rulename: plain, action: parent, exclusive: false, parent: parent_id, child: id, tags: [f]}
+  - {rulename: unset, action: ancestor, parent: parent_id, child: id, tags: [f]}
+)");
+  REQUIRE(doc.spec.rules.size() == 4);
+  CHECK(doc.spec.rules[0].exclusive == true);
+  CHECK(doc.spec.rules[0].where.exclusive.line == 4);
+  CHECK(doc.spec.rules[0].where.exclusive.column == 16);
+  CHECK(doc.spec.rules[1].exclusive == true);
+  CHECK(doc.spec.rules[2].exclusive == false);
+  CHECK_FALSE(doc.spec.rules[3].exclusive.has_value());
+  check_same(doc.spec,
+             spec{parent_rule("sigma-parent", "parent_id", "id", {"p1"}).with_exclusive(),
+                  ancestor_rule("sigma-ancestor", "parent_id", "id", {"a1"}).with_exclusive(),
+                  parent_rule("plain", "parent_id", "id", {"f"}).with_exclusive(false),
+                  ancestor_rule("unset", "parent_id", "id", {"f"})});
+  const auto prog = fluxcap::compile(doc.spec);
+  CHECK(prog.rules[0].tags[0].condition == condition_kind::exclusive);
+  CHECK(prog.rules[1].tags[0].condition == condition_kind::exclusive_self);
+  CHECK(prog.rules[2].tags[0].condition == condition_kind::none);
+  CHECK(prog.rules[3].tags[0].condition == condition_kind::self);
+
+  // Errors: the value, the action, the form, the key's spelling.
+  CHECK(error_of("rulename: r\naction: parent\nparent: p\nchild: c\nexclusive: yes please\n"
+                 "tags: [a]\n") ==
+        "spec.yaml:5:12: rule 'r': 'exclusive' must be true or false, not 'yes please'");
+  CHECK(error_of("rulename: r\naction: parent\nparent: p\nchild: c\nexclusive: \"true\"\n"
+                 "tags: [a]\n") ==
+        "spec.yaml:5:12: rule 'r': 'exclusive' must be true or false, not 'true'");
+  CHECK(error_of("rulename: r\naction: parent\nparent: p\nchild: c\nexclusive:\ntags: [a]\n") ==
+        "spec.yaml:5:1: rule 'r': 'exclusive' must be true or false, not nothing");
+  CHECK(error_of("rulename: r\naction: parent\nparent: p\nchild: c\nexclusive: [true]\n"
+                 "tags: [a]\n") ==
+        "spec.yaml:5:12: rule 'r': 'exclusive' must be true or false, not a list");
+  CHECK(error_of("rulename: r\naction: temporal\nexclusive: true\ntags: [a]\n") ==
+        "spec.yaml:3:12: rule 'r': 'exclusive' is only valid for parent and ancestor rules, not "
+        "'temporal'");
+  CHECK(error_of("rules:\n  - {rulename: r, action: temporal, exclusive: false, tags: [a]}\n") ==
+        "spec.yaml:2:48: rule 'r': 'exclusive' is only valid for parent and ancestor rules, not "
+        "'temporal'");
+  CHECK(error_of("rule_name: r\nexclusive: true\ntags:\n  - {name: a, prefix_get: p, "
+                 "prefix_put: c}\n") ==
+        "spec.yaml:2:12: rule 'r': 'exclusive' is only valid for parent and ancestor rules, not "
+        "low-level rules");
+  CHECK(error_of("rulename: r\naction: parent\nparent: p\nchild: c\nexclusiv: true\n"
+                 "tags: [a]\n") ==
+        "spec.yaml:5:1: rule 'r': unknown key 'exclusiv' in a rule (did you mean 'exclusive'?)");
+  CHECK(error_of("exclusive: true\nrules:\n  - {rulename: r, action: temporal, tags: [a]}\n") ==
+        "spec.yaml:1:1: 'exclusive' belongs to a rule; list rules under 'rules:'");
 }

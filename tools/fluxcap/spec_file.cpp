@@ -79,6 +79,7 @@ std::string rule_header(const fluxcap::rule_spec& r, const fluxcap::compiled_rul
     } else {
       out +=
           ", parent column " + r.parent.value_or("?") + ", child column " + r.child.value_or("?");
+      if (r.exclusive.value_or(false)) out += ", exclusive";
     }
   }
   return out + ")";
@@ -131,6 +132,16 @@ std::string describe_program(const loaded_spec& s) {
         case fluxcap::condition_kind::self:
           out += "       put condition: itself (recalled first, then remembered when true)\n";
           break;
+        case fluxcap::condition_kind::exclusive:
+          out +=
+              "       exclusive: output is the recall only (the parent's tag, never the "
+              "event's own); remembered when true on input\n";
+          break;
+        case fluxcap::condition_kind::exclusive_self:
+          out +=
+              "       exclusive: output is the recall only (an ancestor's tag, never the "
+              "event's own); remembered when true on input or recalled\n";
+          break;
         case fluxcap::condition_kind::other: {
           const auto& cond = rule.tags[tag.condition_tag].name;
           out += "       put condition: ";
@@ -170,6 +181,7 @@ std::string dependency_graph(const loaded_spec& s) {
     std::string label = rule.name + " (";
     label += rule.act ? std::string(fluxcap::to_string(*rule.act)) : std::string("low-level");
     if (s.spec.rules[i].ordered.value_or(false)) label += ", ordered";
+    if (s.spec.rules[i].exclusive.value_or(false)) label += ", exclusive";
     label += ")";
     out += "  subgraph " + dot_id("cluster_" + std::to_string(i)) + " {\n";
     out += "    label=" + dot_id(label) + ";\n";
@@ -177,7 +189,8 @@ std::string dependency_graph(const loaded_spec& s) {
       const std::string id = dot_id(rule.name + "." + tag.name);
       out += "    " + id + " [label=" + dot_id(tag.name) + "];\n";
       std::string from;  // the tag whose establishment gates this one
-      if (tag.condition == fluxcap::condition_kind::self) {
+      if (tag.condition == fluxcap::condition_kind::self ||
+          tag.condition == fluxcap::condition_kind::exclusive_self) {
         from = id;
       } else if (tag.condition == fluxcap::condition_kind::other) {
         std::string name = rule.name;

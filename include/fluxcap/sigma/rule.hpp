@@ -153,13 +153,17 @@ struct rule {
   document_kind kind = document_kind::detection;
   std::optional<std::string> id;
   std::optional<std::string> title;
+  /// `name:`, by which correlation rules may refer to a rule (Sigma 2).
+  std::optional<std::string> name;
   std::optional<std::string> level;
   std::optional<std::string> status;
   logsource source;
   std::vector<detection> detections;         ///< in file order
   std::vector<std::string> conditions;       ///< a list is their OR
   std::vector<source_span> condition_where;  ///< one per condition
-  source_span where;                         ///< the document's start
+  /// `detection: timeframe:` (Sigma 1.0 aggregations), as written; not a search identifier.
+  std::optional<std::string> timeframe;
+  source_span where;  ///< the document's start
 };
 
 }  // namespace sigma

@@ -1,0 +1,538 @@
+// The hot core of Sigma literal matching: every literal pattern of one field (exact,
+// startswith, endswith, contains; ASCII case-insensitive unless cased) found in one
+// pass over a value, without copying or allocating (docs/design/sigma-frontend.md 4.1,
+// 4.2, 4.6).
+//
+// Structures, all over ASCII-folded bytes (A-Z read as a-z: folding is free per byte):
+// - contains: an Aho-Corasick automaton (A. V. Aho, M. J. Corasick, "Efficient string
+//   matching: an aid to bibliographic search", CACM 18(6), 1975) over byte classes (the
+//   bytes occurring in contains patterns; upper-case letters share the lower-case class;
+//   every other byte is class 0 and sends the automaton to its root). States are numbered
+//   breadth-first; the shallow ones (depth < dense_depth) have full DFA rows, the deeper
+//   ones (the long tails of the patterns) sorted sparse transitions plus a failure link.
+//   Each state holds a precomputed span of every pattern ending there (its own and its
+//   failure chain's): no output links are followed at scan time.
+// - prefix and exact: one forward trie walked from byte 0 while it has a transition;
+//   exact patterns are the trie nodes reached exactly when the value ends. No hash,
+//   nothing to verify, no collisions an attacker could aim at.
+// - suffix: a trie of the reversed patterns walked from the last byte backwards.
+// - cased patterns live in the same structures (folded); at a hit their original bytes
+//   are compared case-sensitively with the value at the hit position. One pass serves
+//   both kinds, and `cased` is rare in rules, so separate structures would cost a second
+//   pass for little.
+// Scanning is linear in the value's length plus the hits reported (a cased hit also
+// compares its pattern's bytes); the structures are bounded by literal_matcher_limits
+// (exceeding one throws literal_limit_error); memory_bytes() reports their size.
+#pragma once
+
+#include <fluxcap/detail/abi_macros.hpp>
+#include <fluxcap/sigma/detail/glob.hpp>  // fold_ascii
+
+#include <algorithm>
+#include <cstddef>
+#include <cstdint>
+#include <cstring>
+#include <limits>
+#include <stdexcept>
+#include <string>
+#include <string_view>
+#include <utility>
+#include <vector>
+
+FLUXCAP_BEGIN_NAMESPACE
+
+namespace sigma::detail {
+
+/// exact = the whole value; prefix = the value starts with it; suffix = ends with it;
+/// contains = anywhere.
+enum class literal_anchor : std::uint8_t { exact, prefix, suffix, contains };
+
+/// Bounds on what a matcher may build (hostile rule sets stay bounded).
+struct literal_matcher_limits {
+  /// Sum of the lengths of all added patterns (bounds states, trie nodes, pattern bytes).
+  std::size_t max_pattern_bytes = std::size_t{1} << 24;
+  /// Total length of the contains automaton's precomputed output spans (4 bytes each).
+  /// Adversarial sets (a, aa, aaa, ...) grow these quadratically; realdata needs ~10^4.
+  std::size_t max_output_entries = std::size_t{1} << 22;
+  /// Budget of the dense DFA rows: the dense depth is the largest <= max_dense_depth
+  /// whose rows fit (the root is always dense).
+  std::size_t max_dense_bytes = std::size_t{1} << 20;
+  unsigned max_dense_depth = 4;
+};
+
+/// A matcher would exceed one of its literal_matcher_limits.
+class literal_limit_error : public std::length_error {
+ public:
+  using std::length_error::length_error;
+};
+
+class literal_matcher;
+
+/// Per-thread scratch of literal_matcher::scan_unique: one stamp per id (ids are dense).
+class literal_scan_scratch {
+ public:
+  /// Sizes the scratch for `m` (allocates; do it once, outside the hot path).
+  void prepare(const literal_matcher& m);
+
+ private:
+  friend class literal_matcher;
+  std::vector<std::uint32_t> stamps_;
+  std::uint32_t generation_ = 0;
+};
+
+class literal_matcher {
+ public:
+  literal_matcher() = default;
+  explicit literal_matcher(const literal_matcher_limits& limits) : limits_(limits) {}
+
+  /// `id`: the caller's leaf id (< 2^31). `pattern`: raw bytes, matched ASCII
+  /// case-insensitively unless `cased`. The same pattern may be added many times. An empty
+  /// pattern: exact matches only the empty value; prefix/suffix/contains match every value.
+  /// Throws literal_limit_error past max_pattern_bytes, std::logic_error after build().
+  void add(std::string_view pattern, literal_anchor anchor, bool cased, std::uint32_t id) {
+    if (built_) throw std::logic_error("literal_matcher::add after build");
+    if (id >= (std::uint32_t{1} << 31)) throw std::invalid_argument("literal_matcher: id >= 2^31");
+    if (pattern.size() >
+            limits_.max_pattern_bytes - std::min(pattern_bytes_, limits_.max_pattern_bytes) ||
+        pattern.size() >= has_output - std::min<std::size_t>(pattern_bytes_, has_output) ||
+        entries_.size() >= has_output)  // offsets, states and entry indices stay 32-bit
+      throw literal_limit_error("literal_matcher: more pattern bytes than max_pattern_bytes");
+    pattern_bytes_ += pattern.size();
+    id_bound_ = std::max<std::size_t>(id_bound_, std::size_t{id} + 1);
+    entries_.push_back(entry{id, static_cast<std::uint32_t>(originals_.size()),
+                             static_cast<std::uint32_t>(pattern.size()), anchor, cased});
+    originals_.append(pattern);
+  }
+
+  /// After all adds; once. Throws literal_limit_error past max_output_entries.
+  void build() {
+    if (built_) throw std::logic_error("literal_matcher::build called twice");
+    build_forward_trie();
+    build_reverse_trie();
+    build_automaton();
+    // Originals are needed only for cased verification; keep them (they are small) so
+    // offsets stay valid; shrink what build-time growth over-allocated.
+    entries_.shrink_to_fit();
+    originals_.shrink_to_fit();
+    built_ = true;
+  }
+
+  /// Calls on_hit(id) for every added (pattern, anchor, cased) that matches `value`.
+  /// Guarantee: an exact, prefix, suffix or empty pattern is reported at most once per
+  /// add; a contains pattern once per occurrence (end position) in the value, so an id may
+  /// repeat (scan_unique reports each id at most once). No allocation, no copy.
+  /// Before build(): no hits.
+  template <class OnHit>
+  void scan(std::string_view value, OnHit&& on_hit) const {
+    scan_ids(value, on_hit);
+  }
+
+  /// As scan, but each id is reported at most once per call. `scratch` (one stamp per id,
+  /// so sized by the largest id) must have been prepared for this matcher (else it is sized
+  /// here, allocating once).
+  template <class OnHit>
+  void scan_unique(std::string_view value, literal_scan_scratch& scratch, OnHit&& on_hit) const {
+    if (scratch.stamps_.size() < id_bound_) scratch.stamps_.assign(id_bound_, 0);
+    if (++scratch.generation_ == 0) {
+      std::fill(scratch.stamps_.begin(), scratch.stamps_.end(), 0);
+      scratch.generation_ = 1;
+    }
+    const std::uint32_t generation = scratch.generation_;
+    std::uint32_t* stamps = scratch.stamps_.data();
+    scan_ids(value, [&](std::uint32_t id) {
+      if (stamps[id] == generation) return;
+      stamps[id] = generation;
+      on_hit(id);
+    });
+  }
+
+  [[nodiscard]] std::size_t memory_bytes() const noexcept {
+    return sizeof(*this) + bytes_of(entries_) + originals_.capacity() + always_.capacity() * 4 +
+           forward_.memory_bytes() + reverse_.memory_bytes() + bytes_of(dense_) +
+           bytes_of(sparse_begin_) + bytes_of(sparse_class_) + bytes_of(sparse_target_) +
+           bytes_of(fail_) + bytes_of(out_begin_) + bytes_of(out_);
+  }
+  [[nodiscard]] std::size_t pattern_count() const noexcept { return entries_.size(); }
+  /// One more than the largest id added (0 when empty): the size of a scan_unique scratch.
+  [[nodiscard]] std::size_t id_bound() const noexcept { return id_bound_; }
+  [[nodiscard]] bool empty() const noexcept { return entries_.empty(); }
+
+  /// Diagnostics (benchmarks, tests).
+  [[nodiscard]] std::size_t automaton_states() const noexcept { return fail_.size(); }
+  [[nodiscard]] std::size_t automaton_dense_states() const noexcept { return dense_count_; }
+  [[nodiscard]] std::size_t byte_classes() const noexcept { return class_count_; }
+  [[nodiscard]] std::size_t output_entries() const noexcept { return out_.size(); }
+  [[nodiscard]] const literal_matcher_limits& limits() const noexcept { return limits_; }
+
+ private:
+  struct entry {
+    std::uint32_t id;
+    std::uint32_t offset;  ///< of the original bytes in originals_
+    std::uint32_t length;
+    literal_anchor anchor;
+    bool cased;
+  };
+
+  template <class T>
+  static std::size_t bytes_of(const std::vector<T>& v) noexcept {
+    return v.capacity() * sizeof(T);
+  }
+
+  /// Build-time trie node: children as (label, node) pairs, unsorted.
+  struct build_node {
+    std::vector<std::pair<std::uint8_t, std::uint32_t>> children;
+    std::vector<std::uint32_t> outputs;  ///< entry indices
+    std::uint32_t depth = 0;
+  };
+
+  static std::uint32_t child_of(const std::vector<build_node>& nodes, std::uint32_t n,
+                                std::uint8_t label) noexcept {
+    for (const auto& [l, c] : nodes[n].children)
+      if (l == label) return c;
+    return none;
+  }
+
+  static std::uint32_t insert_path(std::vector<build_node>& nodes, std::uint32_t n,
+                                   std::uint8_t label) {
+    const std::uint32_t c = child_of(nodes, n, label);
+    if (c != none) return c;
+    const auto fresh = static_cast<std::uint32_t>(nodes.size());
+    const std::uint32_t depth = nodes[n].depth + 1;
+    nodes[n].children.emplace_back(label, fresh);
+    nodes.emplace_back();
+    nodes.back().depth = depth;
+    return fresh;
+  }
+
+  /// A trie over folded bytes with sparse sorted edges, walked from one end of a value.
+  class flat_trie {
+   public:
+    void assign(std::vector<build_node>& nodes) {
+      // Nodes keep insertion numbering (a walk stops at the first missing edge, so no
+      // layout by depth is needed).
+      const std::size_t n = nodes.size();
+      edge_begin_.assign(n + 1, 0);
+      out_begin_.assign(n + 1, 0);
+      label_.clear();
+      target_.clear();
+      out_.clear();
+      for (std::size_t i = 0; i < n; ++i) {
+        auto& ch = nodes[i].children;
+        std::sort(ch.begin(), ch.end());
+        edge_begin_[i] = static_cast<std::uint32_t>(label_.size());
+        for (const auto& [l, c] : ch) {
+          label_.push_back(l);
+          target_.push_back(c);
+        }
+        out_begin_[i] = static_cast<std::uint32_t>(out_.size());
+        out_.insert(out_.end(), nodes[i].outputs.begin(), nodes[i].outputs.end());
+      }
+      edge_begin_[n] = static_cast<std::uint32_t>(label_.size());
+      out_begin_[n] = static_cast<std::uint32_t>(out_.size());
+      shrink();
+    }
+    [[nodiscard]] bool empty() const noexcept { return out_.empty(); }
+    [[nodiscard]] std::uint32_t step(std::uint32_t node, std::uint8_t label) const noexcept {
+      std::uint32_t lo = edge_begin_[node], hi = edge_begin_[node + 1];
+      while (lo < hi) {
+        const std::uint32_t mid = lo + (hi - lo) / 2;
+        if (label_[mid] < label)
+          lo = mid + 1;
+        else
+          hi = mid;
+      }
+      return (lo < edge_begin_[node + 1] && label_[lo] == label) ? target_[lo] : none;
+    }
+    [[nodiscard]] const std::uint32_t* outputs_begin(std::uint32_t node) const noexcept {
+      return out_.data() + out_begin_[node];
+    }
+    [[nodiscard]] const std::uint32_t* outputs_end(std::uint32_t node) const noexcept {
+      return out_.data() + out_begin_[node + 1];
+    }
+    [[nodiscard]] std::size_t memory_bytes() const noexcept {
+      return bytes_of(edge_begin_) + bytes_of(label_) + bytes_of(target_) + bytes_of(out_begin_) +
+             bytes_of(out_);
+    }
+
+   private:
+    void shrink() {
+      edge_begin_.shrink_to_fit();
+      label_.shrink_to_fit();
+      target_.shrink_to_fit();
+      out_begin_.shrink_to_fit();
+      out_.shrink_to_fit();
+    }
+    std::vector<std::uint32_t> edge_begin_;
+    std::vector<std::uint8_t> label_;
+    std::vector<std::uint32_t> target_;
+    std::vector<std::uint32_t> out_begin_;
+    std::vector<std::uint32_t> out_;
+  };
+
+  void build_forward_trie() {
+    std::vector<build_node> nodes(1);
+    for (std::uint32_t e = 0; e < entries_.size(); ++e) {
+      const entry& en = entries_[e];
+      if (en.anchor != literal_anchor::exact && en.anchor != literal_anchor::prefix) continue;
+      if (en.length == 0 && en.anchor == literal_anchor::prefix) {
+        always_.push_back(e);
+        continue;
+      }
+      std::uint32_t n = 0;
+      for (std::uint32_t i = 0; i < en.length; ++i)
+        n = insert_path(nodes, n,
+                        fold_ascii(static_cast<unsigned char>(originals_[en.offset + i])));
+      nodes[n].outputs.push_back(e);
+    }
+    forward_.assign(nodes);
+  }
+
+  void build_reverse_trie() {
+    std::vector<build_node> nodes(1);
+    for (std::uint32_t e = 0; e < entries_.size(); ++e) {
+      const entry& en = entries_[e];
+      if (en.anchor != literal_anchor::suffix) continue;
+      if (en.length == 0) {
+        always_.push_back(e);
+        continue;
+      }
+      std::uint32_t n = 0;
+      for (std::uint32_t i = en.length; i-- > 0;)
+        n = insert_path(nodes, n,
+                        fold_ascii(static_cast<unsigned char>(originals_[en.offset + i])));
+      nodes[n].outputs.push_back(e);
+    }
+    reverse_.assign(nodes);
+  }
+
+  void build_automaton() {
+    // Byte classes: folded bytes occurring in contains patterns, numbered from 1 by value.
+    bool used[256] = {};
+    for (const entry& en : entries_)
+      if (en.anchor == literal_anchor::contains)
+        for (std::uint32_t i = 0; i < en.length; ++i)
+          used[fold_ascii(static_cast<unsigned char>(originals_[en.offset + i]))] = true;
+    std::uint32_t classes = 1;
+    for (unsigned b = 0; b < 256; ++b) {
+      class_of_[b] = used[b] ? static_cast<std::uint8_t>(classes) : std::uint8_t{0};
+      if (used[b]) ++classes;
+    }
+    for (unsigned b = 'A'; b <= 'Z'; ++b) class_of_[b] = class_of_[b + ('a' - 'A')];
+    class_count_ = classes;
+
+    // Goto trie over classes.
+    std::vector<build_node> nodes(1);
+    for (std::uint32_t e = 0; e < entries_.size(); ++e) {
+      const entry& en = entries_[e];
+      if (en.anchor != literal_anchor::contains) continue;
+      if (en.length == 0) {
+        always_.push_back(e);
+        continue;
+      }
+      std::uint32_t n = 0;
+      for (std::uint32_t i = 0; i < en.length; ++i)
+        n = insert_path(nodes, n, class_of_[static_cast<unsigned char>(originals_[en.offset + i])]);
+      nodes[n].outputs.push_back(e);
+    }
+
+    // Breadth-first numbering: depth-ordered, so the dense states are a prefix.
+    const std::size_t n = nodes.size();
+    if (n >= has_output) throw literal_limit_error("literal_matcher: 2^31 automaton states");
+    std::vector<std::uint32_t> order;  // order[new] = old
+    order.reserve(n);
+    order.push_back(0);
+    for (std::size_t head = 0; head < order.size(); ++head) {
+      auto& ch = nodes[order[head]].children;
+      std::sort(ch.begin(), ch.end());
+      for (const auto& [l, c] : ch) order.push_back(c);
+    }
+    std::vector<std::uint32_t> renumber(n);
+    for (std::uint32_t i = 0; i < n; ++i) renumber[order[i]] = i;
+
+    // Dense depth: the largest within the byte budget.
+    std::vector<std::size_t> per_depth;
+    for (const auto& node : nodes) {
+      if (node.depth >= per_depth.size()) per_depth.resize(node.depth + 1, 0);
+      ++per_depth[node.depth];
+    }
+    const std::size_t row_bytes = std::size_t{classes} * sizeof(std::uint32_t);
+    std::size_t dense = 1;
+    for (std::size_t d = 1; d < per_depth.size() && d < limits_.max_dense_depth; ++d) {
+      if ((dense + per_depth[d]) * row_bytes > limits_.max_dense_bytes) break;
+      dense += per_depth[d];
+    }
+    dense_count_ = static_cast<std::uint32_t>(dense);
+
+    fail_.assign(n, 0);
+    dense_.assign(dense * classes, 0);
+    sparse_begin_.assign(n - dense + 1, 0);
+    sparse_class_.clear();
+    sparse_target_.clear();
+    out_begin_.assign(n + 1, 0);
+    out_.clear();
+
+    // Sparse rows of the deep states (new numbering), needed by delta() below.
+    for (std::size_t s = dense; s < n; ++s) {
+      sparse_begin_[s - dense] = static_cast<std::uint32_t>(sparse_class_.size());
+      for (const auto& [l, c] : nodes[order[s]].children) {
+        sparse_class_.push_back(l);
+        sparse_target_.push_back(renumber[c]);
+      }
+    }
+    sparse_begin_[n - dense] = static_cast<std::uint32_t>(sparse_class_.size());
+
+    for (std::uint32_t s = 0; s < n; ++s) {
+      const build_node& node = nodes[order[s]];
+      if (s < dense) {
+        std::uint32_t* row = dense_.data() + std::size_t{s} * classes;
+        if (s != 0) std::copy_n(dense_.data() + std::size_t{fail_[s]} * classes, classes, row);
+        for (const auto& [l, c] : node.children) row[l] = renumber[c];
+      }
+      for (const auto& [l, c] : node.children) fail_[renumber[c]] = s == 0 ? 0 : delta(fail_[s], l);
+      // Output span: own patterns, then the failure state's (already complete) span.
+      out_begin_[s] = static_cast<std::uint32_t>(out_.size());
+      const std::size_t inherited = s == 0 ? 0 : out_begin_[fail_[s] + 1] - out_begin_[fail_[s]];
+      if (out_.size() + node.outputs.size() + inherited >
+          std::min<std::size_t>(limits_.max_output_entries, none - 1))
+        throw literal_limit_error(
+            "literal_matcher: more automaton outputs than max_output_entries");
+      out_.insert(out_.end(), node.outputs.begin(), node.outputs.end());
+      if (inherited != 0) {
+        const std::size_t from = out_begin_[fail_[s]];
+        for (std::size_t k = 0; k < inherited; ++k) {
+          const std::uint32_t e = out_[from + k];  // a copy: push_back may reallocate
+          out_.push_back(e);
+        }
+      }
+      out_begin_[s + 1] = static_cast<std::uint32_t>(out_.size());
+    }
+    // Transitions carry `has_output` in their top bit: the scan loads an output span only
+    // where one starts (most bytes end in states without outputs).
+    const auto flag = [&](std::uint32_t& t) {
+      if (out_begin_[t] != out_begin_[t + 1]) t |= has_output;
+    };
+    for (auto& t : dense_) flag(t);
+    for (auto& t : sparse_target_) flag(t);
+    for (auto& v : out_) v = entries_[v].cased ? (v | cased_output) : entries_[v].id;
+    fail_.shrink_to_fit();
+    sparse_class_.shrink_to_fit();
+    sparse_target_.shrink_to_fit();
+    out_.shrink_to_fit();
+  }
+
+  /// The automaton's transition from state s on class c (build and scan; at scan time the
+  /// result carries the has_output bit).
+  [[nodiscard]] std::uint32_t delta(std::uint32_t s, std::uint8_t c) const noexcept {
+    for (;;) {
+      if (s < dense_count_) return dense_[std::size_t{s} * class_count_ + c];
+      const std::uint32_t lo = sparse_begin_[s - dense_count_];
+      const std::uint32_t hi = sparse_begin_[s - dense_count_ + 1];
+      for (std::uint32_t k = lo; k < hi; ++k)
+        if (sparse_class_[k] == c) return sparse_target_[k];
+      s = fail_[s];
+    }
+  }
+
+  [[nodiscard]] bool cased_ok(const entry& en, const char* at) const noexcept {
+    return !en.cased || std::memcmp(originals_.data() + en.offset, at, en.length) == 0;
+  }
+
+  template <class Emit>
+  void scan_ids(std::string_view value, Emit&& emit) const {
+    if (!built_) return;
+    const char* const data = value.data();
+    const std::size_t size = value.size();
+    for (const std::uint32_t e : always_) emit(entries_[e].id);
+
+    // Forward trie: prefix patterns on the way, exact ones where the value ends.
+    if (!forward_.empty()) {
+      std::uint32_t node = 0;
+      for (std::size_t i = 0;; ++i) {
+        for (const std::uint32_t* p = forward_.outputs_begin(node); p != forward_.outputs_end(node);
+             ++p) {
+          const entry& en = entries_[*p];
+          if ((en.anchor == literal_anchor::prefix || i == size) && cased_ok(en, data)) emit(en.id);
+        }
+        if (i == size) break;
+        node = forward_.step(node, fold_ascii(static_cast<unsigned char>(data[i])));
+        if (node == none) break;
+      }
+    }
+
+    // Reverse trie: suffix patterns, from the last byte backwards.
+    if (!reverse_.empty()) {
+      std::uint32_t node = 0;
+      for (std::size_t i = size; i-- > 0;) {
+        node = reverse_.step(node, fold_ascii(static_cast<unsigned char>(data[i])));
+        if (node == none) break;
+        for (const std::uint32_t* p = reverse_.outputs_begin(node); p != reverse_.outputs_end(node);
+             ++p)
+          if (cased_ok(entries_[*p], data + i)) emit(entries_[*p].id);
+      }
+    }
+
+    // Aho-Corasick: contains patterns.
+    if (out_.empty()) return;
+    const std::uint32_t* const dense = dense_.data();
+    const std::uint32_t dense_count = dense_count_;
+    const std::size_t classes = class_count_;
+    const std::uint32_t* const out_begin = out_begin_.data();
+    std::uint32_t s = 0;
+    for (std::size_t i = 0; i < size; ++i) {
+      const std::uint8_t c = class_of_[static_cast<unsigned char>(data[i])];
+      if (c == 0) {  // a byte of no pattern: back to the root, which reports nothing
+        s = 0;
+        continue;
+      }
+      const std::uint32_t t = s < dense_count ? dense[s * classes + c] : delta(s, c);
+      s = t & ~has_output;
+      if ((t & has_output) == 0) continue;
+      const std::uint32_t ob = out_begin[s], oe = out_begin[s + 1];
+      for (std::uint32_t k = ob; k != oe; ++k) {
+        const std::uint32_t v = out_[k];
+        if ((v & cased_output) == 0) {
+          emit(v);  // the id itself
+          continue;
+        }
+        const entry& en = entries_[v & ~cased_output];
+        if (cased_ok(en, data + i + 1 - en.length)) emit(en.id);
+      }
+    }
+  }
+
+  static constexpr std::uint32_t none = std::numeric_limits<std::uint32_t>::max();
+  static constexpr std::uint32_t has_output = std::uint32_t{1} << 31;
+  /// In the automaton's output spans: the id of an uncased pattern (no lookup at a hit), or
+  /// this bit plus the entry index of a cased one (its original bytes are compared).
+  static constexpr std::uint32_t cased_output = std::uint32_t{1} << 31;
+
+  literal_matcher_limits limits_{};
+  bool built_ = false;
+  std::size_t pattern_bytes_ = 0;
+  std::size_t id_bound_ = 0;
+  std::vector<entry> entries_;
+  std::string originals_;
+  std::vector<std::uint32_t> always_;  ///< empty prefix/suffix/contains patterns
+
+  flat_trie forward_;  ///< prefix + exact
+  flat_trie reverse_;  ///< suffix, reversed
+
+  std::uint8_t class_of_[256] = {};
+  std::uint32_t class_count_ = 1;
+  std::uint32_t dense_count_ = 0;
+  std::vector<std::uint32_t> dense_;         ///< dense_count_ rows of class_count_ targets
+  std::vector<std::uint32_t> sparse_begin_;  ///< per deep state (s - dense_count_), + 1
+  std::vector<std::uint8_t> sparse_class_;
+  std::vector<std::uint32_t> sparse_target_;
+  std::vector<std::uint32_t> fail_;
+  std::vector<std::uint32_t> out_begin_;  ///< per state, + 1: span in out_
+  std::vector<std::uint32_t> out_;        ///< ids, or cased_output | entry index
+};
+
+inline void literal_scan_scratch::prepare(const literal_matcher& m) {
+  if (stamps_.size() < m.id_bound()) stamps_.assign(m.id_bound(), 0);
+}
+
+}  // namespace sigma::detail
+
+FLUXCAP_END_NAMESPACE

@@ -1,0 +1,595 @@
+// The Sigma event-field accessor of the tool (sigma_fields.hpp).
+#include "sigma_fields.hpp"
+
+#include "line_parser.hpp"  // quote_name
+
+#include <simdjson.h>
+
+#if defined(__SSE2__)
+#include <emmintrin.h>
+#endif
+
+#include <algorithm>
+#include <bit>
+#include <cstring>
+#include <stdexcept>
+#include <utility>
+
+namespace fluxcap_cli {
+
+namespace od = simdjson::ondemand;
+using fluxcap::sigma::field_path;
+using fluxcap::sigma::field_value;
+using fluxcap::sigma::value_kind;
+
+namespace {
+
+constexpr bool is_space(char c) noexcept {
+  return c == ' ' || c == '\t' || c == '\n' || c == '\r';
+}
+
+std::string_view trim_right(std::string_view s) noexcept {
+  while (!s.empty() && is_space(s.back())) s.remove_suffix(1);
+  return s;
+}
+
+constexpr bool is_digit(char c) noexcept {
+  return c >= '0' && c <= '9';
+}
+
+/// JSON number grammar (RFC 8259 section 6).
+bool valid_number(std::string_view s) noexcept {
+  std::size_t i = 0;
+  const std::size_t n = s.size();
+  if (i < n && s[i] == '-') ++i;
+  if (i == n) return false;
+  if (s[i] == '0') {
+    ++i;
+  } else if (is_digit(s[i])) {
+    while (i < n && is_digit(s[i])) ++i;
+  } else {
+    return false;
+  }
+  if (i < n && s[i] == '.') {
+    if (++i == n || !is_digit(s[i])) return false;
+    while (i < n && is_digit(s[i])) ++i;
+  }
+  if (i < n && (s[i] == 'e' || s[i] == 'E')) {
+    ++i;
+    if (i < n && (s[i] == '+' || s[i] == '-')) ++i;
+    if (i == n || !is_digit(s[i])) return false;
+    while (i < n && is_digit(s[i])) ++i;
+  }
+  return i == n;
+}
+
+/// The code unit of the 4 hex digits at `p`, or -1.
+long hex4(const char* p) noexcept {
+  long v = 0;
+  for (int i = 0; i < 4; ++i) {
+    const char c = p[i];
+    long d = 0;
+    if (c >= '0' && c <= '9') {
+      d = c - '0';
+    } else if (c >= 'a' && c <= 'f') {
+      d = c - 'a' + 10;
+    } else if (c >= 'A' && c <= 'F') {
+      d = c - 'A' + 10;
+    } else {
+      return -1;
+    }
+    v = v * 16 + d;
+  }
+  return v;
+}
+
+void append_utf8(std::string& out, unsigned long cp) {
+  char b[4];
+  std::size_t n = 0;
+  if (cp < 0x80) {
+    b[n++] = static_cast<char>(cp);
+  } else if (cp < 0x800) {
+    b[n++] = static_cast<char>(0xc0 | (cp >> 6));
+    b[n++] = static_cast<char>(0x80 | (cp & 0x3f));
+  } else if (cp < 0x10000) {
+    b[n++] = static_cast<char>(0xe0 | (cp >> 12));
+    b[n++] = static_cast<char>(0x80 | ((cp >> 6) & 0x3f));
+    b[n++] = static_cast<char>(0x80 | (cp & 0x3f));
+  } else {
+    b[n++] = static_cast<char>(0xf0 | (cp >> 18));
+    b[n++] = static_cast<char>(0x80 | ((cp >> 12) & 0x3f));
+    b[n++] = static_cast<char>(0x80 | ((cp >> 6) & 0x3f));
+    b[n++] = static_cast<char>(0x80 | (cp & 0x3f));
+  }
+  out.append(b, n);
+}
+
+/// The first '"' or '\\' at or after `p`. There must be one before the padding ends:
+/// the reads go up to 15 bytes past it, within simdjson's padding.
+const char* quote_or_backslash(const char* p) noexcept {
+#if defined(__SSE2__)
+  for (;;) {
+    const __m128i chunk = _mm_loadu_si128(reinterpret_cast<const __m128i*>(p));
+    const int stops = _mm_movemask_epi8(_mm_or_si128(_mm_cmpeq_epi8(chunk, _mm_set1_epi8('"')),
+                                                     _mm_cmpeq_epi8(chunk, _mm_set1_epi8('\\'))));
+    if (stops != 0) return p + std::countr_zero(static_cast<unsigned>(stops));
+    p += 16;
+  }
+#else
+  while (*p != '"' && *p != '\\') ++p;
+  return p;
+#endif
+}
+
+/// A hash of a key or segment: its length and its first and last 8 bytes (collisions
+/// only cost a comparison; a table holds a node's children, a few).
+std::uint64_t segment_hash(std::string_view s) noexcept {
+  std::uint64_t a = 0;
+  std::uint64_t b = 0;
+  const std::size_t n = s.size();
+  if (n >= 8) {
+    std::memcpy(&a, s.data(), 8);
+    std::memcpy(&b, s.data() + n - 8, 8);
+  } else if (n > 0) {
+    std::memcpy(&a, s.data(), n);
+  }
+  std::uint64_t h = (n + 1) * 0x9e3779b97f4a7c15ULL;
+  h ^= a * 0xff51afd7ed558ccdULL;
+  h ^= (b + 0x632be59bd9b4e019ULL) * 0xc4ceb9fe1a85ec53ULL;
+  return h ^ (h >> 29);
+}
+
+}  // namespace
+
+// One walk of a document. The trie nodes a key may reach are kept on `active`, one run
+// of indices per object level being walked (indices, not pointers: it may grow).
+struct json_fields::walker {
+  od::parser parser;
+  od::document doc;
+  std::vector<std::uint32_t> active;
+  const json_fields* self = nullptr;
+  json_field_event* ev = nullptr;
+  std::string* problem = nullptr;
+
+  bool bad(std::string message) {
+    *problem = std::move(message);
+    return false;
+  }
+  bool bad_json(simdjson::error_code e) {
+    return bad(std::string("not valid JSON (") + simdjson::error_message(e) + ")");
+  }
+  bool bad_json(const std::string& what) { return bad("not valid JSON (" + what + ")"); }
+  bool unexpected(std::string_view token) { return bad_json("unexpected " + quote_name(token)); }
+  bool too_deep() {
+    return bad("nesting deeper than " + std::to_string(self->limits_.max_depth) +
+               " levels of objects and arrays");
+  }
+
+  /// The child of `node` whose segment is `key`, or no_handle.
+  std::uint32_t child(const trie_node& node, std::string_view key) const noexcept {
+    const std::size_t mask = node.table.size() - 1;
+    for (std::size_t i = segment_hash(key) & mask;; i = (i + 1) & mask) {
+      const std::uint32_t c = node.table[i];
+      if (c == no_handle || self->trie_[c].segment == key) return c;
+    }
+  }
+
+  /// Appends the nodes below `n` that `key` reaches: a child whose segment is the key,
+  /// or, for a key "s.rest", the nodes "rest" reaches below the child `s`. The dots
+  /// looked at are bounded by the longest child segment, so a hostile key of many dots
+  /// costs no more than a short one.
+  void match(std::uint32_t n, std::string_view key) {
+    const trie_node& node = self->trie_[n];
+    if (node.children.empty()) return;
+    if (key.size() <= node.longest_child) {
+      const std::uint32_t c = child(node, key);
+      if (c != no_handle) active.push_back(c);
+    }
+    if (!node.inner_child) return;
+    // A prefix longer than every child segment cannot match: stop at that length.
+    for (std::size_t dot = key.find('.');
+         dot != std::string_view::npos && dot <= node.longest_child; dot = key.find('.', dot + 1)) {
+      const std::uint32_t c = child(node, key.substr(0, dot));
+      if (c != no_handle && !self->trie_[c].children.empty()) match(c, key.substr(dot + 1));
+    }
+  }
+
+  /// The string token `t` (trimmed, starting with a quote), unescaped: a view into the
+  /// line when it has no escape, else into the event's buffer.
+  bool read_string(std::string_view t, std::string_view& out) {
+    if (t.size() < 2 || t.back() != '"') return unexpected(t);
+    const char* p = t.data() + 1;
+    const char* const last = t.data() + t.size() - 1;  // the closing quote
+    const auto span = [](const char* a, const char* b) { return static_cast<std::size_t>(b - a); };
+    const char* stop = quote_or_backslash(p);
+    if (*stop == '"') {
+      if (stop != last) return unexpected(t);
+      out = std::string_view(p, span(p, last));
+      return true;
+    }
+    std::string& buf = ev->unescaped_;
+    // The buffer was reserved to the line's length and unescaping never lengthens a
+    // string, so earlier views into it stay valid; a check all the same.
+    if (buf.capacity() - buf.size() < span(p, last)) return bad("internal: unescape buffer");
+    const std::size_t start = buf.size();
+    for (;;) {
+      buf.append(p, span(p, stop));
+      if (*stop == '"') {
+        if (stop != last) return unexpected(t);
+        break;
+      }
+      const char* const bs = stop;
+      if (span(bs, last) < 2) return unexpected(t);  // the escape takes the closing quote
+      p = bs + 2;
+      switch (bs[1]) {
+        case '"':
+          buf += '"';
+          break;
+        case '\\':
+          buf += '\\';
+          break;
+        case '/':
+          buf += '/';
+          break;
+        case 'b':
+          buf += '\b';
+          break;
+        case 'f':
+          buf += '\f';
+          break;
+        case 'n':
+          buf += '\n';
+          break;
+        case 'r':
+          buf += '\r';
+          break;
+        case 't':
+          buf += '\t';
+          break;
+        case 'u': {
+          if (span(bs, last) < 6) return bad_json("invalid escape in a string");
+          const long unit = hex4(bs + 2);
+          if (unit < 0 || (unit >= 0xdc00 && unit <= 0xdfff))
+            return bad_json("invalid escape in a string");
+          unsigned long cp = static_cast<unsigned long>(unit);
+          p = bs + 6;
+          if (unit >= 0xd800 && unit <= 0xdbff) {
+            if (span(bs, last) < 12 || bs[6] != '\\' || bs[7] != 'u')
+              return bad_json("invalid escape in a string");
+            const long low = hex4(bs + 8);
+            if (low < 0xdc00 || low > 0xdfff) return bad_json("invalid escape in a string");
+            cp = 0x10000 + ((cp - 0xd800) << 10) + static_cast<unsigned long>(low - 0xdc00);
+            p = bs + 12;
+          }
+          append_utf8(buf, cp);
+          break;
+        }
+        default:
+          return bad_json("invalid escape in a string");
+      }
+      stop = quote_or_backslash(p);  // p <= last, a quote: the scan stops by it
+    }
+    out = std::string_view(buf.data() + start, buf.size() - start);
+    return true;
+  }
+
+  /// A scalar token (string, number, true, false, null) as a field_value.
+  bool read_scalar(std::string_view tok, field_value& out) {
+    const std::string_view t = trim_right(tok);
+    switch (t.front()) {
+      case '"':
+        out.kind = value_kind::string;
+        return read_string(t, out.text);
+      case 't':
+      case 'f':
+        if (t != "true" && t != "false") return unexpected(t);
+        out = field_value{value_kind::boolean, t};
+        return true;
+      case 'n':
+        if (t != "null") return unexpected(t);
+        out = field_value{value_kind::null, {}};
+        return true;
+      default:
+        if (!valid_number(t)) return unexpected(t);
+        out = field_value{value_kind::number, t};
+        return true;
+    }
+  }
+
+  bool begin_slot(std::uint32_t h) {
+    auto& s = ev->slots_[h];
+    if (s.present) return bad("duplicate field " + quote_name(self->paths_[h].text));
+    s.present = true;
+    s.first = static_cast<std::uint32_t>(ev->values_.size());
+    s.count = 0;
+    return true;
+  }
+
+  bool push_value(std::uint32_t h, field_value v) {
+    auto& s = ev->slots_[h];
+    if (s.count >= self->limits_.max_values_per_path)
+      return bad("field " + quote_name(self->paths_[h].text) + " has more than " +
+                 std::to_string(self->limits_.max_values_per_path) + " values");
+    ev->values_.push_back(v);
+    ++s.count;
+    return true;
+  }
+
+  /// Object `o` at nesting `depth`; its keys are matched below the nodes
+  /// active[set_begin, set_end).
+  bool walk_object(od::object& o, std::size_t set_begin, std::size_t set_end, std::size_t depth) {
+    for (auto fr : o) {
+      od::field f;
+      if (const auto e = std::move(fr).get(f)) return bad_json(e);
+      const std::size_t match_begin = active.size();
+      if (set_begin != set_end) {
+        // The key as written when it has no escape (stage 1 found its closing quote),
+        // else unescaped by simdjson.
+        const char* const raw = reinterpret_cast<const char*>(f.key().raw());
+        const char* const stop = quote_or_backslash(raw);
+        std::string_view key(raw, static_cast<std::size_t>(stop - raw));
+        if (*stop != '"')
+          if (const auto e = f.unescaped_key().get(key)) return bad_json(e);
+        for (std::size_t i = set_begin; i < set_end; ++i) match(active[i], key);
+      }
+      const bool ok = walk_value(f.value(), match_begin, active.size(), depth + 1);
+      active.resize(match_begin);
+      if (!ok) return false;
+    }
+    return true;
+  }
+
+  /// Array `a` at nesting `depth`; each element is a value of handle `h` (or none).
+  bool walk_array(od::array& a, std::uint32_t h, std::size_t depth) {
+    const bool strings = self->all_strings_;
+    for (auto ir : a) {
+      od::value item;
+      // get() is &&-qualified in simdjson: the move is what makes the call valid.
+      if (const auto e = std::move(ir).get(item))  // NOLINT(performance-move-const-arg)
+        return bad_json(e);
+      const std::string_view tok = item.raw_json_token();
+      if (tok.empty()) return bad_json("empty value");
+      const char c = tok.front();
+      if (c == '{' || c == '[') {
+        if (h != no_handle && !push_value(h, field_value{value_kind::other, {}})) return false;
+        if (!strings) continue;
+        if (depth + 1 > self->limits_.max_depth) return too_deep();
+        if (c == '{') {
+          od::object o;
+          if (const auto e = item.get_object().get(o)) return bad_json(e);
+          if (!walk_object(o, active.size(), active.size(), depth + 1)) return false;
+        } else {
+          od::array inner;
+          if (const auto e = item.get_array().get(inner)) return bad_json(e);
+          if (!walk_array(inner, no_handle, depth + 1)) return false;
+        }
+        continue;
+      }
+      if (h == no_handle && !(strings && c == '"')) continue;
+      field_value v;
+      if (!read_scalar(tok, v)) return false;
+      if (strings && v.kind == value_kind::string) ev->strings_.push_back(v.text);
+      if (h != no_handle && !push_value(h, v)) return false;
+    }
+    return true;
+  }
+
+  /// Value `v` at nesting `depth`, reached by the nodes active[match_begin, match_end).
+  bool walk_value(od::value& v, std::size_t match_begin, std::size_t match_end, std::size_t depth) {
+    const bool strings = self->all_strings_;
+    bool terminal = false;
+    bool inner = false;
+    for (std::size_t i = match_begin; i < match_end; ++i) {
+      const trie_node& n = self->trie_[active[i]];
+      terminal = terminal || n.handle != no_handle;
+      inner = inner || !n.children.empty();
+    }
+    if (!terminal && !inner && !strings) return true;  // skipped by On-Demand
+    const std::string_view tok = v.raw_json_token();
+    if (tok.empty()) return bad_json("empty value");
+    const char c = tok.front();
+    if (c == '{') {
+      for (std::size_t i = match_begin; i < match_end && terminal; ++i) {
+        const std::uint32_t h = self->trie_[active[i]].handle;
+        if (h != no_handle &&
+            (!begin_slot(h) || !push_value(h, field_value{value_kind::other, {}})))
+          return false;
+      }
+      if (!inner && !strings) return true;
+      if (depth > self->limits_.max_depth) return too_deep();
+      od::object o;
+      if (const auto e = v.get_object().get(o)) return bad_json(e);
+      const std::size_t set_begin = active.size();
+      for (std::size_t i = match_begin; i < match_end; ++i) {
+        const std::uint32_t n = active[i];
+        if (!self->trie_[n].children.empty()) active.push_back(n);
+      }
+      return walk_object(o, set_begin, active.size(), depth);
+    }
+    if (c == '[') {
+      if (!terminal && !strings) return true;
+      if (depth > self->limits_.max_depth) return too_deep();
+      std::uint32_t first = no_handle;
+      for (std::size_t i = match_begin; i < match_end && first == no_handle; ++i)
+        first = self->trie_[active[i]].handle;
+      if (first != no_handle && !begin_slot(first)) return false;
+      od::array a;
+      if (const auto e = v.get_array().get(a)) return bad_json(e);
+      if (!walk_array(a, first, depth)) return false;
+      // Another path reaching the same array (two splits bound separately): same values.
+      for (std::size_t i = match_begin; i < match_end; ++i) {
+        const std::uint32_t h = self->trie_[active[i]].handle;
+        if (h == no_handle || h == first) continue;
+        if (!begin_slot(h)) return false;
+        const auto src = ev->slots_[first];
+        for (std::uint32_t k = 0; k < src.count; ++k)
+          if (!push_value(h, field_value(ev->values_[src.first + k]))) return false;
+      }
+      return true;
+    }
+    if (!terminal && !(strings && c == '"')) return true;
+    field_value value;
+    if (!read_scalar(tok, value)) return false;
+    if (strings && value.kind == value_kind::string) ev->strings_.push_back(value.text);
+    for (std::size_t i = match_begin; i < match_end && terminal; ++i) {
+      const std::uint32_t h = self->trie_[active[i]].handle;
+      if (h != no_handle && (!begin_slot(h) || !push_value(h, value))) return false;
+    }
+    return true;
+  }
+
+  bool parse(std::string_view line, std::size_t readable, json_field_event& out) {
+    ev = &out;
+    const json_fields_limits& limits = self->limits_;
+    if (line.size() > limits.max_line_bytes)
+      return bad("line longer than " + std::to_string(limits.max_line_bytes) + " bytes");
+    out.slots_.assign(self->paths_.size(), json_field_event::slot{});
+    out.values_.clear();
+    out.strings_.clear();
+    out.unescaped_.clear();
+    out.unescaped_.reserve(line.size());
+    // simdjson reads a NUL byte as the end of the text; JSON has no raw NUL anywhere.
+    if (const void* nul = std::memchr(line.data(), '\0', line.size()))
+      return bad_json("a NUL byte at byte " +
+                      std::to_string(static_cast<const char*>(nul) - line.data() + 1));
+    if (const auto e =
+            parser.iterate(simdjson::padded_string_view(line.data(), line.size(), readable))
+                .get(doc))
+      return bad_json(e);
+    od::json_type type;
+    if (const auto e = doc.type().get(type)) return bad_json(e);
+    if (type != od::json_type::object) return bad("not a JSON object");
+    od::object top;
+    if (const auto e = doc.get_object().get(top)) return bad_json(e);
+    active.clear();
+    active.push_back(0);
+    if (!walk_object(top, 0, 1, 1)) return false;
+    // Only whitespace may follow the object. simdjson 3.0 has no document::at_end():
+    // raw_json() of the consumed document ends at the token after the object.
+    std::string_view whole;
+    if (const auto e = doc.raw_json().get(whole)) return bad_json(e);
+    const char* const line_end = line.data() + line.size();
+    for (const char* p = whole.data() + whole.size(); p < line_end; ++p)
+      if (!is_space(*p)) return bad_json("trailing content after the object");
+    return true;
+  }
+};
+
+json_fields::json_fields(json_fields_limits limits)
+    : limits_(limits), walker_(std::make_unique<walker>()) {
+  walker_->self = this;
+}
+json_fields::~json_fields() = default;
+
+json_fields::json_fields(const json_fields& other)
+    : limits_(other.limits_),
+      all_strings_(other.all_strings_),
+      trie_(other.trie_),
+      paths_(other.paths_),
+      longest_path_(other.longest_path_),
+      walker_(std::make_unique<walker>()) {
+  walker_->self = this;
+  walker_->active.reserve(trie_.size() * (longest_path_ + 2));
+}
+
+json_fields& json_fields::operator=(const json_fields& other) {
+  if (this != &other) {
+    json_fields copy(other);
+    *this = std::move(copy);
+  }
+  return *this;
+}
+
+json_fields::json_fields(json_fields&& other) noexcept
+    : limits_(other.limits_),
+      all_strings_(other.all_strings_),
+      trie_(std::move(other.trie_)),
+      paths_(std::move(other.paths_)),
+      longest_path_(other.longest_path_),
+      walker_(std::move(other.walker_)) {
+  if (walker_) walker_->self = this;
+}
+
+json_fields& json_fields::operator=(json_fields&& other) noexcept {
+  limits_ = other.limits_;
+  all_strings_ = other.all_strings_;
+  trie_ = std::move(other.trie_);
+  paths_ = std::move(other.paths_);
+  longest_path_ = other.longest_path_;
+  walker_ = std::move(other.walker_);
+  if (walker_) walker_->self = this;
+  return *this;
+}
+
+void json_fields::index_children(std::uint32_t node) {
+  trie_node& n = trie_[node];
+  std::size_t size = 4;
+  while (size < 2 * n.children.size()) size *= 2;
+  n.table.assign(size, no_handle);
+  n.longest_child = 0;
+  for (const std::uint32_t c : n.children) {
+    std::size_t i = segment_hash(trie_[c].segment) & (size - 1);
+    while (n.table[i] != no_handle) i = (i + 1) & (size - 1);
+    n.table[i] = c;
+    n.longest_child = std::max(n.longest_child, trie_[c].segment.size());
+  }
+}
+
+json_fields::field_handle json_fields::field_handle_for(const field_path& p) {
+  if (p.segments.empty()) throw std::invalid_argument("an empty field path");
+  std::uint32_t node = 0;
+  for (const std::string& seg : p.segments) {
+    std::uint32_t next = no_handle;
+    for (const std::uint32_t c : trie_[node].children)
+      if (trie_[c].segment == seg) next = c;
+    if (next == no_handle) {
+      next = static_cast<std::uint32_t>(trie_.size());
+      trie_.push_back(trie_node{seg, {}, no_handle, {}, 0, false});
+      trie_[node].children.push_back(next);
+      index_children(node);
+    }
+    node = next;
+  }
+  if (trie_[node].handle == no_handle) {
+    trie_[node].handle = static_cast<std::uint32_t>(paths_.size());
+    paths_.push_back(p);
+  }
+  if (p.segments.size() > longest_path_) longest_path_ = p.segments.size();
+  for (trie_node& n : trie_) {
+    n.inner_child = false;
+    for (const std::uint32_t c : n.children)
+      n.inner_child = n.inner_child || !trie_[c].children.empty();
+  }
+  if (!walker_) {
+    walker_ = std::make_unique<walker>();
+    walker_->self = this;
+  }
+  walker_->active.reserve(trie_.size() * (longest_path_ + 2));
+  return trie_[node].handle;
+}
+
+std::size_t json_fields::padding() noexcept {
+  return simdjson::SIMDJSON_PADDING;
+}
+
+bool json_fields::parse(std::string_view line, std::size_t readable, json_field_event& out,
+                        std::string& problem) {
+  if (!walker_) {  // moved from
+    walker_ = std::make_unique<walker>();
+    walker_->self = this;
+  }
+  walker_->problem = &problem;
+  return walker_->parse(line, readable, out);
+}
+
+bool json_fields::parse(std::string_view line, json_field_event& out, std::string& problem) {
+  if (line.size() > limits_.max_line_bytes) {
+    problem = "line longer than " + std::to_string(limits_.max_line_bytes) + " bytes";
+    return false;
+  }
+  out.copy_.resize(line.size() + padding());
+  if (!line.empty()) std::memcpy(out.copy_.data(), line.data(), line.size());
+  return parse(std::string_view(out.copy_.data(), line.size()), out.copy_.size(), out, problem);
+}
+
+}  // namespace fluxcap_cli
