@@ -81,6 +81,11 @@ def test_tree():
     # with no detection, an existing field becomes []
     code, out, err = sigma_run(stdin=b'{"host":"h","Image":"x","detections":{"a":[1]}}\n')
     check(code == 0 and out == b'{"host":"h","Image":"x","detections":[]}\n', out)
+    # the existing field found past strings holding brackets, and under an escaped key
+    code, out, err = sigma_run(stdin=b'{"CommandLine":"mimikatz","detections":[1,{"a":"]}"}], "x":1}\n'
+                               b'{"det\\u0065ctions":null,"CommandLine":"mimikatz"}\n')
+    check(out == b'{"CommandLine":"mimikatz","detections":["self-\\"mimi\\""], "x":1}\n'
+          b'{"det\\u0065ctions":["self-\\"mimi\\""],"CommandLine":"mimikatz"}\n', out)
     # an empty object gets no comma; --detections-field names the array
     code, out, err = sigma_run("--detections-field", "hits",
                                stdin=b'{"CommandLine":"mimikatz"}\n{}\n')
