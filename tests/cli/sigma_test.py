@@ -97,6 +97,12 @@ def test_memories_and_threads():
     for args in (["--memory", "bloom"], ["--memory", "cuckoo"], []):
         code, out, err = sigma_run(*args, TREE)
         check(code == 0 and out == exact, "memory %s differs" % args)
+    # --group-key replaces the profile's group path: grouped by pid, no process sees
+    # its parent's memory, so only the self rule fires
+    code, out, err = sigma_run("--exact", "--group-key", "pid", TREE)
+    check(code == 0 and detections_by_line(out) == {9: ['self-"mimi"']}, out)
+    code, out2, err = sigma_run("--exact", "--group-key", "host", TREE)
+    check(out2 == exact, "--group-key host is the profile's default")
     # many hosts, each with the tree, interleaved: --threads 3 == --threads 1
     rng = random.Random(7)
     tree = [e for e in (json.loads(l) for l in open(TREE) if l.strip()) if e["host"] == "h1"]
