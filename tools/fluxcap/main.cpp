@@ -3,7 +3,11 @@
 #include "io.hpp"
 #include "options.hpp"
 #include "run.hpp"
+#include "sigma_rules.hpp"
 #include "spec_file.hpp"
+
+#include <fluxcap/sigma/describe.hpp>
+#include <fluxcap/sigma/rule.hpp>
 
 #include <cstdio>
 #include <exception>
@@ -23,6 +27,35 @@ int write_stdout(const std::string& text) {
   return fluxcap_cli::exit_ok;
 }
 
+/// `run`, `check` and `graph` over Sigma rules (--rules).
+int sigma_command(const fluxcap_cli::options& o) {
+  using namespace fluxcap_cli;
+  const sigma_rule_set rules = load_sigma_rules(o);
+  const std::size_t unsupported = rules.compiled.count(fluxcap::sigma::rule_status::unsupported);
+  switch (o.cmd) {
+    case command::check: {
+      const int written = write_stdout(fluxcap::sigma::describe_rules(rules.compiled));
+      if (written != exit_ok) return written;
+      return o.strict && unsupported > 0 ? exit_data : exit_ok;
+    }
+    case command::graph:
+      return write_stdout(fluxcap::sigma::rules_graph(rules.compiled));
+    case command::run:
+      if (o.strict && unsupported > 0) {
+        std::fputs(unsupported_rules_text(rules).c_str(), stderr);
+        return fail(exit_usage, "--strict: " + std::to_string(unsupported) + " rule" +
+                                    (unsupported == 1 ? " is" : "s are") +
+                                    " unsupported; nothing was read");
+      }
+      std::fprintf(stderr, "%s\n", sigma_summary(rules).c_str());
+      return run_sigma_command(o, rules);
+    case command::help:
+    case command::version:
+      break;
+  }
+  return exit_ok;
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
@@ -37,6 +70,7 @@ int main(int argc, char** argv) {
   if (o.cmd == command::version) return write_stdout(version_text() + "\n");
 
   try {
+    if (!o.rule_paths.empty()) return sigma_command(o);
     const loaded_spec spec = load_spec(o.spec_path);
     switch (o.cmd) {
       case command::check:
@@ -51,6 +85,8 @@ int main(int argc, char** argv) {
     }
     return exit_ok;
   } catch (const fluxcap::spec_error& e) {
+    return fail(exit_usage, e.what());
+  } catch (const fluxcap::sigma::sigma_error& e) {
     return fail(exit_usage, e.what());
   } catch (const usage_error& e) {
     return fail(exit_usage, e.what());

@@ -18,30 +18,49 @@ constexpr const char* general_help =
 
 usage:
   fluxcap run --spec SPEC [options] [INPUT.jsonl ...]   rewrite the tag map of each event
+  fluxcap run --rules PATH... --profile P [options] [INPUT.jsonl ...]
+                                                        run Sigma rules on raw events
   fluxcap check --spec SPEC                             validate a spec, print the compiled program
-  fluxcap graph --spec SPEC                             print the tag dependency graph (Graphviz DOT)
+  fluxcap check --rules PATH... --profile P [--strict]  show how Sigma rules were compiled
+  fluxcap graph --spec SPEC | --rules PATH... --profile P
+                                                        print the dependency graph (Graphviz DOT)
   fluxcap --help | fluxcap COMMAND --help | fluxcap --version
 
 Each input line is one JSON object (an event) carrying a tag map `rule -> {tag -> bool}`
 produced by an upstream ("pre-flux") Sigma step. `fluxcap run` merges in the tags the
 spec says to remember (temporal, parent, ancestor), evaluates the spec's post-flux
-conditions, and writes one line per input line, in input order.
+conditions, and writes one line per input line, in input order. With --rules, fluxcap
+runs Sigma rules itself: each event line is read as it is, the parent, grandparent and
+ancestor context is carried per --profile, and each line is written unchanged except
+for a `detections` array listing the rules that fired.
 
 exit status: 0 success, 1 bad input data or state file, 2 usage or spec error.
 See docs/cli.md for the full reference.
 )";
 
 constexpr const char* run_help = R"(usage: fluxcap run --spec SPEC [options] [INPUT.jsonl ...]
+       fluxcap run --rules PATH... --profile NAME|FILE [options] [INPUT.jsonl ...]
 
 Reads JSON Lines from the INPUT files in order (none, or "-": standard input) and writes
 one line per input line to standard output, in input order. Each group's events must
 arrive in time order.
 
 options:
-  --spec SPEC              the flux spec (YAML: rules:, optional conditions:)   [required]
-  --group-key COL          group events by this top-level field (default: one group)
-  --tags-field NAME        field holding the tag map rule -> {tag -> bool} (default: sigma)
-  --detections-field NAME  field listing the conditions that matched (default: detections)
+  --spec SPEC              the flux spec (YAML: rules:, optional conditions:)
+  --rules PATH...          Sigma rule files or directories (*.yml/*.yaml at any depth,
+                           in sorted order), up to the next option; may be repeated.
+                           Instead of --spec; one of the two is required
+  --profile NAME|FILE      with --rules: how rules map to events: a built-in profile
+                           (sysmon, security-4688, ecs, evtx-json) or a profile YAML
+                           file (a path with '/' or ending in .yml/.yaml)   [required]
+  --strict                 with --rules: fail (exit 2) before reading any event if a
+                           rule is unsupported (else they are counted and left out)
+  --group-key COL          group events by this top-level field (default: one group;
+                           with --rules: a field path, default the profile's group)
+  --tags-field NAME        field holding the tag map rule -> {tag -> bool} (default:
+                           sigma; not with --rules)
+  --detections-field NAME  field listing the conditions (with --rules: the rules' ids)
+                           that matched (default: detections)
   --memory MODE            bloom (default: a Bloom filter a generation), cuckoo (one
                            fingerprint table a group: smaller, faster lookups, slower
                            stores) or exact (hash sets, no false positives)
@@ -79,21 +98,36 @@ or whose tag values are not all booleans, one that gives twice a field, rule or 
 that fluxcap or a post-flux condition reads, or one beyond the limits above (or nested
 deeper than 1024 levels). Input files are opened one at a time; a UTF-8 byte order mark
 at the start of one is skipped. An option that takes a value may be given once.
+With --rules, a bad line is one that is not a JSON object, one that gives twice a field
+the rules read, or one beyond the limits; the lines are otherwise copied byte for byte.
+
+examples:
+  fluxcap run --rules sigma/rules --profile sysmon --exact events.jsonl
+  fluxcap run --rules my-rules/ extra.yml --profile my-profile.yml --state st -- in.jsonl
 )";
 
 constexpr const char* check_help = R"(usage: fluxcap check --spec SPEC
+       fluxcap check --rules PATH... --profile NAME|FILE [--strict]
 
 Validates SPEC and prints the compiled program: each rule, its tags in evaluation order
 with their get/put keys and put conditions, the key columns, and the post-flux conditions
 as parsed. Exit status 0 when the spec is valid, 2 otherwise (the error names the file,
 line and column).
+
+With --rules: each rule's status (ok, skipped for its logsource, unsupported with the
+reason and location), its identifiers split by context (self items; parent, grandparent
+and ancestor parts with their flux tags), its condition, a summary, then the generated
+flux spec. Exit status 0; with --strict, 1 when a rule is unsupported; 2 for a malformed
+rule or profile (file:line:col: message).
 )";
 
 constexpr const char* graph_help = R"(usage: fluxcap graph --spec SPEC
+       fluxcap graph --rules PATH... --profile NAME|FILE
 
 Prints the tag dependency graph of SPEC in Graphviz DOT: one cluster per rule, one node
 per tag, an edge from each put condition to the tag it gates (a self-loop for ancestor
-tags, which re-remember themselves). Render it with e.g. `dot -Tsvg`.
+tags, which re-remember themselves). With --rules: Sigma rules -> context parts ->
+flux rules, so that one sees which rules share context. Render it with e.g. `dot -Tsvg`.
 )";
 
 bool is_option(std::string_view arg) {
@@ -246,6 +280,17 @@ options parse_options(int argc, const char* const* argv) {
     if (name == "--spec") {
       if (!o.spec_path.empty()) throw usage_error("--spec given twice");
       o.spec_path = non_empty(value());
+    } else if (name == "--rules") {
+      // One or more paths, until the next option; may be repeated.
+      o.rule_paths.push_back(non_empty(value()));
+      if (!inline_value)
+        while (i + 1 < argc && !is_option(argv[i + 1])) o.rule_paths.emplace_back(argv[++i]);
+    } else if (name == "--profile") {
+      once();
+      o.profile = non_empty(value());
+    } else if (name == "--strict") {
+      flag();
+      o.strict = true;
     } else if (name == "--group-key") {
       run_only();
       once();
@@ -254,6 +299,7 @@ options parse_options(int argc, const char* const* argv) {
       run_only();
       once();
       o.tags_field = non_empty(value());
+      o.tags_field_given = true;
     } else if (name == "--detections-field") {
       run_only();
       once();
@@ -356,9 +402,24 @@ options parse_options(int argc, const char* const* argv) {
                         " --help')");
     }
   }
-  if (o.spec_path.empty())
-    throw usage_error("'fluxcap " + cmd_name + "' needs --spec SPEC (try 'fluxcap " + cmd_name +
-                      " --help')");
+  const bool sigma = !o.rule_paths.empty();
+  if (sigma && !o.spec_path.empty())
+    throw usage_error("--spec and --rules cannot be given together (a flux spec, or Sigma rules)");
+  if (!sigma && o.spec_path.empty())
+    throw usage_error("'fluxcap " + cmd_name + "' needs --spec SPEC or --rules PATH... (try " +
+                      "'fluxcap " + cmd_name + " --help')");
+  if (sigma && o.profile.empty())
+    throw usage_error(
+        "--rules needs --profile NAME|FILE (built-in: sysmon, security-4688, ecs, "
+        "evtx-json; or a profile YAML file)");
+  if (!sigma && !o.profile.empty())
+    throw usage_error("--profile maps Sigma rules to events: it needs --rules PATH...");
+  if (!sigma && o.strict)
+    throw usage_error("--strict is about Sigma rules: it needs --rules PATH...");
+  if (sigma && o.tags_field_given)
+    throw usage_error(
+        "--tags-field names the tag map of --spec runs; --rules reads events as they "
+        "are");
   if (is_run && o.incremental && !o.state_path)
     throw usage_error("--incremental saves the state incrementally: it needs --state FILE");
   if (is_run && o.wait_lock > 0 && !o.state_path)

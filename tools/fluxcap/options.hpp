@@ -37,6 +37,14 @@ struct options {
   bool help = false;
 
   std::string spec_path;
+  /// --rules PATH...: Sigma rule files and directories (Sigma mode, instead of --spec).
+  std::vector<std::string> rule_paths;
+  /// --profile NAME|FILE: a built-in profile name or a profile YAML file (with --rules).
+  std::string profile;
+  /// --strict: an unsupported rule is fatal (run: exit 2 before reading events; check:
+  /// exit 1).
+  bool strict = false;
+  bool tags_field_given = false;
 
   // run
   std::optional<std::string> group_key;

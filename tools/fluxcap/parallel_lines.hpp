@@ -6,7 +6,6 @@
 #include "io.hpp"
 #include "line_parser.hpp"
 #include "parallel.hpp"
-#include "process.hpp"
 
 #include <algorithm>
 #include <array>
@@ -40,10 +39,11 @@ namespace fluxcap_cli {
 /// single lines are appended to, then `line_done(is_event)`; `lines_done(data, size,
 /// events)`, a batch's output block; `bad_line(input, line_no, line, problem,
 /// streaming_reader_or_null)`, false when the run must stop.
-template <class Memory, class Output>
+/// `Processor`: line_processor or sigma_line_processor (the same interface).
+template <class Processor, class Output>
 class parallel_lines {
  public:
-  using processor = line_processor<Memory>;
+  using processor = Processor;
   using outcome = typename processor::outcome;
 
   /// `procs`: one processor a partition, at least `threads` of them. `out` takes the

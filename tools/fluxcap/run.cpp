@@ -9,6 +9,7 @@
 #include "parallel.hpp"
 #include "parallel_lines.hpp"
 #include "process.hpp"
+#include "sigma_process.hpp"
 #include "state_files.hpp"
 
 #include <fluxcap/flux_capacitor.hpp>
@@ -27,6 +28,7 @@
 #include <optional>
 #include <stdexcept>
 #include <string>
+#include <type_traits>
 #include <variant>
 #include <vector>
 
@@ -188,10 +190,10 @@ std::string too_long_problem(const options& o) {
 }
 
 /// One thread, one processor: each line as it comes.
-template <class Memory>
-bool run_lines(const options& o, prepared_run& p, line_processor<Memory>& proc, run_output& out,
+template <class Processor>
+bool run_lines(const options& o, prepared_run& p, Processor& proc, run_output& out,
                std::uint64_t& input_bytes) {
-  using outcome = typename line_processor<Memory>::outcome;
+  using outcome = typename Processor::outcome;
   std::string problem;
   for (std::size_t i = 0; i < p.inputs.size(); ++i) {
     const auto reader = open_input(p, i);
@@ -217,11 +219,13 @@ bool run_lines(const options& o, prepared_run& p, line_processor<Memory>& proc, 
   return true;
 }
 
-template <class Memory>
-int run_loop(const options& o, const loaded_spec& s, prepared_run& p, const Memory& memory) {
-  const auto started = clock_type::now();
-  const json_schema& schema = *p.schema;
-  using processor = line_processor<Memory>;
+/// The run with processors of type `Processor` (line_processor: --spec; or
+/// sigma_line_processor: --rules): `make(key, partitions)` builds one processor a
+/// partition for the run's hash key; `extra_stats()` adds to the --stats line.
+template <class Processor, class MakeProcessors, class ExtraStats>
+int run_loop(const options& o, prepared_run& p, const clock_type::time_point started,
+             MakeProcessors&& make, ExtraStats&& extra_stats) {
+  using processor = Processor;
   using store_type = typename processor::store_type;
   // One partition a thread would leave threads idle whenever a few busy groups share one.
   const unsigned partitions = o.threads == 1 ? 1 : o.threads * 8;
@@ -245,12 +249,9 @@ int run_loop(const options& o, const loaded_spec& s, prepared_run& p, const Memo
     return cannot_load(e);
   }
 
-  std::vector<std::unique_ptr<processor>> procs;
+  std::vector<std::unique_ptr<processor>> procs = make(key, partitions);
   std::vector<store_type*> stores;
-  for (unsigned i = 0; i < partitions; ++i) {
-    procs.push_back(std::make_unique<processor>(s, schema, memory, p.limits, key));
-    stores.push_back(&procs.back()->store());
-  }
+  for (auto& proc : procs) stores.push_back(&proc->store());
   partitioned_stores<store_type> store(stores, key);
   const auto& cap = procs[0]->capacitor();
 
@@ -268,7 +269,7 @@ int run_loop(const options& o, const loaded_spec& s, prepared_run& p, const Memo
   if (o.threads == 1) {
     completed = run_lines(o, p, *procs[0], out, input_bytes);
   } else {
-    parallel_lines<Memory, run_output> lines(procs, o.threads, p.limits.max_groups, out);
+    parallel_lines<processor, run_output> lines(procs, o.threads, p.limits.max_groups, out);
     completed = true;
     for (std::size_t i = 0; completed && i < p.inputs.size(); ++i) {
       const auto reader = open_input(p, i);
@@ -297,7 +298,7 @@ int run_loop(const options& o, const loaded_spec& s, prepared_run& p, const Memo
     const auto events = out.events();
     const double rate = secs > 0 ? static_cast<double>(events) / secs : 0.0;
     const double mbps = secs > 0 ? static_cast<double>(input_bytes) / secs / 1e6 : 0.0;
-    std::string extra;
+    std::string extra = extra_stats();
     if (o.threads > 1) extra += ", " + std::to_string(o.threads) + " threads";
     if (state)
       extra += std::string(", state saved ") + (saved.checkpoint ? "as a checkpoint" : "in full") +
@@ -311,19 +312,9 @@ int run_loop(const options& o, const loaded_spec& s, prepared_run& p, const Memo
   return exit_ok;
 }
 
-}  // namespace
-
-int run_command(const options& o, const loaded_spec& s) {
-  prepared_run p;
-  p.fields.tags_field = o.tags_field;
-  if (!s.detections.empty()) p.fields.detections_field = o.detections_field;
-  p.fields.group_key = o.group_key;
-  p.fields.condition_rules = condition_rules(s);
-  try {
-    p.schema.emplace(s.prog, p.fields);
-  } catch (const std::invalid_argument& e) {
-    throw usage_error(e.what());
-  }
+/// The checks and settings every run shares (before anything is written). Throws
+/// usage_error.
+void prepare_common(const options& o, prepared_run& p) {
   p.limits.line.max_tags = static_cast<std::size_t>(o.max_tags_per_event);
   p.limits.max_groups = o.max_groups;
   p.limits.max_key_bytes = o.max_key_bytes;
@@ -357,7 +348,80 @@ int run_command(const options& o, const loaded_spec& s) {
     if (S_ISDIR(st.st_mode))
       throw usage_error("cannot read input '" + path + "': it is a directory");
   }
-  return std::visit([&](const auto& memory) { return run_loop(o, s, p, memory); }, *p.memory);
+}
+
+/// One Sigma engine (const, shared by the processors) built for the run's hash key.
+template <class Memory>
+struct sigma_run_engine {
+  using processor = sigma_line_processor<Memory>;
+  using engine_type = typename processor::engine_type;
+  json_fields fields;
+  std::optional<engine_type> engine;
+};
+
+}  // namespace
+
+int run_command(const options& o, const loaded_spec& s) {
+  const auto started = clock_type::now();
+  prepared_run p;
+  p.fields.tags_field = o.tags_field;
+  if (!s.detections.empty()) p.fields.detections_field = o.detections_field;
+  p.fields.group_key = o.group_key;
+  p.fields.condition_rules = condition_rules(s);
+  try {
+    p.schema.emplace(s.prog, p.fields);
+  } catch (const std::invalid_argument& e) {
+    throw usage_error(e.what());
+  }
+  prepare_common(o, p);
+  return std::visit(
+      [&](const auto& memory) {
+        using processor = line_processor<std::decay_t<decltype(memory)>>;
+        auto make = [&](const fluxcap::hash_key& key, unsigned partitions) {
+          std::vector<std::unique_ptr<processor>> procs;
+          for (unsigned i = 0; i < partitions; ++i)
+            procs.push_back(std::make_unique<processor>(s, *p.schema, memory, p.limits, key));
+          return procs;
+        };
+        return run_loop<processor>(o, p, started, make, [] { return std::string(); });
+      },
+      *p.memory);
+}
+
+int run_sigma_command(const options& o, const sigma_rule_set& rules) {
+  const auto started = clock_type::now();
+  prepared_run p;
+  prepare_common(o, p);
+  json_fields_limits field_limits;
+  field_limits.max_line_bytes = static_cast<std::size_t>(o.max_line_bytes);
+  const auto& c = rules.compiled;
+  return std::visit(
+      [&](const auto& memory) {
+        using memory_type = std::decay_t<decltype(memory)>;
+        using processor = sigma_line_processor<memory_type>;
+        sigma_run_engine<memory_type> shared{processor::bound_fields(rules, field_limits), {}};
+        auto make = [&](const fluxcap::hash_key& key, unsigned partitions) {
+          shared.engine.emplace(c, shared.fields, memory, sigma_regex{},
+                                fluxcap::default_hash(key));
+          std::vector<std::unique_ptr<processor>> procs;
+          for (unsigned i = 0; i < partitions; ++i)
+            procs.push_back(std::make_unique<processor>(rules, *shared.engine, shared.fields,
+                                                        memory, p.limits, key, field_limits));
+          return procs;
+        };
+        auto extra = [&] {
+          std::size_t matcher_bytes = c.keyword_matcher.memory_bytes();
+          for (const auto& m : c.matchers) matcher_bytes += m.memory_bytes();
+          return ", " + std::to_string(c.rules.size()) + " rules (" +
+                 std::to_string(c.count(fluxcap::sigma::rule_status::skipped_logsource)) +
+                 " skipped, " + std::to_string(c.count(fluxcap::sigma::rule_status::unsupported)) +
+                 " unsupported), " + std::to_string(c.leaves.size()) + " leaves, " +
+                 std::to_string(c.fields.size()) + " fields, " + std::to_string(c.parts.size()) +
+                 " context parts, " + std::to_string(matcher_bytes) + " matcher bytes";
+        };
+        return run_loop<processor>(o, p, started, make, extra);
+      },
+      *p.memory);
 }
 
 }  // namespace fluxcap_cli

@@ -762,7 +762,9 @@ class rule_compiler {
       for (const auto& a : acc)
         for (const auto& value : *values) {
           auto b = a;
-          for (const auto& q : sigma_string::parse(value).pieces()) b.push_back(q);
+          // A named value: pieces() refers into it (a temporary would die before the loop).
+          const sigma_string parsed = sigma_string::parse(value);
+          for (const auto& q : parsed.pieces()) b.push_back(q);
           next.push_back(std::move(b));
           if (next.size() > options_.max_expand_variants)
             throw unsupported_error("expand gives more than " +

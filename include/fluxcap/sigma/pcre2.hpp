@@ -82,11 +82,12 @@ class pcre2_engine {
 
   class scratch {
    public:
+    /// Empty: a holder to assign make_scratch()'s result to (search needs one of those).
+    scratch() = default;
     [[nodiscard]] std::uint64_t limit_hits() const noexcept { return limit_hits_; }
 
    private:
     friend class pcre2_engine;
-    scratch() = default;
     std::unique_ptr<pcre2_match_data_8, detail::free_pcre2_match_data> match_data_;
     std::unique_ptr<pcre2_match_context_8, detail::free_pcre2_match_context> context_;
     std::unique_ptr<pcre2_jit_stack_8, detail::free_pcre2_jit_stack> jit_stack_;
