@@ -93,6 +93,17 @@ usage_error() {
 }
 
 # --------------------------------------------------------------------------------------
+CASE="sigma demo: raw events and Sigma rules in, the expected detections out (every memory)"
+for memory in exact cuckoo bloom; do
+  run run --rules "$DEMO/sigma/rules" --profile "$DEMO/sigma/profile.yml" --memory "$memory" \
+    "$DEMO/sigma/events.jsonl"
+  expect_rc 0 && expect_out "$GOLDEN/sigma_demo.jsonl" &&
+    expect_err_matches '^fluxcap: 5 rules compiled, 0 skipped \(logsource\), 0 unsupported'
+done
+run check --rules "$DEMO/sigma/rules" --profile "$DEMO/sigma/profile.yml"
+expect_rc 0 && grep -q '^summary: 5 rules compiled, 0 skipped (logsource), 0 unsupported' "$WORK/out" ||
+  fail "check summary: $(grep summary "$WORK/out")"
+
 CASE="demo: expected detections (exact, cuckoo and bloom)"
 run run --spec "$DEMO/spec.yaml" --group-key host --exact "$DEMO/events.jsonl"
 expect_rc 0 && expect_out "$GOLDEN/demo.jsonl" && expect_no_err
