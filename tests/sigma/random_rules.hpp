@@ -51,7 +51,7 @@ class random_rule_generator {
     using fluxcap::sigma::value_kind;
     fluxcap::sigma::dense_field_event e;
     const std::string pid = (i > 0 && pick(20) == 0) ? pids_[pick(static_cast<int>(pids_.size()))]
-                                                      : "P" + std::to_string(i);
+                                                     : "P" + std::to_string(i);
     std::string ppid = "X" + std::to_string(pick(3));
     if (!pids_.empty() && pick(6) != 0) {
       // Mostly recent parents, so that chains grow deep.
@@ -118,9 +118,15 @@ class random_rule_generator {
   }
 
   std::string item() {
-    static const char* fields[] = {"Image",      "CommandLine",           "User",
-                                   "ParentUser", "ParentImage",           "ParentCommandLine",
-                                   "GrandParentImage", "AncestorCommandLine", "AncestorUser"};
+    static const char* fields[] = {"Image",
+                                   "CommandLine",
+                                   "User",
+                                   "ParentUser",
+                                   "ParentImage",
+                                   "ParentCommandLine",
+                                   "GrandParentImage",
+                                   "AncestorCommandLine",
+                                   "AncestorUser"};
     const std::string field = fields[pick(9)];
     switch (pick(16)) {
       case 0:

@@ -934,7 +934,8 @@ class rule_compiler {
           bool selective = true;
           for (auto l = it.first_leaf; l < it.first_leaf + it.leaf_count; ++l) {
             const leaf& lf = out_.leaves[l];
-            if ((lf.kind == leaf_kind::literal && lf.text.size() < 3) || lf.kind == leaf_kind::null_value)
+            if ((lf.kind == leaf_kind::literal && lf.text.size() < 3) ||
+                lf.kind == leaf_kind::null_value)
               selective = false;
           }
           const double c = selective ? 1.0 : 4.0;
@@ -977,7 +978,8 @@ class rule_compiler {
           out_.items[e.index].witness_rule = rule_index;
         } else {
           auto& rules = out_.parts[e.index].witness_rules;
-          if (std::find(rules.begin(), rules.end(), rule_index) == rules.end()) rules.push_back(rule_index);
+          if (std::find(rules.begin(), rules.end(), rule_index) == rules.end())
+            rules.push_back(rule_index);
         }
       }
   }

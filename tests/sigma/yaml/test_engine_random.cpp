@@ -48,7 +48,8 @@ void differential(std::uint32_t seed, std::size_t rules_count, std::size_t event
     const auto group = std::string(eng.group_of(e, scratch).value_or(""));
     auto it = states.try_emplace(group, eng.make_state()).first;
     std::vector<std::string> fired;
-    for (auto r : eng.process(it->second, e, scratch)) fired.push_back(eng.compiled().rules[r].identity);
+    for (auto r : eng.process(it->second, e, scratch))
+      fired.push_back(eng.compiled().rules[r].identity);
     const auto expected = naive.process(e, supported);
     fired_total += fired.size();
     if (fired != expected) {
@@ -58,7 +59,8 @@ void differential(std::uint32_t seed, std::size_t rules_count, std::size_t event
       std::string docs, ev;
       for (const auto& f : e.fields) {
         ev += f.path + "=";
-        for (const auto& v : f.values) ev += "<" + std::to_string(static_cast<int>(v.kind)) + ":" + v.text + ">";
+        for (const auto& v : f.values)
+          ev += "<" + std::to_string(static_cast<int>(v.kind)) + ":" + v.text + ">";
         ev += " ";
       }
       // The rules that differ, as written.
@@ -69,12 +71,14 @@ void differential(std::uint32_t seed, std::size_t rules_count, std::size_t event
         const std::string doc = yaml.substr(start, end - start);
         const auto id_at = doc.find("\nid: ");
         const std::string id = doc.substr(id_at + 5, doc.find('\n', id_at + 1) - id_at - 5);
-        const bool in_a = a.find(id + " ") != std::string::npos, in_b = b.find(id + " ") != std::string::npos;
+        const bool in_a = a.find(id + " ") != std::string::npos,
+                   in_b = b.find(id + " ") != std::string::npos;
         if (in_a != in_b) docs += doc;
         start = end + 4;
       }
-      FAIL("seed " << seed << " event " << i << ": engine [" << a << "] naive [" << b << "]\nevent: "
-                   << ev << "\n" << docs);
+      FAIL("seed " << seed << " event " << i << ": engine [" << a << "] naive [" << b
+                   << "]\nevent: " << ev << "\n"
+                   << docs);
     }
   }
   MESSAGE("seed " << seed << ": " << ok << " rules, " << fired_total << " detections");
