@@ -367,7 +367,10 @@ class naive_evaluator {
       variants = std::move(next);
     }
     for (auto& s : variants) {
-      if (has(modifier::contains) || it.field.empty()) s.prepend_any_run().append_any_run();
+      // Keywords are implicitly `contains`; an anchor written in the keyword key wins.
+      const bool keyword_contains =
+          it.field.empty() && !has(modifier::startswith) && !has(modifier::endswith);
+      if (has(modifier::contains) || keyword_contains) s.prepend_any_run().append_any_run();
       if (has(modifier::startswith)) s.append_any_run();
       if (has(modifier::endswith)) s.prepend_any_run();
       auto pieces = s.pieces();

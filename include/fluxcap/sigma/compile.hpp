@@ -762,7 +762,9 @@ class rule_compiler {
       for (const auto& a : acc)
         for (const auto& value : *values) {
           auto b = a;
-          for (const auto& q : sigma_string::parse(value).pieces()) b.push_back(q);
+          // A named value: a range-for over a temporary's member would read freed memory.
+          const sigma_string parsed = sigma_string::parse(value);
+          for (const auto& q : parsed.pieces()) b.push_back(q);
           next.push_back(std::move(b));
           if (next.size() > options_.max_expand_variants)
             throw unsupported_error("expand gives more than " +
@@ -932,7 +934,8 @@ class rule_compiler {
           bool selective = true;
           for (auto l = it.first_leaf; l < it.first_leaf + it.leaf_count; ++l) {
             const leaf& lf = out_.leaves[l];
-            if ((lf.kind == leaf_kind::literal && lf.text.size() < 3) || lf.kind == leaf_kind::null_value)
+            if ((lf.kind == leaf_kind::literal && lf.text.size() < 3) ||
+                lf.kind == leaf_kind::null_value)
               selective = false;
           }
           const double c = selective ? 1.0 : 4.0;
@@ -975,7 +978,8 @@ class rule_compiler {
           out_.items[e.index].witness_rule = rule_index;
         } else {
           auto& rules = out_.parts[e.index].witness_rules;
-          if (std::find(rules.begin(), rules.end(), rule_index) == rules.end()) rules.push_back(rule_index);
+          if (std::find(rules.begin(), rules.end(), rule_index) == rules.end())
+            rules.push_back(rule_index);
         }
       }
   }

@@ -148,6 +148,9 @@ class engine {
   /// grows to the largest event seen).
   class scratch {
     friend class engine;
+    // A regex engine's scratch need not be default-constructible (pcre2_engine's is
+    // not): it is made by the engine and moved in.
+    explicit scratch(typename Regex::scratch r) : regex(std::move(r)) {}
     std::vector<field_value> values;
     std::vector<std::uint32_t> field_begin, field_end;
     std::vector<std::uint8_t> present, has_null, has_value;
@@ -222,7 +225,7 @@ class engine {
   [[nodiscard]] state_type make_state() const { return memory_.make_state(); }
 
   [[nodiscard]] scratch make_scratch() const {
-    scratch s;
+    scratch s(regex_.make_scratch());
     const auto n = rules_.fields.size();
     s.field_begin.assign(n, 0);
     s.field_end.assign(n, 0);
@@ -234,7 +237,6 @@ class engine {
     s.tags.assign(rules_.flux_slots, 0);
     s.rule_seen.assign(rules_.rules.size(), 0);
     s.identifier_value.assign(max_identifiers_, -1);
-    s.regex = regex_.make_scratch();
     return s;
   }
 
