@@ -358,8 +358,8 @@ class naive_evaluator {
             next.push_back(fs::sigma_string::from_literal(b));
         } else if (m == modifier::wide || m == modifier::utf16 || m == modifier::utf16le ||
                    m == modifier::utf16be) {
-          next.push_back(
-              s.transform_literals([m](std::string_view run) { return fs::encode_utf16(run, m); }));
+          // One byte-order mark for `utf16`, in front of the whole value.
+          next.push_back(fs::encode_utf16(s, m));
         } else {
           next.push_back(s);
         }

@@ -735,8 +735,8 @@ class rule_compiler {
               next.push_back(sigma_string::from_literal(b));
           }
         } else {
-          next.push_back(
-              s.transform_literals([enc](std::string_view run) { return encode_utf16(run, enc); }));
+          // Literal runs encoded, wildcards kept; `utf16`'s byte-order mark once in front.
+          next.push_back(encode_utf16(s, enc));
         }
       }
       variants = std::move(next);

@@ -309,6 +309,12 @@ TEST_CASE("encodings: base64, base64offset, utf16le/be, utf16, wide") {
         bools{false, false, true, false});
   CHECK(fires("  s:\n    CommandLine|utf16le|contains: 'cmd'\n  condition: s\n", wide) ==
         bools{true, false, true, false});
+  // A wildcard inside a utf16 value: one byte-order mark in front, not one per literal run.
+  const std::string cmd_wide = bom + le;
+  CHECK(fires("  s:\n    CommandLine|utf16: 'c*d'\n  condition: s\n",
+              {ev({{"CommandLine", cmd_wide}}), ev({{"CommandLine", le}})}) == bools{true, false});
+  CHECK(fires("  s:\n    CommandLine|utf16be|endswith: 'c*d'\n  condition: s\n",
+              {ev({{"CommandLine", be}}), ev({{"CommandLine", le}})}) == bools{true, false});
   // The PowerShell -EncodedCommand form: UTF-16LE, then base64offset.
   const std::string ps =
       "  s:\n    CommandLine|wide|base64offset|contains: 'IEX'\n  condition: s\n";
