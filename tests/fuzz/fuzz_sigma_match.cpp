@@ -5,7 +5,8 @@
 // The generator covers every modifier the compiler knows (re with i/m/s, anchored re,
 // cidr, lt..gte, time parts, fieldref, base64/base64offset, wide/utf16*, windash,
 // expand, exists, neq, null, cased, all, keywords), Parent/GrandParent/Ancestor fields and
-// every condition form; event values are drawn from a pool holding the rules' texts as
+// every condition form, over a small alphabet with wildcards, escapes, case variants and
+// non-ASCII code points; event values are drawn from a pool holding the rules' texts as
 // each modifier transforms them, so that rare matches (base64, UTF-16) are reached.
 // Input layout: one byte per choice; past the end every choice is 0.
 #include <fluxcap/sigma/compile.hpp>
@@ -18,6 +19,7 @@
 #include <cstdint>
 #include <cstdio>
 #include <cstdlib>
+#include <iterator>
 #include <map>
 #include <string>
 #include <string_view>
@@ -154,15 +156,20 @@ class generator {
     return s;
   }
 
+  /// Text from a small alphabet: wildcards, escapes, case variants, dashes for windash
+  /// and non-ASCII code points (whole, so that UTF-16 encodings stay possible).
   std::string letters(std::size_t max, bool event_side) {
-    static const char rule_alphabet[] = {'a', 'b', 'A', 'c', '-', '/', ' ', '*', '?', '\\', 'B'};
-    static const char event_alphabet[] = {'a', 'b', 'A',  'B',  'c', '-',    '/',    ' ',
-                                          '*', '?', '\\', '\n', '=', '\xe2', '\x80', '\x94'};
+    static const char* const rule_alphabet[] = {"a", "b", "A",  "c", "-",        "/",           " ",
+                                                "*", "?", "\\", "B", "\xc3\xa9", "\xe2\x80\x94"};
+    static const char* const event_alphabet[] = {
+        "a",        "b",        "A",   "B",  "c",  "-", "/",
+        " ",        "*",        "?",   "\\", "\n", "=", "\xe2\x80\x94",
+        "\xc3\xa9", "\xc3\x89", "\xff"};
     std::string out;
     const std::size_t n = in_.pick(max + 1);
     for (std::size_t i = 0; i < n; ++i)
-      out += event_side ? event_alphabet[in_.pick(sizeof event_alphabet)]
-                        : rule_alphabet[in_.pick(sizeof rule_alphabet)];
+      out += event_side ? event_alphabet[in_.pick(std::size(event_alphabet))]
+                        : rule_alphabet[in_.pick(std::size(rule_alphabet))];
     return out;
   }
 
