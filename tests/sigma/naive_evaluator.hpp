@@ -358,8 +358,8 @@ class naive_evaluator {
             next.push_back(fs::sigma_string::from_literal(b));
         } else if (m == modifier::wide || m == modifier::utf16 || m == modifier::utf16le ||
                    m == modifier::utf16be) {
-          next.push_back(
-              s.transform_literals([m](std::string_view run) { return fs::encode_utf16(run, m); }));
+          // One byte-order mark for `utf16`, in front of the whole value.
+          next.push_back(fs::encode_utf16(s, m));
         } else {
           next.push_back(s);
         }
@@ -367,7 +367,10 @@ class naive_evaluator {
       variants = std::move(next);
     }
     for (auto& s : variants) {
-      if (has(modifier::contains) || it.field.empty()) s.prepend_any_run().append_any_run();
+      // Keywords are implicitly `contains`; an anchor written in the keyword key wins.
+      const bool keyword_contains =
+          it.field.empty() && !has(modifier::startswith) && !has(modifier::endswith);
+      if (has(modifier::contains) || keyword_contains) s.prepend_any_run().append_any_run();
       if (has(modifier::startswith)) s.append_any_run();
       if (has(modifier::endswith)) s.prepend_any_run();
       auto pieces = s.pieces();

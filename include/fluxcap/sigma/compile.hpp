@@ -735,8 +735,8 @@ class rule_compiler {
               next.push_back(sigma_string::from_literal(b));
           }
         } else {
-          next.push_back(
-              s.transform_literals([enc](std::string_view run) { return encode_utf16(run, enc); }));
+          // Literal runs encoded, wildcards kept; `utf16`'s byte-order mark once in front.
+          next.push_back(encode_utf16(s, enc));
         }
       }
       variants = std::move(next);
@@ -762,7 +762,7 @@ class rule_compiler {
       for (const auto& a : acc)
         for (const auto& value : *values) {
           auto b = a;
-          // A named value: pieces() refers into it (a temporary would die before the loop).
+          // A named value: a range-for over a temporary's member would read freed memory.
           const sigma_string parsed = sigma_string::parse(value);
           for (const auto& q : parsed.pieces()) b.push_back(q);
           next.push_back(std::move(b));

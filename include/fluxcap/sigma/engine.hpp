@@ -148,8 +148,9 @@ class engine {
   /// grows to the largest event seen).
   class scratch {
     friend class engine;
+    // A regex engine's scratch need not be default-constructible (pcre2_engine's is
+    // not): it is made by the engine and moved in.
     explicit scratch(typename Regex::scratch r) : regex(std::move(r)) {}
-
     std::vector<field_value> values;
     std::vector<std::uint32_t> field_begin, field_end;
     std::vector<std::uint8_t> present, has_null, has_value;
