@@ -444,9 +444,9 @@ file_lock::file_lock(const std::string& lock_path, const std::string& state, dou
     // An empty lock file: its holder is starting or ending; look again shortly.
     if (now >= deadline && (!pid.empty() || ++no_pid > 100)) {
       ::close(fd_);
-      std::string message = "state file '" + state + "' is in use by another fluxcap run (" +
-                            (pid.empty() ? "pid unknown" : "pid " + pid) + ", holding the lock '" +
-                            lock_path + "')";
+      std::string message = "state file '" + state + "' is in use by another fluxcap run (";
+      message += pid.empty() ? std::string("pid unknown") : "pid " + pid;
+      message += ", holding the lock '" + lock_path + "')";
       if (wait_seconds > 0) {
         char waited[64];
         std::snprintf(waited, sizeof waited, "%g", wait_seconds);

@@ -42,7 +42,7 @@ using clock_type = std::chrono::steady_clock;
 std::string fpp_text(double fpp) {
   char buf[64];
   const auto r = std::to_chars(buf, buf + sizeof buf, fpp);
-  return std::string(buf, r.ptr);
+  return {buf, r.ptr};
 }
 
 constexpr std::uint64_t max_reported_bad_lines = 10;
@@ -251,6 +251,7 @@ int run_loop(const options& o, prepared_run& p, const clock_type::time_point sta
 
   std::vector<std::unique_ptr<processor>> procs = make(key, partitions);
   std::vector<store_type*> stores;
+  stores.reserve(procs.size());
   for (auto& proc : procs) stores.push_back(&proc->store());
   partitioned_stores<store_type> store(stores, key);
   const auto& cap = procs[0]->capacitor();

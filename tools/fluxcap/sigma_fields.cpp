@@ -251,7 +251,7 @@ struct json_fields::walker {
           const long unit = hex4(bs + 2);
           if (unit < 0 || (unit >= 0xdc00 && unit <= 0xdfff))
             return bad_json("invalid escape in a string");
-          unsigned long cp = static_cast<unsigned long>(unit);
+          auto cp = static_cast<unsigned long>(unit);
           p = bs + 6;
           if (unit >= 0xd800 && unit <= 0xdbff) {
             if (span(bs, last) < 12 || bs[6] != '\\' || bs[7] != 'u')

@@ -112,7 +112,8 @@ struct bits128 {
     return x & mask;
   }
   static constexpr bits128 one_at(unsigned i) noexcept {
-    return i < 64 ? bits128{std::uint64_t{1} << i, 0} : bits128{0, std::uint64_t{1} << (i - 64)};
+    return i < 64 ? bits128{std::uint64_t{1} << i, 0}
+                  : bits128{0, std::uint64_t{1} << ((i - 64) & 63)};
   }
 };
 
