@@ -33,7 +33,7 @@ port_version=$(python3 -c 'import json,sys; d=json.load(open(sys.argv[1])); prin
 [ -f "$port/usage" ] || fail "no usage file"
 # The options the portfile passes (vcpkg_check_features adds FLUXCAP_WITH_YAML=ON|OFF).
 vcpkg_options=(-DFLUXCAP_BUILD_TESTS=OFF -DFLUXCAP_BUILD_EXAMPLES=OFF -DFLUXCAP_BUILD_BENCHMARKS=OFF
-  -DFLUXCAP_BUILD_FUZZERS=OFF -DFLUXCAP_INSTALL=ON)
+  -DFLUXCAP_BUILD_FUZZERS=OFF -DFLUXCAP_INSTALL=ON -DFLUXCAP_WITH_PCRE2=OFF)
 for o in "${vcpkg_options[@]}" "yaml FLUXCAP_WITH_YAML" "vcpkg_cmake_config_fixup(CONFIG_PATH share/cmake/fluxcap)" \
   "set(VCPKG_BUILD_TYPE release)" 'vcpkg_install_copyright(FILE_LIST "${SOURCE_PATH}/LICENSE")'; do
   grep -qF -- "$o" "$port/portfile.cmake" || fail "portfile.cmake does not have: $o"

@@ -65,6 +65,8 @@ class FluxcapConan(ConanFile):
         tc.cache_variables["FLUXCAP_BUILD_FUZZERS"] = False
         tc.cache_variables["FLUXCAP_INSTALL"] = True
         tc.cache_variables["FLUXCAP_WITH_YAML"] = bool(self.options.yaml)
+        # No option requires pcre2 yet: the fluxcap::sigma_pcre2 component stays out.
+        tc.cache_variables["FLUXCAP_WITH_PCRE2"] = False
         tc.generate()
         CMakeDeps(self).generate()
 
