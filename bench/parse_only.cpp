@@ -9,6 +9,8 @@
 // `lines` (default): one simdjson On-Demand document per line, as `fluxcap run` does;
 // `many`: simdjson's iterate_many over the whole file (its fastest way to read JSON
 // Lines). Prints one JSON object: bytes, lines, seconds (file already in memory).
+#include "parse_walk.hpp"
+
 #include <simdjson.h>
 
 #include <chrono>
@@ -24,55 +26,7 @@ namespace {
 std::uint64_t sink = 0;
 
 simdjson::error_code walk(od::value v) {
-  od::json_type type;
-  if (auto e = v.type().get(type)) return e;
-  switch (type) {
-    case od::json_type::object: {
-      od::object o;
-      if (auto e = v.get_object().get(o)) return e;
-      for (auto field : o) {
-        std::string_view key;
-        if (auto e = field.unescaped_key().get(key)) return e;
-        sink += key.size();
-        od::value child;
-        if (auto e = field.value().get(child)) return e;
-        if (auto e = walk(child)) return e;
-      }
-      return simdjson::SUCCESS;
-    }
-    case od::json_type::array: {
-      od::array a;
-      if (auto e = v.get_array().get(a)) return e;
-      for (auto item : a) {
-        od::value child;
-        if (auto e = item.get(child)) return e;
-        if (auto e = walk(child)) return e;
-      }
-      return simdjson::SUCCESS;
-    }
-    case od::json_type::string: {
-      std::string_view s;
-      if (auto e = v.get_string().get(s)) return e;
-      sink += s.size();
-      return simdjson::SUCCESS;
-    }
-    case od::json_type::number: {
-      double d = 0;
-      if (auto e = v.get_double().get(d)) return e;
-      sink += d > 0 ? 1 : 0;
-      return simdjson::SUCCESS;
-    }
-    case od::json_type::boolean: {
-      bool b = false;
-      if (auto e = v.get_bool().get(b)) return e;
-      sink += b ? 1 : 0;
-      return simdjson::SUCCESS;
-    }
-    case od::json_type::null:
-      sink += v.is_null() ? 1 : 0;
-      return simdjson::SUCCESS;
-  }
-  return simdjson::INCORRECT_TYPE;
+  return fluxcap_bench::walk_json(v, sink);
 }
 
 }  // namespace

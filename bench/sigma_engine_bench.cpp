@@ -36,6 +36,8 @@
 #include <fluxcap/sigma/profile.hpp>
 #include <fluxcap/sigma/yaml.hpp>
 
+#include "parse_walk.hpp"
+
 #include <simdjson.h>
 #include <time.h>
 
@@ -83,55 +85,7 @@ std::uint64_t walk_sink = 0;
 // ---- JSON: every value of a line (parse_only), and a line as dense_field_event ----
 
 simdjson::error_code walk(od::value v) {
-  od::json_type type;
-  if (auto e = v.type().get(type)) return e;
-  switch (type) {
-    case od::json_type::object: {
-      od::object o;
-      if (auto e = v.get_object().get(o)) return e;
-      for (auto field : o) {
-        std::string_view key;
-        if (auto e = field.unescaped_key().get(key)) return e;
-        walk_sink += key.size();
-        od::value child;
-        if (auto e = field.value().get(child)) return e;
-        if (auto e = walk(child)) return e;
-      }
-      return simdjson::SUCCESS;
-    }
-    case od::json_type::array: {
-      od::array a;
-      if (auto e = v.get_array().get(a)) return e;
-      for (auto item : a) {
-        od::value child;
-        if (auto e = item.get(child)) return e;
-        if (auto e = walk(child)) return e;
-      }
-      return simdjson::SUCCESS;
-    }
-    case od::json_type::string: {
-      std::string_view s;
-      if (auto e = v.get_string().get(s)) return e;
-      walk_sink += s.size();
-      return simdjson::SUCCESS;
-    }
-    case od::json_type::number: {
-      double d = 0;
-      if (auto e = v.get_double().get(d)) return e;
-      walk_sink += d > 0 ? 1 : 0;
-      return simdjson::SUCCESS;
-    }
-    case od::json_type::boolean: {
-      bool b = false;
-      if (auto e = v.get_bool().get(b)) return e;
-      walk_sink += b ? 1 : 0;
-      return simdjson::SUCCESS;
-    }
-    case od::json_type::null:
-      walk_sink += v.is_null() ? 1 : 0;
-      return simdjson::SUCCESS;
-  }
-  return simdjson::INCORRECT_TYPE;
+  return fluxcap_bench::walk_json(v, walk_sink);
 }
 
 /// One scalar as a field value (json_fields' conventions: numbers as written).

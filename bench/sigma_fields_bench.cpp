@@ -15,6 +15,8 @@
 // input files it says so and exits 0 (realdata is not in the repository).
 #include "../tools/fluxcap/sigma_fields.hpp"
 
+#include "parse_walk.hpp"
+
 #include <simdjson.h>
 
 #include <algorithm>
@@ -34,55 +36,7 @@ namespace {
 std::uint64_t sink = 0;
 
 simdjson::error_code walk(od::value v) {
-  od::json_type type;
-  if (auto e = v.type().get(type)) return e;
-  switch (type) {
-    case od::json_type::object: {
-      od::object o;
-      if (auto e = v.get_object().get(o)) return e;
-      for (auto field : o) {
-        std::string_view key;
-        if (auto e = field.unescaped_key().get(key)) return e;
-        sink += key.size();
-        od::value child;
-        if (auto e = field.value().get(child)) return e;
-        if (auto e = walk(child)) return e;
-      }
-      return simdjson::SUCCESS;
-    }
-    case od::json_type::array: {
-      od::array a;
-      if (auto e = v.get_array().get(a)) return e;
-      for (auto item : a) {
-        od::value child;
-        if (auto e = item.get(child)) return e;
-        if (auto e = walk(child)) return e;
-      }
-      return simdjson::SUCCESS;
-    }
-    case od::json_type::string: {
-      std::string_view s;
-      if (auto e = v.get_string().get(s)) return e;
-      sink += s.size();
-      return simdjson::SUCCESS;
-    }
-    case od::json_type::number: {
-      double d = 0;
-      if (auto e = v.get_double().get(d)) return e;
-      sink += d > 0 ? 1 : 0;
-      return simdjson::SUCCESS;
-    }
-    case od::json_type::boolean: {
-      bool b = false;
-      if (auto e = v.get_bool().get(b)) return e;
-      sink += b ? 1 : 0;
-      return simdjson::SUCCESS;
-    }
-    case od::json_type::null:
-      sink += v.is_null() ? 1 : 0;
-      return simdjson::SUCCESS;
-  }
-  return simdjson::INCORRECT_TYPE;
+  return fluxcap_bench::walk_json(v, sink);
 }
 
 /// Calls `fn(line, readable)` for every line of `data` (padded after its end).
