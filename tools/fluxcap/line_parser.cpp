@@ -1,6 +1,8 @@
 // The JSON Lines line parser (line_parser.hpp).
 #include "line_parser.hpp"
 
+#include "json_text.hpp"
+
 #include <simdjson.h>
 
 #if defined(__SSE2__)
@@ -25,18 +27,10 @@ const char* simdjson_version() noexcept {
 
 namespace {
 
-constexpr bool is_space(char c) noexcept {
-  return c == ' ' || c == '\t' || c == '\n' || c == '\r';
-}
-
-std::string_view trim_right(std::string_view s) noexcept {
-  while (!s.empty() && is_space(s.back())) s.remove_suffix(1);
-  return s;
-}
-
-constexpr bool is_digit(char c) noexcept {
-  return c >= '0' && c <= '9';
-}
+using json_text::is_digit;
+using json_text::is_space;
+using json_text::trim_right;
+using json_text::valid_number;
 
 constexpr bool is_hex(char c) noexcept {
   return is_digit(c) || (c >= 'a' && c <= 'f') || (c >= 'A' && c <= 'F');
@@ -131,32 +125,6 @@ int scan_group_key(std::string_view line, std::string_view name, std::string& ke
     if (*p != ',') return 0;
     ++p;
   }
-}
-
-/// JSON number grammar (RFC 8259 section 6).
-bool valid_number(std::string_view s) noexcept {
-  std::size_t i = 0;
-  const std::size_t n = s.size();
-  if (i < n && s[i] == '-') ++i;
-  if (i == n) return false;
-  if (s[i] == '0') {
-    ++i;
-  } else if (is_digit(s[i])) {
-    while (i < n && is_digit(s[i])) ++i;
-  } else {
-    return false;
-  }
-  if (i < n && s[i] == '.') {
-    if (++i == n || !is_digit(s[i])) return false;
-    while (i < n && is_digit(s[i])) ++i;
-  }
-  if (i < n && (s[i] == 'e' || s[i] == 'E')) {
-    ++i;
-    if (i < n && (s[i] == '+' || s[i] == '-')) ++i;
-    if (i == n || !is_digit(s[i])) return false;
-    while (i < n && is_digit(s[i])) ++i;
-  }
-  return i == n;
 }
 
 unsigned hex_value(char c) noexcept {

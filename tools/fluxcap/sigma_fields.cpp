@@ -3,6 +3,8 @@
 
 #include "line_parser.hpp"  // quote_name
 
+#include "json_text.hpp"
+
 #include <simdjson.h>
 
 #if defined(__SSE2__)
@@ -24,44 +26,10 @@ using fluxcap::sigma::value_kind;
 
 namespace {
 
-constexpr bool is_space(char c) noexcept {
-  return c == ' ' || c == '\t' || c == '\n' || c == '\r';
-}
-
-std::string_view trim_right(std::string_view s) noexcept {
-  while (!s.empty() && is_space(s.back())) s.remove_suffix(1);
-  return s;
-}
-
-constexpr bool is_digit(char c) noexcept {
-  return c >= '0' && c <= '9';
-}
-
-/// JSON number grammar (RFC 8259 section 6).
-bool valid_number(std::string_view s) noexcept {
-  std::size_t i = 0;
-  const std::size_t n = s.size();
-  if (i < n && s[i] == '-') ++i;
-  if (i == n) return false;
-  if (s[i] == '0') {
-    ++i;
-  } else if (is_digit(s[i])) {
-    while (i < n && is_digit(s[i])) ++i;
-  } else {
-    return false;
-  }
-  if (i < n && s[i] == '.') {
-    if (++i == n || !is_digit(s[i])) return false;
-    while (i < n && is_digit(s[i])) ++i;
-  }
-  if (i < n && (s[i] == 'e' || s[i] == 'E')) {
-    ++i;
-    if (i < n && (s[i] == '+' || s[i] == '-')) ++i;
-    if (i == n || !is_digit(s[i])) return false;
-    while (i < n && is_digit(s[i])) ++i;
-  }
-  return i == n;
-}
+using json_text::is_digit;
+using json_text::is_space;
+using json_text::trim_right;
+using json_text::valid_number;
 
 /// The code unit of the 4 hex digits at `p`, or -1.
 long hex4(const char* p) noexcept {
