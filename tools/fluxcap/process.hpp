@@ -52,12 +52,63 @@ struct event_limits {
   return true;
 }
 
+/// A processor's group states, bounded by --max-key-bytes and --max-groups. The group
+/// of the last event is kept, so that a run of one host's events skips the lookup.
+class bounded_groups {
+ public:
+  using store_type = fluxcap::in_memory_state_store<fluxcap::group_state>;
+
+  /// `empty`: the state a new group starts with.
+  bounded_groups(fluxcap::group_state empty, const event_limits& limits)
+      : store_(std::move(empty)), limits_(limits), budget_(limits.max_groups) {}
+
+  /// Bounds the groups to `n` (at most --max-groups: with --threads the stores share
+  /// that bound). Refusals still name --max-groups.
+  void set_budget(std::uint64_t n) noexcept { budget_ = std::min(n, limits_.max_groups); }
+  /// The group states. Call `forget_current` after changing them from outside.
+  [[nodiscard]] store_type& store() noexcept { return store_; }
+  void forget_current() noexcept { current_ = nullptr; }
+
+  /// The state of the group `key` ('=' and the value; empty for null or missing),
+  /// created if new; nullptr, with `problem` naming `key_name` (the group field), when
+  /// the key is too long or the group would be one too many.
+  fluxcap::group_state* select(const std::string& key, std::string_view key_name,
+                               std::string& problem) {
+    if (key.size() > limits_.max_key_bytes + 1) {  // '=' and the value
+      problem = "group key " + quote_name(key_name) + " is longer than " +
+                std::to_string(limits_.max_key_bytes) + " bytes (--max-key-bytes)";
+      return nullptr;
+    }
+    if (current_ == nullptr || key != current_key_) {
+      fluxcap::group_state* found = store_.find(key);
+      if (found == nullptr) {
+        if (store_.size() >= budget_) {
+          problem = "more than " + std::to_string(limits_.max_groups) +
+                    " groups (--max-groups); this event would open a new one";
+          return nullptr;
+        }
+        found = &store_.find_or_create(key);
+      }
+      current_ = found;
+      current_key_ = key;
+    }
+    return current_;
+  }
+
+ private:
+  store_type store_;
+  event_limits limits_;
+  std::uint64_t budget_;
+  fluxcap::group_state* current_ = nullptr;
+  std::string current_key_;
+};
+
 /// Runs lines through one flux capacitor and its group states.
 template <class Memory>
 class line_processor {
  public:
   using capacitor_type = fluxcap::flux_capacitor<json_accessor, Memory>;
-  using store_type = fluxcap::in_memory_state_store<fluxcap::group_state>;
+  using store_type = bounded_groups::store_type;
 
   /// `schema` and `spec` must outlive the processor.
   /// `key`: the run's hash key (the state file's, or a fresh one).
@@ -65,9 +116,8 @@ class line_processor {
                  const event_limits& limits, const fluxcap::hash_key& key)
       : spec_(&spec),
         schema_(&schema),
-        limits_(limits),
         cap_(spec.prog, json_accessor(schema), memory, fluxcap::default_hash(key)),
-        store_(cap_.make_state()),
+        groups_(cap_.make_state(), limits),
         parser_(schema, limits.line),
         writer_(schema, detection_names(spec)),
         ev_(schema),
@@ -77,11 +127,8 @@ class line_processor {
   }
 
   [[nodiscard]] const capacitor_type& capacitor() const noexcept { return cap_; }
-  /// Bounds the groups this processor's store may hold to `n` (at most --max-groups:
-  /// with --threads the stores share that bound). Refusals still name --max-groups.
-  void set_group_budget(std::uint64_t n) noexcept {
-    group_budget_ = std::min(n, limits_.max_groups);
-  }
+  /// Bounds the groups this processor's store may hold (bounded_groups::set_budget).
+  void set_group_budget(std::uint64_t n) noexcept { groups_.set_budget(n); }
 
   /// The group key `process` would use for `line` ('=' and the value; empty for null or
   /// missing): a quick look at the group field, else a full parse. False for a blank
@@ -96,8 +143,8 @@ class line_processor {
     return true;
   }
   /// The group states. Call `forget_current_group` after changing it from outside.
-  [[nodiscard]] store_type& store() noexcept { return store_; }
-  void forget_current_group() noexcept { current_ = nullptr; }
+  [[nodiscard]] store_type& store() noexcept { return groups_.store(); }
+  void forget_current_group() noexcept { groups_.forget_current(); }
 
   enum class outcome : std::uint8_t { blank, event, bad };
 
@@ -115,25 +162,9 @@ class line_processor {
     if (timestamp_column_ && !has_event_time(problem)) return outcome::bad;
 
     event_group_key(group_key_);
-    if (group_key_.size() > limits_.max_key_bytes + 1) {  // '=' and the value
-      problem = "group key " + quote_name(*schema_->fields().group_key) + " is longer than " +
-                std::to_string(limits_.max_key_bytes) + " bytes (--max-key-bytes)";
-      return outcome::bad;
-    }
-    if (current_ == nullptr || group_key_ != current_key_) {
-      fluxcap::group_state* found = store_.find(group_key_);
-      if (found == nullptr) {
-        if (store_.size() >= group_budget_) {
-          problem = "more than " + std::to_string(limits_.max_groups) +
-                    " groups (--max-groups); this event would open a new one";
-          return outcome::bad;
-        }
-        found = &store_.find_or_create(group_key_);
-      }
-      current_ = found;
-      current_key_ = group_key_;
-    }
-    cap_.update(*current_, ev_);
+    fluxcap::group_state* group = groups_.select(group_key_, *schema_->fields().group_key, problem);
+    if (group == nullptr) return outcome::bad;
+    cap_.update(*group, ev_);
 
     auto lookup = [&](std::string_view rule, std::string_view tag) {
       const std::uint32_t r = names_.rule(rule);
@@ -189,20 +220,16 @@ class line_processor {
 
   const loaded_spec* spec_;
   const json_schema* schema_;
-  event_limits limits_;
   capacitor_type cap_;
-  store_type store_;
+  bounded_groups groups_;
   line_parser parser_;
   line_writer writer_;
   json_event ev_;
   name_resolver names_;
   std::vector<std::uint32_t> fired_;
   std::string group_key_;
-  std::string current_key_;
   std::string scratch_problem_;
   std::optional<json_accessor::column_handle> timestamp_column_;
-  std::uint64_t group_budget_ = limits_.max_groups;
-  fluxcap::group_state* current_ = nullptr;
 };
 
 }  // namespace fluxcap_cli

@@ -239,7 +239,7 @@ class sigma_line_processor {
   using engine_type =
       fluxcap::sigma::engine<json_fields, Memory, sigma_regex, fluxcap::default_hash>;
   using capacitor_type = sigma_state_codec<Memory>;
-  using store_type = fluxcap::in_memory_state_store<fluxcap::group_state>;
+  using store_type = bounded_groups::store_type;
   enum class outcome : std::uint8_t { blank, event, bad };
 
   /// An accessor with every path the engine binds (so that the engine's copy and the
@@ -265,12 +265,11 @@ class sigma_line_processor {
                        const json_fields& fields, const Memory& memory, const event_limits& limits,
                        const fluxcap::hash_key& key, const json_fields_limits& field_limits)
       : rules_(&rules),
-        limits_(limits),
         fields_(fields),
         group_fields_(field_limits),
         engine_(&engine),
         codec_(memory, key),
-        store_(codec_.make_state()),
+        groups_(codec_.make_state(), limits),
         scratch_(engine.make_scratch()) {
     using fluxcap::sigma::field_path;
     detections_handle_ =
@@ -279,11 +278,9 @@ class sigma_line_processor {
   }
 
   [[nodiscard]] const capacitor_type& capacitor() const noexcept { return codec_; }
-  void set_group_budget(std::uint64_t n) noexcept {
-    group_budget_ = std::min(n, limits_.max_groups);
-  }
-  [[nodiscard]] store_type& store() noexcept { return store_; }
-  void forget_current_group() noexcept { current_ = nullptr; }
+  void set_group_budget(std::uint64_t n) noexcept { groups_.set_budget(n); }
+  [[nodiscard]] store_type& store() noexcept { return groups_.store(); }
+  void forget_current_group() noexcept { groups_.forget_current(); }
 
   /// The group key `process` would use for `line` ('=' and the value; empty when absent,
   /// null or not a scalar): read with an accessor bound to the group path alone. False
@@ -318,25 +315,9 @@ class sigma_line_processor {
       group_key_ += '=';
       group_key_.append(*g);
     }
-    if (group_key_.size() > limits_.max_key_bytes + 1) {  // '=' and the value
-      problem = "group key " + quote_name(rules_->compiled.group_path) + " is longer than " +
-                std::to_string(limits_.max_key_bytes) + " bytes (--max-key-bytes)";
-      return outcome::bad;
-    }
-    if (current_ == nullptr || group_key_ != current_key_) {
-      fluxcap::group_state* found = store_.find(group_key_);
-      if (found == nullptr) {
-        if (store_.size() >= group_budget_) {
-          problem = "more than " + std::to_string(limits_.max_groups) +
-                    " groups (--max-groups); this event would open a new one";
-          return outcome::bad;
-        }
-        found = &store_.find_or_create(group_key_);
-      }
-      current_ = found;
-      current_key_ = group_key_;
-    }
-    const auto fired = engine_->process(*current_, event_, scratch_);
+    fluxcap::group_state* group = groups_.select(group_key_, rules_->compiled.group_path, problem);
+    if (group == nullptr) return outcome::bad;
+    const auto fired = engine_->process(*group, event_, scratch_);
     write(line, fired, out);
     return outcome::event;
   }
@@ -388,22 +369,18 @@ class sigma_line_processor {
   }
 
   const sigma_rule_set* rules_;
-  event_limits limits_;
   json_fields fields_;
   json_fields group_fields_;
   json_fields::field_handle detections_handle_ = 0;
   json_fields::field_handle group_handle_ = 0;
   const engine_type* engine_;
   capacitor_type codec_;
-  store_type store_;
+  bounded_groups groups_;
   typename engine_type::scratch scratch_;
   json_field_event event_;
   json_field_event group_event_;
   std::string group_key_;
-  std::string current_key_;
   std::string scratch_problem_;
-  std::uint64_t group_budget_ = limits_.max_groups;
-  fluxcap::group_state* current_ = nullptr;
 };
 
 }  // namespace fluxcap_cli
