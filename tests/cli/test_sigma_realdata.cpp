@@ -314,55 +314,17 @@ fs::compiled_rules compile_all(const std::vector<fs::rule>& rules, const fs::pro
   return compiled;
 }
 
-/// fluxcap::sigma::pcre2_engine with a default-constructible scratch. The engine's
-/// scratch default-constructs its `Regex::scratch` member (engine.hpp, make_scratch),
-/// which pcre2_engine::scratch does not allow (its default constructor is private), so
-/// `engine<..., pcre2_engine>` does not compile; this adapter only holds the scratch in
-/// an optional. Remove it when the engine builds its scratch from make_scratch().
-class pcre2_regex {
- public:
-  using compiled = fs::pcre2_engine::compiled;
-  class scratch {
-   public:
-    [[nodiscard]] std::uint64_t limit_hits() const noexcept {
-      return pcre2_ ? pcre2_->limit_hits() : 0;
-    }
-
-   private:
-    friend class pcre2_regex;
-    std::optional<fs::pcre2_engine::scratch> pcre2_;
-  };
-
-  [[nodiscard]] std::variant<compiled, std::string> compile(std::string_view pattern,
-                                                            fs::regex_flags flags) const {
-    return pcre2_.compile(pattern, flags);
-  }
-  [[nodiscard]] scratch make_scratch() const {
-    scratch s;
-    s.pcre2_.emplace(pcre2_.make_scratch());
-    return s;
-  }
-  [[nodiscard]] bool search(const compiled& pattern, std::string_view subject,
-                            scratch& s) const noexcept {
-    return s.pcre2_ && pcre2_.search(pattern, subject, *s.pcre2_);
-  }
-
- private:
-  fs::pcre2_engine pcre2_;
-};
-static_assert(fs::regex_engine<pcre2_regex>);
-
 /// The engine over JSON lines read by the tool's accessor. The accessor is bound to the
 /// compiled rules' paths in the engine's own order before the engine copies it, so
 /// that this copy (which parses) and the engine's (which reads) agree on every handle.
 template <class Memory = fluxcap::exact_memory>
 class json_engine {
  public:
-  using engine_type = fs::engine<json_fields, Memory, pcre2_regex>;
+  using engine_type = fs::engine<json_fields, Memory, fs::pcre2_engine>;
 
   explicit json_engine(fs::compiled_rules compiled, Memory memory = Memory{})
       : fields_(bound(compiled)),
-        engine_(std::move(compiled), fields_, std::move(memory), pcre2_regex{}) {}
+        engine_(std::move(compiled), fields_, std::move(memory), fs::pcre2_engine{}) {}
 
   [[nodiscard]] const engine_type& engine() const noexcept { return engine_; }
   json_fields& fields() noexcept { return fields_; }
