@@ -67,9 +67,10 @@ struct profile {
            inline_parent_fields.end();
   }
 
-  [[nodiscard]] const std::vector<std::string>* placeholder(std::string_view name) const {
+  [[nodiscard]] const std::vector<std::string>* placeholder(
+      std::string_view placeholder_name) const {
     for (const auto& [key, values] : placeholders)
-      if (key == name) return &values;
+      if (key == placeholder_name) return &values;
     return nullptr;
   }
 };
