@@ -30,6 +30,7 @@ field() { dpkg-deb -f "$deb" "$1"; }
 [ "$(field Architecture)" = all ] || fail "Architecture: $(field Architecture)"
 [ -z "$(field Depends)" ] || fail "the core needs nothing, yet Depends: $(field Depends)"
 field Suggests | grep -q libyaml-cpp-dev || fail "Suggests: $(field Suggests)"
+field Suggests | grep -q libpcre2-dev || fail "Suggests: $(field Suggests)"
 contents=$(dpkg-deb -c "$deb" | awk '{print $6}')
 for f in ./usr/include/fluxcap/fluxcap.hpp ./usr/include/fluxcap/detail/abi_macros.hpp \
   ./usr/share/cmake/fluxcap/fluxcap-config.cmake ./usr/share/cmake/fluxcap/fluxcap-config-version.cmake \

@@ -1,5 +1,5 @@
 # ctest driver of the consumer tests: cmake -DMODE=... -DSOURCE_DIR=... -DBINARY_DIR=...
-#   -DVERSION=x.y.z -DCXX=compiler -DHAVE_YAML=ON|OFF -P run.cmake
+#   -DVERSION=x.y.z -DCXX=compiler -DHAVE_YAML=ON|OFF -DHAVE_PCRE2=ON|OFF -P run.cmake
 # MODE:
 #   find_package         `cmake -B b` with no flags, `cmake --install b --prefix P` (no
 #                        build), nothing but the library installed; consumers of the
@@ -24,6 +24,8 @@ if(GENERATOR)
   set(generator_args -G "${GENERATOR}")
 endif()
 set(no_yaml -DCMAKE_DISABLE_FIND_PACKAGE_yaml-cpp=ON)
+# No pkg-config, so no libpcre2-8 (fluxcap::sigma_pcre2 finds it through pkg-config).
+set(no_pcre2 -DCMAKE_DISABLE_FIND_PACKAGE_PkgConfig=ON)
 
 function(run)  # run(<args>...): a command that must succeed
   execute_process(COMMAND ${ARGN} RESULT_VARIABLE rc OUTPUT_VARIABLE out ERROR_VARIABLE out)
@@ -57,6 +59,9 @@ function(consumer name)
   if(EXISTS ${work}/${name}/consumer_yaml)
     run(${work}/${name}/consumer_yaml)
   endif()
+  if(EXISTS ${work}/${name}/consumer_pcre2)
+    run(${work}/${name}/consumer_pcre2)
+  endif()
 endfunction()
 
 # probe(<expect: found|notfound|error> <regex the output must match> <find_package args>
@@ -77,7 +82,7 @@ function(probe expect regex)
   string(REPLACE ";" " " find_text "${find_args}")
   # No language is quicker; yaml-cpp's package (lib/<arch>/cmake) is searched only with one.
   set(language NONE)
-  if(find_args MATCHES "yaml")
+  if(find_args MATCHES "yaml|pcre2")
     set(language CXX)
   endif()
   file(WRITE ${dir}/CMakeLists.txt
@@ -133,6 +138,16 @@ if(MODE STREQUAL "find_package")
           CONFIG OPTIONAL_COMPONENTS yaml -- ${at} ${no_yaml})
     consumer(core_without_yaml_cpp ${at} ${no_yaml})
   endif()
+  if(HAVE_PCRE2)
+    consumer(pcre2 ${at} -DFLUXCAP_CONSUMER_VERSION=${major}.${minor} -DFLUXCAP_CONSUMER_PCRE2=ON)
+    probe(found "found=1" CONFIG REQUIRED COMPONENTS pcre2 -- ${at})
+    # The install has fluxcap::sigma_pcre2, the machine no pkg-config: pcre2 is refused
+    # with the reason, the core still found.
+    probe(error "component 'pcre2': it needs libpcre2-8 through pkg-config"
+          CONFIG REQUIRED COMPONENTS pcre2 -- ${at} ${no_pcre2})
+    probe(found "found=1" CONFIG OPTIONAL_COMPONENTS pcre2 -- ${at} ${no_pcre2})
+    consumer(core_without_pkg_config ${at} ${no_pcre2})
+  endif()
 elseif(MODE STREQUAL "find_package_noyaml")
   set(prefix ${work}/prefix)
   # A machine with none of the optional packages: the default configure (tests and
@@ -148,11 +163,8 @@ elseif(MODE STREQUAL "find_package_noyaml")
         CONFIG REQUIRED COMPONENTS yaml -- ${at})
   probe(found "yaml=FALSE" CONFIG OPTIONAL_COMPONENTS yaml -- ${at})
 elseif(MODE STREQUAL "add_subdirectory")
-  if(HAVE_YAML)
-    consumer(build -DFLUXCAP_CONSUMER_MODE=add_subdirectory -DFLUXCAP_CONSUMER_YAML=ON)
-  else()
-    consumer(build -DFLUXCAP_CONSUMER_MODE=add_subdirectory)
-  endif()
+  consumer(build -DFLUXCAP_CONSUMER_MODE=add_subdirectory -DFLUXCAP_CONSUMER_YAML=${HAVE_YAML}
+           -DFLUXCAP_CONSUMER_PCRE2=${HAVE_PCRE2})
 elseif(MODE STREQUAL "fetchcontent")
   consumer(build -DFLUXCAP_CONSUMER_MODE=fetchcontent -DFETCHCONTENT_SOURCE_DIR_FLUXCAP=${SOURCE_DIR}
            ${no_yaml})
@@ -180,6 +192,15 @@ elseif(MODE STREQUAL "pkgconfig")
     run(${CXX} -std=c++20 ${SOURCE_DIR}/tests/consumer/yaml_main.cpp ${flags}
         -o ${work}/consumer_yaml)
     run(${work}/consumer_yaml)
+  endif()
+  if(HAVE_PCRE2)
+    run(${PKG_CONFIG} --exact-version=${VERSION} fluxcap-pcre2)
+    execute_process(COMMAND ${PKG_CONFIG} --cflags --libs fluxcap-pcre2 OUTPUT_VARIABLE flags
+                    OUTPUT_STRIP_TRAILING_WHITESPACE COMMAND_ERROR_IS_FATAL ANY)
+    separate_arguments(flags UNIX_COMMAND "${flags}")
+    run(${CXX} -std=c++20 ${SOURCE_DIR}/tests/consumer/pcre2_main.cpp ${flags}
+        -o ${work}/consumer_pcre2)
+    run(${work}/consumer_pcre2)
   endif()
 else()
   message(FATAL_ERROR "unknown MODE ${MODE}")

@@ -1,16 +1,21 @@
 # Consumer and packaging tests (included by tests/CMakeLists.txt). Each configures and
 # builds small projects against an installed, embedded or packaged fluxcap; none needs
-# yaml-cpp (with it, fluxcap::yaml is tested too). See docs/packaging.md.
+# yaml-cpp or PCRE2 (with them, fluxcap::yaml and fluxcap::sigma_pcre2 are tested too).
+# See docs/packaging.md.
 set(fluxcap_have_yaml OFF)
 if(TARGET fluxcap::yaml)
   set(fluxcap_have_yaml ON)
+endif()
+set(fluxcap_have_pcre2 OFF)
+if(TARGET fluxcap::sigma_pcre2)
+  set(fluxcap_have_pcre2 ON)
 endif()
 foreach(mode find_package find_package_noyaml add_subdirectory fetchcontent pkgconfig)
   add_test(NAME consumer_${mode}
            COMMAND ${CMAKE_COMMAND} -DMODE=${mode} -DSOURCE_DIR=${PROJECT_SOURCE_DIR}
                    -DBINARY_DIR=${CMAKE_CURRENT_BINARY_DIR} -DVERSION=${PROJECT_VERSION}
                    -DCXX=${CMAKE_CXX_COMPILER} -DGENERATOR=${CMAKE_GENERATOR}
-                   -DHAVE_YAML=${fluxcap_have_yaml}
+                   -DHAVE_YAML=${fluxcap_have_yaml} -DHAVE_PCRE2=${fluxcap_have_pcre2}
                    -P ${CMAKE_CURRENT_SOURCE_DIR}/consumer/run.cmake)
   set_tests_properties(consumer_${mode} PROPERTIES LABELS packaging TIMEOUT 300)
 endforeach()
