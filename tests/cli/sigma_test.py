@@ -225,6 +225,21 @@ def test_errors_and_check():
     check(code == 0 and "2 rules compiled" in err, err)
     code, out, err = run("run", "--help")
     check(code == 0 and b"--rules" in out and b"--strict" in out, out)
+    # check warns about items on fields the profile never has (absent_fields)
+    with tempfile.TemporaryDirectory() as tmp:
+        rule = os.path.join(tmp, "ofn.yml")
+        with open(rule, "w") as f:
+            f.write("title: ofn\nid: ofn\n"
+                    "logsource: {category: process_creation, product: windows}\n"
+                    "detection:\n  sel:\n    OriginalFileName: whoami.exe\n"
+                    "  condition: sel\n")
+        code, out, err = run("check", "--rules", rule, "--profile", "security-4688")
+        text = out.decode()
+        check(code == 0 and "  warning: " + rule + ":6:5: the item on OriginalFileName never "
+              "matches: security-4688 events never have OriginalFileName" in text, text)
+        check("warnings: 1 (items on fields" in text, text)
+        code, out, err = run("check", "--rules", rule, "--profile", "sysmon")
+        check(code == 0 and "warning" not in out.decode(), out)
 
 
 def main():

@@ -34,7 +34,8 @@ int sigma_command(const fluxcap_cli::options& o) {
   const std::size_t unsupported = rules.compiled.count(fluxcap::sigma::rule_status::unsupported);
   switch (o.cmd) {
     case command::check: {
-      const int written = write_stdout(fluxcap::sigma::describe_rules(rules.compiled));
+      const int written =
+          write_stdout(fluxcap::sigma::describe_rules(rules.compiled, rules.warnings));
       if (written != exit_ok) return written;
       return o.strict && unsupported > 0 ? exit_data : exit_ok;
     }

@@ -12,6 +12,7 @@
 #include <fluxcap/hash.hpp>
 #include <fluxcap/memory.hpp>
 #include <fluxcap/sigma/compile.hpp>
+#include <fluxcap/sigma/describe.hpp>
 #include <fluxcap/sigma/engine.hpp>
 #include <fluxcap/sigma/regex.hpp>
 #include <fluxcap/state_store.hpp>
@@ -45,6 +46,8 @@ struct sigma_rule_set {
   /// Each rule's identity as a JSON string (escaped once, at load).
   std::vector<std::string> identity_json;
   std::string detections_field;  ///< the output array's name (top-level key)
+  /// Items needing a field the profile never has (printed by `check`).
+  std::vector<fluxcap::sigma::field_warning> warnings;
 };
 
 /// A Sigma-mode field name as a one-segment path: dots and backslashes escaped, so

@@ -42,6 +42,7 @@ sigma_rule_set load_sigma_rules(const options& o) {
   set.compiled = sigma::compile(std::span<const sigma::rule>(rules), profile,
                                 sigma::compile_options{}, sigma_regex{});
   if (o.group_key) set.compiled.group_path = *o.group_key;
+  set.warnings = sigma::absent_field_warnings(rules, set.compiled, profile);
   set.detections_field = o.detections_field;
   for (const auto& r : set.compiled.rules) {
     std::string json;

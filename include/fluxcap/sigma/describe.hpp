@@ -4,6 +4,9 @@
 //   with its location); for compiled rules, each identifier's conjunctions split by
 //   context (the self items, and each carried part with its tag), and the conditions;
 //   then the generated flux spec.
+// - absent_field_warnings: items of compiled rules that read a field the profile says its
+//   source never has (profile::absent_fields): they never match, so a rule that needs
+//   one never fires, silently, unless `check` says so.
 // - flux_spec_yaml: the generated flux spec as YAML. It loads with `--spec`, but there
 //   a grandparent's hop 2 reads its own input instead of hop 1's output (that wiring
 //   belongs to the Sigma engine's accessor), so it is for reading, not for running.
@@ -15,9 +18,15 @@
 #include <fluxcap/sigma/compile.hpp>
 #include <fluxcap/spec.hpp>
 
+#include <fluxcap/sigma/profile.hpp>
+#include <fluxcap/sigma/rule.hpp>
+
+#include <algorithm>
 #include <cstddef>
+#include <span>
 #include <string>
 #include <string_view>
+#include <vector>
 
 FLUXCAP_BEGIN_NAMESPACE
 
@@ -77,7 +86,57 @@ namespace detail {
   return out;
 }
 
-[[nodiscard]] inline std::string describe_rules(const compiled_rules& c) {
+/// A compiled rule's item that reads a field its profile never has: it never matches.
+struct field_warning {
+  std::size_t source_index = 0;  ///< of the rule, in the span given to compile
+  std::string identity;
+  std::string field;  ///< as written in the rule (`GrandParentHashes`)
+  std::string text;   ///< the message, without location
+  source_span where;  ///< of the item
+};
+
+/// For each rule `c` compiled (status ok), each item whose field, on the event it is
+/// evaluated on (a carried `Parent<X>`/`GrandParent<X>`/`Ancestor<X>` reads `X` there),
+/// is in `p.absent_fields`. Items that test for absence (`exists`, `null`) are not
+/// reported. `rules` must be the span given to compile (source_index refers to it).
+[[nodiscard]] inline std::vector<field_warning> absent_field_warnings(std::span<const rule> rules,
+                                                                      const compiled_rules& c,
+                                                                      const profile& p) {
+  std::vector<field_warning> out;
+  if (p.absent_fields.empty()) return out;
+  for (const auto& report : c.reports) {
+    if (report.status != rule_status::ok || report.source_index >= rules.size()) continue;
+    const rule& r = rules[report.source_index];
+    for (const auto& d : r.detections)
+      for (const auto& conj : d.any_of)
+        for (const auto& item : conj.items) {
+          if (item.field.empty()) continue;  // keywords
+          if (std::find(item.modifiers.begin(), item.modifiers.end(), modifier::exists) !=
+              item.modifiers.end())
+            continue;
+          if (std::all_of(item.values.begin(), item.values.end(),
+                          [](const sigma_value& v) { return v.type == sigma_value::kind::null; }))
+            continue;
+          const auto context = detail::classify_field(item.field, p);
+          if (std::find(p.absent_fields.begin(), p.absent_fields.end(), context.field) ==
+              p.absent_fields.end())
+            continue;
+          const bool seen = std::any_of(out.begin(), out.end(), [&](const field_warning& w) {
+            return w.source_index == report.source_index && w.field == item.field;
+          });
+          if (seen) continue;
+          std::string text = "the item on " + item.field + " never matches: " + p.name +
+                             " events never have " + context.field + " (absent_fields)";
+          out.push_back(
+              {report.source_index, report.identity, item.field, std::move(text), item.where});
+        }
+  }
+  return out;
+}
+
+/// `check`'s text; `warnings` (absent_field_warnings) are listed under their rules.
+[[nodiscard]] inline std::string describe_rules(const compiled_rules& c,
+                                                std::span<const field_warning> warnings = {}) {
   std::string out;
   std::size_t next_compiled = 0;
   for (const auto& report : c.reports) {
@@ -87,6 +146,9 @@ namespace detail {
       continue;
     }
     out += "ok\n";
+    for (const auto& w : warnings)
+      if (w.source_index == report.source_index)
+        out += "  warning: " + detail::span_text(w.where) + ": " + w.text + "\n";
     while (next_compiled < c.rules.size() &&
            c.rules[next_compiled].source_index < report.source_index)
       ++next_compiled;
@@ -125,6 +187,9 @@ namespace detail {
          c.profile_name + "; " + std::to_string(c.parts.size()) + " carried context parts, " +
          std::to_string(c.leaves.size()) + " leaves over " + std::to_string(c.fields.size()) +
          " fields\n";
+  if (!warnings.empty())
+    out += "warnings: " + std::to_string(warnings.size()) +
+           " (items on fields the profile never has: they never match)\n";
   out += "flux spec:\n";
   return out + flux_spec_yaml(c.flux);
 }

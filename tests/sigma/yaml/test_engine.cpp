@@ -476,6 +476,56 @@ detection:
   CHECK_THROWS_AS((void)compile(bad, carried_profile()), sigma_error);
 }
 
+TEST_CASE("describe: absent_field_warnings names items on fields the profile never has") {
+  auto rules = read_rules(R"(
+title: needs hashes
+id: needs-hashes
+logsource: {category: process_creation, product: windows}
+detection:
+  img:
+    - Image|endswith: '\x.exe'
+    - OriginalFileName: x.exe
+  gp:
+    GrandParentHashes|contains: 'MD5='
+  condition: img and gp
+---
+title: tests absence
+id: tests-absence
+logsource: {category: process_creation, product: windows}
+detection:
+  a:
+    OriginalFileName|exists: false
+  b:
+    Hashes: null
+  condition: a and b
+---
+title: other source
+id: other-source
+logsource: {category: file_event, product: windows}
+detection:
+  a:
+    OriginalFileName: x
+  condition: a
+)",
+                          "w.yml");
+  auto p = carried_profile();
+  p.absent_fields = {"OriginalFileName", "Hashes"};
+  const auto c = compile(rules, p);
+  const auto warnings = absent_field_warnings(rules, c, p);
+  REQUIRE(warnings.size() == 2);
+  CHECK(warnings[0].identity == "needs-hashes");
+  CHECK(warnings[0].field == "OriginalFileName");
+  CHECK(warnings[0].where.line == 8);
+  CHECK(warnings[1].field == "GrandParentHashes");  // read as Hashes on the grandparent
+  CHECK(warnings[1].text.find("never have Hashes") != std::string::npos);
+  const auto text = describe_rules(c, warnings);
+  CHECK(text.find("  warning: w.yml:8:") != std::string::npos);
+  CHECK(text.find("warnings: 2 (items on fields") != std::string::npos);
+  p.absent_fields.clear();
+  CHECK(absent_field_warnings(rules, c, p).empty());
+  CHECK(describe_rules(c).find("warning") == std::string::npos);
+}
+
 TEST_CASE("describe: check output, generated spec and graph") {
   auto rules = read_rules(R"(
 title: mixed
