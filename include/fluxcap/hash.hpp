@@ -158,14 +158,20 @@ inline constexpr std::uint64_t hk4 = 0xa4093822299f31d1ULL;
 /// learn the key from outputs). C = 1, D = 3 is the variant Python and Rust hash their
 /// tables with; 2-4 is the paper's conservative one (tests check both against
 /// published vectors).
-template <int C, int D>
-[[nodiscard]] inline std::uint64_t siphash(const hash_key& key, const char* p,
-                                           std::size_t n) noexcept {
-  std::uint64_t v0 = key.k0 ^ 0x736f6d6570736575ULL;  // "somepseudorandomlygeneratedbytes"
-  std::uint64_t v1 = key.k1 ^ 0x646f72616e646f6dULL;
-  std::uint64_t v2 = key.k0 ^ 0x6c7967656e657261ULL;
-  std::uint64_t v3 = key.k1 ^ 0x7465646279746573ULL;
-  auto rounds = [&](int count) {
+/// SipHash's state: key setup, C compression rounds a word, and the message absorbed
+/// with its length byte (shared by the 64- and 128-bit outputs).
+template <int C>
+struct siphash_state {
+  std::uint64_t v0, v1, v2, v3;
+
+  /// `wide`: the 128-bit output variant, whose key setup differs.
+  siphash_state(const hash_key& key, bool wide) noexcept
+      : v0(key.k0 ^ 0x736f6d6570736575ULL),  // "somepseudorandomlygeneratedbytes"
+        v1(key.k1 ^ 0x646f72616e646f6dULL ^ (wide ? 0xeeULL : 0ULL)),
+        v2(key.k0 ^ 0x6c7967656e657261ULL),
+        v3(key.k1 ^ 0x7465646279746573ULL) {}
+
+  void rounds(int count) noexcept {
     for (int i = 0; i < count; ++i) {
       v0 += v1;
       v1 = std::rotl(v1, 13);
@@ -182,30 +188,65 @@ template <int C, int D>
       v1 ^= v2;
       v2 = std::rotl(v2, 32);
     }
-  };
-  const std::uint64_t length_byte = static_cast<std::uint64_t>(n) << 56;
-  for (; n >= 8; n -= 8, p += 8) {
-    const std::uint64_t m = load_le64(p);
-    v3 ^= m;
+  }
+
+  void absorb(const char* p, std::size_t n) noexcept {
+    const std::uint64_t length_byte = static_cast<std::uint64_t>(n) << 56;
+    for (; n >= 8; n -= 8, p += 8) {
+      const std::uint64_t m = load_le64(p);
+      v3 ^= m;
+      rounds(C);
+      v0 ^= m;
+    }
+    // The last 0-7 bytes, little-endian, under the length's low byte (overlapping loads
+    // put each byte at its own place, so or-ing them is exact).
+    std::uint64_t b = length_byte;
+    if (n >= 4) {
+      b |= load_le32(p) | (std::uint64_t{load_le32(p + n - 4)} << (8 * (n - 4)));
+    } else if (n > 0) {
+      b |= std::uint64_t{static_cast<unsigned char>(p[0])};
+      b |= std::uint64_t{static_cast<unsigned char>(p[n / 2])} << (8 * (n / 2));
+      b |= std::uint64_t{static_cast<unsigned char>(p[n - 1])} << (8 * (n - 1));
+    }
+    v3 ^= b;
     rounds(C);
-    v0 ^= m;
+    v0 ^= b;
   }
-  // The last 0-7 bytes, little-endian, under the length's low byte (overlapping loads
-  // put each byte at its own place, so or-ing them is exact).
-  std::uint64_t b = length_byte;
-  if (n >= 4) {
-    b |= load_le32(p) | (std::uint64_t{load_le32(p + n - 4)} << (8 * (n - 4)));
-  } else if (n > 0) {
-    b |= std::uint64_t{static_cast<unsigned char>(p[0])};
-    b |= std::uint64_t{static_cast<unsigned char>(p[n / 2])} << (8 * (n / 2));
-    b |= std::uint64_t{static_cast<unsigned char>(p[n - 1])} << (8 * (n - 1));
-  }
-  v3 ^= b;
-  rounds(C);
-  v0 ^= b;
-  v2 ^= 0xff;
-  rounds(D);
-  return v0 ^ v1 ^ v2 ^ v3;
+
+  [[nodiscard]] std::uint64_t word() const noexcept { return v0 ^ v1 ^ v2 ^ v3; }
+};
+
+/// SipHash-C-D (Aumasson and Bernstein, "SipHash: a fast short-input PRF", INDOCRYPT
+/// 2012) of `n` bytes under `key`: a pseudorandom function, so without the key nobody
+/// can find two inputs with one output faster than by trying about 2^64 of them (or
+/// learn the key from outputs). C = 1, D = 3 is the variant Python and Rust hash their
+/// tables with; 2-4 is the paper's conservative one (tests check both against
+/// published vectors).
+template <int C, int D>
+[[nodiscard]] inline std::uint64_t siphash(const hash_key& key, const char* p,
+                                           std::size_t n) noexcept {
+  siphash_state<C> s(key, false);
+  s.absorb(p, n);
+  s.v2 ^= 0xff;
+  s.rounds(D);
+  return s.word();
+}
+
+/// SipHash-C-D's 128-bit output (the reference implementation's `outlen == 16`; tests
+/// check 2-4 against its vectors): {first 8 bytes, last 8 bytes} as little-endian words.
+/// For fingerprints that must not collide by accident (about n^2 / 2^129 for n inputs)
+/// nor by design (the key is secret).
+template <int C, int D>
+[[nodiscard]] inline std::array<std::uint64_t, 2> siphash128(const hash_key& key, const char* p,
+                                                             std::size_t n) noexcept {
+  siphash_state<C> s(key, true);
+  s.absorb(p, n);
+  s.v2 ^= 0xee;
+  s.rounds(D);
+  const std::uint64_t first = s.word();
+  s.v1 ^= 0xdd;
+  s.rounds(D);
+  return {first, s.word()};
 }
 
 /// First half of `combine`, done once per column value and event so that each
