@@ -4,9 +4,8 @@
 
 #include <doctest/doctest.h>
 
-#include <array>
-
 #include <algorithm>
+#include <array>
 #include <cmath>
 #include <cstddef>
 #include <cstdint>
