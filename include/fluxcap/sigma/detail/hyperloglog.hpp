@@ -68,6 +68,29 @@ inline void hll_merge(std::uint8_t* out, const std::uint8_t* in, std::size_t byt
   }
 }
 
+/// The merge of many register arrays of a size known at compile time: the low and the
+/// high nibbles accumulate apart (byte maxima of fixed-size arrays: vector code), and
+/// join once at the end (result()).
+template <std::size_t Bytes>
+class hll_merger {
+ public:
+  void add(const std::uint8_t* in) noexcept {
+    for (std::size_t i = 0; i < Bytes; ++i) {
+      low_[i] = std::max(low_[i], static_cast<std::uint8_t>(in[i] & 0x0f));
+      high_[i] = std::max(high_[i], static_cast<std::uint8_t>(in[i] & 0xf0));
+    }
+  }
+  [[nodiscard]] std::array<std::uint8_t, Bytes> result() const noexcept {
+    std::array<std::uint8_t, Bytes> out;
+    for (std::size_t i = 0; i < Bytes; ++i) out[i] = static_cast<std::uint8_t>(low_[i] | high_[i]);
+    return out;
+  }
+
+ private:
+  std::array<std::uint8_t, Bytes> low_{};
+  std::array<std::uint8_t, Bytes> high_{};
+};
+
 // Ertl's sigma(x) = x + sum_{k>=1} x^(2^k) 2^(k-1), for x in [0, 1).
 [[nodiscard]] inline double hll_sigma(double x) noexcept {
   if (x >= 1.0) return std::numeric_limits<double>::infinity();
@@ -104,16 +127,43 @@ inline constexpr double hll_max_estimate = 1e18;
 /// The cardinality estimate of m = 2^Precision packed registers, in [0, hll_max_estimate].
 template <unsigned Precision>
 [[nodiscard]] inline double hll_estimate(const std::uint8_t* packed) noexcept {
+  static_assert(Precision >= 4 && Precision <= 11, "the packed counts below need m <= 2048");
   constexpr std::size_t m = std::size_t{1} << Precision;
-  std::array<std::uint32_t, hll_q + 2> histogram{};
-  for (std::size_t i = 0; i < m / 2; ++i) {
-    ++histogram[packed[i] & 0x0f];
-    ++histogram[packed[i] >> 4];
-  }
+  // Ertl's z = m tau(1 - C_15 / m) 2^-q + sum_{k=1..q} C_k 2^-k + m sigma(C_0 / m), with
+  // C_v the registers of value v. One table lookup a register gathers all three: bits
+  // 0-39 add 2^(q - v) for 1 <= v <= q (the sum times 2^q, exact), bits 40-51 count
+  // empty registers and bits 52-63 saturated ones (m <= 4096 fits 12 bits).
+  static constexpr std::array<std::uint64_t, 16> weight = [] {
+    std::array<std::uint64_t, 16> w{};
+    w[0] = std::uint64_t{1} << 40;
+    for (unsigned v = 1; v <= hll_q; ++v) w[v] = std::uint64_t{1} << (hll_q - v);
+    w[hll_q + 1] = std::uint64_t{1} << 52;
+    return w;
+  }();
+  std::uint64_t packed_sum = 0;
+  for (std::size_t i = 0; i < m / 2; ++i)
+    packed_sum += weight[packed[i] & 0x0f] + weight[packed[i] >> 4];
+  const auto sum_times_2q = static_cast<double>(packed_sum & ((std::uint64_t{1} << 40) - 1));
+  const auto empty = static_cast<std::size_t>((packed_sum >> 40) & 0xfff);
+  const auto saturated = static_cast<std::size_t>(packed_sum >> 52);
+  // m * tau(1 - c / m) and m * sigma(c / m) for every count c of saturated or empty
+  // registers, computed once: the series cost more than the rest of a query.
+  struct series {
+    std::array<double, m + 1> tau;
+    std::array<double, m + 1> sigma;
+  };
+  static const series table = [] {
+    series t{};
+    const double md = static_cast<double>(m);
+    for (std::size_t c = 0; c <= m; ++c) {
+      t.tau[c] = md * hll_tau(1.0 - static_cast<double>(c) / md);
+      t.sigma[c] = md * hll_sigma(static_cast<double>(c) / md);
+    }
+    return t;
+  }();
   const double md = static_cast<double>(m);
-  double z = md * hll_tau(1.0 - histogram[hll_q + 1] / md);
-  for (unsigned k = hll_q; k >= 1; --k) z = 0.5 * (z + histogram[k]);
-  z += md * hll_sigma(histogram[0] / md);
+  const double z = std::ldexp(table.tau[saturated] + sum_times_2q, -static_cast<int>(hll_q)) +
+                   table.sigma[empty];
   constexpr double alpha_infinity = 0.72134752044448170368;  // 1 / (2 ln 2)
   if (!(z > 0.0)) return hll_max_estimate;
   return std::min(alpha_infinity * md * md / z, hll_max_estimate);
