@@ -18,6 +18,7 @@
 #include <cmath>
 #include <cstddef>
 #include <cstdint>
+#include <cstring>
 #include <limits>
 
 FLUXCAP_BEGIN_NAMESPACE
@@ -75,9 +76,12 @@ template <std::size_t Bytes>
 class hll_merger {
  public:
   void add(const std::uint8_t* in) noexcept {
+    // A local copy first: bytes may alias anything, and the compiler would not vectorize.
+    std::array<std::uint8_t, Bytes> copy;
+    std::memcpy(copy.data(), in, Bytes);
     for (std::size_t i = 0; i < Bytes; ++i) {
-      low_[i] = std::max(low_[i], static_cast<std::uint8_t>(in[i] & 0x0f));
-      high_[i] = std::max(high_[i], static_cast<std::uint8_t>(in[i] & 0xf0));
+      low_[i] = std::max(low_[i], static_cast<std::uint8_t>(copy[i] & 0x0f));
+      high_[i] = std::max(high_[i], static_cast<std::uint8_t>(copy[i] & 0xf0));
     }
   }
   [[nodiscard]] std::array<std::uint8_t, Bytes> result() const noexcept {
