@@ -160,7 +160,7 @@ TEST_CASE("bounded_count_window: counts, window edge, memory") {
   // (990, 1990]: exactly 100 events (1000..1990); the oldest bucket [900, 1000) starts
   // before the window: its 10 events are included (edge error < one bucket width).
   CHECK(w.count(1990) == 110);
-  CHECK(w.count(1999) == 100);  // (999, 1999]: the oldest bucket is [900,1000) -> ...
+  CHECK(w.count(1999) == 100);  // (999, 1999]: buckets [1000, 2000), no partial bucket
   CHECK(w.count(5000) == 0);
   CHECK(w.count(-5) == 0);
   w.add(1995);
