@@ -17,7 +17,8 @@ seconds=${1:-60}
 [ $# -gt 0 ] && shift
 targets=("$@")
 [ ${#targets[@]} -gt 0 ] || targets=(state_decode condition update_differential event_time spec_yaml jsonl
-  sigma_rule sigma_glob sigma_regex sigma_literals sigma_fields sigma_match bounded_window)
+  sigma_rule sigma_glob sigma_regex sigma_literals sigma_fields sigma_match bounded_window
+  sigma_correlation)
 build=${FLUXCAP_FUZZ_BUILD_DIR:-build/fuzz}
 
 CXX=clang++ cmake -S . -B "$build" -DCMAKE_BUILD_TYPE=RelWithDebInfo -DFLUXCAP_BUILD_FUZZERS=ON \

@@ -18,7 +18,7 @@ using event_time = std::int64_t;
 /// One correlation window: its span (the correlation's `timespan`), and the memory knobs
 /// of the two modes. A window at time `now` covers the events in (now - span_ms, now].
 struct window_params {
-  event_time span_ms;
+  event_time span_ms = 0;
   /// Bounded mode: time buckets in the ring (docs/memory.md, "Correlation windows").
   std::uint32_t buckets = 64;
   /// Exact mode: the cap on the events a window keeps.

@@ -5,6 +5,10 @@
 // - Every document of a file is read. A document with `correlation:` is a correlation rule
 //   and one with `filter:` a Sigma filter: both are kept (kind, identity, title) for the
 //   compiler to list as unsupported; they need no `detection`. Empty documents are skipped.
+//   read_rule_set* (or an out-vector) also read correlation sections in full into
+//   correlation_rule (fluxcap/sigma/correlation.hpp) and link them: unknown keys, types,
+//   references, a bad timespan or condition, a missing `group-by` or `field`, and cycles
+//   are errors at their place.
 // - A document with `action:` (Sigma 1.0 rule collections: global/reset/repeat) is an
 //   error: collections merge documents, which Sigma 2 dropped; none of the real rule
 //   sets uses them, and reading the parts as separate rules would be wrong.
@@ -30,6 +34,7 @@
 #pragma once
 
 #include <fluxcap/detail/abi_macros.hpp>
+#include <fluxcap/sigma/correlation.hpp>
 #include <fluxcap/sigma/modifiers.hpp>
 #include <fluxcap/sigma/profile.hpp>
 #include <fluxcap/sigma/rule.hpp>
@@ -155,6 +160,9 @@ class sigma_yaml_reader {
  public:
   sigma_yaml_reader(std::string_view text, std::string file, rule_read_limits limits)
       : text_(text), file_(std::move(file)), limits_(limits) {}
+
+  /// Correlation documents are also read in full into `out` (see read_correlation).
+  void collect_correlations(std::vector<correlation_rule>* out) noexcept { correlations_ = out; }
 
   std::vector<rule> read_rules() {
     std::vector<rule> out;
@@ -400,6 +408,8 @@ class sigma_yaml_reader {
       r.kind = correlation_entry != nullptr ? document_kind::correlation : document_kind::filter;
       if (!e.value.IsMap())
         fail(at_value(e), quoted(e.key) + " must be a mapping, not " + kind(e.value));
+      if (correlations_ != nullptr && correlation_entry != nullptr)
+        correlations_->push_back(read_correlation(r, es, *correlation_entry));
       return r;
     }
     if (detection_entry == nullptr) fail(r.where, "a rule needs a 'detection'");
@@ -577,6 +587,167 @@ class sigma_yaml_reader {
     return out;
   }
 
+  // ---- correlation rules ------------------------------------------------------------
+
+  static constexpr std::array<std::string_view, 7> correlation_keys{
+      "type", "rules", "aliases", "group-by", "timespan", "condition", "generate"};
+  static constexpr std::array<std::string_view, 8> condition_keys{
+      "gt", "gte", "lt", "lte", "eq", "neq", "field", "percentile"};
+
+  bool read_bool(const entry& e) const {
+    if (e.value.IsScalar() && e.value.Tag() == "?") {
+      const auto resolved = resolve_plain(e.value.Scalar());
+      if (resolved.type == sigma_value::kind::boolean) return resolved.text == "true";
+    }
+    fail(at_value(e), quoted(e.key) + " must be true or false, not " + kind(e.value));
+  }
+
+  /// A list of strings, or one string; `what` names it in errors.
+  std::vector<std::string> name_list(const entry& e, std::vector<source_span>* where) const {
+    std::vector<std::string> out;
+    const auto add = [&](const YAML::Node& n, const YAML::Node& owner) {
+      if (!n.IsScalar() || n.Scalar().empty())
+        fail(at(n.IsNull() ? owner : n), quoted(e.key) + " entries must be names, not " + kind(n));
+      out.push_back(n.Scalar());
+      if (where != nullptr) where->push_back(at(n));
+    };
+    if (e.value.IsSequence()) {
+      for (const auto& n : e.value) {
+        if (out.size() == limits_.max_values_per_item)
+          fail(at(n), "more than " + std::to_string(limits_.max_values_per_item) + " entries in " +
+                          quoted(e.key) + " (limit)");
+        add(n, e.value);
+      }
+    } else if (e.value.IsScalar()) {
+      add(e.value, e.key_node);
+    } else {
+      fail(at_value(e), quoted(e.key) + " must be a list of names, not " + kind(e.value));
+    }
+    return out;
+  }
+
+  /// The `correlation:` section of a document whose top-level entries are `root`
+  /// (Sigma correlation specification 2.1.0; `generate` may also be written there).
+  correlation_rule read_correlation(const rule& r, const std::vector<entry>& root,
+                                    const entry& section) const {
+    correlation_rule c;
+    c.identity = r.identity;
+    c.id = r.id;
+    c.title = r.title;
+    c.name = r.name;
+    c.level = r.level;
+    c.status = r.status;
+    c.where = r.where;
+    c.section = at(section.value);
+    for (const auto& e : root)
+      if (e.key == "generate") c.generate = read_bool(e);
+    const auto es = entries(section.value);
+    reject_unknown(es, correlation_keys, "'correlation'");
+    const entry* type = nullptr;
+    const entry* condition = nullptr;
+    bool has_rules = false, has_group_by = false, has_timespan = false;
+    for (const auto& e : es) {
+      if (e.key == "type") {
+        type = &e;
+      } else if (e.key == "rules") {
+        c.rules = name_list(e, &c.rule_where);
+        if (c.rules.empty()) fail(at_value(e), "'rules' is empty: name the rules to correlate");
+        has_rules = true;
+      } else if (e.key == "group-by") {
+        c.group_by = name_list(e, &c.group_by_where);
+        has_group_by = !c.group_by.empty();
+      } else if (e.key == "timespan") {
+        c.timespan_text = required_string(e);
+        c.timespan_where = at_value(e);
+        const auto ms = parse_timespan_ms(c.timespan_text);
+        if (!ms)
+          fail(c.timespan_where, "bad timespan " + quoted(c.timespan_text) +
+                                     ": write a positive whole number and s, m, h or d (90m)");
+        c.timespan_ms = *ms;
+        has_timespan = true;
+      } else if (e.key == "aliases") {
+        for (const auto& a : map_entries(e)) {
+          correlation_alias alias;
+          alias.name = a.key;
+          alias.name_where = at(a.key_node);
+          for (const auto& f : map_entries(a)) {
+            alias.fields.emplace_back(f.key, required_string(f));
+            alias.where.push_back(at(f.key_node));
+          }
+          c.aliases.push_back(std::move(alias));
+        }
+      } else if (e.key == "condition") {
+        condition = &e;
+      } else if (e.key == "generate") {
+        c.generate = read_bool(e);
+      }
+    }
+    const auto section_at = at(section.key_node);
+    if (type == nullptr) fail(section_at, "the correlation needs a 'type'");
+    const auto type_name = required_string(*type);
+    c.type_where = at_value(*type);
+    const auto t = parse_correlation_type(type_name);
+    if (!t)
+      fail(c.type_where, "unknown correlation type " + quoted(type_name) +
+                             fluxcap::detail::did_you_mean(type_name, correlation_type_names));
+    c.type = *t;
+    const std::string a_type = (type_name[0] == 'e' ? "an " : "a ") + type_name;
+    if (!has_rules) fail(section_at, "the correlation needs 'rules'");
+    if (!has_group_by)
+      fail(section_at, a_type + " correlation needs 'group-by' (one field or more)");
+    if (!has_timespan) fail(section_at, "the correlation needs a 'timespan'");
+    if (condition != nullptr) {
+      read_correlation_condition(*condition, c);
+    } else if (!condition_optional(c.type)) {
+      fail(section_at, a_type + " correlation needs a 'condition'");
+    }
+    return c;
+  }
+
+  void read_correlation_condition(const entry& e, correlation_rule& c) const {
+    auto& cond = c.condition;
+    cond.where = at_value(e);
+    if (!e.value.IsMap())
+      fail(cond.where,
+           "'condition' must be a mapping of gt, gte, lt, lte, eq, neq (and field), "
+           "not " +
+               kind(e.value));
+    const auto es = entries(e.value);
+    reject_unknown(es, condition_keys, "'condition'");
+    bool has_field = false;
+    for (const auto& f : es) {
+      if (f.key == "field") {
+        cond.fields = name_list(f, nullptr);
+        cond.field_where = at_value(f);
+        has_field = !cond.fields.empty();
+        continue;
+      }
+      const auto text = required_string(f);
+      const auto number = parse_condition_number(text);
+      if (f.key == "percentile") {
+        if (!number || *number < 0 || *number > 100)
+          fail(at_value(f), "'percentile' must be a number from 0 to 100, not " + quoted(text));
+        cond.percentile = *number;
+        cond.percentile_written = true;
+        continue;
+      }
+      if (!number) fail(at_value(f), quoted(f.key) + " must be a number, not " + quoted(text));
+      cond.bounds.push_back({*parse_comparison(f.key), *number, text, at(f.key_node)});
+    }
+    const std::string type_name(to_string(c.type));
+    const std::string a_type = (type_name[0] == 'e' ? "an " : "a ") + type_name;
+    if (cond.bounds.empty())
+      fail(cond.where, "the condition needs a comparison (gt, gte, lt, lte, eq or neq)");
+    if (needs_value_field(c.type) && !has_field)
+      fail(cond.where, a_type + " correlation needs 'field' in its condition");
+    if (!needs_value_field(c.type) && has_field)
+      fail(cond.field_where, "'field' belongs to value_* correlations, not " + type_name);
+    if (c.type != correlation_type::value_count && cond.fields.size() > 1)
+      fail(cond.field_where, a_type + " correlation reads one 'field'");
+    if (cond.percentile_written && c.type != correlation_type::value_percentile)
+      fail(cond.where, "'percentile' belongs to value_percentile correlations");
+  }
+
   // ---- profiles -----------------------------------------------------------------------
 
   static constexpr std::array<std::string_view, 11> profile_keys{
@@ -698,6 +869,7 @@ class sigma_yaml_reader {
   std::size_t scanned_ = 0;        ///< bytes counted into base_line_
   std::size_t line_start_ = 0;     ///< where the line holding byte `scanned_` starts
   std::string prefix_;             ///< "rule 'x': " once known
+  std::vector<correlation_rule>* correlations_ = nullptr;
 };
 
 /// A whole file, at most max_bytes + 1 bytes of it (`/dev/zero` must not exhaust memory).
@@ -748,27 +920,34 @@ class identity_registry {
 
 /// Every rule document of a YAML text, in order; `file_name` names it in errors. Throws
 /// sigma_error (malformed input, a limit passed, two rules with one identity).
-[[nodiscard]] inline std::vector<rule> read_rules(std::string_view text, std::string_view file_name,
-                                                  const rule_read_limits& limits = {}) {
-  auto rules = detail::sigma_yaml_reader(text, std::string(file_name), limits).read_rules();
+/// Correlation documents are rules of kind `correlation`; with `correlations` given,
+/// their sections are also read in full (and checked) into it, in order.
+[[nodiscard]] inline std::vector<rule> read_rules(
+    std::string_view text, std::string_view file_name, const rule_read_limits& limits = {},
+    std::vector<correlation_rule>* correlations = nullptr) {
+  detail::sigma_yaml_reader reader(text, std::string(file_name), limits);
+  reader.collect_correlations(correlations);
+  auto rules = reader.read_rules();
   detail::identity_registry identities;
   for (const auto& r : rules) identities.add(r);
   return rules;
 }
 
 /// The rules of one file (errors name it by `path`).
-[[nodiscard]] inline std::vector<rule> read_rule_file(const std::filesystem::path& path,
-                                                      const rule_read_limits& limits = {}) {
+[[nodiscard]] inline std::vector<rule> read_rule_file(
+    const std::filesystem::path& path, const rule_read_limits& limits = {},
+    std::vector<correlation_rule>* correlations = nullptr) {
   const auto text = detail::read_bounded(path, limits.max_file_bytes, "rule file");
-  return read_rules(text, path.string(), limits);
+  return read_rules(text, path.string(), limits, correlations);
 }
 
 /// The rules of files and directories, in the order given; a directory contributes its
 /// `*.yml` and `*.yaml` files at any depth, sorted by path so that the load order (and
 /// so every listing) is the same on every machine. Two rules with one identity, in one
 /// file or two, are a sigma_error naming both.
-[[nodiscard]] inline std::vector<rule> read_rule_paths(std::span<const std::filesystem::path> paths,
-                                                       const rule_read_limits& limits = {}) {
+[[nodiscard]] inline std::vector<rule> read_rule_paths(
+    std::span<const std::filesystem::path> paths, const rule_read_limits& limits = {},
+    std::vector<correlation_rule>* correlations = nullptr) {
   namespace fs = std::filesystem;
   std::vector<fs::path> files;
   const auto check_count = [&](std::size_t count, const fs::path& at) {
@@ -805,12 +984,50 @@ class identity_registry {
   std::vector<rule> out;
   detail::identity_registry identities;
   for (const auto& file : files) {
-    for (auto& r : read_rule_file(file, limits)) {
+    for (auto& r : read_rule_file(file, limits, correlations)) {
       identities.add(r);
       out.push_back(std::move(r));
     }
   }
   return out;
+}
+
+/// Detection rules (and filters) beside correlation rules, as read_rule_set* return them.
+struct rule_set {
+  std::vector<rule> rules;  ///< every document but correlations, in load order
+  /// Linked (link_correlations): `resolved` indexes `rules` and `correlations`.
+  std::vector<correlation_rule> correlations;
+};
+
+namespace detail {
+
+inline rule_set split_and_link(std::vector<rule> all, std::vector<correlation_rule> correlations) {
+  rule_set out;
+  out.correlations = std::move(correlations);
+  out.rules.reserve(all.size());
+  for (auto& r : all)
+    if (r.kind != document_kind::correlation) out.rules.push_back(std::move(r));
+  (void)link_correlations(out.rules, out.correlations);
+  return out;
+}
+
+}  // namespace detail
+
+/// The rules and correlations of one YAML text, linked: a correlation naming an unknown
+/// rule, a cycle of correlations, or a bad correlation section is a sigma_error.
+[[nodiscard]] inline rule_set read_rule_set(std::string_view text, std::string_view file_name,
+                                            const rule_read_limits& limits = {}) {
+  std::vector<correlation_rule> correlations;
+  auto all = read_rules(text, file_name, limits, &correlations);
+  return detail::split_and_link(std::move(all), std::move(correlations));
+}
+
+/// read_rule_paths with correlations, linked across all the files.
+[[nodiscard]] inline rule_set read_rule_set_paths(std::span<const std::filesystem::path> paths,
+                                                  const rule_read_limits& limits = {}) {
+  std::vector<correlation_rule> correlations;
+  auto all = read_rule_paths(paths, limits, &correlations);
+  return detail::split_and_link(std::move(all), std::move(correlations));
 }
 
 /// A profile (design 6.1) from YAML text; `file_name` names it in errors and is the
