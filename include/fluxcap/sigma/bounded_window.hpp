@@ -420,6 +420,14 @@ class bounded_value_window {
   std::uint64_t rejected_values_ = 0;
 };
 
+/// The window types of the bounded memory mode, for correlation_engine's `Windows`
+/// parameter (correlation_engine.hpp; exact_windows is the exact mode's).
+struct bounded_windows {
+  using count = bounded_count_window;
+  using distinct = bounded_distinct_window;
+  using value = bounded_value_window;
+};
+
 }  // namespace sigma
 
 FLUXCAP_END_NAMESPACE
