@@ -26,7 +26,7 @@
 // Every error is a sigma_error "file:line:col: message" (1-based; "rule 'identity': "
 // precedes the message once the identity is known). Limits (rule_read_limits) bound the
 // file, its documents, identifiers, values, and the YAML nodes and bytes with aliases
-// expanded, counted before yaml-cpp builds a tree (detail::document_marks).
+// expanded, counted while yaml-cpp's trees are built, in one pass (detail::load_documents).
 #pragma once
 
 #include <fluxcap/detail/abi_macros.hpp>
@@ -149,8 +149,7 @@ struct resolved_scalar {
   return {kind::string, s};
 }
 
-/// Reads one YAML text (one or more documents) into rules or a profile. Marks are taken
-/// per document from a slice of the text and shifted back to the file's lines.
+/// Reads one YAML text (one or more documents) into rules or a profile.
 class sigma_yaml_reader {
  public:
   sigma_yaml_reader(std::string_view text, std::string file, rule_read_limits limits)
@@ -205,33 +204,18 @@ class sigma_yaml_reader {
 
   [[nodiscard]] source_span at_file() const { return {file_, 0, 0}; }
 
-  /// A mark of the current document's slice as a place in the file.
+  /// A mark as a place in the file.
   [[nodiscard]] source_span at(const YAML::Mark& m) const {
     if (m.is_null() || m.line < 0 || m.column < 0) return at_file();
     const auto line = static_cast<std::uint64_t>(m.line);
-    std::uint64_t column = static_cast<std::uint64_t>(m.column);
-    if (line == 0) column += base_column_;
-    return {file_,
-            static_cast<std::uint32_t>(std::min<std::uint64_t>(base_line_ + line + 1, UINT32_MAX)),
+    const auto column = static_cast<std::uint64_t>(m.column);
+    return {file_, static_cast<std::uint32_t>(std::min<std::uint64_t>(line + 1, UINT32_MAX)),
             static_cast<std::uint32_t>(std::min<std::uint64_t>(column + 1, UINT32_MAX))};
   }
   [[nodiscard]] source_span at(const YAML::Node& n) const { return at(n.Mark()); }
   /// yaml-cpp marks an empty value at the next token: point at the key then.
   [[nodiscard]] source_span at_value(const entry& e) const {
     return e.value.IsNull() ? at(e.key_node) : at(e.value);
-  }
-
-  /// Moves the slice base to byte `pos` of the text (never backwards): its 0-based line
-  /// and column, as yaml-cpp counts them ('\n' ends a line). Incremental, so that a file
-  /// of many documents is walked once.
-  void advance_base(std::size_t pos) {
-    for (; scanned_ < pos; ++scanned_) {
-      if (text_[scanned_] == '\n') {
-        ++base_line_;
-        line_start_ = scanned_ + 1;
-      }
-    }
-    base_column_ = pos - line_start_;
   }
 
   void check_scan(const fluxcap::detail::yaml_scan& scan, std::size_t max_documents,
@@ -263,7 +247,8 @@ class sigma_yaml_reader {
              e.msg);
   }
 
-  /// Scans the whole text (bounded), then builds and reads each document from its slice:
+  /// Builds every document's tree in one bounded pass (load_documents), then reads them
+  /// in order: a syntax error or a limit anywhere in the file wins over a reading error.
   /// yaml-cpp's LoadAll is not used (it can loop forever on some garbage).
   template <class Read>
   void for_each_document(std::size_t max_documents, Read&& read) {
@@ -271,41 +256,16 @@ class sigma_yaml_reader {
     if (text_.size() > limits_.max_file_bytes)
       fail(at_file(), std::string("the ") + what + " is larger than " +
                           std::to_string(limits_.max_file_bytes) + " bytes (limit)");
-    const std::string text(text_);
-    const fluxcap::detail::yaml_scan_limits scan_limits{max_documents, limits_.max_nodes,
-                                                        limits_.max_expanded_bytes, true};
-    fluxcap::detail::yaml_scan scan;
+    fluxcap::detail::yaml_documents documents;
     try {
-      scan = fluxcap::detail::document_marks(text, scan_limits);
+      documents = fluxcap::detail::load_documents(
+          text_, {max_documents, limits_.max_nodes, limits_.max_expanded_bytes, true});
     } catch (const YAML::Exception& e) {
       syntax_error(e);
     }
-    check_scan(scan, max_documents, what);
-    // Slice boundaries: each document from its first token to the next one's (the first
-    // from the start, so that comments and directives before it stay with it).
-    std::vector<std::size_t> bounds;
-    bounds.push_back(0);
-    for (std::size_t i = 1; i < scan.starts.size(); ++i) {
-      const auto pos =
-          scan.starts[i].pos < 0 ? text.size() : static_cast<std::size_t>(scan.starts[i].pos);
-      bounds.push_back(std::clamp(pos, bounds.back(), text.size()));
-    }
-    bounds.push_back(text.size());
-    for (std::size_t i = 0; i + 1 < bounds.size(); ++i) {
-      const std::string slice = text.substr(bounds[i], bounds[i + 1] - bounds[i]);
-      advance_base(bounds[i]);
+    check_scan(documents, max_documents, what);
+    for (const YAML::Node& root : documents.roots) {
       prefix_.clear();
-      YAML::Node root;
-      try {
-        // Scanned again alone: yaml-cpp builds exactly what was counted.
-        const auto again = fluxcap::detail::document_marks(
-            slice, {1, limits_.max_nodes, limits_.max_expanded_bytes, true});
-        if (again.exceeded != fluxcap::detail::yaml_scan::limit::documents)
-          check_scan(again, 1, what);
-        root = YAML::Load(slice);
-      } catch (const YAML::Exception& e) {
-        syntax_error(e);
-      }
       if (!root || root.IsNull()) continue;  // an empty document
       try {
         read(root);
@@ -693,11 +653,7 @@ class sigma_yaml_reader {
   std::string_view text_;
   std::string file_;
   rule_read_limits limits_;
-  std::uint64_t base_line_ = 0;    ///< of the current slice's first byte, 0-based
-  std::uint64_t base_column_ = 0;  ///< ditto
-  std::size_t scanned_ = 0;        ///< bytes counted into base_line_
-  std::size_t line_start_ = 0;     ///< where the line holding byte `scanned_` starts
-  std::string prefix_;             ///< "rule 'x': " once known
+  std::string prefix_;  ///< "rule 'x': " once known
 };
 
 /// A whole file, at most max_bytes + 1 bytes of it (`/dev/zero` must not exhaust memory).
