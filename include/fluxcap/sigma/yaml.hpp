@@ -39,10 +39,12 @@
 
 #include <algorithm>
 #include <array>
+#include <atomic>
 #include <cerrno>
 #include <cstddef>
 #include <cstdint>
 #include <cstring>
+#include <exception>
 #include <filesystem>
 #include <fstream>
 #include <optional>
@@ -50,6 +52,7 @@
 #include <string>
 #include <string_view>
 #include <system_error>
+#include <thread>
 #include <unordered_map>
 #include <utility>
 #include <vector>
@@ -700,6 +703,58 @@ class identity_registry {
   std::unordered_map<std::string, source_span> seen_;
 };
 
+/// What read_files_in_parallel did with each file, in the files' order.
+template <class Result>
+struct per_file_outcomes {
+  std::vector<Result> results;
+  /// An exception a file's reading threw (its result is then empty). Files after the
+  /// first one that threw may be left unread (empty, no exception): a caller taking
+  /// the files in order stops at that one anyway.
+  std::vector<std::exception_ptr> errors;
+};
+
+/// `read(file)` for every file, on up to `threads` threads (the caller's among them).
+template <class Read>
+[[nodiscard]] auto read_files_in_parallel(const std::vector<std::filesystem::path>& files,
+                                          unsigned threads, Read&& read)
+    -> per_file_outcomes<decltype(read(files.front()))> {
+  using result = decltype(read(files.front()));
+  per_file_outcomes<result> out;
+  out.results.resize(files.size());
+  out.errors.resize(files.size());
+  auto& results = out.results;
+  auto& errors = out.errors;
+  std::atomic<std::size_t> next{0};
+  std::atomic<std::size_t> first_failed{files.size()};  // files past it need no reading
+  const auto work = [&]() noexcept {
+    for (std::size_t i = next.fetch_add(1); i < files.size(); i = next.fetch_add(1)) {
+      if (i > first_failed.load(std::memory_order_relaxed)) continue;
+      try {
+        results[i] = read(files[i]);
+      } catch (...) {
+        errors[i] = std::current_exception();
+        std::size_t seen = first_failed.load();
+        while (i < seen && !first_failed.compare_exchange_weak(seen, i)) {
+        }
+      }
+    }
+  };
+  {
+    std::vector<std::jthread> helpers;  // joined when this scope ends, also on a throw
+    const std::size_t wanted = std::min<std::size_t>(threads, files.size());
+    helpers.reserve(wanted);
+    for (std::size_t t = 1; t < wanted; ++t) {
+      try {
+        helpers.emplace_back(work);
+      } catch (const std::system_error&) {
+        break;  // no more threads to be had: the ones started (and this one) do the rest
+      }
+    }
+    work();
+  }
+  return out;
+}
+
 }  // namespace detail
 
 /// Every rule document of a YAML text, in order; `file_name` names it in errors. Throws
@@ -719,12 +774,22 @@ class identity_registry {
   return read_rules(text, path.string(), limits);
 }
 
+/// Threads read_rule_paths uses when given 0: the hardware's, at most 8 (reading is
+/// parser-bound and the files are independent; more threads than cores only contend).
+[[nodiscard]] inline unsigned default_read_threads() noexcept {
+  const unsigned hardware = std::thread::hardware_concurrency();
+  return std::clamp(hardware, 1U, 8U);
+}
+
 /// The rules of files and directories, in the order given; a directory contributes its
 /// `*.yml` and `*.yaml` files at any depth, sorted by path so that the load order (and
 /// so every listing) is the same on every machine. Two rules with one identity, in one
-/// file or two, are a sigma_error naming both.
+/// file or two, are a sigma_error naming both. The files are read by `threads` threads
+/// (0: default_read_threads()); the result and the error are those of reading them one
+/// by one in order: the first file (in that order) that fails names the error.
 [[nodiscard]] inline std::vector<rule> read_rule_paths(std::span<const std::filesystem::path> paths,
-                                                       const rule_read_limits& limits = {}) {
+                                                       const rule_read_limits& limits = {},
+                                                       unsigned threads = 0) {
   namespace fs = std::filesystem;
   std::vector<fs::path> files;
   const auto check_count = [&](std::size_t count, const fs::path& at) {
@@ -758,10 +823,15 @@ class identity_registry {
     std::sort(found.begin(), found.end());
     files.insert(files.end(), found.begin(), found.end());
   }
+  auto per_file = detail::read_files_in_parallel(
+      files, threads == 0 ? default_read_threads() : threads,
+      [&](const fs::path& file) { return read_rule_file(file, limits); });
+  // In path order, as one thread would: a file's error, else its rules' identities.
   std::vector<rule> out;
   detail::identity_registry identities;
-  for (const auto& file : files) {
-    for (auto& r : read_rule_file(file, limits)) {
+  for (std::size_t i = 0; i < files.size(); ++i) {
+    if (per_file.errors[i]) std::rethrow_exception(per_file.errors[i]);
+    for (auto& r : per_file.results[i]) {
       identities.add(r);
       out.push_back(std::move(r));
     }
