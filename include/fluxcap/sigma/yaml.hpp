@@ -282,15 +282,28 @@ class sigma_yaml_reader {
   /// The entries of a mapping in document order; rejects non-scalar and duplicate keys.
   std::vector<entry> entries(const YAML::Node& map) const {
     std::vector<entry> out;
+    out.reserve(map.size());
+    // Duplicates: a scan while the mapping is small (nearly all are), a hash beyond.
+    constexpr std::size_t scanned_keys = 16;
     std::unordered_map<std::string, std::size_t> seen;
     for (const auto& pair : map) {
       const YAML::Node k = pair.first;  // a copy: the iterator's `->` yields a temporary
       if (!k.IsScalar()) fail(at(k), "a key must be a name, not " + kind(k));
       out.push_back({k.Scalar(), k, pair.second});
-      if (const auto [it, fresh] = seen.emplace(out.back().key, out.size() - 1); !fresh) {
-        const auto first = at(out[it->second].key_node);
-        fail(at(k), "duplicate key " + quoted(out.back().key) + " (first at line " +
-                        std::to_string(first.line) + ", column " + std::to_string(first.column) +
+      const std::size_t last = out.size() - 1;
+      std::size_t first = last;
+      if (out.size() <= scanned_keys) {
+        for (std::size_t i = 0; i < last && first == last; ++i)
+          if (out[i].key == out[last].key) first = i;
+      } else {
+        if (seen.empty())
+          for (std::size_t i = 0; i < last; ++i) seen.emplace(out[i].key, i);
+        first = seen.emplace(out[last].key, last).first->second;
+      }
+      if (first != last) {
+        const auto where = at(out[first].key_node);
+        fail(at(k), "duplicate key " + quoted(out[last].key) + " (first at line " +
+                        std::to_string(where.line) + ", column " + std::to_string(where.column) +
                         ")");
       }
     }
