@@ -56,9 +56,11 @@
 #include <cstring>
 #include <fstream>
 #include <initializer_list>
+#include <istream>
 #include <iterator>
+#include <memory>
 #include <optional>
-#include <sstream>
+#include <streambuf>
 #include <string>
 #include <string_view>
 #include <unordered_map>
@@ -89,8 +91,9 @@ struct spec_limits {
   std::size_t max_conditions = 10000;
   /// Most YAML nodes (scalars, lists, mappings) in the spec, with aliases expanded: an
   /// alias counts as all the nodes of what it refers to, each time it is used. Counted
-  /// while the text is scanned, before yaml-cpp builds its tree (about 500 bytes a
-  /// node) and before the reader walks it, so both stay bounded (alias bombs).
+  /// while yaml-cpp's tree is built, before the reader walks it; the tree (about 500
+  /// bytes a node) holds at most 65536 nodes until the whole text is counted, so both stay
+  /// bounded (alias bombs).
   std::size_t max_nodes = 500000;
   /// Most bytes of scalar text in the spec with aliases expanded (as `max_nodes`).
   /// Without aliases the scalars are never longer than the text itself.
@@ -152,7 +155,7 @@ template <class Candidates>
   return did_you_mean<std::initializer_list<std::string_view>>(word, candidates);
 }
 
-/// What document_marks found: where each document starts and whether a limit stopped it.
+/// What load_documents found: where each document starts and whether a limit stopped it.
 struct yaml_scan {
   enum class limit : std::uint8_t { none, documents, nodes, expanded_bytes };
   std::vector<YAML::Mark> starts;  ///< the first token of each document read
@@ -160,7 +163,7 @@ struct yaml_scan {
   YAML::Mark where;  ///< the event at which `exceeded` was passed
 };
 
-/// Bounds for document_marks; a document count past `max_documents` stops the scan.
+/// Bounds for load_documents; a document count past `max_documents` stops the reading.
 struct yaml_scan_limits {
   std::size_t max_documents = 1;
   std::size_t max_nodes = 500000;
@@ -168,115 +171,255 @@ struct yaml_scan_limits {
   /// Count nodes and bytes over all documents together (a file's total) instead of
   /// per document.
   bool whole_stream = false;
+  /// Most tree nodes built before the whole text is known to be within the limits.
+  /// yaml-cpp takes about 500 bytes a node: past this many, the trees are dropped and the
+  /// rest of the text is only counted; a text within the limits is then read again to
+  /// build them. So a text that fails a limit never holds more than this many nodes, and
+  /// a rule file (a few hundred nodes) is read once.
+  std::size_t max_nodes_before_counted = 65536;
 };
 
-/// Scans YAML text as events (no tree): where each document starts, and the nodes and
-/// scalar bytes of each document counted with aliases expanded (an alias adds the size of
-/// what it refers to, each time it is used), stopping at the event that passes a limit.
-/// Reads at most `max_documents + 1` documents: yaml-cpp 0.7's LoadAll can loop forever,
-/// allocating, on garbage after a flow collection, so multi-document readers build each
-/// document from its own slice of the text instead. Throws YAML::ParserException on a
-/// syntax error.
-[[nodiscard]] inline yaml_scan document_marks(const std::string& text, yaml_scan_limits limits) {
-  struct size {
-    std::uint64_t nodes = 0;
-    std::uint64_t bytes = 0;
-  };
+/// The documents of a YAML text as yaml-cpp trees, and what bounded them.
+struct yaml_documents : yaml_scan {
+  /// Each document read, in order (a null node for an empty one); none when a node or
+  /// byte limit was passed.
+  std::vector<YAML::Node> roots;
+};
+
+/// Builds yaml-cpp trees from parser events while counting the nodes and scalar bytes of
+/// each document (or of the whole stream) with aliases expanded: an alias adds the size of
+/// what it refers to, each time it is used. A limit passed throws `stop` at that event.
+/// Aliases share the node they refer to, as in yaml-cpp's own trees (YAML::Load).
+class yaml_tree_builder final : public YAML::EventHandler {
+ public:
   struct stop {
     yaml_scan::limit which;
     YAML::Mark where;
   };
-  struct scanner final : YAML::EventHandler {
-    yaml_scan_limits limits;
-    std::vector<YAML::Mark> starts;
-    std::vector<size> anchors;  ///< by anchor id (yaml-cpp numbers them from 1)
-    struct open_node {
-      YAML::anchor_t anchor;
-      size total;
-    };
-    std::vector<open_node> open;
-    size document;
 
-    explicit scanner(yaml_scan_limits l) : limits(l) {}
+  yaml_tree_builder(yaml_scan_limits limits, std::size_t max_built)
+      : limits_(limits), max_built_(max_built) {}
 
-    void add(const YAML::Mark& mark, size s) {
-      document.nodes += s.nodes;
-      document.bytes += s.bytes;
-      if (!open.empty()) {
-        open.back().total.nodes += s.nodes;
-        open.back().total.bytes += s.bytes;
-      }
-      if (document.nodes > limits.max_nodes) throw stop{yaml_scan::limit::nodes, mark};
-      if (document.bytes > limits.max_expanded_bytes)
-        throw stop{yaml_scan::limit::expanded_bytes, mark};
-    }
-    void leaf(const YAML::Mark& mark, YAML::anchor_t anchor, std::size_t bytes) {
-      const size s{1, bytes};
-      if (anchor != YAML::NullAnchor) remember(anchor, s);
-      add(mark, s);
-    }
-    void remember(YAML::anchor_t anchor, size s) {
-      if (anchor >= anchors.size()) anchors.resize(anchor + 1);
-      anchors[anchor] = s;
-    }
-    void start(const YAML::Mark& mark, YAML::anchor_t anchor) {
-      open.push_back({anchor, {}});
-      add(mark, {1, 0});  // the node itself, in its own total (its parent gets it at end)
-    }
-    void end() {
-      if (open.empty()) return;
-      const open_node done = open.back();
-      open.pop_back();
-      if (done.anchor != YAML::NullAnchor) remember(done.anchor, done.total);
-      if (!open.empty()) {
-        open.back().total.nodes += done.total.nodes;
-        open.back().total.bytes += done.total.bytes;
-      }
-    }
+  yaml_documents out;
+  /// The trees were dropped (more than `max_built` nodes): `out.roots` is incomplete.
+  bool dropped = false;
 
-    void OnDocumentStart(const YAML::Mark& mark) override {
-      if (starts.size() == limits.max_documents) throw stop{yaml_scan::limit::documents, mark};
-      starts.push_back(mark);
-      anchors.clear();
-      open.clear();
-      if (!limits.whole_stream) document = {};
-    }
-    void OnDocumentEnd() override {}
-    void OnNull(const YAML::Mark& mark, YAML::anchor_t anchor) override { leaf(mark, anchor, 0); }
-    void OnAlias(const YAML::Mark& mark, YAML::anchor_t anchor) override {
-      // An alias of a node still open (a cycle) counts as one node: readers reject such
-      // a node by its shape.
-      const bool known = anchor < anchors.size() && anchors[anchor].nodes > 0;
-      add(mark, known ? anchors[anchor] : size{1, 0});
-    }
-    void OnScalar(const YAML::Mark& mark, const std::string&, YAML::anchor_t anchor,
-                  const std::string& value) override {
-      leaf(mark, anchor, value.size());
-    }
-    void OnSequenceStart(const YAML::Mark& mark, const std::string&, YAML::anchor_t anchor,
-                         YAML::EmitterStyle::value) override {
-      start(mark, anchor);
-    }
-    void OnSequenceEnd() override { end(); }
-    void OnMapStart(const YAML::Mark& mark, const std::string&, YAML::anchor_t anchor,
-                    YAML::EmitterStyle::value) override {
-      start(mark, anchor);
-    }
-    void OnMapEnd() override { end(); }
-  } events(limits);
-  yaml_scan out;
-  std::istringstream in(text);
-  YAML::Parser parser(in);
-  try {
-    // One more than the limit, so that a document past it is seen (and fails).
-    for (std::size_t i = 0; i <= limits.max_documents && parser.HandleNextDocument(events); ++i) {
-    }
-  } catch (const stop& s) {
-    out.exceeded = s.which;
-    out.where = s.where;
+  void OnDocumentStart(const YAML::Mark& mark) override {
+    if (out.starts.size() == limits_.max_documents) throw stop{yaml_scan::limit::documents, mark};
+    out.starts.push_back(mark);
+    anchors_.clear();
+    open_.clear();
+    root_ = nullptr;
+    if (!limits_.whole_stream) document_ = {};
+    if (!dropped) memory_ = std::make_shared<YAML::detail::memory_holder>();
   }
-  out.starts = std::move(events.starts);
-  return out;
+  void OnDocumentEnd() override {
+    if (!dropped) out.roots.push_back(root_ != nullptr ? wrap(*root_) : YAML::Node());
+  }
+  void OnNull(const YAML::Mark& mark, YAML::anchor_t anchor) override {
+    YAML::detail::node* n = create(mark, anchor);
+    if (n != nullptr) n->set_null();
+    leaf(mark, anchor, 0);
+    attach(n);
+  }
+  void OnAlias(const YAML::Mark& mark, YAML::anchor_t anchor) override {
+    // An alias of a node still open (a cycle) counts as one node: readers reject such a
+    // node by its shape.
+    const bool known = anchor < anchors_.size() && anchors_[anchor].total.nodes > 0;
+    add(mark, known ? anchors_[anchor].total : size{1, 0});
+    if (dropped) return;
+    YAML::detail::node* n = anchor < anchors_.size() ? anchors_[anchor].node : nullptr;
+    if (n == nullptr) {  // the parser rejects unknown anchors; never dereference one
+      n = &memory_->create_node();
+      n->set_mark(mark);
+      n->set_null();
+    }
+    attach(n);
+  }
+  void OnScalar(const YAML::Mark& mark, const std::string& tag, YAML::anchor_t anchor,
+                const std::string& value) override {
+    YAML::detail::node* n = create(mark, anchor);
+    if (n != nullptr) {
+      n->set_scalar(value);
+      n->set_tag(tag);
+    }
+    leaf(mark, anchor, value.size());
+    attach(n);
+  }
+  void OnSequenceStart(const YAML::Mark& mark, const std::string& tag, YAML::anchor_t anchor,
+                       YAML::EmitterStyle::value style) override {
+    start(mark, tag, anchor, style, false);
+  }
+  void OnSequenceEnd() override { end(); }
+  void OnMapStart(const YAML::Mark& mark, const std::string& tag, YAML::anchor_t anchor,
+                  YAML::EmitterStyle::value style) override {
+    start(mark, tag, anchor, style, true);
+  }
+  void OnMapEnd() override { end(); }
+
+ private:
+  struct expanded_size {
+    std::uint64_t nodes = 0;
+    std::uint64_t bytes = 0;
+  };
+  using size = expanded_size;
+  struct anchored {
+    YAML::detail::node* node = nullptr;  ///< null once the trees are dropped
+    expanded_size total;                 ///< known when the node is complete
+  };
+  struct open_node {
+    YAML::anchor_t anchor;
+    bool is_map;
+    YAML::detail::node* node;  ///< null once the trees are dropped
+    YAML::detail::node* key;   ///< a map's key waiting for its value
+    size total;
+  };
+
+  /// yaml-cpp has no public constructor of a Node from its detail nodes; its iterators
+  /// make one.
+  [[nodiscard]] YAML::Node wrap(YAML::detail::node& root) const {
+    std::vector<YAML::detail::node*> one{&root};
+    const YAML::detail::iterator_base<YAML::detail::iterator_value> it(
+        YAML::detail::node_iterator(one.begin()), memory_);
+    return YAML::Node(*it);
+  }
+
+  /// A new tree node (null when the trees are dropped), registered under its anchor.
+  YAML::detail::node* create(const YAML::Mark& mark, YAML::anchor_t anchor) {
+    if (!dropped && ++built_ > max_built_) drop();
+    YAML::detail::node* n = nullptr;
+    if (!dropped) {
+      n = &memory_->create_node();
+      n->set_mark(mark);
+    }
+    if (anchor != YAML::NullAnchor) {
+      if (anchor >= anchors_.size()) anchors_.resize(anchor + 1);
+      anchors_[anchor].node = n;
+    }
+    return n;
+  }
+
+  /// Frees every tree built; from here on the events are only counted.
+  void drop() {
+    dropped = true;
+    out.roots.clear();
+    for (auto& a : anchors_) a.node = nullptr;
+    for (auto& o : open_) o.node = o.key = nullptr;
+    root_ = nullptr;
+    memory_.reset();
+  }
+
+  /// Hangs a complete node on the open collection (or makes it the document's root).
+  void attach(YAML::detail::node* n) {
+    if (n == nullptr || dropped) return;
+    if (open_.empty()) {
+      root_ = n;
+      return;
+    }
+    open_node& parent = open_.back();
+    if (!parent.is_map) {
+      parent.node->push_back(*n, memory_);
+    } else if (parent.key == nullptr) {
+      parent.key = n;
+    } else {
+      parent.node->insert(*parent.key, *n, memory_);
+      parent.key = nullptr;
+    }
+  }
+
+  void add(const YAML::Mark& mark, size s) {
+    document_.nodes += s.nodes;
+    document_.bytes += s.bytes;
+    if (!open_.empty()) {
+      open_.back().total.nodes += s.nodes;
+      open_.back().total.bytes += s.bytes;
+    }
+    if (document_.nodes > limits_.max_nodes) throw stop{yaml_scan::limit::nodes, mark};
+    if (document_.bytes > limits_.max_expanded_bytes)
+      throw stop{yaml_scan::limit::expanded_bytes, mark};
+  }
+  void leaf(const YAML::Mark& mark, YAML::anchor_t anchor, std::size_t bytes) {
+    const size s{1, bytes};
+    if (anchor != YAML::NullAnchor) anchors_[anchor].total = s;
+    add(mark, s);
+  }
+  void start(const YAML::Mark& mark, const std::string& tag, YAML::anchor_t anchor,
+             YAML::EmitterStyle::value style, bool is_map) {
+    YAML::detail::node* n = create(mark, anchor);
+    if (n != nullptr) {
+      n->set_type(is_map ? YAML::NodeType::Map : YAML::NodeType::Sequence);
+      n->set_tag(tag);
+      n->set_style(style);
+    }
+    open_.push_back({anchor, is_map, n, nullptr, {}});
+    add(mark, {1, 0});  // the node itself, in its own total (its parent gets it at end)
+  }
+  void end() {
+    if (open_.empty()) return;
+    const open_node done = open_.back();
+    open_.pop_back();
+    if (done.anchor != YAML::NullAnchor) anchors_[done.anchor].total = done.total;
+    if (!open_.empty()) {
+      open_.back().total.nodes += done.total.nodes;
+      open_.back().total.bytes += done.total.bytes;
+    }
+    attach(done.node);
+  }
+
+  yaml_scan_limits limits_;
+  std::size_t max_built_;
+  std::size_t built_ = 0;
+  size document_;
+  std::vector<anchored> anchors_;  ///< by anchor id (yaml-cpp numbers them from 1)
+  std::vector<open_node> open_;
+  YAML::detail::shared_memory_holder memory_;
+  YAML::detail::node* root_ = nullptr;
+};
+
+/// A read-only stream buffer over text that outlives it (no copy, unlike istringstream).
+class text_view_buffer final : public std::streambuf {
+ public:
+  explicit text_view_buffer(std::string_view text) {
+    // The get area is never written: putback of a different character fails.
+    char* begin = const_cast<char*>(text.data());
+    setg(begin, begin, begin + text.size());
+  }
+};
+
+/// Reads YAML text into yaml-cpp trees in one pass of the parser, counting the nodes and
+/// scalar bytes of each document (or of the whole stream, `whole_stream`) with aliases
+/// expanded, and stopping at the event that passes a limit: alias bombs never expand, and
+/// no more than `max_nodes_before_counted` tree nodes are held before the text is known to
+/// be within the limits. Reads at most `max_documents + 1` documents: yaml-cpp 0.7's
+/// LoadAll can loop forever, allocating, on garbage after a flow collection. Throws
+/// YAML::ParserException on a syntax error.
+[[nodiscard]] inline yaml_documents load_documents(std::string_view text,
+                                                   const yaml_scan_limits& limits) {
+  const auto read = [&](std::size_t max_built) {
+    text_view_buffer buffer(text);
+    std::istream in(&buffer);
+    YAML::Parser parser(in);
+    yaml_tree_builder builder(limits, max_built);
+    try {
+      // One more than the limit, so that a document past it is seen (and fails).
+      for (std::size_t i = 0; i <= limits.max_documents && parser.HandleNextDocument(builder);
+           ++i) {
+      }
+    } catch (const yaml_tree_builder::stop& s) {
+      builder.out.exceeded = s.which;
+      builder.out.where = s.where;
+    }
+    if (builder.out.exceeded == yaml_scan::limit::nodes ||
+        builder.out.exceeded == yaml_scan::limit::expanded_bytes)
+      builder.out.roots.clear();
+    return std::pair{std::move(builder.out), builder.dropped};
+  };
+  auto [documents, dropped] = read(limits.max_nodes_before_counted);
+  const bool failed = documents.exceeded == yaml_scan::limit::nodes ||
+                      documents.exceeded == yaml_scan::limit::expanded_bytes;
+  // Counted whole and within the limits: build the trees without a bound of their own.
+  if (dropped && !failed) documents = read(SIZE_MAX).first;
+  return documents;
 }
 
 /// Walks the yaml-cpp node tree and builds the spec. yaml-cpp does the YAML; this
@@ -286,26 +429,27 @@ class yaml_spec_reader {
   yaml_spec_reader(std::string_view text, std::string file, yaml::spec_limits limits = {})
       : text_(text), file_(std::move(file)), limits_(limits) {}
 
-  /// What a scan of the text found before any tree is built.
-  struct text_scan {
-    std::optional<YAML::Mark> second_document;  ///< where a second document starts
+  /// The text as a tree, in one pass that bounds the nodes and scalar bytes with aliases
+  /// expanded (load_documents) and finds where a second document starts.
+  struct loaded_text {
+    YAML::Node root;
+    std::optional<YAML::Mark> second_document;
   };
 
-  /// Scans the text (document_marks) before any tree is built: bounds the nodes and
-  /// scalar bytes with aliases expanded, and finds where a second document starts.
-  text_scan scan(const std::string& text) const {
-    const auto marks =
-        document_marks(text, {1, limits_.max_nodes, limits_.max_expanded_bytes, false});
-    if (marks.exceeded == yaml_scan::limit::nodes)
-      fail(at(marks.where), {}, {},
+  loaded_text load() const {
+    auto documents =
+        load_documents(text_, {1, limits_.max_nodes, limits_.max_expanded_bytes, false});
+    if (documents.exceeded == yaml_scan::limit::nodes)
+      fail(at(documents.where), {}, {},
            "the spec has more than " + std::to_string(limits_.max_nodes) +
                " YAML nodes with aliases expanded (limit)");
-    if (marks.exceeded == yaml_scan::limit::expanded_bytes)
-      fail(at(marks.where), {}, {},
+    if (documents.exceeded == yaml_scan::limit::expanded_bytes)
+      fail(at(documents.where), {}, {},
            "the spec holds more than " + std::to_string(limits_.max_expanded_bytes) +
                " bytes of text with aliases expanded (limit)");
-    text_scan out;
-    if (marks.exceeded == yaml_scan::limit::documents) out.second_document = marks.where;
+    loaded_text out;
+    if (!documents.roots.empty()) out.root = documents.roots.front();
+    if (documents.exceeded == yaml_scan::limit::documents) out.second_document = documents.where;
     return out;
   }
 
@@ -316,10 +460,9 @@ class yaml_spec_reader {
     YAML::Node root;
     std::optional<YAML::Mark> second_document;
     try {
-      const std::string text(text_);
-      // The scan first: it bounds the nodes (aliases expanded) before a tree is built.
-      second_document = scan(text).second_document;
-      root = YAML::Load(text);
+      auto loaded = load();
+      root = loaded.root;
+      second_document = loaded.second_document;
     } catch (const YAML::ParserException& e) {
       std::string message = "YAML syntax error: " + e.msg;
       // A JSON habit: a missing ',' between entries shows up as an unclosed collection.

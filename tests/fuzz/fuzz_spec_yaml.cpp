@@ -2,16 +2,54 @@
 // arbitrary text. A spec either throws spec_error or compiles. Each input is read
 // twice: with the default limits, and with small node and expanded-byte limits, so
 // that inputs of a few hundred bytes with anchors and aliases reach the alias-bomb
-// bound (yaml_spec_reader::scan) as well as the reader behind it.
+// bound (detail::load_documents) as well as the reader behind it. The trees that
+// load_documents builds in its one pass are also checked against yaml-cpp's own
+// (YAML::Load), with and without dropping them past a tiny tree budget.
 #include <fluxcap/program.hpp>
 #include <fluxcap/yaml.hpp>
 
+#include "../yaml/yaml_tree_equal.hpp"
+
 #include <cstddef>
 #include <cstdint>
+#include <cstdio>
+#include <cstdlib>
+#include <string>
 #include <string_view>
+
+namespace {
+
+void check_trees(std::string_view text) {
+  using fluxcap::detail::load_documents;
+  using limit = fluxcap::detail::yaml_scan::limit;
+  fluxcap::detail::yaml_documents once, dropped;
+  try {
+    once = load_documents(text, {1, 5000, 1U << 20, false});
+  } catch (const YAML::Exception&) {
+    return;  // a syntax error: yaml-cpp's own reader says so too
+  }
+  dropped = load_documents(text, {1, 5000, 1U << 20, false, 2});
+  if (once.exceeded != dropped.exceeded || once.roots.size() != dropped.roots.size() ||
+      once.where.pos != dropped.where.pos) {
+    std::fprintf(stderr, "load_documents differs past the tree budget\n");
+    std::abort();
+  }
+  if (once.exceeded == limit::nodes || once.exceeded == limit::expanded_bytes) return;
+  const YAML::Node expected = YAML::Load(std::string(text));
+  for (const auto* got : {&once, &dropped}) {
+    const YAML::Node root = got->roots.empty() ? YAML::Node() : got->roots.front();
+    if (const auto d = yaml_test::tree_difference(root, expected); !d.empty()) {
+      std::fprintf(stderr, "load_documents differs from YAML::Load: %s\n", d.c_str());
+      std::abort();
+    }
+  }
+}
+
+}  // namespace
 
 extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size) {
   const std::string_view text(reinterpret_cast<const char*>(data), size);
+  check_trees(text);
   fluxcap::yaml::spec_limits small;
   small.max_nodes = 64;
   small.max_expanded_bytes = 512;

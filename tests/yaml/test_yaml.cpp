@@ -9,6 +9,8 @@
 
 #include <doctest/doctest.h>
 
+#include "yaml_tree_equal.hpp"
+
 #include <chrono>
 #include <optional>
 #include <string>
@@ -633,4 +635,70 @@ TEST_CASE("exclusive (docs/semantics.md, exclusive carry)") {
         "spec.yaml:5:1: rule 'r': unknown key 'exclusiv' in a rule (did you mean 'exclusive'?)");
   CHECK(error_of("exclusive: true\nrules:\n  - {rulename: r, action: temporal, tags: [a]}\n") ==
         "spec.yaml:1:1: 'exclusive' belongs to a rule; list rules under 'rules:'");
+}
+
+TEST_CASE("load_documents: yaml-cpp's own trees, in one pass, also past the tree budget") {
+  // Every shape the readers meet: block and flow collections, quoted, tagged and block
+  // scalars, anchors and aliases (of scalars and of collections), empty values and
+  // documents, comments, directives, several documents.
+  const std::vector<std::string> texts{
+      "a: 1\nb: [x, 'y', \"z\\n\"]\nc: {d: ~, e: !!str 2}\n",
+      "- &s scalar\n- *s\n- &m {k: v, l: [1, 2]}\n- *m\n- k: *m\n",
+      "title: t\ndetection:\n  sel:\n    Image|endswith: '\\cmd.exe'\n  condition: sel\n",
+      "text: |\n  two\n  lines\nfolded: >-\n  one\n  line\nempty:\n? complex\n: key\n",
+      "# a comment\n%YAML 1.2\n---\na: b\n...\n---\n- 1\n---\n---\nlast: [x]\n",
+      "[a, [b, [c, {d: [e]}]], !custom {f: g}]",
+      "&cycle [*cycle, x]\n",
+      "",
+      "---\n",
+  };
+  for (const auto& text : texts) {
+    CAPTURE(text);
+    const auto expected = YAML::LoadAll(text);
+    for (const std::size_t budget : {std::size_t{65536}, std::size_t{1}, std::size_t{3}}) {
+      CAPTURE(budget);
+      const auto got = fluxcap::detail::load_documents(text, {10, 500000, 1U << 24, true, budget});
+      CHECK(got.exceeded == fluxcap::detail::yaml_scan::limit::none);
+      CHECK(got.starts.size() == got.roots.size());
+      // LoadAll drops a trailing empty document only; compare what both have.
+      REQUIRE(got.roots.size() >= expected.size());
+      for (std::size_t i = 0; i < expected.size(); ++i)
+        CHECK(yaml_test::tree_difference(got.roots[i], expected[i]) == "");
+    }
+  }
+  // An alias shares the node it refers to, as in yaml-cpp's trees.
+  const auto shared = fluxcap::detail::load_documents("- &m {k: v}\n- *m\n", {});
+  REQUIRE(shared.roots.size() == 1);
+  CHECK(shared.roots[0][0].is(shared.roots[0][1]));
+
+  // A limit is found at the same event whether the trees were dropped or not, and no
+  // tree is returned then.
+  std::string laughs = "a0: &a0 [lol, lol, lol, lol, lol, lol, lol, lol, lol, lol]\n";
+  for (int i = 1; i < 10; ++i) {
+    laughs += "a" + std::to_string(i) + ": &a" + std::to_string(i) + " [";
+    for (int j = 0; j < 10; ++j) laughs += (j ? ", *a" : "*a") + std::to_string(i - 1);
+    laughs += "]\n";
+  }
+  for (const std::size_t budget : {std::size_t{65536}, std::size_t{5}}) {
+    const auto got = fluxcap::detail::load_documents(laughs, {1, 500000, 1U << 24, false, budget});
+    CHECK(got.exceeded == fluxcap::detail::yaml_scan::limit::nodes);
+    CHECK(got.where.line == 5);
+    CHECK(got.where.column == 24);
+    CHECK(got.roots.empty());
+  }
+  // A second document past max_documents: the first one's tree is kept, its start named.
+  const auto two = fluxcap::detail::load_documents("a: 1\n---\nb: 2\n", {1, 100, 100, false, 1});
+  CHECK(two.exceeded == fluxcap::detail::yaml_scan::limit::documents);
+  CHECK(two.where.line == 1);
+  REQUIRE(two.roots.size() == 1);
+  CHECK(two.roots[0]["a"].Scalar() == "1");
+
+  // A spec of 70,000 nodes (past the tree budget, within the limits) reads whole: the
+  // second pass builds what the first one dropped.
+  std::string big = "rules:\n";
+  for (int i = 0; i < 7000; ++i)
+    big += "  - {rulename: r" + std::to_string(i) + ", action: temporal, tags: [a, b, c]}\n";
+  const auto doc = parse_spec_string(big, "big.yaml");
+  CHECK(doc.spec.rules.size() == 7000);
+  CHECK(doc.spec.rules.back().name == "r6999");
 }

@@ -30,7 +30,7 @@
 // Every error is a sigma_error "file:line:col: message" (1-based; "rule 'identity': "
 // precedes the message once the identity is known). Limits (rule_read_limits) bound the
 // file, its documents, identifiers, values, and the YAML nodes and bytes with aliases
-// expanded, counted before yaml-cpp builds a tree (detail::document_marks).
+// expanded, counted while yaml-cpp's trees are built, in one pass (detail::load_documents).
 #pragma once
 
 #include <fluxcap/detail/abi_macros.hpp>
@@ -44,10 +44,12 @@
 
 #include <algorithm>
 #include <array>
+#include <atomic>
 #include <cerrno>
 #include <cstddef>
 #include <cstdint>
 #include <cstring>
+#include <exception>
 #include <filesystem>
 #include <fstream>
 #include <optional>
@@ -55,6 +57,7 @@
 #include <string>
 #include <string_view>
 #include <system_error>
+#include <thread>
 #include <unordered_map>
 #include <utility>
 #include <vector>
@@ -154,8 +157,7 @@ struct resolved_scalar {
   return {kind::string, s};
 }
 
-/// Reads one YAML text (one or more documents) into rules or a profile. Marks are taken
-/// per document from a slice of the text and shifted back to the file's lines.
+/// Reads one YAML text (one or more documents) into rules or a profile.
 class sigma_yaml_reader {
  public:
   sigma_yaml_reader(std::string_view text, std::string file, rule_read_limits limits)
@@ -213,33 +215,18 @@ class sigma_yaml_reader {
 
   [[nodiscard]] source_span at_file() const { return {file_, 0, 0}; }
 
-  /// A mark of the current document's slice as a place in the file.
+  /// A mark as a place in the file.
   [[nodiscard]] source_span at(const YAML::Mark& m) const {
     if (m.is_null() || m.line < 0 || m.column < 0) return at_file();
     const auto line = static_cast<std::uint64_t>(m.line);
-    std::uint64_t column = static_cast<std::uint64_t>(m.column);
-    if (line == 0) column += base_column_;
-    return {file_,
-            static_cast<std::uint32_t>(std::min<std::uint64_t>(base_line_ + line + 1, UINT32_MAX)),
+    const auto column = static_cast<std::uint64_t>(m.column);
+    return {file_, static_cast<std::uint32_t>(std::min<std::uint64_t>(line + 1, UINT32_MAX)),
             static_cast<std::uint32_t>(std::min<std::uint64_t>(column + 1, UINT32_MAX))};
   }
   [[nodiscard]] source_span at(const YAML::Node& n) const { return at(n.Mark()); }
   /// yaml-cpp marks an empty value at the next token: point at the key then.
   [[nodiscard]] source_span at_value(const entry& e) const {
     return e.value.IsNull() ? at(e.key_node) : at(e.value);
-  }
-
-  /// Moves the slice base to byte `pos` of the text (never backwards): its 0-based line
-  /// and column, as yaml-cpp counts them ('\n' ends a line). Incremental, so that a file
-  /// of many documents is walked once.
-  void advance_base(std::size_t pos) {
-    for (; scanned_ < pos; ++scanned_) {
-      if (text_[scanned_] == '\n') {
-        ++base_line_;
-        line_start_ = scanned_ + 1;
-      }
-    }
-    base_column_ = pos - line_start_;
   }
 
   void check_scan(const fluxcap::detail::yaml_scan& scan, std::size_t max_documents,
@@ -271,7 +258,8 @@ class sigma_yaml_reader {
              e.msg);
   }
 
-  /// Scans the whole text (bounded), then builds and reads each document from its slice:
+  /// Builds every document's tree in one bounded pass (load_documents), then reads them
+  /// in order: a syntax error or a limit anywhere in the file wins over a reading error.
   /// yaml-cpp's LoadAll is not used (it can loop forever on some garbage).
   template <class Read>
   void for_each_document(std::size_t max_documents, Read&& read) {
@@ -279,41 +267,16 @@ class sigma_yaml_reader {
     if (text_.size() > limits_.max_file_bytes)
       fail(at_file(), std::string("the ") + what + " is larger than " +
                           std::to_string(limits_.max_file_bytes) + " bytes (limit)");
-    const std::string text(text_);
-    const fluxcap::detail::yaml_scan_limits scan_limits{max_documents, limits_.max_nodes,
-                                                        limits_.max_expanded_bytes, true};
-    fluxcap::detail::yaml_scan scan;
+    fluxcap::detail::yaml_documents documents;
     try {
-      scan = fluxcap::detail::document_marks(text, scan_limits);
+      documents = fluxcap::detail::load_documents(
+          text_, {max_documents, limits_.max_nodes, limits_.max_expanded_bytes, true});
     } catch (const YAML::Exception& e) {
       syntax_error(e);
     }
-    check_scan(scan, max_documents, what);
-    // Slice boundaries: each document from its first token to the next one's (the first
-    // from the start, so that comments and directives before it stay with it).
-    std::vector<std::size_t> bounds;
-    bounds.push_back(0);
-    for (std::size_t i = 1; i < scan.starts.size(); ++i) {
-      const auto pos =
-          scan.starts[i].pos < 0 ? text.size() : static_cast<std::size_t>(scan.starts[i].pos);
-      bounds.push_back(std::clamp(pos, bounds.back(), text.size()));
-    }
-    bounds.push_back(text.size());
-    for (std::size_t i = 0; i + 1 < bounds.size(); ++i) {
-      const std::string slice = text.substr(bounds[i], bounds[i + 1] - bounds[i]);
-      advance_base(bounds[i]);
+    check_scan(documents, max_documents, what);
+    for (const YAML::Node& root : documents.roots) {
       prefix_.clear();
-      YAML::Node root;
-      try {
-        // Scanned again alone: yaml-cpp builds exactly what was counted.
-        const auto again = fluxcap::detail::document_marks(
-            slice, {1, limits_.max_nodes, limits_.max_expanded_bytes, true});
-        if (again.exceeded != fluxcap::detail::yaml_scan::limit::documents)
-          check_scan(again, 1, what);
-        root = YAML::Load(slice);
-      } catch (const YAML::Exception& e) {
-        syntax_error(e);
-      }
       if (!root || root.IsNull()) continue;  // an empty document
       try {
         read(root);
@@ -327,15 +290,28 @@ class sigma_yaml_reader {
   /// The entries of a mapping in document order; rejects non-scalar and duplicate keys.
   std::vector<entry> entries(const YAML::Node& map) const {
     std::vector<entry> out;
+    out.reserve(map.size());
+    // Duplicates: a scan while the mapping is small (nearly all are), a hash beyond.
+    constexpr std::size_t scanned_keys = 16;
     std::unordered_map<std::string, std::size_t> seen;
     for (const auto& pair : map) {
       const YAML::Node k = pair.first;  // a copy: the iterator's `->` yields a temporary
       if (!k.IsScalar()) fail(at(k), "a key must be a name, not " + kind(k));
       out.push_back({k.Scalar(), k, pair.second});
-      if (const auto [it, fresh] = seen.emplace(out.back().key, out.size() - 1); !fresh) {
-        const auto first = at(out[it->second].key_node);
-        fail(at(k), "duplicate key " + quoted(out.back().key) + " (first at line " +
-                        std::to_string(first.line) + ", column " + std::to_string(first.column) +
+      const std::size_t last = out.size() - 1;
+      std::size_t first = last;
+      if (out.size() <= scanned_keys) {
+        for (std::size_t i = 0; i < last && first == last; ++i)
+          if (out[i].key == out[last].key) first = i;
+      } else {
+        if (seen.empty())
+          for (std::size_t i = 0; i < last; ++i) seen.emplace(out[i].key, i);
+        first = seen.emplace(out[last].key, last).first->second;
+      }
+      if (first != last) {
+        const auto where = at(out[first].key_node);
+        fail(at(k), "duplicate key " + quoted(out[last].key) + " (first at line " +
+                        std::to_string(where.line) + ", column " + std::to_string(where.column) +
                         ")");
       }
     }
@@ -864,11 +840,7 @@ class sigma_yaml_reader {
   std::string_view text_;
   std::string file_;
   rule_read_limits limits_;
-  std::uint64_t base_line_ = 0;    ///< of the current slice's first byte, 0-based
-  std::uint64_t base_column_ = 0;  ///< ditto
-  std::size_t scanned_ = 0;        ///< bytes counted into base_line_
-  std::size_t line_start_ = 0;     ///< where the line holding byte `scanned_` starts
-  std::string prefix_;             ///< "rule 'x': " once known
+  std::string prefix_;  ///< "rule 'x': " once known
   std::vector<correlation_rule>* correlations_ = nullptr;
 };
 
@@ -916,6 +888,58 @@ class identity_registry {
   std::unordered_map<std::string, source_span> seen_;
 };
 
+/// What read_files_in_parallel did with each file, in the files' order.
+template <class Result>
+struct per_file_outcomes {
+  std::vector<Result> results;
+  /// An exception a file's reading threw (its result is then empty). Files after the
+  /// first one that threw may be left unread (empty, no exception): a caller taking
+  /// the files in order stops at that one anyway.
+  std::vector<std::exception_ptr> errors;
+};
+
+/// `read(file)` for every file, on up to `threads` threads (the caller's among them).
+template <class Read>
+[[nodiscard]] auto read_files_in_parallel(const std::vector<std::filesystem::path>& files,
+                                          unsigned threads, Read&& read)
+    -> per_file_outcomes<decltype(read(files.front()))> {
+  using result = decltype(read(files.front()));
+  per_file_outcomes<result> out;
+  out.results.resize(files.size());
+  out.errors.resize(files.size());
+  auto& results = out.results;
+  auto& errors = out.errors;
+  std::atomic<std::size_t> next{0};
+  std::atomic<std::size_t> first_failed{files.size()};  // files past it need no reading
+  const auto work = [&]() noexcept {
+    for (std::size_t i = next.fetch_add(1); i < files.size(); i = next.fetch_add(1)) {
+      if (i > first_failed.load(std::memory_order_relaxed)) continue;
+      try {
+        results[i] = read(files[i]);
+      } catch (...) {
+        errors[i] = std::current_exception();
+        std::size_t seen = first_failed.load();
+        while (i < seen && !first_failed.compare_exchange_weak(seen, i)) {
+        }
+      }
+    }
+  };
+  {
+    std::vector<std::jthread> helpers;  // joined when this scope ends, also on a throw
+    const std::size_t wanted = std::min<std::size_t>(threads, files.size());
+    helpers.reserve(wanted);
+    for (std::size_t t = 1; t < wanted; ++t) {
+      try {
+        helpers.emplace_back(work);
+      } catch (const std::system_error&) {
+        break;  // no more threads to be had: the ones started (and this one) do the rest
+      }
+    }
+    work();
+  }
+  return out;
+}
+
 }  // namespace detail
 
 /// Every rule document of a YAML text, in order; `file_name` names it in errors. Throws
@@ -941,13 +965,24 @@ class identity_registry {
   return read_rules(text, path.string(), limits, correlations);
 }
 
+/// Threads read_rule_paths uses when given 0: the hardware's, at most 8 (reading is
+/// parser-bound and the files are independent; more threads than cores only contend).
+[[nodiscard]] inline unsigned default_read_threads() noexcept {
+  const unsigned hardware = std::thread::hardware_concurrency();
+  return std::clamp(hardware, 1U, 8U);
+}
+
 /// The rules of files and directories, in the order given; a directory contributes its
 /// `*.yml` and `*.yaml` files at any depth, sorted by path so that the load order (and
 /// so every listing) is the same on every machine. Two rules with one identity, in one
-/// file or two, are a sigma_error naming both.
+/// file or two, are a sigma_error naming both. The files are read by `threads` threads
+/// (0: default_read_threads()); the result and the error are those of reading them one
+/// by one in order: the first file (in that order) that fails names the error.
+/// With `correlations`, correlation documents are also read in full into it, in the
+/// same order (they stay in the result as rules of kind correlation).
 [[nodiscard]] inline std::vector<rule> read_rule_paths(
     std::span<const std::filesystem::path> paths, const rule_read_limits& limits = {},
-    std::vector<correlation_rule>* correlations = nullptr) {
+    unsigned threads = 0, std::vector<correlation_rule>* correlations = nullptr) {
   namespace fs = std::filesystem;
   std::vector<fs::path> files;
   const auto check_count = [&](std::size_t count, const fs::path& at) {
@@ -981,10 +1016,21 @@ class identity_registry {
     std::sort(found.begin(), found.end());
     files.insert(files.end(), found.begin(), found.end());
   }
+  auto per_file = detail::read_files_in_parallel(
+      files, threads == 0 ? default_read_threads() : threads, [&](const fs::path& file) {
+        std::pair<std::vector<rule>, std::vector<correlation_rule>> read;
+        read.first = read_rule_file(file, limits, correlations ? &read.second : nullptr);
+        return read;
+      });
+  // In path order, as one thread would: a file's error, else its rules' identities.
   std::vector<rule> out;
   detail::identity_registry identities;
-  for (const auto& file : files) {
-    for (auto& r : read_rule_file(file, limits, correlations)) {
+  for (std::size_t i = 0; i < files.size(); ++i) {
+    if (per_file.errors[i]) std::rethrow_exception(per_file.errors[i]);
+    auto& [rules, file_correlations] = per_file.results[i];
+    if (correlations != nullptr)
+      for (auto& c : file_correlations) correlations->push_back(std::move(c));
+    for (auto& r : rules) {
       identities.add(r);
       out.push_back(std::move(r));
     }
@@ -1026,7 +1072,7 @@ inline rule_set split_and_link(std::vector<rule> all, std::vector<correlation_ru
 [[nodiscard]] inline rule_set read_rule_set_paths(std::span<const std::filesystem::path> paths,
                                                   const rule_read_limits& limits = {}) {
   std::vector<correlation_rule> correlations;
-  auto all = read_rule_paths(paths, limits, &correlations);
+  auto all = read_rule_paths(paths, limits, 0, &correlations);
   return detail::split_and_link(std::move(all), std::move(correlations));
 }
 
