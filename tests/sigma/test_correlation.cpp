@@ -71,7 +71,9 @@ struct basic_harness {
     }
     compiled.timestamp_path = "ts";
     (void)link_correlations(rules, correlations);
-    engine.emplace(std::move(correlations), compiled, prof, dense_fields{}, options);
+    // A fixed key: value hashes (the bounded distinct sketch's input) are the same each run.
+    engine.emplace(std::move(correlations), compiled, prof, dense_fields{}, options,
+                   fluxcap::default_hash(fluxcap::hash_key{0x5eed, 0xc0ffee}));
   }
 
   /// Identities of the correlations firing on an event at `t_ms` with `detections`
