@@ -154,8 +154,10 @@ class engine {
     std::vector<field_value> values;
     std::vector<std::uint32_t> field_begin, field_end;
     std::vector<std::uint8_t> present, has_null, has_value;
-    std::vector<std::uint32_t> leaf_true;   // == epoch: the leaf holds this event
-    std::vector<std::uint32_t> leaf_tried;  // == value_stamp: verified on this value
+    std::vector<std::uint32_t> leaf_true;    // by check: == epoch: holds this event
+    std::vector<std::uint32_t> leaf_tried;   // by check: == value_stamp: verified on this value
+    std::vector<std::uint32_t> regex_tried;  // by regex: == value_stamp: searched this value
+    std::vector<std::uint8_t> regex_found;   // by regex: its result on that value
     std::uint32_t epoch = 0;
     std::uint32_t value_stamp = 0;
     std::vector<std::uint8_t> tags;
@@ -193,8 +195,16 @@ class engine {
       }
     }
     per_field_.resize(rules_.fields.size());
+    leaf_check_.reserve(rules_.leaves.size());
+    leaf_value_.reserve(rules_.leaves.size());
+    std::vector<std::vector<std::uint32_t>> witnesses(rules_.leaves.size());
     for (std::uint32_t l = 0; l < rules_.leaves.size(); ++l) {
       const auto& leaf = rules_.leaves[l];
+      leaf_check_.push_back(leaf.check);
+      leaf_value_.push_back(leaf.value_index);
+      const auto w = rules_.items[leaf.item].witness_rule;
+      if (w != detail::no_rule) witnesses[leaf.check].push_back(w);
+      if (leaf.check != l) continue;  // its check's first leaf stands for it
       if (leaf.field == detail::keyword_field) {
         if (leaf.kind != detail::leaf_kind::literal && !leaf.gated) keyword_ungated_.push_back(l);
         continue;
@@ -213,6 +223,14 @@ class engine {
           if (!leaf.gated) f.ungated.push_back(l);
       }
     }
+    witness_begin_.reserve(rules_.leaves.size() + 1);
+    for (auto& w : witnesses) {
+      witness_begin_.push_back(static_cast<std::uint32_t>(witness_rules_.size()));
+      std::sort(w.begin(), w.end());
+      w.erase(std::unique(w.begin(), w.end()), w.end());
+      witness_rules_.insert(witness_rules_.end(), w.begin(), w.end());
+    }
+    witness_begin_.push_back(static_cast<std::uint32_t>(witness_rules_.size()));
     std::size_t most = 0;
     for (const auto& r : rules_.rules) most = std::max(most, r.identifiers.size());
     max_identifiers_ = most;
@@ -234,6 +252,8 @@ class engine {
     s.has_value.assign(n, 0);
     s.leaf_true.assign(rules_.leaves.size(), 0);
     s.leaf_tried.assign(rules_.leaves.size(), 0);
+    s.regex_tried.assign(rules_.regexes.size(), 0);
+    s.regex_found.assign(rules_.regexes.size(), 0);
     s.tags.assign(rules_.flux_slots, 0);
     s.rule_seen.assign(rules_.rules.size(), 0);
     s.identifier_value.assign(max_identifiers_, -1);
@@ -294,6 +314,7 @@ class engine {
   static std::uint32_t next_value(scratch& s) {
     if (++s.value_stamp == 0) {
       std::fill(s.leaf_tried.begin(), s.leaf_tried.end(), 0U);
+      std::fill(s.regex_tried.begin(), s.regex_tried.end(), 0U);
       s.value_stamp = 1;
     }
     return s.value_stamp;
@@ -370,8 +391,14 @@ class engine {
         return detail::anchored_match(v.text, leaf.text, leaf.anchor, leaf.cased);
       case k::glob:
         return detail::glob_match(leaf.glob.pieces(), v.text, leaf.cased);
-      case k::regex:
-        return regex_.search(regexes_[leaf.regex], v.text, s.regex);
+      case k::regex: {
+        // Identical regexes of several leaves (on several fields) search a value once.
+        if (s.regex_tried[leaf.regex] != s.value_stamp) {
+          s.regex_tried[leaf.regex] = s.value_stamp;
+          s.regex_found[leaf.regex] = regex_.search(regexes_[leaf.regex], v.text, s.regex) ? 1 : 0;
+        }
+        return s.regex_found[leaf.regex] != 0;
+      }
       case k::number_equal:
         if (v.kind == value_kind::number) {
           const auto n = detail::parse_number(v.text);
@@ -438,11 +465,12 @@ class engine {
   void collect_candidates(scratch& s) const {
     s.candidates.clear();
     const auto add = [&](std::uint32_t r) {
-      if (r == detail::no_rule || s.rule_seen[r] == s.epoch) return;
+      if (s.rule_seen[r] == s.epoch) return;
       s.rule_seen[r] = s.epoch;
       s.candidates.push_back(r);
     };
-    for (const auto l : s.true_leaves) add(rules_.items[rules_.leaves[l].item].witness_rule);
+    for (const auto l : s.true_leaves)
+      for (auto w = witness_begin_[l]; w < witness_begin_[l + 1]; ++w) add(witness_rules_[w]);
     for (const auto& p : rules_.parts)
       if (s.tags[p.output_slot] != 0)
         for (const auto r : p.witness_rules) add(r);
@@ -474,15 +502,15 @@ class engine {
     if (it.all) {
       holds = true;
       for (auto l = first; l < end && holds;) {
-        const auto value = rules_.leaves[l].value_index;
+        const auto value = leaf_value_[l];
         bool any = false;
-        for (; l < end && rules_.leaves[l].value_index == value; ++l)
-          any = any || s.leaf_true[l] == s.epoch;
+        for (; l < end && leaf_value_[l] == value; ++l)
+          any = any || s.leaf_true[leaf_check_[l]] == s.epoch;
         holds = any;
       }
     } else {
       holds = false;
-      for (auto l = first; l < end && !holds; ++l) holds = s.leaf_true[l] == s.epoch;
+      for (auto l = first; l < end && !holds; ++l) holds = s.leaf_true[leaf_check_[l]] == s.epoch;
     }
     if (it.negated) return present && s.has_value[it.field] != 0 && !holds;
     return holds;
@@ -526,6 +554,10 @@ class engine {
   std::vector<field_leaves> per_field_;
   std::vector<std::uint32_t> keyword_ungated_;
   std::vector<std::uint32_t> fieldref_leaves_;
+  std::vector<std::uint32_t> leaf_check_;  // per leaf: its check (where its truth is kept)
+  std::vector<std::uint32_t> leaf_value_;  // per leaf: its value_index
+  // Per check: the rules whose witness items have a leaf of it (CSR).
+  std::vector<std::uint32_t> witness_begin_, witness_rules_;
   std::size_t max_identifiers_ = 0;
   std::optional<capacitor> capacitor_;
 };
