@@ -107,6 +107,14 @@ TEST_CASE("sigma event path: no allocation per event once warm (realdata, PCRE2)
   }
   REQUIRE(lines.size() > 400);
 
+  // The counter counts (else the check below could not fail).
+  counting = true;
+  auto* probe = new std::vector<int>(100);
+  counting = false;
+  delete probe;
+  REQUIRE(allocations == 2);
+  allocations = 0;
+
   auto scratch = eng.make_scratch();
   fluxcap_cli::json_field_event event;
   std::string problem;
