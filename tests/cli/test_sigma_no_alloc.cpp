@@ -38,13 +38,28 @@ void* counted_allocate(std::size_t n) {
 
 }  // namespace
 
-// Replacements of the global allocation functions (the aligned forms are not used on
-// this path; they keep the library's).
+// Replacements of the global allocation functions, plain and nothrow (simdjson uses
+// nothrow; a sanitizer reports a new/free pair from different families). The aligned
+// forms are not used on this path; they keep the library's.
 void* operator new(std::size_t n) {
   return counted_allocate(n);
 }
 void* operator new[](std::size_t n) {
   return counted_allocate(n);
+}
+void* operator new(std::size_t n, const std::nothrow_t&) noexcept {
+  if (counting) ++allocations;
+  return std::malloc(n == 0 ? 1 : n);
+}
+void* operator new[](std::size_t n, const std::nothrow_t&) noexcept {
+  if (counting) ++allocations;
+  return std::malloc(n == 0 ? 1 : n);
+}
+void operator delete(void* p, const std::nothrow_t&) noexcept {
+  std::free(p);
+}
+void operator delete[](void* p, const std::nothrow_t&) noexcept {
+  std::free(p);
 }
 void operator delete(void* p) noexcept {
   std::free(p);
