@@ -43,6 +43,7 @@
 #include <array>
 #include <cstdint>
 #include <cstdio>
+#include <cstring>
 #include <map>
 #include <optional>
 #include <span>
@@ -145,6 +146,10 @@ struct leaf {
   /// leaves: windash, base64offset, expand): `all` needs one leaf of every value.
   std::uint32_t value_index = 0;
   std::uint32_t item = 0;  ///< the item this leaf belongs to
+  /// The first leaf identical to this one in all but `value_index`, `item` and `check`
+  /// (itself when it is the first): identical leaves hold on the same values, so the
+  /// engine keeps truth once per check and only checks are in the matchers.
+  std::uint32_t check = 0;
   /// glob/regex: verification runs only for values in which this literal (registered
   /// in the field's matcher under this leaf's id) occurs. no_gate: every value.
   bool gated = false;
@@ -219,8 +224,8 @@ struct compiled_rules {
   std::vector<std::string> fields;  ///< event paths read, indexed by leaf/item field
   std::vector<detail::leaf> leaves;
   std::vector<detail::item> items;
-  std::vector<detail::part> parts;  ///< context parts only (self parts are inline)
-  std::vector<regex_spec> regexes;
+  std::vector<detail::part> parts;                ///< context parts only (self parts are inline)
+  std::vector<regex_spec> regexes;                ///< distinct (pattern, flags)
   std::vector<detail::literal_matcher> matchers;  ///< per field (built)
   detail::literal_matcher keyword_matcher;        ///< over every string of the event
   bool uses_keywords = false;
@@ -459,9 +464,10 @@ class rule_compiler {
     out_.lower_case_ids = profile_.lower_case_ids;
     for (std::size_t i = 0; i < rules.size(); ++i) compile_rule(i, rules[i]);
     build_flux();
+    share_identical_checks();
     out_.matchers.resize(out_.fields.size());
     for (std::size_t l = 0; l < out_.leaves.size(); ++l)
-      register_literal(static_cast<std::uint32_t>(l));
+      if (out_.leaves[l].check == l) register_literal(static_cast<std::uint32_t>(l));
     for (auto& m : out_.matchers) m.build();
     out_.keyword_matcher.build();
     return std::move(out_);
@@ -982,6 +988,69 @@ class rule_compiler {
             rules.push_back(rule_index);
         }
       }
+  }
+
+  /// One regex per distinct (pattern, flags), one check per distinct leaf: rule sets
+  /// repeat values (variants of a rule, common images), and each repeat would otherwise
+  /// be a matcher pattern, a hit and a verification of its own on every value.
+  void share_identical_checks() {
+    std::map<std::pair<std::string, unsigned>, std::uint32_t> regex_ids;
+    std::vector<regex_spec> regexes;
+    std::vector<std::uint32_t> regex_remap(out_.regexes.size());
+    for (std::size_t r = 0; r < out_.regexes.size(); ++r) {
+      auto& spec = out_.regexes[r];
+      const unsigned flags = (spec.flags.ignore_case ? 1U : 0U) | (spec.flags.multiline ? 2U : 0U) |
+                             (spec.flags.dot_all ? 4U : 0U);
+      const auto [it, inserted] = regex_ids.try_emplace(std::pair{spec.pattern, flags},
+                                                        static_cast<std::uint32_t>(regexes.size()));
+      if (inserted) regexes.push_back(std::move(spec));
+      regex_remap[r] = it->second;
+    }
+    out_.regexes = std::move(regexes);
+    std::unordered_map<std::string, std::uint32_t> check_ids;
+    std::string key;
+    for (std::uint32_t l = 0; l < out_.leaves.size(); ++l) {
+      auto& lf = out_.leaves[l];
+      if (lf.kind == leaf_kind::regex) lf.regex = regex_remap[lf.regex];
+      check_key(lf, key);
+      lf.check = check_ids.try_emplace(key, l).first->second;
+    }
+  }
+
+  /// Every member of a leaf but value_index, item and check, unambiguously.
+  static void check_key(const leaf& l, std::string& key) {
+    key.clear();
+    const auto add_u32 = [&](std::uint64_t v, int bytes) {
+      for (int i = 0; i < bytes; ++i) key += static_cast<char>((v >> (8 * i)) & 0xff);
+    };
+    add_u32(static_cast<std::uint64_t>(l.kind), 1);
+    add_u32(l.cased ? 1 : 0, 1);
+    add_u32(static_cast<std::uint64_t>(l.anchor), 1);
+    add_u32(static_cast<std::uint64_t>(l.op), 1);
+    add_u32(static_cast<std::uint64_t>(l.unit), 1);
+    add_u32((l.flags.ignore_case ? 1U : 0U) | (l.flags.multiline ? 2U : 0U) |
+                (l.flags.dot_all ? 4U : 0U),
+            1);
+    add_u32(l.gated ? 1 : 0, 1);
+    add_u32(l.field, 4);
+    add_u32(l.other_field, 4);
+    add_u32(l.regex, 4);
+    add_u32(l.num.integral ? 1 : 0, 1);
+    add_u32(static_cast<std::uint64_t>(l.num.i), 8);
+    std::uint64_t d = 0;
+    static_assert(sizeof d == sizeof l.num.d);
+    std::memcpy(&d, &l.num.d, sizeof d);
+    add_u32(d, 8);
+    for (const auto b : l.network.network.bytes) add_u32(b, 1);
+    add_u32(l.network.network.v4 ? 1 : 0, 1);
+    add_u32(l.network.prefix, 4);
+    add_u32(static_cast<std::uint64_t>(static_cast<std::int64_t>(l.time_value)), 8);
+    append_canonical(key, l.text);
+    add_u32(l.glob.pieces().size(), 8);
+    for (const auto& p : l.glob.pieces()) {
+      add_u32(static_cast<std::uint64_t>(p.type), 1);
+      append_canonical(key, p.text);
+    }
   }
 
   void register_literal(std::uint32_t id) {

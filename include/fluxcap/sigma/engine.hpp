@@ -154,14 +154,17 @@ class engine {
     std::vector<field_value> values;
     std::vector<std::uint32_t> field_begin, field_end;
     std::vector<std::uint8_t> present, has_null, has_value;
-    std::vector<std::uint32_t> leaf_true;   // == epoch: the leaf holds this event
-    std::vector<std::uint32_t> leaf_tried;  // == value_stamp: verified on this value
+    std::vector<std::uint32_t> leaf_true;    // by check: == epoch: holds this event
+    std::vector<std::uint32_t> leaf_tried;   // by check: == value_stamp: verified on this value
+    std::vector<std::uint32_t> regex_tried;  // by regex: == value_stamp: searched this value
+    std::vector<std::uint8_t> regex_found;   // by regex: its result on that value
     std::uint32_t epoch = 0;
     std::uint32_t value_stamp = 0;
     std::vector<std::uint8_t> tags;
     std::vector<std::int8_t> identifier_value;  // -1 unknown, 0, 1 (one rule at a time)
+    std::vector<std::uint32_t> item_true;       // by item: == epoch: one of its leaves holds
     std::vector<std::uint32_t> detections;
-    std::vector<std::uint32_t> true_leaves;  // leaves set this event, in order
+    std::vector<std::uint32_t> true_leaves;  // checks set this event, in order
     std::vector<std::uint32_t> rule_seen;    // == epoch: already a candidate
     std::vector<std::uint32_t> candidates;
     std::string id, parent_id, group;
@@ -193,8 +196,15 @@ class engine {
       }
     }
     per_field_.resize(rules_.fields.size());
+    leaf_check_.reserve(rules_.leaves.size());
+    leaf_value_.reserve(rules_.leaves.size());
+    std::vector<std::vector<std::uint32_t>> items_of_check(rules_.leaves.size());
     for (std::uint32_t l = 0; l < rules_.leaves.size(); ++l) {
       const auto& leaf = rules_.leaves[l];
+      leaf_check_.push_back(leaf.check);
+      leaf_value_.push_back(leaf.value_index);
+      if (leaf.item < rules_.items.size()) items_of_check[leaf.check].push_back(leaf.item);
+      if (leaf.check != l) continue;  // its check's first leaf stands for it
       if (leaf.field == detail::keyword_field) {
         if (leaf.kind != detail::leaf_kind::literal && !leaf.gated) keyword_ungated_.push_back(l);
         continue;
@@ -213,6 +223,18 @@ class engine {
           if (!leaf.gated) f.ungated.push_back(l);
       }
     }
+    check_items_begin_.reserve(rules_.leaves.size() + 1);
+    for (auto& items : items_of_check) {
+      check_items_begin_.push_back(static_cast<std::uint32_t>(check_items_.size()));
+      std::sort(items.begin(), items.end());
+      items.erase(std::unique(items.begin(), items.end()), items.end());
+      check_items_.insert(check_items_.end(), items.begin(), items.end());
+    }
+    check_items_begin_.push_back(static_cast<std::uint32_t>(check_items_.size()));
+    items_.reserve(rules_.items.size());
+    for (const auto& it : rules_.items)
+      items_.push_back(compact_item{it.field, it.first_leaf, it.first_leaf + it.leaf_count,
+                                    it.witness_rule, it.all, it.negated, it.check});
     std::size_t most = 0;
     for (const auto& r : rules_.rules) most = std::max(most, r.identifiers.size());
     max_identifiers_ = most;
@@ -234,6 +256,9 @@ class engine {
     s.has_value.assign(n, 0);
     s.leaf_true.assign(rules_.leaves.size(), 0);
     s.leaf_tried.assign(rules_.leaves.size(), 0);
+    s.item_true.assign(rules_.items.size(), 0);
+    s.regex_tried.assign(rules_.regexes.size(), 0);
+    s.regex_found.assign(rules_.regexes.size(), 0);
     s.tags.assign(rules_.flux_slots, 0);
     s.rule_seen.assign(rules_.rules.size(), 0);
     s.identifier_value.assign(max_identifiers_, -1);
@@ -254,10 +279,11 @@ class engine {
     if (rules_.uses_keywords) scan_keywords(e, s);
     for (const auto l : fieldref_leaves_)
       if (fieldref_holds(rules_.leaves[l], s)) set_true(l, s);
+    mark_true_items(s);
     if (capacitor_) {
       for (const auto& p : rules_.parts) {
         bool holds = true;
-        for (const auto i : p.items) holds = holds && item_holds(rules_.items[i], s);
+        for (const auto i : p.items) holds = holds && item_holds(i, s);
         s.tags[p.input_slot] = holds ? 1 : 0;
         s.tags[p.output_slot] = holds ? 1 : 0;
       }
@@ -281,6 +307,7 @@ class engine {
   static void next_epoch(scratch& s) {
     if (++s.epoch == 0) {
       std::fill(s.leaf_true.begin(), s.leaf_true.end(), 0U);
+      std::fill(s.item_true.begin(), s.item_true.end(), 0U);
       std::fill(s.rule_seen.begin(), s.rule_seen.end(), 0U);
       s.epoch = 1;
     }
@@ -294,6 +321,7 @@ class engine {
   static std::uint32_t next_value(scratch& s) {
     if (++s.value_stamp == 0) {
       std::fill(s.leaf_tried.begin(), s.leaf_tried.end(), 0U);
+      std::fill(s.regex_tried.begin(), s.regex_tried.end(), 0U);
       s.value_stamp = 1;
     }
     return s.value_stamp;
@@ -307,6 +335,9 @@ class engine {
       if (!found && detail::value_has_text(v.kind)) found = v.text;
     });
     if (!found || !lower) return found;
+    // Ids are usually lower case already (or have no letters): then no copy.
+    if (std::none_of(found->begin(), found->end(), [](char c) { return c >= 'A' && c <= 'Z'; }))
+      return found;
     buffer.assign(*found);
     for (auto& c : buffer)
       if (c >= 'A' && c <= 'Z') c = static_cast<char>(c - 'A' + 'a');
@@ -370,8 +401,14 @@ class engine {
         return detail::anchored_match(v.text, leaf.text, leaf.anchor, leaf.cased);
       case k::glob:
         return detail::glob_match(leaf.glob.pieces(), v.text, leaf.cased);
-      case k::regex:
-        return regex_.search(regexes_[leaf.regex], v.text, s.regex);
+      case k::regex: {
+        // Identical regexes of several leaves (on several fields) search a value once.
+        if (s.regex_tried[leaf.regex] != s.value_stamp) {
+          s.regex_tried[leaf.regex] = s.value_stamp;
+          s.regex_found[leaf.regex] = regex_.search(regexes_[leaf.regex], v.text, s.regex) ? 1 : 0;
+        }
+        return s.regex_found[leaf.regex] != 0;
+      }
       case k::number_equal:
         if (v.kind == value_kind::number) {
           const auto n = detail::parse_number(v.text);
@@ -433,16 +470,28 @@ class engine {
     return false;
   }
 
-  /// Rules that may fire: those with a witness item or part true, and those that are
-  /// always candidates; in load order.
-  void collect_candidates(scratch& s) const {
+  static void add_candidate(std::uint32_t r, scratch& s) {
+    if (s.rule_seen[r] == s.epoch) return;
+    s.rule_seen[r] = s.epoch;
+    s.candidates.push_back(r);
+  }
+
+  /// The items one of whose leaves holds (an `any` item then holds without looking at
+  /// its leaves), and the rules they witness: the first candidates.
+  void mark_true_items(scratch& s) const {
     s.candidates.clear();
-    const auto add = [&](std::uint32_t r) {
-      if (r == detail::no_rule || s.rule_seen[r] == s.epoch) return;
-      s.rule_seen[r] = s.epoch;
-      s.candidates.push_back(r);
-    };
-    for (const auto l : s.true_leaves) add(rules_.items[rules_.leaves[l].item].witness_rule);
+    for (const auto l : s.true_leaves)
+      for (auto k = check_items_begin_[l]; k < check_items_begin_[l + 1]; ++k) {
+        const auto i = check_items_[k];
+        s.item_true[i] = s.epoch;
+        if (items_[i].witness_rule != detail::no_rule) add_candidate(items_[i].witness_rule, s);
+      }
+  }
+
+  /// Rules that may fire: those with a witness item (mark_true_items) or part true, and
+  /// those that are always candidates; in load order.
+  void collect_candidates(scratch& s) const {
+    const auto add = [&](std::uint32_t r) { add_candidate(r, s); };
     for (const auto& p : rules_.parts)
       if (s.tags[p.output_slot] != 0)
         for (const auto r : p.witness_rules) add(r);
@@ -464,25 +513,22 @@ class engine {
     return false;
   }
 
-  bool item_holds(const detail::item& it, const scratch& s) const {
+  bool item_holds(std::uint32_t i, const scratch& s) const {
+    const compact_item& it = items_[i];
     const bool keyword = it.field == detail::keyword_field;
     const bool present = keyword || s.present[it.field] != 0;
     if (it.check == detail::presence::exists) return present;
     if (it.check == detail::presence::absent) return !present;
-    bool holds;
-    const auto first = it.first_leaf, end = it.first_leaf + it.leaf_count;
-    if (it.all) {
-      holds = true;
+    bool holds = s.item_true[i] == s.epoch;
+    if (holds && it.all) {
+      const auto first = it.first_leaf, end = it.end_leaf;
       for (auto l = first; l < end && holds;) {
-        const auto value = rules_.leaves[l].value_index;
+        const auto value = leaf_value_[l];
         bool any = false;
-        for (; l < end && rules_.leaves[l].value_index == value; ++l)
-          any = any || s.leaf_true[l] == s.epoch;
+        for (; l < end && leaf_value_[l] == value; ++l)
+          any = any || s.leaf_true[leaf_check_[l]] == s.epoch;
         holds = any;
       }
-    } else {
-      holds = false;
-      for (auto l = first; l < end && !holds; ++l) holds = s.leaf_true[l] == s.epoch;
     }
     if (it.negated) return present && s.has_value[it.field] != 0 && !holds;
     return holds;
@@ -492,7 +538,7 @@ class engine {
     for (const auto p : c.carried_parts)
       if (s.tags[rules_.parts[p].output_slot] == 0) return false;
     for (const auto i : c.self_items)
-      if (!item_holds(rules_.items[i], s)) return false;
+      if (!item_holds(i, s)) return false;
     return true;
   }
 
@@ -526,6 +572,20 @@ class engine {
   std::vector<field_leaves> per_field_;
   std::vector<std::uint32_t> keyword_ungated_;
   std::vector<std::uint32_t> fieldref_leaves_;
+  std::vector<std::uint32_t> leaf_check_;  // per leaf: its check (where its truth is kept)
+  std::vector<std::uint32_t> leaf_value_;  // per leaf: its value_index
+  // Per check: the items with a leaf of it (CSR).
+  std::vector<std::uint32_t> check_items_begin_, check_items_;
+  // The items' fields the engine reads per event, without their text.
+  struct compact_item {
+    std::uint32_t field = 0;
+    std::uint32_t first_leaf = 0, end_leaf = 0;
+    std::uint32_t witness_rule = detail::no_rule;
+    bool all = false;
+    bool negated = false;
+    detail::presence check = detail::presence::none;
+  };
+  std::vector<compact_item> items_;
   std::size_t max_identifiers_ = 0;
   std::optional<capacitor> capacitor_;
 };
