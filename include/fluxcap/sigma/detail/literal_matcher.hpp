@@ -4,7 +4,19 @@
 // 4.2, 4.6).
 //
 // Structures, all over ASCII-folded bytes (A-Z read as a-z: folding is free per byte):
-// - contains: an Aho-Corasick automaton (A. V. Aho, M. J. Corasick, "Efficient string
+// - contains, normally: gram filters. Each distinct folded pattern is anchored at one of
+//   its grams (4 bytes for patterns of 4 bytes or more, 2 for 2-3 bytes, 1 for 1 byte),
+//   chosen to be rare (shared by few patterns, made of uncommon bytes) and in a lightly
+//   loaded bucket. A scan hashes the gram ending at every position into a bitmap (one
+//   bit per hash; tested independently at each position: no dependent chain of loads);
+//   where the bit is set, the bucket's patterns whose gram equals the value's are
+//   compared with the value around it (8 bytes a step). A pattern has one anchor, so an
+//   occurrence is found once. Collisions cost time only, and at most
+//   max_filter_bucket_bytes pattern bytes are compared at one position (patterns that
+//   would overload every bucket they could use go to the automaton below), so a value
+//   aimed at collisions stays linear.
+// - contains, the rest (none on real rule sets; all with max_filter_bucket_bytes = 0): an
+//   Aho-Corasick automaton (A. V. Aho, M. J. Corasick, "Efficient string
 //   matching: an aid to bibliographic search", CACM 18(6), 1975) over byte classes (the
 //   bytes occurring in contains patterns; upper-case letters share the lower-case class;
 //   every other byte is class 0 and sends the automaton to its root). States are numbered
@@ -20,15 +32,17 @@
 //   are compared case-sensitively with the value at the hit position. One pass serves
 //   both kinds, and `cased` is rare in rules, so separate structures would cost a second
 //   pass for little.
-// Scanning is linear in the value's length plus the hits reported (a cased hit also
-// compares its pattern's bytes); the structures are bounded by literal_matcher_limits
-// (exceeding one throws literal_limit_error); memory_bytes() reports their size.
+// Scanning is linear in the value's length (times at most max_filter_bucket_bytes for the
+// verifications at filter candidates) plus the hits reported (a cased hit also compares
+// its pattern's bytes); the structures are bounded by literal_matcher_limits (exceeding
+// one throws literal_limit_error); memory_bytes() reports their size.
 #pragma once
 
 #include <fluxcap/detail/abi_macros.hpp>
 #include <fluxcap/sigma/detail/glob.hpp>  // fold_ascii
 
 #include <algorithm>
+#include <array>
 #include <cstddef>
 #include <cstdint>
 #include <cstring>
@@ -58,6 +72,14 @@ struct literal_matcher_limits {
   /// whose rows fit (the root is always dense).
   std::size_t max_dense_bytes = std::size_t{1} << 20;
   unsigned max_dense_depth = 4;
+  /// Verification work at one candidate position of a contains gram filter: the summed
+  /// length of the distinct patterns anchored in one bucket. A pattern that fits no bucket
+  /// of its grams goes to the automaton. 0 sends every contains pattern to the automaton.
+  std::size_t max_filter_bucket_bytes = 1024;
+  /// Each of the three gram filters (4-, 2-, 1-byte grams) has at most 2^max_filter_bits
+  /// bits and 2^(max_filter_bits - 3) buckets (4 bytes each): with 20, 128 KiB + 512 KiB.
+  /// Fewer bits only raise the collision rate (clamped to 6..24).
+  unsigned max_filter_bits = 20;
 };
 
 /// A matcher would exceed one of its literal_matcher_limits.
@@ -109,7 +131,9 @@ class literal_matcher {
     if (built_) throw std::logic_error("literal_matcher::build called twice");
     build_forward_trie();
     build_reverse_trie();
-    build_automaton();
+    std::vector<std::uint8_t> to_automaton(entries_.size(), 0);
+    build_filters(to_automaton);
+    build_automaton(to_automaton);
     // Originals are needed only for cased verification; keep them (they are small) so
     // offsets stay valid; shrink what build-time growth over-allocated.
     entries_.shrink_to_fit();
@@ -150,7 +174,9 @@ class literal_matcher {
     return sizeof(*this) + bytes_of(entries_) + originals_.capacity() + always_.capacity() * 4 +
            forward_.memory_bytes() + reverse_.memory_bytes() + bytes_of(dense_) +
            bytes_of(sparse_begin_) + bytes_of(sparse_class_) + bytes_of(sparse_target_) +
-           bytes_of(fail_) + bytes_of(out_begin_) + bytes_of(out_);
+           bytes_of(fail_) + bytes_of(out_begin_) + bytes_of(out_) + bytes_of(filtered_) +
+           folded_.capacity() + bytes_of(emit_) + tiers_[0].memory_bytes() +
+           tiers_[1].memory_bytes() + tiers_[2].memory_bytes();
   }
   [[nodiscard]] std::size_t pattern_count() const noexcept { return entries_.size(); }
   /// One more than the largest id added (0 when empty): the size of a scan_unique scratch.
@@ -162,6 +188,8 @@ class literal_matcher {
   [[nodiscard]] std::size_t automaton_dense_states() const noexcept { return dense_count_; }
   [[nodiscard]] std::size_t byte_classes() const noexcept { return class_count_; }
   [[nodiscard]] std::size_t output_entries() const noexcept { return out_.size(); }
+  /// Distinct folded contains patterns found through the gram filters (not the automaton).
+  [[nodiscard]] std::size_t filtered_patterns() const noexcept { return filtered_.size(); }
   [[nodiscard]] const literal_matcher_limits& limits() const noexcept { return limits_; }
 
  private:
@@ -305,13 +333,247 @@ class literal_matcher {
     reverse_.assign(nodes);
   }
 
-  void build_automaton() {
+  /// A gram filter: the grams of `gram` bytes (folded, first byte highest) that anchor
+  /// patterns, hashed into a bitmap and into buckets of anchors.
+  struct anchor_entry {
+    std::uint32_t gram;     ///< the anchor gram (compared before the pattern)
+    std::uint32_t pattern;  ///< index in filtered_
+    std::uint32_t offset;   ///< of the gram in the pattern
+  };
+  struct gram_tier {
+    unsigned filter_shift = 26;  ///< 32 - filter bits
+    unsigned bucket_shift = 31;  ///< 32 - bucket bits
+    std::vector<std::uint64_t> filter;
+    std::vector<std::uint32_t> bucket_begin;  ///< per bucket, + 1: span in anchors
+    std::vector<anchor_entry> anchors;
+    [[nodiscard]] std::size_t memory_bytes() const noexcept {
+      return bytes_of(filter) + bytes_of(bucket_begin) + bytes_of(anchors);
+    }
+  };
+  struct filtered_pattern {
+    std::uint32_t folded_offset;  ///< in folded_
+    std::uint32_t length;
+    std::uint32_t emit_begin, emit_end;  ///< span in emit_
+  };
+
+  static constexpr std::uint32_t gram_multiplier = 0x9E3779B1u;  // odd; spreads to top bits
+
+  static std::uint32_t gram_at(const unsigned char* p, unsigned gram) noexcept {
+    std::uint32_t g = 0;
+    for (unsigned k = 0; k < gram; ++k) g = (g << 8) | fold_ascii(p[k]);
+    return g;
+  }
+
+  /// How often a byte is expected in command lines, paths and text (rough): a gram of
+  /// uncommon bytes is a rarer filter candidate. 0 (never seen) .. 3 (very common).
+  static unsigned byte_commonness(unsigned char c) noexcept {
+    if (c >= 0x80 || c < 0x20) return 0;
+    switch (c) {
+      case ' ':
+      case 'e':
+      case 't':
+      case 'a':
+      case 'o':
+      case 'i':
+      case 'n':
+      case 's':
+      case 'r':
+      case 'l':
+      case 'c':
+      case '\\':
+      case '.':
+        return 3;
+      case 'd':
+      case 'h':
+      case 'm':
+      case 'p':
+      case 'u':
+      case 'w':
+      case 'g':
+      case 'f':
+      case 'y':
+      case 'b':
+      case 'x':
+      case '/':
+      case '-':
+      case ':':
+      case '"':
+        return 2;
+      default:
+        return c >= '0' && c <= '9' ? 2 : 1;
+    }
+  }
+
+  static unsigned ceil_log2(std::size_t n) noexcept {
+    unsigned b = 0;
+    while ((std::size_t{1} << b) < n && b < 63) ++b;
+    return b;
+  }
+
+  /// Anchors every distinct folded contains pattern in a gram filter, or marks its entries
+  /// `to_automaton` when no bucket has room (or max_filter_bucket_bytes is 0).
+  void build_filters(std::vector<std::uint8_t>& to_automaton) {
+    // Distinct folded patterns, each with the entries it reports.
+    std::vector<std::uint32_t> contains;  // entry indices, grouped by folded text below
+    for (std::uint32_t e = 0; e < entries_.size(); ++e)
+      if (entries_[e].anchor == literal_anchor::contains && entries_[e].length != 0)
+        contains.push_back(e);
+    const auto folded_less = [&](std::uint32_t a, std::uint32_t b) {
+      const entry& x = entries_[a];
+      const entry& y = entries_[b];
+      for (std::uint32_t i = 0; i < x.length && i < y.length; ++i) {
+        const auto cx = fold_ascii(static_cast<unsigned char>(originals_[x.offset + i]));
+        const auto cy = fold_ascii(static_cast<unsigned char>(originals_[y.offset + i]));
+        if (cx != cy) return cx < cy;
+      }
+      if (x.length != y.length) return x.length < y.length;
+      return a < b;
+    };
+    const auto folded_equal_entries = [&](std::uint32_t a, std::uint32_t b) {
+      const entry& x = entries_[a];
+      const entry& y = entries_[b];
+      if (x.length != y.length) return false;
+      for (std::uint32_t i = 0; i < x.length; ++i)
+        if (fold_ascii(static_cast<unsigned char>(originals_[x.offset + i])) !=
+            fold_ascii(static_cast<unsigned char>(originals_[y.offset + i])))
+          return false;
+      return true;
+    };
+    std::sort(contains.begin(), contains.end(), folded_less);
+    struct group {
+      std::uint32_t first, last;  // span in `contains`
+    };
+    std::vector<group> groups;
+    for (std::uint32_t k = 0; k < contains.size(); ++k) {
+      if (k != 0 && folded_equal_entries(contains[k - 1], contains[k]))
+        groups.back().last = k + 1;
+      else
+        groups.push_back(group{k, k + 1});
+    }
+    if (limits_.max_filter_bucket_bytes == 0) {
+      for (const std::uint32_t e : contains) to_automaton[e] = 1;
+      return;
+    }
+
+    constexpr unsigned gram_of_tier[3] = {4, 2, 1};
+    const unsigned max_bits = std::clamp(limits_.max_filter_bits, 6u, 24u);
+    for (unsigned t = 0; t < 3; ++t) {
+      const unsigned gram = gram_of_tier[t];
+      std::vector<std::uint32_t> members;  // groups of this tier
+      for (std::uint32_t g = 0; g < groups.size(); ++g) {
+        const std::uint32_t len = entries_[contains[groups[g].first]].length;
+        if ((t == 0 && len >= 4) || (t == 1 && (len == 2 || len == 3)) || (t == 2 && len == 1))
+          members.push_back(g);
+      }
+      if (members.empty()) continue;
+      gram_tier& tier = tiers_[t];
+      const unsigned filter_bits = std::clamp(ceil_log2(members.size() * 16), 6u, max_bits);
+      const unsigned bucket_bits = std::max(filter_bits - 3, 1u);
+      tier.filter_shift = 32 - filter_bits;
+      tier.bucket_shift = 32 - bucket_bits;
+
+      // How many patterns of the tier contain each gram (a common gram is a poor anchor).
+      std::vector<std::uint64_t> gram_pattern;  // gram << 32 | member
+      for (std::uint32_t m = 0; m < members.size(); ++m) {
+        const entry& en = entries_[contains[groups[members[m]].first]];
+        const auto* p = reinterpret_cast<const unsigned char*>(originals_.data() + en.offset);
+        for (std::uint32_t k = 0; k + gram <= en.length; ++k)
+          gram_pattern.push_back(std::uint64_t{gram_at(p + k, gram)} << 32 | m);
+      }
+      std::sort(gram_pattern.begin(), gram_pattern.end());
+      gram_pattern.erase(std::unique(gram_pattern.begin(), gram_pattern.end()), gram_pattern.end());
+      std::vector<std::pair<std::uint32_t, std::uint32_t>> gram_count;  // sorted by gram
+      for (const std::uint64_t gp : gram_pattern) {
+        const auto gram_value = static_cast<std::uint32_t>(gp >> 32);
+        if (gram_count.empty() || gram_count.back().first != gram_value)
+          gram_count.emplace_back(gram_value, 0);
+        ++gram_count.back().second;
+      }
+      gram_pattern = {};
+      const auto count_of = [&](std::uint32_t gram_value) {
+        const auto it =
+            std::lower_bound(gram_count.begin(), gram_count.end(), gram_value,
+                             [](const auto& gc, std::uint32_t v) { return gc.first < v; });
+        return it->second;  // present: every gram of a member was counted
+      };
+
+      // Shortest patterns first: they have the fewest grams to choose from.
+      std::stable_sort(members.begin(), members.end(), [&](std::uint32_t a, std::uint32_t b) {
+        return entries_[contains[groups[a].first]].length <
+               entries_[contains[groups[b].first]].length;
+      });
+      std::vector<std::uint32_t> load(std::size_t{1} << bucket_bits, 0);
+      std::vector<std::pair<std::uint32_t, anchor_entry>> placed;  // (bucket, anchor)
+      for (const std::uint32_t g : members) {
+        const entry& en = entries_[contains[groups[g].first]];
+        const auto* p = reinterpret_cast<const unsigned char*>(originals_.data() + en.offset);
+        std::uint64_t best_score = std::numeric_limits<std::uint64_t>::max();
+        std::uint32_t best_offset = 0;
+        for (std::uint32_t k = 0; k + gram <= en.length; ++k) {
+          const std::uint32_t gram_value = gram_at(p + k, gram);
+          const std::uint32_t bucket = (gram_value * gram_multiplier) >> tier.bucket_shift;
+          if (load[bucket] + std::size_t{en.length} > limits_.max_filter_bucket_bytes) continue;
+          unsigned common = 0;
+          for (unsigned b = 0; b < gram; ++b) common += byte_commonness(fold_ascii(p[k + b]));
+          const std::uint64_t score =
+              std::uint64_t{count_of(gram_value)} * 64 + common * 4 + load[bucket];
+          if (score < best_score) {
+            best_score = score;
+            best_offset = k;
+          }
+        }
+        if (best_score == std::numeric_limits<std::uint64_t>::max()) {
+          for (std::uint32_t k = groups[g].first; k < groups[g].last; ++k)
+            to_automaton[contains[k]] = 1;
+          continue;
+        }
+        // The distinct pattern: folded bytes, then what it reports.
+        filtered_pattern fp{};
+        fp.folded_offset = static_cast<std::uint32_t>(folded_.size());
+        fp.length = en.length;
+        for (std::uint32_t i = 0; i < en.length; ++i)
+          folded_.push_back(static_cast<char>(fold_ascii(p[i])));
+        fp.emit_begin = static_cast<std::uint32_t>(emit_.size());
+        for (std::uint32_t k = groups[g].first; k < groups[g].last; ++k) {
+          const std::uint32_t e = contains[k];
+          emit_.push_back(entries_[e].cased ? (e | cased_output) : entries_[e].id);
+        }
+        fp.emit_end = static_cast<std::uint32_t>(emit_.size());
+        const std::uint32_t gram_value = gram_at(p + best_offset, gram);
+        const std::uint32_t bucket = (gram_value * gram_multiplier) >> tier.bucket_shift;
+        load[bucket] += en.length;
+        placed.emplace_back(
+            bucket,
+            anchor_entry{gram_value, static_cast<std::uint32_t>(filtered_.size()), best_offset});
+        filtered_.push_back(fp);
+      }
+      if (placed.empty()) continue;
+      std::stable_sort(placed.begin(), placed.end(),
+                       [](const auto& a, const auto& b) { return a.first < b.first; });
+      tier.bucket_begin.assign((std::size_t{1} << bucket_bits) + 1, 0);
+      tier.filter.assign((std::size_t{1} << filter_bits) / 64, 0);
+      for (const auto& [bucket, anchor] : placed) {
+        ++tier.bucket_begin[bucket + 1];
+        tier.anchors.push_back(anchor);
+        const std::uint32_t bit = (anchor.gram * gram_multiplier) >> tier.filter_shift;
+        tier.filter[bit >> 6] |= std::uint64_t{1} << (bit & 63);
+      }
+      for (std::size_t b = 1; b < tier.bucket_begin.size(); ++b)
+        tier.bucket_begin[b] += tier.bucket_begin[b - 1];
+      tier.anchors.shrink_to_fit();
+    }
+    filtered_.shrink_to_fit();
+    folded_.shrink_to_fit();
+    emit_.shrink_to_fit();
+  }
+
+  void build_automaton(const std::vector<std::uint8_t>& to_automaton) {
     // Byte classes: folded bytes occurring in contains patterns, numbered from 1 by value.
     bool used[256] = {};
-    for (const entry& en : entries_)
-      if (en.anchor == literal_anchor::contains)
-        for (std::uint32_t i = 0; i < en.length; ++i)
-          used[fold_ascii(static_cast<unsigned char>(originals_[en.offset + i]))] = true;
+    for (std::uint32_t e = 0; e < entries_.size(); ++e)
+      if (to_automaton[e] != 0)
+        for (std::uint32_t i = 0; i < entries_[e].length; ++i)
+          used[fold_ascii(static_cast<unsigned char>(originals_[entries_[e].offset + i]))] = true;
     std::uint32_t classes = 1;
     for (unsigned b = 0; b < 256; ++b) {
       class_of_[b] = used[b] ? static_cast<std::uint8_t>(classes) : std::uint8_t{0};
@@ -324,11 +586,8 @@ class literal_matcher {
     std::vector<build_node> nodes(1);
     for (std::uint32_t e = 0; e < entries_.size(); ++e) {
       const entry& en = entries_[e];
-      if (en.anchor != literal_anchor::contains) continue;
-      if (en.length == 0) {
-        always_.push_back(e);
-        continue;
-      }
+      if (en.anchor == literal_anchor::contains && en.length == 0) always_.push_back(e);
+      if (to_automaton[e] == 0) continue;
       std::uint32_t n = 0;
       for (std::uint32_t i = 0; i < en.length; ++i)
         n = insert_path(nodes, n, class_of_[static_cast<unsigned char>(originals_[en.offset + i])]);
@@ -437,6 +696,81 @@ class literal_matcher {
     return !en.cased || std::memcmp(originals_.data() + en.offset, at, en.length) == 0;
   }
 
+  /// 8 bytes with A-Z turned into a-z (the SWAR form of fold_ascii).
+  static std::uint64_t fold8(std::uint64_t x) noexcept {
+    constexpr std::uint64_t ones = 0x0101010101010101u;
+    constexpr std::uint64_t high = 0x8080808080808080u;
+    const std::uint64_t low7 = x & ~high;
+    const std::uint64_t at_least_a = low7 + ones * (0x80 - 'A');   // high bit: >= 'A'
+    const std::uint64_t past_z = low7 + ones * (0x80 - 'Z' - 1);   // high bit: > 'Z'
+    const std::uint64_t upper = at_least_a & ~past_z & ~x & high;  // ASCII A-Z
+    return x | (upper >> 2);                                       // 0x80 >> 2 = 0x20
+  }
+
+  /// Whether `length` bytes at `value`, folded, equal the folded pattern bytes.
+  static bool folded_equal(const unsigned char* value, const char* pattern,
+                           std::uint32_t length) noexcept {
+    std::uint32_t i = 0;
+    for (; i + 8 <= length; i += 8) {
+      std::uint64_t v, p;
+      std::memcpy(&v, value + i, 8);
+      std::memcpy(&p, pattern + i, 8);
+      if (fold8(v) != p) return false;
+    }
+    if (i == length) return true;
+    std::uint64_t v = 0, p = 0;
+    std::memcpy(&v, value + i, length - i);
+    std::memcpy(&p, pattern + i, length - i);
+    return fold8(v) == p;
+  }
+
+  /// Every anchored pattern of `tier` (grams of G bytes) occurring in the value.
+  template <unsigned G, class Emit>
+  void scan_tier(const gram_tier& tier, const unsigned char* data, std::size_t size,
+                 Emit& emit) const {
+    if (size < G) return;
+    constexpr std::uint32_t mask = G == 4 ? ~std::uint32_t{0} : (std::uint32_t{1} << (8 * G)) - 1;
+    const std::uint64_t* const filter = tier.filter.data();
+    const unsigned filter_shift = tier.filter_shift;
+    std::uint32_t g = 0;
+    for (std::size_t i = 0; i + 1 < G; ++i) g = (g << 8) | folded_byte_[data[i]];
+    for (std::size_t i = G - 1; i < size; ++i) {
+      g = (g << 8) | folded_byte_[data[i]];
+      const std::uint32_t key = g & mask;
+      const std::uint32_t h = key * gram_multiplier;
+      const std::uint32_t bit = h >> filter_shift;
+      if (((filter[bit >> 6] >> (bit & 63)) & 1) == 0) continue;
+      verify_candidates(tier, key, h, data, size, i + 1 - G, emit);
+    }
+  }
+
+  /// The bucket's patterns anchored by `key` at `gram_start`, compared with the value.
+  template <class Emit>
+  void verify_candidates(const gram_tier& tier, std::uint32_t key, std::uint32_t h,
+                         const unsigned char* data, std::size_t size, std::size_t gram_start,
+                         Emit& emit) const {
+    const std::uint32_t bucket = h >> tier.bucket_shift;
+    const anchor_entry* const anchors = tier.anchors.data();
+    for (std::uint32_t k = tier.bucket_begin[bucket]; k != tier.bucket_begin[bucket + 1]; ++k) {
+      const anchor_entry& a = anchors[k];
+      if (a.gram != key || a.offset > gram_start) continue;
+      const std::size_t start = gram_start - a.offset;
+      const filtered_pattern& p = filtered_[a.pattern];
+      if (p.length > size - start ||
+          !folded_equal(data + start, folded_.data() + p.folded_offset, p.length))
+        continue;
+      for (std::uint32_t e = p.emit_begin; e != p.emit_end; ++e) {
+        const std::uint32_t v = emit_[e];
+        if ((v & cased_output) == 0) {
+          emit(v);
+          continue;
+        }
+        const entry& en = entries_[v & ~cased_output];
+        if (cased_ok(en, reinterpret_cast<const char*>(data) + start)) emit(en.id);
+      }
+    }
+  }
+
   template <class Emit>
   void scan_ids(std::string_view value, Emit&& emit) const {
     if (!built_) return;
@@ -471,7 +805,13 @@ class literal_matcher {
       }
     }
 
-    // Aho-Corasick: contains patterns.
+    // Gram filters: contains patterns (normally all of them).
+    const auto* const bytes = reinterpret_cast<const unsigned char*>(data);
+    if (!tiers_[0].anchors.empty()) scan_tier<4>(tiers_[0], bytes, size, emit);
+    if (!tiers_[1].anchors.empty()) scan_tier<2>(tiers_[1], bytes, size, emit);
+    if (!tiers_[2].anchors.empty()) scan_tier<1>(tiers_[2], bytes, size, emit);
+
+    // Aho-Corasick: the other contains patterns.
     if (out_.empty()) return;
     const std::uint32_t* const dense = dense_.data();
     const std::uint32_t dense_count = dense_count_;
@@ -527,6 +867,17 @@ class literal_matcher {
   std::vector<std::uint32_t> fail_;
   std::vector<std::uint32_t> out_begin_;  ///< per state, + 1: span in out_
   std::vector<std::uint32_t> out_;        ///< ids, or cased_output | entry index
+
+  gram_tier tiers_[3];  ///< contains patterns by anchor gram: 4, 2 and 1 bytes
+  std::vector<filtered_pattern> filtered_;
+  std::string folded_;               ///< the folded bytes of filtered_ patterns
+  std::vector<std::uint32_t> emit_;  ///< per filtered_ pattern: ids, or cased_output | entry
+
+  static constexpr auto folded_byte_ = [] {
+    std::array<std::uint8_t, 256> t{};
+    for (unsigned b = 0; b < 256; ++b) t[b] = fold_ascii(static_cast<unsigned char>(b));
+    return t;
+  }();
 };
 
 inline void literal_scan_scratch::prepare(const literal_matcher& m) {
