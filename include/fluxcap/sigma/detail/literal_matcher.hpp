@@ -43,6 +43,7 @@
 
 #include <algorithm>
 #include <array>
+#include <bit>
 #include <cstddef>
 #include <cstdint>
 #include <cstring>
@@ -174,9 +175,9 @@ class literal_matcher {
     return sizeof(*this) + bytes_of(entries_) + originals_.capacity() + always_.capacity() * 4 +
            forward_.memory_bytes() + reverse_.memory_bytes() + bytes_of(dense_) +
            bytes_of(sparse_begin_) + bytes_of(sparse_class_) + bytes_of(sparse_target_) +
-           bytes_of(fail_) + bytes_of(out_begin_) + bytes_of(out_) + bytes_of(filtered_) +
-           folded_.capacity() + bytes_of(emit_) + tiers_[0].memory_bytes() +
-           tiers_[1].memory_bytes() + tiers_[2].memory_bytes();
+           bytes_of(fail_) + bytes_of(out_begin_) + bytes_of(out_) + folded_.capacity() +
+           bytes_of(emit_) + tiers_[0].memory_bytes() + tiers_[1].memory_bytes() +
+           tiers_[2].memory_bytes();
   }
   [[nodiscard]] std::size_t pattern_count() const noexcept { return entries_.size(); }
   /// One more than the largest id added (0 when empty): the size of a scan_unique scratch.
@@ -189,7 +190,7 @@ class literal_matcher {
   [[nodiscard]] std::size_t byte_classes() const noexcept { return class_count_; }
   [[nodiscard]] std::size_t output_entries() const noexcept { return out_.size(); }
   /// Distinct folded contains patterns found through the gram filters (not the automaton).
-  [[nodiscard]] std::size_t filtered_patterns() const noexcept { return filtered_.size(); }
+  [[nodiscard]] std::size_t filtered_patterns() const noexcept { return filtered_count_; }
   [[nodiscard]] const literal_matcher_limits& limits() const noexcept { return limits_; }
 
  private:
@@ -257,10 +258,38 @@ class literal_matcher {
       }
       edge_begin_[n] = static_cast<std::uint32_t>(label_.size());
       out_begin_[n] = static_cast<std::uint32_t>(out_.size());
+      // Nodes of many edges (the roots, the ends of common stems such as "\\" or ".exe")
+      // get a 256-bit edge bitmap: one test and a popcount instead of a binary search. At
+      // most one per wide_edges edges, 40 bytes each.
+      bitmap_of_.assign(n, none);
+      bitmaps_.clear();
+      ranks_.clear();
+      for (std::size_t i = 0; i < n; ++i) {
+        if (edge_begin_[i + 1] - edge_begin_[i] < wide_edges) continue;
+        bitmap_of_[i] = static_cast<std::uint32_t>(bitmaps_.size() / 4);
+        std::uint64_t words[4] = {};
+        for (std::uint32_t k = edge_begin_[i]; k < edge_begin_[i + 1]; ++k)
+          words[label_[k] >> 6] |= std::uint64_t{1} << (label_[k] & 63);
+        std::uint16_t before = 0;
+        for (const std::uint64_t w : words) {
+          bitmaps_.push_back(w);
+          ranks_.push_back(before);
+          before = static_cast<std::uint16_t>(before + std::popcount(w));
+        }
+      }
       shrink();
     }
     [[nodiscard]] bool empty() const noexcept { return out_.empty(); }
     [[nodiscard]] std::uint32_t step(std::uint32_t node, std::uint8_t label) const noexcept {
+      const std::uint32_t wide = bitmap_of_[node];
+      if (wide != none) {
+        const std::size_t at = std::size_t{wide} * 4 + (label >> 6);
+        const std::uint64_t word = bitmaps_[at];
+        const std::uint64_t below = (std::uint64_t{1} << (label & 63)) - 1;
+        if (((word >> (label & 63)) & 1) == 0) return none;
+        return target_[edge_begin_[node] + ranks_[at] +
+                       static_cast<std::uint32_t>(std::popcount(word & below))];
+      }
       std::uint32_t lo = edge_begin_[node], hi = edge_begin_[node + 1];
       while (lo < hi) {
         const std::uint32_t mid = lo + (hi - lo) / 2;
@@ -279,7 +308,7 @@ class literal_matcher {
     }
     [[nodiscard]] std::size_t memory_bytes() const noexcept {
       return bytes_of(edge_begin_) + bytes_of(label_) + bytes_of(target_) + bytes_of(out_begin_) +
-             bytes_of(out_);
+             bytes_of(out_) + bytes_of(bitmap_of_) + bytes_of(bitmaps_) + bytes_of(ranks_);
     }
 
    private:
@@ -289,12 +318,18 @@ class literal_matcher {
       target_.shrink_to_fit();
       out_begin_.shrink_to_fit();
       out_.shrink_to_fit();
+      bitmaps_.shrink_to_fit();
+      ranks_.shrink_to_fit();
     }
+    static constexpr std::uint32_t wide_edges = 6;
     std::vector<std::uint32_t> edge_begin_;
     std::vector<std::uint8_t> label_;
     std::vector<std::uint32_t> target_;
     std::vector<std::uint32_t> out_begin_;
     std::vector<std::uint32_t> out_;
+    std::vector<std::uint32_t> bitmap_of_;  ///< per node: its bitmap's index, or none
+    std::vector<std::uint64_t> bitmaps_;    ///< 4 words per wide node
+    std::vector<std::uint16_t> ranks_;      ///< per word: edges in the node's earlier words
   };
 
   void build_forward_trie() {
@@ -336,32 +371,51 @@ class literal_matcher {
   /// A gram filter: the grams of `gram` bytes (folded, first byte highest) that anchor
   /// patterns, hashed into a bitmap and into buckets of anchors.
   struct anchor_entry {
-    std::uint32_t gram;     ///< the anchor gram (compared before the pattern)
-    std::uint32_t pattern;  ///< index in filtered_
-    std::uint32_t offset;   ///< of the gram in the pattern
+    std::uint32_t gram;                  ///< the anchor gram (compared before the pattern)
+    std::uint32_t offset;                ///< of the gram in the pattern
+    std::uint32_t length;                ///< of the pattern
+    std::uint32_t folded_offset;         ///< of the pattern's folded bytes in folded_
+    std::uint32_t emit_begin, emit_end;  ///< span in emit_
   };
   struct gram_tier {
-    unsigned filter_shift = 26;  ///< 32 - filter bits
-    unsigned bucket_shift = 31;  ///< 32 - bucket bits
-    std::vector<std::uint64_t> filter;
-    std::vector<std::uint32_t> bucket_begin;  ///< per bucket, + 1: span in anchors
+    unsigned filter_shift = 26;                        ///< 32 - filter bits
+    unsigned bucket_shift = 31;                        ///< 32 - bucket bits
+    std::vector<std::uint64_t> filter{0};              ///< never empty: tested at every position
+    std::vector<std::uint32_t> bucket_begin{0, 0, 0};  ///< per bucket, + 1: span in anchors
     std::vector<anchor_entry> anchors;
     [[nodiscard]] std::size_t memory_bytes() const noexcept {
       return bytes_of(filter) + bytes_of(bucket_begin) + bytes_of(anchors);
     }
   };
-  struct filtered_pattern {
-    std::uint32_t folded_offset;  ///< in folded_
-    std::uint32_t length;
-    std::uint32_t emit_begin, emit_end;  ///< span in emit_
-  };
+  static constexpr unsigned tier_count = 3;
+  /// Gram length of each tier: patterns of 4 bytes or more, of 3, of 2 (the 2-byte tier's
+  /// bitmap is indexed by the gram itself, and 1-byte patterns set every gram they start).
+  static constexpr unsigned gram_of_tier[tier_count] = {4, 3, 2};
 
   static constexpr std::uint32_t gram_multiplier = 0x9E3779B1u;  // odd; spreads to top bits
 
-  static std::uint32_t gram_at(const unsigned char* p, unsigned gram) noexcept {
-    std::uint32_t g = 0;
-    for (unsigned k = 0; k < gram; ++k) g = (g << 8) | fold_ascii(p[k]);
-    return g;
+  /// The key of the gram of `gram` folded bytes at p: its bytes as they lie in memory,
+  /// read as one 32-bit word (zero bytes after the gram), as the scan reads them.
+  static std::uint32_t gram_key(const char* p, unsigned gram) noexcept {
+    unsigned char bytes[4] = {};
+    std::memcpy(bytes, p, gram);
+    std::uint32_t key;
+    std::memcpy(&key, bytes, 4);
+    return key;
+  }
+  /// Keeps the first `gram` bytes (in memory order) of a word read from 4 bytes.
+  static constexpr std::uint32_t gram_mask(unsigned gram) noexcept {
+    if (gram >= 4) return ~std::uint32_t{0};
+    return std::endian::native == std::endian::little ? (std::uint32_t{1} << (8 * gram)) - 1
+                                                      : ~std::uint32_t{0} << (8 * (4 - gram));
+  }
+  /// The 2-byte tier's bitmap index of a masked 2-byte key (either half is zero).
+  /// The same index from the whole word read at a position (its first 2 bytes).
+  static std::uint32_t index16_of_word(std::uint32_t w) noexcept {
+    return std::endian::native == std::endian::little ? (w & 0xffffu) : (w >> 16);
+  }
+  static std::uint32_t index16(std::uint32_t key2) noexcept {
+    return (key2 | (key2 >> 16)) & 0xffffu;
   }
 
   /// How often a byte is expected in command lines, paths and text (rough): a gram of
@@ -455,30 +509,61 @@ class literal_matcher {
       return;
     }
 
-    constexpr unsigned gram_of_tier[3] = {4, 2, 1};
     const unsigned max_bits = std::clamp(limits_.max_filter_bits, 6u, 24u);
-    for (unsigned t = 0; t < 3; ++t) {
+    const auto folded_of = [&](std::uint32_t g) {
+      const entry& en = entries_[contains[groups[g].first]];
+      std::string f(originals_, en.offset, en.length);
+      for (char& c : f) c = static_cast<char>(fold_ascii(static_cast<unsigned char>(c)));
+      return f;
+    };
+    const auto emit_group = [&](std::uint32_t g) {
+      for (std::uint32_t k = groups[g].first; k < groups[g].last; ++k) {
+        const std::uint32_t e = contains[k];
+        emit_.push_back(entries_[e].cased ? (e | cased_output) : entries_[e].id);
+      }
+    };
+    // 1-byte patterns: emitted straight from a table by the byte (the 2-byte tier's bitmap
+    // has every gram they start).
+    {
+      std::uint32_t by_byte[256];
+      std::fill(std::begin(by_byte), std::end(by_byte), none);
+      for (std::uint32_t g = 0; g < groups.size(); ++g)
+        if (entries_[contains[groups[g].first]].length == 1)
+          by_byte[static_cast<unsigned char>(folded_of(g)[0])] = g;
+      for (unsigned c = 0; c < 256; ++c) {
+        one_byte_begin_[c] = static_cast<std::uint32_t>(emit_.size());
+        if (by_byte[c] == none) continue;
+        emit_group(by_byte[c]);
+        ++filtered_count_;
+        has_short_filters_ = true;
+      }
+      one_byte_begin_[256] = static_cast<std::uint32_t>(emit_.size());
+    }
+    for (unsigned t = 0; t < tier_count; ++t) {
       const unsigned gram = gram_of_tier[t];
       std::vector<std::uint32_t> members;  // groups of this tier
+      std::vector<std::string> member_text;
       for (std::uint32_t g = 0; g < groups.size(); ++g) {
         const std::uint32_t len = entries_[contains[groups[g].first]].length;
-        if ((t == 0 && len >= 4) || (t == 1 && (len == 2 || len == 3)) || (t == 2 && len == 1))
+        if (std::min(len, 4u) == gram) {
           members.push_back(g);
+          member_text.push_back(folded_of(g));
+        }
       }
       if (members.empty()) continue;
       gram_tier& tier = tiers_[t];
-      const unsigned filter_bits = std::clamp(ceil_log2(members.size() * 16), 6u, max_bits);
-      const unsigned bucket_bits = std::max(filter_bits - 3, 1u);
+      const unsigned filter_bits =
+          t == 2 ? 16 : std::clamp(ceil_log2(members.size() * 16), 6u, max_bits);
+      const unsigned bucket_bits = std::clamp(ceil_log2(members.size() * 2), 1u, max_bits - 3);
       tier.filter_shift = 32 - filter_bits;
       tier.bucket_shift = 32 - bucket_bits;
 
       // How many patterns of the tier contain each gram (a common gram is a poor anchor).
       std::vector<std::uint64_t> gram_pattern;  // gram << 32 | member
       for (std::uint32_t m = 0; m < members.size(); ++m) {
-        const entry& en = entries_[contains[groups[members[m]].first]];
-        const auto* p = reinterpret_cast<const unsigned char*>(originals_.data() + en.offset);
-        for (std::uint32_t k = 0; k + gram <= en.length; ++k)
-          gram_pattern.push_back(std::uint64_t{gram_at(p + k, gram)} << 32 | m);
+        const std::string& f = member_text[m];
+        for (std::uint32_t k = 0; k + gram <= f.size(); ++k)
+          gram_pattern.push_back(std::uint64_t{gram_key(f.data() + k, gram)} << 32 | m);
       }
       std::sort(gram_pattern.begin(), gram_pattern.end());
       gram_pattern.erase(std::unique(gram_pattern.begin(), gram_pattern.end()), gram_pattern.end());
@@ -498,23 +583,25 @@ class literal_matcher {
       };
 
       // Shortest patterns first: they have the fewest grams to choose from.
-      std::stable_sort(members.begin(), members.end(), [&](std::uint32_t a, std::uint32_t b) {
-        return entries_[contains[groups[a].first]].length <
-               entries_[contains[groups[b].first]].length;
+      std::vector<std::uint32_t> order(members.size());
+      for (std::uint32_t m = 0; m < members.size(); ++m) order[m] = m;
+      std::stable_sort(order.begin(), order.end(), [&](std::uint32_t a, std::uint32_t b) {
+        return member_text[a].size() < member_text[b].size();
       });
       std::vector<std::uint32_t> load(std::size_t{1} << bucket_bits, 0);
       std::vector<std::pair<std::uint32_t, anchor_entry>> placed;  // (bucket, anchor)
-      for (const std::uint32_t g : members) {
-        const entry& en = entries_[contains[groups[g].first]];
-        const auto* p = reinterpret_cast<const unsigned char*>(originals_.data() + en.offset);
+      for (const std::uint32_t m : order) {
+        const std::string& f = member_text[m];
+        const auto length = static_cast<std::uint32_t>(f.size());
         std::uint64_t best_score = std::numeric_limits<std::uint64_t>::max();
         std::uint32_t best_offset = 0;
-        for (std::uint32_t k = 0; k + gram <= en.length; ++k) {
-          const std::uint32_t gram_value = gram_at(p + k, gram);
+        for (std::uint32_t k = 0; k + gram <= length; ++k) {
+          const std::uint32_t gram_value = gram_key(f.data() + k, gram);
           const std::uint32_t bucket = (gram_value * gram_multiplier) >> tier.bucket_shift;
-          if (load[bucket] + std::size_t{en.length} > limits_.max_filter_bucket_bytes) continue;
+          if (load[bucket] + std::size_t{length} > limits_.max_filter_bucket_bytes) continue;
           unsigned common = 0;
-          for (unsigned b = 0; b < gram; ++b) common += byte_commonness(fold_ascii(p[k + b]));
+          for (unsigned b = 0; b < gram; ++b)
+            common += byte_commonness(static_cast<unsigned char>(f[k + b]));
           const std::uint64_t score =
               std::uint64_t{count_of(gram_value)} * 64 + common * 4 + load[bucket];
           if (score < best_score) {
@@ -523,46 +610,57 @@ class literal_matcher {
           }
         }
         if (best_score == std::numeric_limits<std::uint64_t>::max()) {
-          for (std::uint32_t k = groups[g].first; k < groups[g].last; ++k)
+          for (std::uint32_t k = groups[members[m]].first; k < groups[members[m]].last; ++k)
             to_automaton[contains[k]] = 1;
           continue;
         }
         // The distinct pattern: folded bytes, then what it reports.
-        filtered_pattern fp{};
-        fp.folded_offset = static_cast<std::uint32_t>(folded_.size());
-        fp.length = en.length;
-        for (std::uint32_t i = 0; i < en.length; ++i)
-          folded_.push_back(static_cast<char>(fold_ascii(p[i])));
-        fp.emit_begin = static_cast<std::uint32_t>(emit_.size());
-        for (std::uint32_t k = groups[g].first; k < groups[g].last; ++k) {
-          const std::uint32_t e = contains[k];
-          emit_.push_back(entries_[e].cased ? (e | cased_output) : entries_[e].id);
-        }
-        fp.emit_end = static_cast<std::uint32_t>(emit_.size());
-        const std::uint32_t gram_value = gram_at(p + best_offset, gram);
-        const std::uint32_t bucket = (gram_value * gram_multiplier) >> tier.bucket_shift;
-        load[bucket] += en.length;
-        placed.emplace_back(
-            bucket,
-            anchor_entry{gram_value, static_cast<std::uint32_t>(filtered_.size()), best_offset});
-        filtered_.push_back(fp);
+        anchor_entry a{};
+        a.gram = gram_key(f.data() + best_offset, gram);
+        a.offset = best_offset;
+        a.length = length;
+        a.folded_offset = static_cast<std::uint32_t>(folded_.size());
+        folded_ += f;
+        a.emit_begin = static_cast<std::uint32_t>(emit_.size());
+        emit_group(members[m]);
+        a.emit_end = static_cast<std::uint32_t>(emit_.size());
+        const std::uint32_t bucket = (a.gram * gram_multiplier) >> tier.bucket_shift;
+        load[bucket] += length;
+        placed.emplace_back(bucket, a);
+        ++filtered_count_;
       }
       if (placed.empty()) continue;
       std::stable_sort(placed.begin(), placed.end(),
                        [](const auto& a, const auto& b) { return a.first < b.first; });
       tier.bucket_begin.assign((std::size_t{1} << bucket_bits) + 1, 0);
-      tier.filter.assign((std::size_t{1} << filter_bits) / 64, 0);
+      tier.anchors.clear();
+      if (tier.filter.size() < (std::size_t{1} << filter_bits) / 64)
+        tier.filter.assign((std::size_t{1} << filter_bits) / 64, 0);
       for (const auto& [bucket, anchor] : placed) {
         ++tier.bucket_begin[bucket + 1];
         tier.anchors.push_back(anchor);
-        const std::uint32_t bit = (anchor.gram * gram_multiplier) >> tier.filter_shift;
+        const std::uint32_t bit =
+            t == 2 ? index16(anchor.gram) : (anchor.gram * gram_multiplier) >> tier.filter_shift;
         tier.filter[bit >> 6] |= std::uint64_t{1} << (bit & 63);
       }
       for (std::size_t b = 1; b < tier.bucket_begin.size(); ++b)
         tier.bucket_begin[b] += tier.bucket_begin[b - 1];
+      if (t != 0) has_short_filters_ = true;
       tier.anchors.shrink_to_fit();
     }
-    filtered_.shrink_to_fit();
+    // The 2-byte tier's bitmap is read whenever a short tier is (index16: 2^16 bits); with
+    // every 2-byte gram a 1-byte pattern starts.
+    if (has_short_filters_ && tiers_[2].filter.size() < (std::size_t{1} << 10))
+      tiers_[2].filter.assign(std::size_t{1} << 10, 0);
+    for (unsigned c = 0; c < 256; ++c) {
+      if (one_byte_begin_[c] == one_byte_begin_[c + 1]) continue;
+      for (unsigned x = 0; x < 256; ++x) {
+        const char pair[2] = {static_cast<char>(c), static_cast<char>(x)};
+        const std::uint32_t bit = index16(gram_key(pair, 2));
+        tiers_[2].filter[bit >> 6] |= std::uint64_t{1} << (bit & 63);
+      }
+    }
+    folded_.append(8, '\0');  // 8-byte loads from any pattern start stay inside
     folded_.shrink_to_fit();
     emit_.shrink_to_fit();
   }
@@ -706,68 +804,119 @@ class literal_matcher {
     const std::uint64_t upper = at_least_a & ~past_z & ~x & high;  // ASCII A-Z
     return x | (upper >> 2);                                       // 0x80 >> 2 = 0x20
   }
-
-  /// Whether `length` bytes at `value`, folded, equal the folded pattern bytes.
-  static bool folded_equal(const unsigned char* value, const char* pattern,
-                           std::uint32_t length) noexcept {
-    std::uint32_t i = 0;
-    for (; i + 8 <= length; i += 8) {
-      std::uint64_t v, p;
-      std::memcpy(&v, value + i, 8);
-      std::memcpy(&p, pattern + i, 8);
-      if (fold8(v) != p) return false;
-    }
-    if (i == length) return true;
-    std::uint64_t v = 0, p = 0;
-    std::memcpy(&v, value + i, length - i);
-    std::memcpy(&p, pattern + i, length - i);
-    return fold8(v) == p;
+  static std::uint64_t load8(const void* p) noexcept {
+    std::uint64_t v;
+    std::memcpy(&v, p, 8);
+    return v;
   }
 
-  /// Every anchored pattern of `tier` (grams of G bytes) occurring in the value.
-  template <unsigned G, class Emit>
-  void scan_tier(const gram_tier& tier, const unsigned char* data, std::size_t size,
-                 Emit& emit) const {
-    if (size < G) return;
-    constexpr std::uint32_t mask = G == 4 ? ~std::uint32_t{0} : (std::uint32_t{1} << (8 * G)) - 1;
-    const std::uint64_t* const filter = tier.filter.data();
-    const unsigned filter_shift = tier.filter_shift;
-    std::uint32_t g = 0;
-    for (std::size_t i = 0; i + 1 < G; ++i) g = (g << 8) | folded_byte_[data[i]];
-    for (std::size_t i = G - 1; i < size; ++i) {
-      g = (g << 8) | folded_byte_[data[i]];
-      const std::uint32_t key = g & mask;
-      const std::uint32_t h = key * gram_multiplier;
-      const std::uint32_t bit = h >> filter_shift;
-      if (((filter[bit >> 6] >> (bit & 63)) & 1) == 0) continue;
-      verify_candidates(tier, key, h, data, size, i + 1 - G, emit);
+  /// Whether the value's bytes [start, start + length) (inside it), folded, equal the
+  /// folded pattern (followed by at least 8 readable bytes in folded_).
+  static bool folded_equal(const unsigned char* data, std::size_t size, std::size_t start,
+                           const char* pattern, std::uint32_t length) noexcept {
+    if constexpr (std::endian::native == std::endian::little) {
+      if (length >= 8) {
+        std::uint32_t i = 0;
+        for (; i + 8 <= length; i += 8)
+          if (fold8(load8(data + start + i)) != load8(pattern + i)) return false;
+        return i == length ||
+               fold8(load8(data + start + length - 8)) == load8(pattern + length - 8);
+      }
+      if (size >= 8) {  // one word holding the pattern's bytes, compared under a mask
+        const std::size_t at = std::min(start, size - 8);
+        const std::uint64_t word = fold8(load8(data + at)) >> (8 * (start - at));
+        const std::uint64_t mask = (std::uint64_t{1} << (8 * length)) - 1;
+        return ((word ^ load8(pattern)) & mask) == 0;
+      }
+    }
+    for (std::uint32_t i = 0; i < length; ++i)
+      if (folded_byte_[data[start + i]] != static_cast<unsigned char>(pattern[i])) return false;
+    return true;
+  }
+
+  /// Every filtered contains pattern occurring in the value. Block by block, the value is
+  /// folded into a small buffer; the grams starting at each position (4, 3 and 2 bytes,
+  /// read as one word) are tested against the tiers' bitmaps without a branch, and the
+  /// candidates found are verified after the block.
+  template <bool Short, class Emit>
+  void scan_filters(const unsigned char* data, std::size_t size, Emit& emit) const {
+    constexpr std::size_t block = 64;
+    unsigned char folded[block + 8];  // the block's bytes and the 3 after it, zero padded
+    std::uint32_t candidates[tier_count][block];
+    const std::uint64_t* const f0 = tiers_[0].filter.data();
+    const std::uint64_t* const f1 = tiers_[1].filter.data();
+    const std::uint64_t* const f2 = tiers_[2].filter.data();
+    const unsigned s0 = tiers_[0].filter_shift, s1 = tiers_[1].filter_shift;
+    constexpr std::uint32_t mask3 = gram_mask(3), mask2 = gram_mask(2);
+    const auto bit_of = [](const std::uint64_t* filter, std::uint32_t bit) {
+      return static_cast<std::size_t>((filter[bit >> 6] >> (bit & 63)) & 1);
+    };
+    for (std::size_t base = 0; base < size; base += block) {
+      const std::size_t count = std::min(block, size - base);
+      const std::size_t avail = std::min(block + 3, size - base);
+      std::size_t j = 0;
+      for (; j + 8 <= avail; j += 8) {
+        const std::uint64_t w = fold8(load8(data + base + j));
+        std::memcpy(folded + j, &w, 8);
+      }
+      for (; j < avail; ++j) folded[j] = folded_byte_[data[base + j]];
+      std::memset(folded + avail, 0, 4);
+      std::size_t n[tier_count] = {};
+      for (std::uint32_t i = 0; i < count; ++i) {
+        std::uint32_t w;
+        std::memcpy(&w, folded + i, 4);
+        candidates[0][n[0]] = i;
+        n[0] += bit_of(f0, (w * gram_multiplier) >> s0);
+        if constexpr (Short) {
+          candidates[1][n[1]] = i;
+          n[1] += bit_of(f1, ((w & mask3) * gram_multiplier) >> s1);
+          candidates[2][n[2]] = i;
+          n[2] += bit_of(f2, index16_of_word(w));
+        }
+      }
+      for (unsigned t = 0; t < (Short ? tier_count : 1u); ++t) {
+        const std::uint32_t mask = t == 0 ? ~std::uint32_t{0} : t == 1 ? mask3 : mask2;
+        for (std::size_t k = 0; k < n[t]; ++k) {
+          const std::uint32_t i = candidates[t][k];
+          std::uint32_t w;
+          std::memcpy(&w, folded + i, 4);
+          if (t == 2)
+            emit_span(one_byte_begin_[folded[i]], one_byte_begin_[folded[i] + 1], data, base + i,
+                      emit);
+          verify_candidates(tiers_[t], w & mask, data, size, base + i, emit);
+        }
+      }
+    }
+  }
+
+  template <class Emit>
+  void emit_span(std::uint32_t begin, std::uint32_t end, const unsigned char* data,
+                 std::size_t start, Emit& emit) const {
+    for (std::uint32_t e = begin; e != end; ++e) {
+      const std::uint32_t v = emit_[e];
+      if ((v & cased_output) == 0) {
+        emit(v);
+        continue;
+      }
+      const entry& en = entries_[v & ~cased_output];
+      if (cased_ok(en, reinterpret_cast<const char*>(data) + start)) emit(en.id);
     }
   }
 
   /// The bucket's patterns anchored by `key` at `gram_start`, compared with the value.
   template <class Emit>
-  void verify_candidates(const gram_tier& tier, std::uint32_t key, std::uint32_t h,
-                         const unsigned char* data, std::size_t size, std::size_t gram_start,
-                         Emit& emit) const {
-    const std::uint32_t bucket = h >> tier.bucket_shift;
+  void verify_candidates(const gram_tier& tier, std::uint32_t key, const unsigned char* data,
+                         std::size_t size, std::size_t gram_start, Emit& emit) const {
+    const std::uint32_t bucket = (key * gram_multiplier) >> tier.bucket_shift;
     const anchor_entry* const anchors = tier.anchors.data();
     for (std::uint32_t k = tier.bucket_begin[bucket]; k != tier.bucket_begin[bucket + 1]; ++k) {
       const anchor_entry& a = anchors[k];
       if (a.gram != key || a.offset > gram_start) continue;
       const std::size_t start = gram_start - a.offset;
-      const filtered_pattern& p = filtered_[a.pattern];
-      if (p.length > size - start ||
-          !folded_equal(data + start, folded_.data() + p.folded_offset, p.length))
+      if (a.length > size - start ||
+          !folded_equal(data, size, start, folded_.data() + a.folded_offset, a.length))
         continue;
-      for (std::uint32_t e = p.emit_begin; e != p.emit_end; ++e) {
-        const std::uint32_t v = emit_[e];
-        if ((v & cased_output) == 0) {
-          emit(v);
-          continue;
-        }
-        const entry& en = entries_[v & ~cased_output];
-        if (cased_ok(en, reinterpret_cast<const char*>(data) + start)) emit(en.id);
-      }
+      emit_span(a.emit_begin, a.emit_end, data, start, emit);
     }
   }
 
@@ -807,9 +956,10 @@ class literal_matcher {
 
     // Gram filters: contains patterns (normally all of them).
     const auto* const bytes = reinterpret_cast<const unsigned char*>(data);
-    if (!tiers_[0].anchors.empty()) scan_tier<4>(tiers_[0], bytes, size, emit);
-    if (!tiers_[1].anchors.empty()) scan_tier<2>(tiers_[1], bytes, size, emit);
-    if (!tiers_[2].anchors.empty()) scan_tier<1>(tiers_[2], bytes, size, emit);
+    if (has_short_filters_)
+      scan_filters<true>(bytes, size, emit);
+    else if (filtered_count_ != 0)
+      scan_filters<false>(bytes, size, emit);
 
     // Aho-Corasick: the other contains patterns.
     if (out_.empty()) return;
@@ -868,10 +1018,12 @@ class literal_matcher {
   std::vector<std::uint32_t> out_begin_;  ///< per state, + 1: span in out_
   std::vector<std::uint32_t> out_;        ///< ids, or cased_output | entry index
 
-  gram_tier tiers_[3];  ///< contains patterns by anchor gram: 4, 2 and 1 bytes
-  std::vector<filtered_pattern> filtered_;
-  std::string folded_;               ///< the folded bytes of filtered_ patterns
-  std::vector<std::uint32_t> emit_;  ///< per filtered_ pattern: ids, or cased_output | entry
+  gram_tier tiers_[tier_count];     ///< contains patterns by anchor gram: 4, 3, 2 and 1 bytes
+  std::size_t filtered_count_ = 0;  ///< distinct folded patterns in the tiers
+  bool has_short_filters_ = false;  ///< tiers 1-3 (patterns under 4 bytes) not empty
+  std::uint32_t one_byte_begin_[257] = {};  ///< per folded byte, + 1: 1-byte patterns in emit_
+  std::string folded_;               ///< the folded bytes of the tiers' patterns, then 8 zero bytes
+  std::vector<std::uint32_t> emit_;  ///< per anchor: ids, or cased_output | entry
 
   static constexpr auto folded_byte_ = [] {
     std::array<std::uint8_t, 256> t{};
