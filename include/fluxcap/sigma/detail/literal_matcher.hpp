@@ -629,7 +629,10 @@ class literal_matcher {
         placed.emplace_back(bucket, a);
         ++filtered_count_;
       }
-      if (placed.empty()) continue;
+      if (placed.empty()) {  // every pattern went to the automaton: an empty tier
+        tier = gram_tier{};
+        continue;
+      }
       std::stable_sort(placed.begin(), placed.end(),
                        [](const auto& a, const auto& b) { return a.first < b.first; });
       tier.bucket_begin.assign((std::size_t{1} << bucket_bits) + 1, 0);
