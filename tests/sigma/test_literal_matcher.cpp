@@ -326,6 +326,7 @@ TEST_CASE("literal matcher: random pattern sets and values equal the naive refer
     constexpr std::size_t bucket_bytes[4] = {1024, 0, 6, 24};
     limits.max_filter_bucket_bytes = bucket_bytes[(seed / 5) % 4];
     limits.max_filter_bits = seed % 2 == 0 ? 20 : 6;
+    limits.min_filter_pattern_bytes = seed % 7 == 0 ? 16384 : 0;  // mostly: filters at any size
     const auto m = build(ps, limits);
     scratch.prepare(m);
     for (int v = 0; v < 8; ++v) {
@@ -363,6 +364,7 @@ TEST_CASE("literal matcher: gram filters verify at candidates, share grams, boun
   ps.push_back({"xyz", literal_anchor::contains, true, 504});
   literal_matcher_limits limits;
   limits.max_filter_bucket_bytes = 64;
+  limits.min_filter_pattern_bytes = 0;
   const auto m = build(ps, limits);
   CHECK(m.filtered_patterns() > 4);
   CHECK(m.filtered_patterns() < ps.size());  // the bucket of "aaaa" overflowed
@@ -384,7 +386,9 @@ TEST_CASE("literal matcher: gram filters verify at candidates, share grams, boun
   const std::vector<pattern> repeated = {{"abab", literal_anchor::contains, false, 1},
                                          {"ab", literal_anchor::contains, false, 2},
                                          {"b", literal_anchor::contains, false, 3}};
-  const auto r = build(repeated);
+  literal_matcher_limits always;
+  always.min_filter_pattern_bytes = 0;
+  const auto r = build(repeated, always);
   CHECK(r.filtered_patterns() == 3);
   CHECK(r.automaton_states() == 1);  // the root only: every pattern filtered
   std::vector<std::uint32_t> all;
@@ -394,12 +398,31 @@ TEST_CASE("literal matcher: gram filters verify at candidates, share grams, boun
   CHECK(std::count(all.begin(), all.end(), 3u) == 3);
 }
 
+TEST_CASE("literal matcher: small contains sets stay in the automaton") {
+  std::vector<pattern> ps = {{"-e", literal_anchor::contains, false, 1},
+                             {"powershell", literal_anchor::contains, false, 2}};
+  CHECK(build(ps).filtered_patterns() == 0);  // 12 bytes, one short pattern
+  literal_matcher_limits limits;
+  limits.min_filter_pattern_bytes = 64;
+  CHECK(build(ps, limits).filtered_patterns() == 0);
+  limits.min_filter_pattern_bytes = 12;
+  CHECK(build(ps, limits).filtered_patterns() == 2);
+  ps.erase(ps.begin());  // only long patterns: from 1/32 of the threshold
+  limits.min_filter_pattern_bytes = 32 * 10;
+  CHECK(build(ps, limits).filtered_patterns() == 1);
+  limits.min_filter_pattern_bytes = 32 * 11;
+  CHECK(build(ps, limits).filtered_patterns() == 0);
+  for (const auto& m : {build(ps), build(ps, limits)}) CHECK(hits_of(m, "PowerShell -e") == ids{2});
+}
+
 TEST_CASE("literal matcher: realdata CommandLine fragments against the naive reference") {
   const auto root = sigma_test::realdata();
   if (root.empty()) {
     MESSAGE("realdata absent: skipped");
     return;
   }
+  literal_matcher_limits always_filters;
+  always_filters.min_filter_pattern_bytes = 0;
   // `- '...'` list items under a `CommandLine|contains` key: a small line-based scan.
   std::vector<pattern> ps;
   for (const auto& entry : std::filesystem::recursive_directory_iterator(root / "sigma")) {
@@ -422,7 +445,7 @@ TEST_CASE("literal matcher: realdata CommandLine fragments against the naive ref
       }
     }
   }
-  const auto m = build(ps);
+  const auto m = build(ps, always_filters);
   literal_matcher_limits automaton_only;
   automaton_only.max_filter_bucket_bytes = 0;
   const auto a = build(ps, automaton_only);

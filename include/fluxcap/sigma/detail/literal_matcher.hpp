@@ -81,6 +81,12 @@ struct literal_matcher_limits {
   /// bits and 2^(max_filter_bits - 3) buckets (4 bytes each): with 20, 128 KiB + 512 KiB.
   /// Fewer bits only raise the collision rate (clamped to 6..24).
   unsigned max_filter_bits = 20;
+  /// The filters test every position of a value, the automaton only follows bytes of its
+  /// patterns: a small automaton (few pattern bytes: it stays in L1, and most bytes of a
+  /// value are in no pattern) is faster. So the filters are used only from this many
+  /// contains pattern bytes (distinct, folded), or from 1/32 of it when no contains pattern
+  /// is shorter than 4 bytes (one test a position instead of three). 0: always.
+  std::size_t min_filter_pattern_bytes = 16384;
 };
 
 /// A matcher would exceed one of its literal_matcher_limits.
@@ -258,38 +264,10 @@ class literal_matcher {
       }
       edge_begin_[n] = static_cast<std::uint32_t>(label_.size());
       out_begin_[n] = static_cast<std::uint32_t>(out_.size());
-      // Nodes of many edges (the roots, the ends of common stems such as "\\" or ".exe")
-      // get a 256-bit edge bitmap: one test and a popcount instead of a binary search. At
-      // most one per wide_edges edges, 40 bytes each.
-      bitmap_of_.assign(n, none);
-      bitmaps_.clear();
-      ranks_.clear();
-      for (std::size_t i = 0; i < n; ++i) {
-        if (edge_begin_[i + 1] - edge_begin_[i] < wide_edges) continue;
-        bitmap_of_[i] = static_cast<std::uint32_t>(bitmaps_.size() / 4);
-        std::uint64_t words[4] = {};
-        for (std::uint32_t k = edge_begin_[i]; k < edge_begin_[i + 1]; ++k)
-          words[label_[k] >> 6] |= std::uint64_t{1} << (label_[k] & 63);
-        std::uint16_t before = 0;
-        for (const std::uint64_t w : words) {
-          bitmaps_.push_back(w);
-          ranks_.push_back(before);
-          before = static_cast<std::uint16_t>(before + std::popcount(w));
-        }
-      }
       shrink();
     }
     [[nodiscard]] bool empty() const noexcept { return out_.empty(); }
     [[nodiscard]] std::uint32_t step(std::uint32_t node, std::uint8_t label) const noexcept {
-      const std::uint32_t wide = bitmap_of_[node];
-      if (wide != none) {
-        const std::size_t at = std::size_t{wide} * 4 + (label >> 6);
-        const std::uint64_t word = bitmaps_[at];
-        const std::uint64_t below = (std::uint64_t{1} << (label & 63)) - 1;
-        if (((word >> (label & 63)) & 1) == 0) return none;
-        return target_[edge_begin_[node] + ranks_[at] +
-                       static_cast<std::uint32_t>(std::popcount(word & below))];
-      }
       std::uint32_t lo = edge_begin_[node], hi = edge_begin_[node + 1];
       while (lo < hi) {
         const std::uint32_t mid = lo + (hi - lo) / 2;
@@ -308,7 +286,7 @@ class literal_matcher {
     }
     [[nodiscard]] std::size_t memory_bytes() const noexcept {
       return bytes_of(edge_begin_) + bytes_of(label_) + bytes_of(target_) + bytes_of(out_begin_) +
-             bytes_of(out_) + bytes_of(bitmap_of_) + bytes_of(bitmaps_) + bytes_of(ranks_);
+             bytes_of(out_);
     }
 
    private:
@@ -318,18 +296,12 @@ class literal_matcher {
       target_.shrink_to_fit();
       out_begin_.shrink_to_fit();
       out_.shrink_to_fit();
-      bitmaps_.shrink_to_fit();
-      ranks_.shrink_to_fit();
     }
-    static constexpr std::uint32_t wide_edges = 6;
     std::vector<std::uint32_t> edge_begin_;
     std::vector<std::uint8_t> label_;
     std::vector<std::uint32_t> target_;
     std::vector<std::uint32_t> out_begin_;
     std::vector<std::uint32_t> out_;
-    std::vector<std::uint32_t> bitmap_of_;  ///< per node: its bitmap's index, or none
-    std::vector<std::uint64_t> bitmaps_;    ///< 4 words per wide node
-    std::vector<std::uint16_t> ranks_;      ///< per word: edges in the node's earlier words
   };
 
   void build_forward_trie() {
@@ -504,7 +476,15 @@ class literal_matcher {
       else
         groups.push_back(group{k, k + 1});
     }
-    if (limits_.max_filter_bucket_bytes == 0) {
+    std::size_t distinct_bytes = 0;
+    bool has_short = false;
+    for (const group& g : groups) {
+      distinct_bytes += entries_[contains[g.first]].length;
+      has_short = has_short || entries_[contains[g.first]].length < 4;
+    }
+    if (limits_.max_filter_bucket_bytes == 0 ||
+        distinct_bytes < (has_short ? limits_.min_filter_pattern_bytes
+                                    : limits_.min_filter_pattern_bytes / 32)) {
       for (const std::uint32_t e : contains) to_automaton[e] = 1;
       return;
     }
