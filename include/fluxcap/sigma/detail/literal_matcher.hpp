@@ -4,22 +4,25 @@
 // 4.2, 4.6).
 //
 // Structures, all over ASCII-folded bytes (A-Z read as a-z: folding is free per byte):
-// - contains, normally: gram filters. Each distinct folded pattern is anchored at one of
-//   its grams (4 bytes for patterns of 4 bytes or more, 2 for 2-3 bytes, 1 for 1 byte),
-//   chosen to be rare (shared by few patterns, made of uncommon bytes) and in a lightly
-//   loaded bucket. A scan hashes the gram ending at every position into a bitmap (one
-//   bit per hash; tested independently at each position: no dependent chain of loads);
-//   where the bit is set, the bucket's patterns whose gram equals the value's are
-//   compared with the value around it (8 bytes a step). A pattern has one anchor, so an
-//   occurrence is found once. Collisions cost time only, and at most
-//   max_filter_bucket_bytes pattern bytes are compared at one position (patterns that
-//   would overload every bucket they could use go to the automaton below), so a value
-//   aimed at collisions stays linear.
-// - contains, the rest (none on real rule sets; all with max_filter_bucket_bytes = 0): an
-//   Aho-Corasick automaton (A. V. Aho, M. J. Corasick, "Efficient string
-//   matching: an aid to bibliographic search", CACM 18(6), 1975) over byte classes (the
-//   bytes occurring in contains patterns; upper-case letters share the lower-case class;
-//   every other byte is class 0 and sends the automaton to its root). States are numbered
+// - contains, in large sets (min_filter_pattern_bytes): gram filters. Each distinct folded
+//   pattern is anchored at one of its grams (4 bytes; 3 or 2 for 3- and 2-byte patterns;
+//   1-byte patterns are emitted from a table by the byte), chosen to be rare (shared by
+//   few patterns, made of uncommon bytes) and in a lightly loaded bucket. A scan folds 64
+//   positions at a time into a buffer and tests the 4-, 3- and 2-byte grams starting at
+//   each position against the tiers' bitmaps (hashed; the 2-byte one indexed by the gram)
+//   without a branch or a dependent chain of loads; at the candidates, the bucket's
+//   anchors whose gram equals the value's are compared with the value (8 bytes a step). A
+//   pattern has one anchor, so an occurrence is found once. Collisions cost time only,
+//   and at most max_filter_bucket_bytes pattern bytes are compared at one position
+//   (patterns that would overload every bucket of their grams go to the automaton), so a
+//   value aimed at collisions stays linear. Memory: per tier at most 2^max_filter_bits
+//   bitmap bits (the 2-byte tier: 2^16) and 2^(max_filter_bits - 3) + 1 bucket offsets of
+//   4 bytes, 24 bytes per distinct pattern, its folded bytes, 4 per id.
+// - contains, small sets (where it is faster: it stays in the caches and skips bytes of no
+//   pattern) and what overflows the filters' buckets: an Aho-Corasick automaton (A. V. Aho, M. J.
+//   Corasick, "Efficient string matching: an aid to bibliographic search", CACM 18(6), 1975) over
+//   byte classes (the bytes occurring in contains patterns; upper-case letters share the lower-case
+//   class; every other byte is class 0 and sends the automaton to its root). States are numbered
 //   breadth-first; the shallow ones (depth < dense_depth) have full DFA rows, the deeper
 //   ones (the long tails of the patterns) sorted sparse transitions plus a failure link.
 //   Each state holds a precomputed span of every pattern ending there (its own and its
