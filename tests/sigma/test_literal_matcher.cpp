@@ -369,7 +369,7 @@ TEST_CASE("literal matcher: gram filters verify at candidates, share grams, boun
   CHECK(m.filtered_patterns() > 4);
   CHECK(m.filtered_patterns() < ps.size());  // the bucket of "aaaa" overflowed
   CHECK(m.automaton_states() > 1);
-  for (const std::string value :
+  for (const std::string& value :
        {std::string("aaaa17 aaaa199x AAAA aaaa"), std::string(100, 'a'), std::string("aaa"),
         std::string("\xc1\xc2\xc3\xc4"),  // A-D plus 0x80: not letters, no folding
         std::string("\xe1\xe2\xe3\xe4-E z XYZ xyz"), std::string("aaaa1aaaa10aaaa100"),
