@@ -263,7 +263,7 @@ std::vector<std::string> patterns(int copies) {
 }
 
 literal_matcher build(const std::vector<std::string>& ps,
-                      const fluxcap::sigma::detail::literal_matcher_limits& limits = {}) {
+                      const fluxcap::sigma::detail::literal_matcher_limits& limits) {
   literal_matcher m(limits);
   for (std::size_t i = 0; i < ps.size(); ++i)
     m.add(ps[i], literal_anchor::contains, false, static_cast<std::uint32_t>(i));
@@ -314,7 +314,7 @@ void bm_build(benchmark::State& state, int copies) {
   const auto ps = patterns(copies);
   std::size_t memory = 0, states = 0, dense = 0, classes = 0;
   for (auto _ : state) {
-    const auto m = build(ps);
+    const auto m = build(ps, {});
     memory = m.memory_bytes();
     states = m.automaton_states();
     dense = m.automaton_dense_states();
@@ -340,9 +340,17 @@ void bm_build(benchmark::State& state, int copies) {
   state.SetLabel(data().source);
 }
 
-void bm_scan(benchmark::State& state, int copies, bool unique) {
+/// The previous layout, kept as a baseline: every contains pattern in the automaton.
+fluxcap::sigma::detail::literal_matcher_limits automaton_only() {
+  fluxcap::sigma::detail::literal_matcher_limits limits;
+  limits.max_filter_bucket_bytes = 0;
+  return limits;
+}
+
+void bm_scan(benchmark::State& state, int copies, bool unique, bool automaton) {
   const auto ps = patterns(copies);
-  const auto m = build(ps);
+  const auto m =
+      build(ps, automaton ? automaton_only() : fluxcap::sigma::detail::literal_matcher_limits{});
   verify(m, ps);
   fluxcap::sigma::detail::literal_scan_scratch scratch;
   scratch.prepare(m);
@@ -367,7 +375,9 @@ void bm_scan(benchmark::State& state, int copies, bool unique) {
   state.counters["values_per_s"] = benchmark::Counter(n, benchmark::Counter::kIsRate);
   state.counters["memory_bytes"] = static_cast<double>(m.memory_bytes());
   state.counters["patterns"] = static_cast<double>(ps.size());
+  state.counters["filtered"] = static_cast<double>(m.filtered_patterns());
   state.SetLabel(data().source);
+  if (automaton) return;
   // Remembered for the baseline's ratio (the baseline is registered after, same run).
   if (!unique) matcher_values_per_second[copies] = n / seconds_since(start);
 }
@@ -392,10 +402,11 @@ void bm_naive(benchmark::State& state, int copies) {
   state.SetLabel(data().source);
 }
 
-/// The dense/sparse split: scan speed and memory by dense depth (budget unlimited).
+/// The automaton's dense/sparse split (every pattern in the automaton, as before the gram
+/// filters): scan speed and memory by dense depth (budget unlimited).
 void bm_scan_dense_depth(benchmark::State& state, unsigned depth) {
   const auto ps = patterns(1);
-  fluxcap::sigma::detail::literal_matcher_limits limits;
+  auto limits = automaton_only();
   limits.max_dense_depth = depth;
   limits.max_dense_bytes = std::size_t{1} << 30;
   const auto m = build(ps, limits);
@@ -418,10 +429,14 @@ void bm_scan_dense_depth(benchmark::State& state, unsigned depth) {
     const std::string suffix = "/copies:" + std::to_string(copies);
     benchmark::RegisterBenchmark(("sigma_literals/build" + suffix).c_str(), bm_build, copies)
         ->Unit(benchmark::kMillisecond);
-    benchmark::RegisterBenchmark(("sigma_literals/scan" + suffix).c_str(), bm_scan, copies, false)
+    benchmark::RegisterBenchmark(("sigma_literals/scan" + suffix).c_str(), bm_scan, copies, false,
+                                 false)
+        ->Unit(benchmark::kMicrosecond);
+    benchmark::RegisterBenchmark(("sigma_literals/scan_automaton" + suffix).c_str(), bm_scan,
+                                 copies, false, true)
         ->Unit(benchmark::kMicrosecond);
     benchmark::RegisterBenchmark(("sigma_literals/scan_unique" + suffix).c_str(), bm_scan, copies,
-                                 true)
+                                 true, false)
         ->Unit(benchmark::kMicrosecond);
     benchmark::RegisterBenchmark(("sigma_literals/naive" + suffix).c_str(), bm_naive, copies)
         ->Unit(benchmark::kMillisecond);

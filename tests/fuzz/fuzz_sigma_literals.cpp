@@ -1,8 +1,10 @@
 // Fuzz target: the Sigma literal matcher (fluxcap/sigma/detail/literal_matcher.hpp) against a
-// naive reference. Input: limits byte, dense-budget byte, pattern count, then per pattern a
-// header (anchor = bits 0-1, cased = bit 2, id = bits 3-7: ids repeat), a length byte and the
-// bytes; the rest is values, each a length byte and its bytes. Property: for every value,
-// the set of ids reported by scan and by scan_unique equals the reference's (fold both, then
+// naive reference. Input: limits byte (dense depth = value % 6, gram-filter bucket budget =
+// bits 3-4, tiny filter = bit 5, filters only for large sets = bit 6), dense-budget byte, pattern
+// count, then per pattern a header (anchor = bits 0-1, cased = bit 2, id = bits 3-7: ids repeat), a
+// length byte and the bytes; the rest is values, each a length byte and its bytes. Property: for
+// every value, the set of ids reported by scan and by scan_unique equals the reference's (fold
+// both, then
 // ==, starts_with, ends_with, find), and scan_unique reports no id twice.
 #include <fluxcap/sigma/detail/literal_matcher.hpp>
 
@@ -68,7 +70,14 @@ bool reference(const pattern& p, std::string_view value) {
 extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size) {
   reader r{data, size};
   lit::literal_matcher_limits limits;
-  limits.max_dense_depth = r.byte() % 6u;
+  const std::uint8_t shape = r.byte();
+  limits.max_dense_depth = shape % 6u;
+  // Gram filters: default, off (automaton only), or tiny buckets (the rest in the
+  // automaton); a tiny bitmap makes most grams collide.
+  constexpr std::size_t bucket_bytes[4] = {1024, 0, 6, 24};
+  limits.max_filter_bucket_bytes = bucket_bytes[(shape >> 3) & 3u];
+  limits.max_filter_bits = (shape & 0x20u) != 0 ? 6 : 20;
+  limits.min_filter_pattern_bytes = (shape & 0x40u) != 0 ? 16384 : 0;
   const std::uint8_t budget = r.byte();
   limits.max_dense_bytes = budget >= 128 ? std::size_t{1} << 20 : std::size_t{budget} * 64;
   std::vector<pattern> patterns(r.byte() % 33u);
@@ -78,7 +87,7 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
     p.anchor = static_cast<lit::literal_anchor>(h & 3u);
     p.cased = (h & 4u) != 0;
     p.id = h >> 3u;
-    p.text = std::string(r.take(r.byte() % 16u));
+    p.text = std::string(r.take(r.byte() % 24u));  // past 8 bytes: the word compares
     m.add(p.text, p.anchor, p.cased, p.id);
   }
   m.build();

@@ -198,8 +198,9 @@ TEST_CASE("literal matcher: limits bound hostile pattern sets") {
                   literal_limit_error);
   bytes.add(std::string(40, 'a'), literal_anchor::contains, false, 3);  // exactly at the limit
 
-  // a, aa, ..., a^k: the output spans grow as k^2 / 2.
+  // a, aa, ..., a^k in the automaton: the output spans grow as k^2 / 2.
   limits = {};
+  limits.max_filter_bucket_bytes = 0;  // every contains pattern in the automaton
   limits.max_output_entries = 1000;
   literal_matcher outputs(limits);
   for (std::uint32_t k = 1; k <= 100; ++k)
@@ -207,6 +208,7 @@ TEST_CASE("literal matcher: limits bound hostile pattern sets") {
   CHECK_THROWS_AS(outputs.build(), literal_limit_error);
 
   limits.max_output_entries = 10000;
+  limits.max_filter_bucket_bytes = 0;
   literal_matcher fits(limits);
   for (std::uint32_t k = 1; k <= 100; ++k)
     fits.add(std::string(k, 'a'), literal_anchor::contains, false, k);
@@ -216,6 +218,7 @@ TEST_CASE("literal matcher: limits bound hostile pattern sets") {
 
   // The dense rows stay within their budget however many shallow states exist.
   limits = {};
+  limits.max_filter_bucket_bytes = 0;
   limits.max_dense_bytes = 4096;
   literal_matcher dense(limits);
   std::uint32_t id = 0;
@@ -248,7 +251,8 @@ namespace {
 
 /// A random pattern set over a small alphabet with case variants and high bytes.
 std::vector<pattern> random_patterns(std::mt19937& rng, const std::string& alphabet) {
-  std::uniform_int_distribution<int> count(0, 24), len(0, 6), anchor(0, 3), coin(0, 3);
+  std::uniform_int_distribution<int> count(0, 24), len(0, 6), long_len(7, 24), anchor(0, 3),
+      coin(0, 3);
   std::vector<pattern> ps;
   const int n = count(rng);
   for (int i = 0; i < n; ++i) {
@@ -273,7 +277,7 @@ std::vector<pattern> random_patterns(std::mt19937& rng, const std::string& alpha
             if (c >= 'a' && c <= 'z') c = static_cast<char>(c - 32);
       }
     } else {
-      const int l = len(rng);
+      const int l = coin(rng) == 0 ? long_len(rng) : len(rng);  // long: 8-byte compares
       for (int k = 0; k < l; ++k)
         p.text += alphabet[std::uniform_int_distribution<std::size_t>(0, alphabet.size() - 1)(rng)];
     }
@@ -287,7 +291,7 @@ std::vector<pattern> random_patterns(std::mt19937& rng, const std::string& alpha
 
 std::string random_value(std::mt19937& rng, const std::string& alphabet,
                          const std::vector<pattern>& ps) {
-  std::uniform_int_distribution<int> len(0, 40), coin(0, 5);
+  std::uniform_int_distribution<int> len(0, 60), coin(0, 5);
   std::string v;
   const int l = len(rng);
   while (static_cast<int>(v.size()) < l) {
@@ -317,6 +321,12 @@ TEST_CASE("literal matcher: random pattern sets and values equal the naive refer
     literal_matcher_limits limits;
     limits.max_dense_depth = seed % 5;  // every dense/sparse split, including root only
     limits.max_dense_bytes = seed % 3 == 0 ? 0 : std::size_t{1} << 20;
+    // Gram filters: all patterns (default), none (automaton only), or a few per bucket (the
+    // rest in the automaton); tiny filters collide on most grams.
+    constexpr std::size_t bucket_bytes[4] = {1024, 0, 6, 24};
+    limits.max_filter_bucket_bytes = bucket_bytes[(seed / 5) % 4];
+    limits.max_filter_bits = seed % 2 == 0 ? 20 : 6;
+    limits.min_filter_pattern_bytes = seed % 7 == 0 ? 16384 : 0;  // mostly: filters at any size
     const auto m = build(ps, limits);
     scratch.prepare(m);
     for (int v = 0; v < 8; ++v) {
@@ -339,12 +349,80 @@ TEST_CASE("literal matcher: random pattern sets and values equal the naive refer
   CHECK(hit_cases > cases / 2);  // the generator plants patterns: most cases hit something
 }
 
+TEST_CASE("literal matcher: gram filters verify at candidates, share grams, bound buckets") {
+  // Patterns sharing one gram: a bucket takes at most max_filter_bucket_bytes of them, the
+  // rest go to the automaton; hits are the same.
+  std::vector<pattern> ps;
+  for (std::uint32_t k = 0; k < 40; ++k)  // every gram "aaaa"
+    ps.push_back({std::string(4 + k, 'a'), literal_anchor::contains, false, k});
+  for (std::uint32_t k = 0; k < 100; ++k)
+    ps.push_back({"aaaa" + std::to_string(k), literal_anchor::contains, false, 100 + k});
+  ps.push_back({"AAAA", literal_anchor::contains, true, 500});
+  ps.push_back({"\xe1\xe2\xe3\xe4", literal_anchor::contains, false, 501});
+  ps.push_back({"-e", literal_anchor::contains, false, 502});
+  ps.push_back({"Z", literal_anchor::contains, false, 503});
+  ps.push_back({"xyz", literal_anchor::contains, true, 504});
+  literal_matcher_limits limits;
+  limits.max_filter_bucket_bytes = 64;
+  limits.min_filter_pattern_bytes = 0;
+  const auto m = build(ps, limits);
+  CHECK(m.filtered_patterns() > 4);
+  CHECK(m.filtered_patterns() < ps.size());  // the bucket of "aaaa" overflowed
+  CHECK(m.automaton_states() > 1);
+  for (const std::string& value :
+       {std::string("aaaa17 aaaa199x AAAA aaaa"), std::string(100, 'a'), std::string("aaa"),
+        std::string("\xc1\xc2\xc3\xc4"),  // A-D plus 0x80: not letters, no folding
+        std::string("\xe1\xe2\xe3\xe4-E z XYZ xyz"), std::string("aaaa1aaaa10aaaa100"),
+        std::string("")}) {
+    INFO(value);
+    CHECK(hits_of(m, value) == naive_hits(ps, value));
+  }
+  CHECK(hits_of(m, "aaaa17") == ids{0, 101, 117});
+  CHECK(hits_of(m, "-E z") == ids{502, 503});
+  CHECK(hits_of(m, "XyZ xyz") == ids{503, 504});
+  CHECK(hits_of(m, "AaAa") == ids{0});  // not the cased AAAA
+
+  // An occurrence is reported once per position, whichever tier or automaton finds it.
+  const std::vector<pattern> repeated = {{"abab", literal_anchor::contains, false, 1},
+                                         {"ab", literal_anchor::contains, false, 2},
+                                         {"b", literal_anchor::contains, false, 3}};
+  literal_matcher_limits always;
+  always.min_filter_pattern_bytes = 0;
+  const auto r = build(repeated, always);
+  CHECK(r.filtered_patterns() == 3);
+  CHECK(r.automaton_states() == 1);  // the root only: every pattern filtered
+  std::vector<std::uint32_t> all;
+  r.scan("ABABAB", [&](std::uint32_t id) { all.push_back(id); });
+  CHECK(std::count(all.begin(), all.end(), 1u) == 2);
+  CHECK(std::count(all.begin(), all.end(), 2u) == 3);
+  CHECK(std::count(all.begin(), all.end(), 3u) == 3);
+}
+
+TEST_CASE("literal matcher: small contains sets stay in the automaton") {
+  std::vector<pattern> ps = {{"-e", literal_anchor::contains, false, 1},
+                             {"powershell", literal_anchor::contains, false, 2}};
+  CHECK(build(ps).filtered_patterns() == 0);  // 12 bytes, one short pattern
+  literal_matcher_limits limits;
+  limits.min_filter_pattern_bytes = 64;
+  CHECK(build(ps, limits).filtered_patterns() == 0);
+  limits.min_filter_pattern_bytes = 12;
+  CHECK(build(ps, limits).filtered_patterns() == 2);
+  ps.erase(ps.begin());  // only long patterns: from 1/32 of the threshold
+  limits.min_filter_pattern_bytes = 32 * 10;
+  CHECK(build(ps, limits).filtered_patterns() == 1);
+  limits.min_filter_pattern_bytes = 32 * 11;
+  CHECK(build(ps, limits).filtered_patterns() == 0);
+  for (const auto& m : {build(ps), build(ps, limits)}) CHECK(hits_of(m, "PowerShell -e") == ids{2});
+}
+
 TEST_CASE("literal matcher: realdata CommandLine fragments against the naive reference") {
   const auto root = sigma_test::realdata();
   if (root.empty()) {
     MESSAGE("realdata absent: skipped");
     return;
   }
+  literal_matcher_limits always_filters;
+  always_filters.min_filter_pattern_bytes = 0;
   // `- '...'` list items under a `CommandLine|contains` key: a small line-based scan.
   std::vector<pattern> ps;
   for (const auto& entry : std::filesystem::recursive_directory_iterator(root / "sigma")) {
@@ -367,7 +445,12 @@ TEST_CASE("literal matcher: realdata CommandLine fragments against the naive ref
       }
     }
   }
-  const auto m = build(ps);
+  const auto m = build(ps, always_filters);
+  literal_matcher_limits automaton_only;
+  automaton_only.max_filter_bucket_bytes = 0;
+  const auto a = build(ps, automaton_only);
+  CHECK(m.filtered_patterns() > ps.size() / 2);  // distinct ones; none left to the automaton
+  CHECK(m.automaton_states() == 1);
   int values = 0;
   for (const auto& entry : std::filesystem::directory_iterator(root / "sysmon")) {
     if (entry.path().extension() != ".jsonl") continue;
@@ -378,7 +461,9 @@ TEST_CASE("literal matcher: realdata CommandLine fragments against the naive ref
       if (at == std::string::npos) continue;
       const auto end = line.find("\",\"", at + 15);
       const std::string value = line.substr(at + 15, end - at - 15);  // JSON-escaped: fine here
-      CHECK(hits_of(m, value) == naive_hits(ps, value));
+      const auto expected = naive_hits(ps, value);
+      CHECK(hits_of(m, value) == expected);
+      CHECK(hits_of(a, value) == expected);
       ++values;
     }
   }
