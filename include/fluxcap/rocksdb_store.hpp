@@ -38,6 +38,9 @@
 #include <rocksdb/table.h>
 #include <rocksdb/write_batch.h>
 
+#include <fcntl.h>
+#include <unistd.h>
+
 #include <cstddef>
 #include <cstdint>
 #include <cstring>
@@ -199,120 +202,65 @@ struct rocksdb_db_options {
 };
 
 /// A RocksDB state database: one directory, one hash key, any number of partitions
-/// (column families "partition-<n>"), each a rocksdb_state_store. Opening takes
-/// RocksDB's lock (DIR/LOCK): a second process opening the directory is refused
-/// (rocksdb_store_error, kind in_use) while this object lives.
+/// (column families "partition-<n>"), each a rocksdb_state_store.
+///
+/// Opening reads an existing directory read-only first (RocksDB's own read-write open
+/// writes files): the directory is checked (fluxcap's header, RocksDB's consistency) and
+/// each partition's header kept, so that a store can refuse a partition of other
+/// parameters before anything is written. The read-write open, which takes RocksDB's
+/// lock (DIR/LOCK, an fcntl lock held while this object lives), happens when the first
+/// store opens a partition. A directory locked by another process is refused at once.
 class rocksdb_state_db {
  public:
-  /// Opens (or, when `dir` is missing or empty, creates with a random hash key) the
-  /// database in `dir`. Throws rocksdb_store_error: kind in_use (locked by another
-  /// process), foreign (a non-empty directory that is not a fluxcap state database),
-  /// corrupt (RocksDB or fluxcap's header reports damage) or io.
+  /// Opens the database in `dir`, or prepares to create one (with a random hash key)
+  /// when `dir` is missing or empty. Throws rocksdb_store_error: kind in_use (locked by
+  /// another process), foreign (a non-empty directory that is not a fluxcap state
+  /// database), corrupt (RocksDB or fluxcap's header reports damage) or io. Writes
+  /// nothing.
   explicit rocksdb_state_db(const std::string& dir, const rocksdb_db_options& o = {}) : dir_(dir) {
     namespace fs = std::filesystem;
     std::error_code ec;
     const bool exists = fs::exists(dir, ec);
-    const bool empty = !exists || (fs::is_directory(dir, ec) && fs::is_empty(dir, ec));
     if (exists && !fs::is_directory(dir, ec))
       throw rocksdb_store_error(rocksdb_store_error::kind::foreign,
                                 "'" + dir + "' is not a directory");
-    if (!empty && !fs::exists(fs::path(dir) / "CURRENT", ec))
+    empty_ = !exists || fs::is_empty(dir, ec);
+    if (!empty_ && !fs::exists(fs::path(dir) / "CURRENT", ec))
       throw rocksdb_store_error(rocksdb_store_error::kind::foreign,
                                 "'" + dir +
                                     "' is not a fluxcap state database (a non-empty directory "
                                     "without RocksDB's CURRENT file)");
-    if (empty && !o.create_if_missing)
+    if (empty_ && !o.create_if_missing)
       throw rocksdb_store_error(rocksdb_store_error::kind::io,
                                 "no state database in '" + dir + "'");
 
-    ::rocksdb::Options opts;
-    opts.create_if_missing = empty;
-    opts.error_if_exists = false;
-    opts.paranoid_checks = true;
-    opts.info_log = std::make_shared<detail::rocks::silent_logger>();
-    opts.max_open_files = 256;
-    opts.keep_log_file_num = 1;
-    opts.write_buffer_size = o.write_buffer_bytes;
-    opts.max_write_buffer_number = 2;
+    opts_.create_if_missing = empty_;
+    opts_.paranoid_checks = true;
+    opts_.info_log = std::make_shared<detail::rocks::silent_logger>();
+    opts_.max_open_files = 256;
+    opts_.write_buffer_size = o.write_buffer_bytes;
+    opts_.max_write_buffer_number = 2;
+    // Most lookups are point lookups, many of absent groups: a Bloom filter on the
+    // memtables too (a tenth of their size), and LZ4, cheap on the CPU, in the tables.
+    opts_.memtable_whole_key_filtering = true;
+    opts_.memtable_prefix_bloom_size_ratio = 0.1;
+    opts_.compression = ::rocksdb::kLZ4Compression;
     ::rocksdb::BlockBasedTableOptions table;
     table.block_cache = ::rocksdb::NewLRUCache(o.block_cache_bytes);
     table.filter_policy.reset(::rocksdb::NewBloomFilterPolicy(10));
     table.cache_index_and_filter_blocks = true;  // counted in the block cache: bounded
-    opts.table_factory.reset(::rocksdb::NewBlockBasedTableFactory(table));
-    cf_options_ = ::rocksdb::ColumnFamilyOptions(opts);
+    opts_.table_factory.reset(::rocksdb::NewBlockBasedTableFactory(table));
 
-    std::vector<std::string> names;
-    if (!empty) {
-      const auto s = ::rocksdb::DB::ListColumnFamilies(::rocksdb::DBOptions(opts), dir, &names);
-      if (!s.ok()) throw status_error(s, "cannot open state database");
-    }
-    if (names.empty()) names.emplace_back(::rocksdb::kDefaultColumnFamilyName);
-    std::vector<::rocksdb::ColumnFamilyDescriptor> descriptors;
-    for (const auto& n : names) descriptors.emplace_back(n, cf_options_);
-    // An existing directory is first read without writing (RocksDB's read-write open
-    // writes a new MANIFEST, OPTIONS and log): a foreign or damaged one stays as it was.
-    if (!empty) check_read_only(opts, descriptors);
-    std::vector<::rocksdb::ColumnFamilyHandle*> handles;
-    ::rocksdb::DB* raw = nullptr;
-    const auto s =
-        ::rocksdb::DB::Open(::rocksdb::DBOptions(opts), dir, descriptors, &handles, &raw);
-    if (!s.ok()) throw status_error(s, "cannot open state database");
-    db_.reset(raw);
-    for (std::size_t i = 0; i < names.size(); ++i) {
-      if (names[i] == ::rocksdb::kDefaultColumnFamilyName)
-        default_cf_ = handles[i];
-      else
-        families_.emplace(names[i], handles[i]);
-      handles_.push_back(handles[i]);
-    }
-
-    std::string header;
-    const auto g = db_->Get(
-        ::rocksdb::ReadOptions(), default_cf_,
-        ::rocksdb::Slice(detail::rocks::db_header_key.data(), detail::rocks::db_header_key.size()),
-        &header);
-    if (g.IsNotFound()) {
-      if (!empty) {
-        close();
-        throw rocksdb_store_error(rocksdb_store_error::kind::foreign,
-                                  "'" + dir +
-                                      "' is a RocksDB database, but not a fluxcap state database "
-                                      "(it has no fluxcap header)");
-      }
+    if (empty_) {
       key_ = hash_key::random();
-      header.assign(detail::rocks::db_magic, 8);
-      header += static_cast<char>(detail::rocks::format_version & 0xff);
-      header += static_cast<char>(detail::rocks::format_version >> 8);
-      detail::rocks::put_u64(header, key_.k0);
-      detail::rocks::put_u64(header, key_.k1);
-      detail::rocks::put_u64(header, detail::rocks::checksum(header));
-      ::rocksdb::WriteOptions w;
-      w.sync = true;
-      check(db_->Put(w, default_cf_,
-                     ::rocksdb::Slice(detail::rocks::db_header_key.data(),
-                                      detail::rocks::db_header_key.size()),
-                     header),
-            "cannot write the state database header");
       return;
     }
-    if (!g.ok()) {
-      close();
-      throw status_error(g, "cannot read the state database header");
-    }
-    if (header.size() != 34 || std::memcmp(header.data(), detail::rocks::db_magic, 8) != 0 ||
-        detail::rocks::get_u64(header, 26) !=
-            detail::rocks::checksum(std::string_view(header).substr(0, 26))) {
-      close();
-      throw rocksdb_store_error(
-          rocksdb_store_error::kind::corrupt,
-          "'" + dir + "': the fluxcap header of the state database is corrupt");
-    }
-    if (header[8] != static_cast<char>(detail::rocks::format_version) || header[9] != 0) {
-      close();
-      throw rocksdb_store_error(rocksdb_store_error::kind::mismatch,
-                                "'" + dir + "': state database of another format version");
-    }
-    key_ = hash_key{detail::rocks::get_u64(header, 10), detail::rocks::get_u64(header, 18)};
+    if (locked_by_other_process())
+      throw rocksdb_store_error(rocksdb_store_error::kind::in_use,
+                                "cannot open state database '" + dir_ +
+                                    "': it is in use by another process (RocksDB's lock " + dir_ +
+                                    "/LOCK)");
+    read_only_check();
   }
 
   rocksdb_state_db(const rocksdb_state_db&) = delete;
@@ -324,17 +272,30 @@ class rocksdb_state_db {
   [[nodiscard]] const hash_key& key() const noexcept { return key_; }
   [[nodiscard]] const std::string& directory() const noexcept { return dir_; }
 
-  /// The column family of partition `p` (created when missing).
+  /// Partition `p`'s header as the directory held it when opened (nullptr: none).
+  [[nodiscard]] const std::string* stored_header(std::uint32_t p) const {
+    const auto it = stored_headers_.find(p);
+    return it == stored_headers_.end() ? nullptr : &it->second;
+  }
+
+  /// The column family of partition `p` (created when missing); opens the database for
+  /// writing first. Throws rocksdb_store_error.
   ::rocksdb::ColumnFamilyHandle* partition_family(std::uint32_t p) {
+    open_writable();
     const std::string name = "partition-" + std::to_string(p);
     if (auto it = families_.find(name); it != families_.end()) return it->second;
     ::rocksdb::ColumnFamilyHandle* h = nullptr;
-    check(db_->CreateColumnFamily(cf_options_, name, &h), "cannot create partition");
+    check(db_->CreateColumnFamily(::rocksdb::ColumnFamilyOptions(opts_), name, &h),
+          "cannot create partition");
     handles_.push_back(h);
     families_.emplace(name, h);
     return h;
   }
-  [[nodiscard]] ::rocksdb::DB& raw() noexcept { return *db_; }
+  /// The database, opened for writing.
+  [[nodiscard]] ::rocksdb::DB& raw() {
+    open_writable();
+    return *db_;
+  }
 
   /// Throws rocksdb_store_error for a failed status, naming what was being done.
   void check(const ::rocksdb::Status& s, const std::string& doing) const {
@@ -350,29 +311,82 @@ class rocksdb_state_db {
                                           text.find("LOCK") != std::string::npos);
     const k kind = locked ? k::in_use : s.IsCorruption() ? k::corrupt : k::io;
     std::string msg = doing + " '" + dir_ + "': ";
-    if (locked) msg += "it is in use by another process (RocksDB's lock " + dir_ + "/LOCK); ";
+    if (locked) msg += "it is in use (RocksDB's lock " + dir_ + "/LOCK); ";
     return rocksdb_store_error(kind, msg + text);
   }
-  /// Opens the directory read-only and checks fluxcap's header. Throws rocksdb_store_error.
-  void check_read_only(const ::rocksdb::Options& opts,
-                       const std::vector<::rocksdb::ColumnFamilyDescriptor>& descriptors) const {
+
+  /// Whether another process holds RocksDB's lock on the directory (F_GETLK does not
+  /// report this process's own locks: RocksDB refuses those itself, at the open).
+  [[nodiscard]] bool locked_by_other_process() const {
+    const std::string path = dir_ + "/LOCK";
+    const int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
+    if (fd < 0) return false;
+    struct flock probe {};
+    probe.l_type = F_WRLCK;
+    probe.l_whence = SEEK_SET;
+    const bool held = ::fcntl(fd, F_GETLK, &probe) == 0 && probe.l_type != F_UNLCK;
+    ::close(fd);
+    return held;
+  }
+
+  [[nodiscard]] std::vector<::rocksdb::ColumnFamilyDescriptor> descriptors() const {
+    std::vector<std::string> names;
+    if (!empty_) {
+      const auto s = ::rocksdb::DB::ListColumnFamilies(::rocksdb::DBOptions(opts_), dir_, &names);
+      if (!s.ok()) throw status_error(s, "cannot open state database");
+    }
+    if (names.empty()) names.emplace_back(::rocksdb::kDefaultColumnFamilyName);
+    std::vector<::rocksdb::ColumnFamilyDescriptor> out;
+    for (const auto& n : names) out.emplace_back(n, ::rocksdb::ColumnFamilyOptions(opts_));
+    return out;
+  }
+
+  /// Opens the directory read-only: checks fluxcap's header (the hash key) and keeps
+  /// each partition's header. Throws rocksdb_store_error.
+  void read_only_check() {
+    const auto descs = descriptors();
     std::vector<::rocksdb::ColumnFamilyHandle*> handles;
-    ::rocksdb::DB* raw = nullptr;
-    const auto s = ::rocksdb::DB::OpenForReadOnly(::rocksdb::DBOptions(opts), dir_, descriptors,
-                                                  &handles, &raw);
+    ::rocksdb::DB* raw_db = nullptr;
+    const auto s =
+        ::rocksdb::DB::OpenForReadOnly(::rocksdb::DBOptions(opts_), dir_, descs, &handles, &raw_db);
     if (!s.ok()) throw status_error(s, "cannot open state database");
+    const std::unique_ptr<::rocksdb::DB> ro(raw_db);
+    struct release {
+      ::rocksdb::DB* db;
+      std::vector<::rocksdb::ColumnFamilyHandle*>* h;
+      ~release() {
+        for (auto* x : *h) (void)db->DestroyColumnFamilyHandle(x);
+        (void)db->Close();
+      }
+    } guard{raw_db, &handles};
     std::string header;
-    ::rocksdb::ColumnFamilyHandle* def = nullptr;
-    for (std::size_t i = 0; i < descriptors.size(); ++i)
-      if (descriptors[i].name == ::rocksdb::kDefaultColumnFamilyName) def = handles[i];
-    const auto g = def == nullptr ? ::rocksdb::Status::NotFound()
-                                  : raw->Get(::rocksdb::ReadOptions(), def,
-                                             ::rocksdb::Slice(detail::rocks::db_header_key.data(),
-                                                              detail::rocks::db_header_key.size()),
-                                             &header);
-    for (auto* h : handles) (void)raw->DestroyColumnFamilyHandle(h);
-    (void)raw->Close();
-    delete raw;
+    ::rocksdb::Status g = ::rocksdb::Status::NotFound();
+    for (std::size_t i = 0; i < descs.size(); ++i) {
+      const std::string& name = descs[i].name;
+      if (name == ::rocksdb::kDefaultColumnFamilyName) {
+        g = raw_db->Get(::rocksdb::ReadOptions(), handles[i],
+                        ::rocksdb::Slice(detail::rocks::db_header_key.data(),
+                                         detail::rocks::db_header_key.size()),
+                        &header);
+      } else if (name.starts_with("partition-") && name.size() <= 20) {
+        std::uint64_t p = 0;
+        bool digits = name.size() > 10;
+        for (std::size_t c = 10; c < name.size() && digits; ++c) {
+          digits = name[c] >= '0' && name[c] <= '9';
+          p = p * 10 + static_cast<std::uint64_t>(name[c] - '0');
+        }
+        if (!digits || p > 0xffffffffU) continue;
+        std::string meta;
+        const auto m = raw_db->Get(
+            ::rocksdb::ReadOptions(), handles[i],
+            ::rocksdb::Slice(detail::rocks::meta_key.data(), detail::rocks::meta_key.size()),
+            &meta);
+        if (m.ok())
+          stored_headers_.emplace(static_cast<std::uint32_t>(p), std::move(meta));
+        else if (!m.IsNotFound())
+          throw status_error(m, "cannot read a partition header of");
+      }
+    }
     if (g.IsNotFound())
       throw rocksdb_store_error(rocksdb_store_error::kind::foreign,
                                 "'" + dir_ +
@@ -385,6 +399,43 @@ class rocksdb_state_db {
       throw rocksdb_store_error(
           rocksdb_store_error::kind::corrupt,
           "'" + dir_ + "': the fluxcap header of the state database is corrupt");
+    if (header[8] != static_cast<char>(detail::rocks::format_version) || header[9] != 0)
+      throw rocksdb_store_error(rocksdb_store_error::kind::mismatch,
+                                "'" + dir_ + "': a state database of another format version");
+    key_ = hash_key{detail::rocks::get_u64(header, 10), detail::rocks::get_u64(header, 18)};
+  }
+
+  /// The read-write open (once); a new database gets its header.
+  void open_writable() {
+    if (db_) return;
+    const auto descs = descriptors();
+    std::vector<::rocksdb::ColumnFamilyHandle*> handles;
+    ::rocksdb::DB* raw_db = nullptr;
+    const auto s = ::rocksdb::DB::Open(::rocksdb::DBOptions(opts_), dir_, descs, &handles, &raw_db);
+    if (!s.ok()) throw status_error(s, "cannot open state database");
+    db_.reset(raw_db);
+    for (std::size_t i = 0; i < descs.size(); ++i) {
+      if (descs[i].name == ::rocksdb::kDefaultColumnFamilyName)
+        default_cf_ = handles[i];
+      else
+        families_.emplace(descs[i].name, handles[i]);
+      handles_.push_back(handles[i]);
+    }
+    if (!empty_) return;
+    std::string header(detail::rocks::db_magic, 8);
+    header += static_cast<char>(detail::rocks::format_version & 0xff);
+    header += static_cast<char>(detail::rocks::format_version >> 8);
+    detail::rocks::put_u64(header, key_.k0);
+    detail::rocks::put_u64(header, key_.k1);
+    detail::rocks::put_u64(header, detail::rocks::checksum(header));
+    ::rocksdb::WriteOptions w;
+    w.sync = true;
+    check(db_->Put(w, default_cf_,
+                   ::rocksdb::Slice(detail::rocks::db_header_key.data(),
+                                    detail::rocks::db_header_key.size()),
+                   header),
+          "cannot write the state database header");
+    empty_ = false;
   }
 
   void close() {
@@ -397,11 +448,13 @@ class rocksdb_state_db {
   }
 
   std::string dir_;
+  bool empty_ = true;
+  ::rocksdb::Options opts_;
   std::unique_ptr<::rocksdb::DB> db_;
-  ::rocksdb::ColumnFamilyOptions cf_options_;
   ::rocksdb::ColumnFamilyHandle* default_cf_ = nullptr;
   std::vector<::rocksdb::ColumnFamilyHandle*> handles_;
   std::unordered_map<std::string, ::rocksdb::ColumnFamilyHandle*> families_;
+  std::unordered_map<std::uint32_t, std::string> stored_headers_;
   hash_key key_{};
 };
 
@@ -442,14 +495,13 @@ class rocksdb_state_store {
   template <group_state_capacitor Capacitor>
   rocksdb_state_store(rocksdb_state_db& db, std::uint32_t partition, const Capacitor& cap,
                       const rocksdb_store_options& o = {})
-      : db_(&db),
-        cf_(db.partition_family(partition)),
-        options_(o),
-        prototype_(cap.make_state()),
-        map_(0, key_hash{hash_key::random()}) {
+      : db_(&db), options_(o), prototype_(cap.make_state()), map_(0, key_hash{hash_key::random()}) {
     meta_.geometry = cap.memory().geometry();
     meta_.hash_fingerprint = detail::hash_fingerprint(cap.hash());
     meta_.spec_fingerprint = o.spec_fingerprint;
+    // Checked against the header read at open, before anything is written.
+    if (const std::string* stored = db.stored_header(partition)) adopt_header(*stored, partition);
+    cf_ = db.partition_family(partition);
     std::string bytes;
     const auto s = db_->raw().Get(read_, cf_, slice(detail::rocks::meta_key), &bytes);
     if (s.IsNotFound()) {
@@ -460,29 +512,7 @@ class rocksdb_state_store {
             "partition " + std::to_string(partition) + " holds groups but no header");
     } else {
       db_->check(s, "cannot read the partition header of");
-      auto stored = detail::rocks::decode_meta(bytes);
-      if (!stored)
-        throw rocksdb_store_error(
-            rocksdb_store_error::kind::corrupt,
-            "the header of partition " + std::to_string(partition) + " is corrupt");
-      if (!(stored->geometry.config == meta_.geometry.config) ||
-          stored->geometry.mode != meta_.geometry.mode)
-        throw rocksdb_store_error(rocksdb_store_error::kind::mismatch,
-                                  "the state was built with other parameters (" +
-                                      detail::rocks::geometry_text(stored->geometry) +
-                                      ") than expected (" +
-                                      detail::rocks::geometry_text(meta_.geometry) + ")");
-      if (stored->hash_fingerprint != meta_.hash_fingerprint)
-        throw rocksdb_store_error(rocksdb_store_error::kind::mismatch,
-                                  "the state was built with another hash (or hash key)");
-      if (o.spec_fingerprint != 0 && stored->spec_fingerprint != 0 &&
-          stored->spec_fingerprint != o.spec_fingerprint)
-        throw rocksdb_store_error(rocksdb_store_error::kind::mismatch,
-                                  "the state was committed with another spec");
-      const std::uint64_t spec =
-          o.spec_fingerprint != 0 ? o.spec_fingerprint : stored->spec_fingerprint;
-      meta_ = std::move(*stored);
-      meta_.spec_fingerprint = spec;
+      adopt_header(bytes, partition);
     }
     committed_groups_ = meta_.groups;
     watermark_ = meta_.watermark;
@@ -514,8 +544,8 @@ class rocksdb_state_store {
       touch(it);
       return &e.state;
     }
+    if (absent_known_ && absent_key_ == key) return nullptr;  // just looked up
     ++counters_.misses;
-    if (absent_known_ && absent_key_ == key) return nullptr;
     std::string value;
     const auto s = db_->raw().Get(read_, cf_, slice(group_key(key)), &value);
     if (s.IsNotFound()) {
@@ -623,7 +653,8 @@ class rocksdb_state_store {
     }
     const std::string undo_start(1, detail::rocks::undo_prefix);
     const std::string undo_end(1, static_cast<char>(detail::rocks::undo_prefix + 1));
-    db_->check(batch.DeleteRange(cf_, undo_start, undo_end), "cannot commit to");
+    if (undo_pending_)  // (a range tombstone a commit would pile up for nothing)
+      db_->check(batch.DeleteRange(cf_, undo_start, undo_end), "cannot commit to");
     detail::rocks::meta next = meta_;
     next.epoch = epoch;
     next.groups = committed_groups_ + groups_delta_;
@@ -686,6 +717,33 @@ class rocksdb_state_store {
 
   static ::rocksdb::Slice slice(std::string_view s) { return {s.data(), s.size()}; }
   static std::string group_key(std::string_view key) { return detail::rocks::group_db_key(key); }
+
+  /// Takes a partition header as the state, after checking it matches this store.
+  void adopt_header(const std::string& bytes, std::uint32_t partition) {
+    auto stored = detail::rocks::decode_meta(bytes);
+    if (!stored)
+      throw rocksdb_store_error(
+          rocksdb_store_error::kind::corrupt,
+          "the header of partition " + std::to_string(partition) + " is corrupt");
+    if (!(stored->geometry.config == meta_.geometry.config) ||
+        stored->geometry.mode != meta_.geometry.mode)
+      throw rocksdb_store_error(rocksdb_store_error::kind::mismatch,
+                                "the state was built with other parameters (" +
+                                    detail::rocks::geometry_text(stored->geometry) +
+                                    ") than expected (" +
+                                    detail::rocks::geometry_text(meta_.geometry) + ")");
+    if (stored->hash_fingerprint != meta_.hash_fingerprint)
+      throw rocksdb_store_error(rocksdb_store_error::kind::mismatch,
+                                "the state was built with another hash (or hash key)");
+    if (options_.spec_fingerprint != 0 && stored->spec_fingerprint != 0 &&
+        stored->spec_fingerprint != options_.spec_fingerprint)
+      throw rocksdb_store_error(rocksdb_store_error::kind::mismatch,
+                                "the state was committed with another spec");
+    const std::uint64_t spec =
+        options_.spec_fingerprint != 0 ? options_.spec_fingerprint : stored->spec_fingerprint;
+    meta_ = std::move(*stored);
+    meta_.spec_fingerprint = spec;
+  }
 
   [[nodiscard]] bool expired(std::int64_t last) const noexcept {
     return options_.ttl_ms > 0 && last != detail::rocks::no_time &&
@@ -943,7 +1001,7 @@ class rocksdb_state_store {
 
  private:
   rocksdb_state_db* db_;
-  ::rocksdb::ColumnFamilyHandle* cf_;
+  ::rocksdb::ColumnFamilyHandle* cf_ = nullptr;
   rocksdb_store_options options_;
   group_state prototype_;
   detail::rocks::meta meta_;
