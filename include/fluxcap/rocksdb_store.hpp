@@ -38,9 +38,6 @@
 #include <rocksdb/table.h>
 #include <rocksdb/write_batch.h>
 
-#include <fcntl.h>
-#include <unistd.h>
-
 #include <cstddef>
 #include <cstdint>
 #include <cstring>
@@ -209,14 +206,15 @@ struct rocksdb_db_options {
 /// each partition's header kept, so that a store can refuse a partition of other
 /// parameters before anything is written. The read-write open, which takes RocksDB's
 /// lock (DIR/LOCK, an fcntl lock held while this object lives), happens when the first
-/// store opens a partition. A directory locked by another process is refused at once.
+/// store opens a partition: a second writer is refused there (kind in_use). The lock is
+/// not probed before: opening and closing DIR/LOCK in the process that holds it would
+/// release it (fcntl locks belong to the process, and any close drops them).
 class rocksdb_state_db {
  public:
   /// Opens the database in `dir`, or prepares to create one (with a random hash key)
-  /// when `dir` is missing or empty. Throws rocksdb_store_error: kind in_use (locked by
-  /// another process), foreign (a non-empty directory that is not a fluxcap state
-  /// database), corrupt (RocksDB or fluxcap's header reports damage) or io. Writes
-  /// nothing.
+  /// when `dir` is missing or empty. Throws rocksdb_store_error: kind foreign (a non-empty
+  /// directory that is not a fluxcap state database), corrupt (RocksDB or fluxcap's header reports
+  /// damage) or io. Writes nothing.
   explicit rocksdb_state_db(const std::string& dir, const rocksdb_db_options& o = {}) : dir_(dir) {
     namespace fs = std::filesystem;
     std::error_code ec;
@@ -258,11 +256,6 @@ class rocksdb_state_db {
       key_ = hash_key::random();
       return;
     }
-    if (locked_by_other_process())
-      throw rocksdb_store_error(rocksdb_store_error::kind::in_use,
-                                "cannot open state database '" + dir_ +
-                                    "': it is in use by another process (RocksDB's lock " + dir_ +
-                                    "/LOCK)");
     read_only_check();
   }
 
@@ -316,20 +309,6 @@ class rocksdb_state_db {
     std::string msg = doing + " '" + dir_ + "': ";
     if (locked) msg += "it is in use (RocksDB's lock " + dir_ + "/LOCK); ";
     return rocksdb_store_error(kind, msg + text);
-  }
-
-  /// Whether another process holds RocksDB's lock on the directory (F_GETLK does not
-  /// report this process's own locks: RocksDB refuses those itself, at the open).
-  [[nodiscard]] bool locked_by_other_process() const {
-    const std::string path = dir_ + "/LOCK";
-    const int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
-    if (fd < 0) return false;
-    struct flock probe {};
-    probe.l_type = F_WRLCK;
-    probe.l_whence = SEEK_SET;
-    const bool held = ::fcntl(fd, F_GETLK, &probe) == 0 && probe.l_type != F_UNLCK;
-    ::close(fd);
-    return held;
   }
 
   [[nodiscard]] std::vector<::rocksdb::ColumnFamilyDescriptor> descriptors() const {

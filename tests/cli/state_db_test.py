@@ -68,6 +68,14 @@ def write_events(path, groups, seed, halves=None):
             f.write(second)
 
 
+def generate(path, groups, seed, halves=None):
+    """write_events in a child Python: this process stays small, so that the peak RSS
+    of the fluxcap it starts (which counts this process's pages until the exec) is
+    fluxcap's own."""
+    subprocess.run([sys.executable, os.path.abspath(__file__), "--generate", path, str(groups),
+                    str(seed)] + list(halves or []), check=True)
+
+
 def tree_digest(path):
     h = hashlib.sha256()
     for root, dirs, files in sorted(os.walk(path)):
@@ -118,7 +126,7 @@ def main():
             return n
 
         # 1. A million groups through a cache of about 10,000.
-        write_events("all.jsonl", groups, 1, ("first.jsonl", "second.jsonl"))
+        generate("all.jsonl", groups, 1, ("first.jsonl", "second.jsonl"))
         code, mem_out, err, mem_rss, mem_cpu = run(base + ["all.jsonl"], out_name="mem.out")
         check(code == 0, "in-memory run: exit %d: %s" % (code, err))
         detections = count_in("mem.out", b'"detections":["child_of_shell"]')
@@ -173,7 +181,7 @@ def main():
 
         # 2. kill -9 during writes, then resume.
         small = min(groups, 100000)
-        write_events("k.jsonl", small, 2, ("k1.jsonl", "k2.jsonl"))
+        generate("k.jsonl", small, 2, ("k1.jsonl", "k2.jsonl"))
         with open("probe.jsonl", "w") as f:
             f.write("".join('{"host":"h%d","pid":5,"ppid":%d,"sigma":{"par":{"shell":false}}}\n' %
                             (g, 1 + g % 3) for g in range(0, small, 3)))
@@ -295,4 +303,7 @@ def main():
 
 
 if __name__ == "__main__":
-    main()
+    if len(sys.argv) > 1 and sys.argv[1] == "--generate":
+        write_events(sys.argv[2], int(sys.argv[3]), int(sys.argv[4]), sys.argv[5:7] or None)
+    else:
+        main()

@@ -325,6 +325,7 @@ TEST_CASE("one writer: a second opener of the directory is refused") {
   if (pid == 0) {
     try {
       fluxcap::rocksdb_state_db second(dir.db());
+      fluxcap::rocksdb_state_store other(second, 0, cap);
       ::_exit(0);
     } catch (const fluxcap::rocksdb_store_error& e) {
       ::_exit(e.what_kind() == fluxcap::rocksdb_store_error::kind::in_use ? 7 : 8);
