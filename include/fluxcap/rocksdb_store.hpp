@@ -580,7 +580,7 @@ class rocksdb_state_store {
 
   /// Groups held (committed, plus those created since, minus those erased).
   [[nodiscard]] std::size_t size() const noexcept {
-    return static_cast<std::size_t>(committed_groups_ + groups_delta_);
+    return static_cast<std::size_t>(static_cast<std::int64_t>(committed_groups_) + groups_delta_);
   }
 
   /// Calls f(key, state) for every group: the cache's dirty groups are written back
@@ -639,7 +639,8 @@ class rocksdb_state_store {
       db_->check(batch.DeleteRange(cf_, undo_start, undo_end), "cannot commit to");
     detail::rocks::meta next = meta_;
     next.epoch = epoch;
-    next.groups = committed_groups_ + groups_delta_;
+    next.groups =
+        static_cast<std::uint64_t>(static_cast<std::int64_t>(committed_groups_) + groups_delta_);
     next.watermark = watermark_;
     next.position.assign(position);
     db_->check(batch.Put(cf_, slice(detail::rocks::meta_key), detail::rocks::encode_meta(next)),
