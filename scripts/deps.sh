@@ -2,8 +2,10 @@
 # Installs the Debian 12 packages fluxcap builds and tests with, if any is missing.
 # Sourced by the other scripts; uses sudo when not run as root.
 set -euo pipefail
-# pkg-config: the consumer and Debian package tests (tests/consumer/).
+# pkg-config: the consumer and Debian package tests (tests/consumer/); librocksdb-dev: the
+# --state-db store (fluxcap::rocksdb).
 fluxcap_packages=(cmake make g++ doctest-dev libyaml-cpp-dev libsimdjson-dev libbenchmark-dev libpcre2-dev
+  librocksdb-dev
   python3 pkg-config ${FLUXCAP_EXTRA_PACKAGES:-})
 missing=()
 for p in "${fluxcap_packages[@]}"; do

@@ -2,6 +2,7 @@
 
 #include "line_parser.hpp"
 
+#include <fluxcap/spec.hpp>
 #include <fluxcap/version.hpp>
 
 #include <algorithm>
@@ -75,8 +76,13 @@ options:
                            (atomically) when the run succeeds
   --incremental            with --state: save only what changed, as a checkpoint file
                            beside FILE (FILE.delta-*), until a full save is cheaper
-  --wait-lock SECONDS      with --state: wait up to SECONDS (default 0) for another run
-                           using the same state to finish; else fail (exit 1) at once
+  --wait-lock SECONDS      with --state or --state-db: wait up to SECONDS (default 0) for
+                           another run using the same state to finish; else fail at once
+  --state-db DIR           group states in a RocksDB database in DIR (instead of --state):
+                           state larger than memory; committed when the run succeeds
+  --state-cache-bytes N    with --state-db: memory for decoded groups (default: 268435456)
+  --state-ttl DURATION     with --state-db: drop groups idle longer than DURATION in event
+                           time (e.g. 30m, 7d; needs a spec with a timestamp column)
   --on-error MODE          a bad input line: fail (exit 1, default), skip (drop it and
                            go on), pass (copy it to the output unchanged and go on)
   --max-line-bytes N       a longer input line is a bad line (default: 1048576)
@@ -343,6 +349,27 @@ options parse_options(int argc, const char* const* argv) {
       run_only();
       once();
       o.state_path = non_empty(value());
+    } else if (name == "--state-db") {
+      run_only();
+      once();
+      o.state_db = non_empty(value());
+    } else if (name == "--state-cache-bytes") {
+      run_only();
+      once();
+      o.state_cache_bytes = parse_count(name, value());
+      if (o.state_cache_bytes < (std::uint64_t{1} << 16))
+        throw usage_error("--state-cache-bytes needs at least 65536 bytes");
+    } else if (name == "--state-ttl") {
+      run_only();
+      once();
+      const std::string v = value();
+      const auto span = fluxcap::parse_timespan(v);
+      if (!span)
+        throw usage_error(
+            "--state-ttl needs a duration: a positive integer and a unit (ms, s, "
+            "m, h, d), not " +
+            quoted(v));
+      o.state_ttl_ms = span->count();
     } else if (name == "--incremental") {
       run_only();
       flag();
@@ -422,8 +449,23 @@ options parse_options(int argc, const char* const* argv) {
         "are");
   if (is_run && o.incremental && !o.state_path)
     throw usage_error("--incremental saves the state incrementally: it needs --state FILE");
-  if (is_run && o.wait_lock > 0 && !o.state_path)
+  if (is_run && o.wait_lock > 0 && !o.state_path && !o.state_db)
     throw usage_error("--wait-lock waits for the lock on a state file: it needs --state FILE");
+  if (is_run && o.state_db && o.state_path)
+    throw usage_error(
+        "--state and --state-db cannot be given together (a state file, or a "
+        "state database)");
+  if (is_run && o.state_db && o.incremental)
+    throw usage_error(
+        "--incremental is about state files; a --state-db commit writes only "
+        "what changed anyway");
+  if (is_run && o.state_db && o.threads > 1)
+    throw usage_error("--state-db runs on one thread (--threads 1) in this version");
+  const bool cache_given =
+      std::find(seen.begin(), seen.end(), std::string_view("--state-cache-bytes")) != seen.end();
+  if (is_run && !o.state_db && (cache_given || o.state_ttl_ms > 0))
+    throw usage_error(std::string(o.state_ttl_ms > 0 ? "--state-ttl" : "--state-cache-bytes") +
+                      " is about the state database: it needs --state-db DIR");
   if (is_run && o.memory == fluxcap::memory_mode::exact && seen_fpp)
     throw usage_error("--fpp bounds false positives; exact memory has none (--exact)");
   return o;

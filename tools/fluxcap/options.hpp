@@ -59,6 +59,12 @@ struct options {
   std::optional<std::string> state_path;
   bool incremental = false;  ///< save the state as a delta of what changed (--state)
   double wait_lock = 0;      ///< seconds to wait for another run's lock on --state
+  /// --state-db DIR: group states in a RocksDB database (builds with RocksDB only).
+  std::optional<std::string> state_db;
+  /// --state-cache-bytes N: the bound of the decoded groups cached before the database.
+  std::uint64_t state_cache_bytes = std::uint64_t{256} << 20;
+  /// --state-ttl DURATION: groups idle longer (event time) are dropped; 0: never.
+  std::int64_t state_ttl_ms = 0;
   error_mode on_error = error_mode::fail;
   std::uint64_t max_line_bytes = std::uint64_t{1} << 20;  ///< longer lines are bad lines
   std::uint64_t max_tags_per_event = 10000;               ///< tags in one tag map

@@ -52,6 +52,20 @@ struct event_limits {
   return true;
 }
 
+/// Group states kept elsewhere than the processor's own store (`--state-db`: a RocksDB
+/// database behind a bounded cache). A group returned is valid until the next call.
+class group_backend {
+ public:
+  virtual ~group_backend() = default;
+  /// The state of group `key`, or nullptr when there is none.
+  virtual fluxcap::group_state* find(std::string_view key) = 0;
+  /// Creates group `key` (which find just reported absent).
+  virtual fluxcap::group_state& create(std::string_view key) = 0;
+  [[nodiscard]] virtual std::uint64_t size() const = 0;
+  /// The event time of the event about to select its group (for a time to live).
+  virtual void set_event_time(std::int64_t ms) = 0;
+};
+
 /// A processor's group states, bounded by --max-key-bytes and --max-groups. The group
 /// of the last event is kept, so that a run of one host's events skips the lookup.
 class bounded_groups {
@@ -68,6 +82,12 @@ class bounded_groups {
   /// The group states. Call `forget_current` after changing them from outside.
   [[nodiscard]] store_type& store() noexcept { return store_; }
   void forget_current() noexcept { current_ = nullptr; }
+  /// Keeps the groups in `backend` instead of the own store (which stays empty).
+  void set_backend(group_backend* backend) noexcept {
+    backend_ = backend;
+    current_ = nullptr;
+  }
+  [[nodiscard]] group_backend* backend() const noexcept { return backend_; }
 
   /// The state of the group `key` ('=' and the value; empty for null or missing),
   /// created if new; nullptr, with `problem` naming `key_name` (the group field), when
@@ -78,6 +98,16 @@ class bounded_groups {
       problem = "group key " + quote_name(key_name) + " is longer than " +
                 std::to_string(limits_.max_key_bytes) + " bytes (--max-key-bytes)";
       return nullptr;
+    }
+    if (backend_ != nullptr) {  // asked every time: the backend tracks what is in use
+      fluxcap::group_state* found = backend_->find(key);
+      if (found != nullptr) return found;
+      if (backend_->size() >= budget_) {
+        problem = "more than " + std::to_string(limits_.max_groups) +
+                  " groups (--max-groups); this event would open a new one";
+        return nullptr;
+      }
+      return &backend_->create(key);
     }
     if (current_ == nullptr || key != current_key_) {
       fluxcap::group_state* found = store_.find(key);
@@ -97,6 +127,7 @@ class bounded_groups {
 
  private:
   store_type store_;
+  group_backend* backend_ = nullptr;
   event_limits limits_;
   std::uint64_t budget_;
   fluxcap::group_state* current_ = nullptr;
@@ -145,6 +176,8 @@ class line_processor {
   /// The group states. Call `forget_current_group` after changing it from outside.
   [[nodiscard]] store_type& store() noexcept { return groups_.store(); }
   void forget_current_group() noexcept { groups_.forget_current(); }
+  /// Keeps the groups in `backend` (bounded_groups::set_backend).
+  void set_group_backend(group_backend* backend) noexcept { groups_.set_backend(backend); }
 
   enum class outcome : std::uint8_t { blank, event, bad };
 
@@ -162,6 +195,9 @@ class line_processor {
     if (timestamp_column_ && !has_event_time(problem)) return outcome::bad;
 
     event_group_key(group_key_);
+    if (timestamp_column_ && groups_.backend() != nullptr)
+      groups_.backend()->set_event_time(
+          *fluxcap::parse_event_time(*ev_.columns[*timestamp_column_]));
     fluxcap::group_state* group = groups_.select(group_key_, *schema_->fields().group_key, problem);
     if (group == nullptr) return outcome::bad;
     cap_.update(*group, ev_);

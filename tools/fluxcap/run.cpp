@@ -16,6 +16,9 @@
 #include <fluxcap/memory.hpp>
 #include <fluxcap/serialize.hpp>
 #include <fluxcap/state_store.hpp>
+#ifdef FLUXCAP_TOOL_HAS_ROCKSDB
+#include <fluxcap/rocksdb_store.hpp>
+#endif
 
 #include <sys/stat.h>
 #include <unistd.h>
@@ -219,6 +222,123 @@ bool run_lines(const options& o, prepared_run& p, Processor& proc, run_output& o
   return true;
 }
 
+#ifdef FLUXCAP_TOOL_HAS_ROCKSDB
+/// The groups of a --state-db run: partition 0 of the database, behind its cache.
+class rocksdb_groups final : public group_backend {
+ public:
+  explicit rocksdb_groups(fluxcap::rocksdb_state_store& store) : store_(&store) {}
+  fluxcap::group_state* find(std::string_view key) override { return store_->find(key); }
+  fluxcap::group_state& create(std::string_view key) override {
+    return store_->find_or_create(key);
+  }
+  [[nodiscard]] std::uint64_t size() const override { return store_->size(); }
+  void set_event_time(std::int64_t ms) override { store_->set_event_time(ms); }
+
+ private:
+  fluxcap::rocksdb_state_store* store_;
+};
+
+/// The committed position of a --state-db run: runs committed, events and input bytes
+/// read by them, as text (`fluxcap-run <runs> <events> <bytes>`).
+struct db_position {
+  std::uint64_t runs = 0, events = 0, bytes = 0;
+  static db_position parse(const std::string& text) {
+    db_position p;
+    if (std::sscanf(text.c_str(), "fluxcap-run %" SCNu64 " %" SCNu64 " %" SCNu64, &p.runs,
+                    &p.events, &p.bytes) != 3)
+      p = {};
+    return p;
+  }
+  [[nodiscard]] std::string text() const {
+    return "fluxcap-run " + std::to_string(runs) + " " + std::to_string(events) + " " +
+           std::to_string(bytes);
+  }
+};
+
+/// A run with --state-db DIR: the lock DIR.lock (as a state file's), the database (its
+/// hash key), one processor whose groups live in partition 0, a commit at the end.
+template <class Processor, class MakeProcessors, class ExtraStats>
+int run_db_loop(const options& o, prepared_run& p, const clock_type::time_point started,
+                MakeProcessors&& make, ExtraStats&& extra_stats) {
+  const std::string& dir = *o.state_db;
+  file_lock lock(dir + ".lock", dir, o.wait_lock);  // held until the run ends
+  crash_point("locked");
+  auto refused = [&](const fluxcap::rocksdb_store_error& e) {
+    std::fprintf(stderr, "fluxcap: cannot use state database '%s': %s (nothing was changed)\n",
+                 dir.c_str(), e.what());
+    return exit_data;
+  };
+  std::optional<fluxcap::rocksdb_state_db> db;
+  try {
+    db.emplace(dir);
+  } catch (const fluxcap::rocksdb_store_error& e) {
+    return refused(e);
+  }
+  std::vector<std::unique_ptr<Processor>> procs = make(db->key(), 1);
+  fluxcap::rocksdb_store_options so;
+  so.cache_bytes = static_cast<std::size_t>(o.state_cache_bytes);
+  so.ttl_ms = o.state_ttl_ms;
+  std::optional<fluxcap::rocksdb_state_store> store;
+  try {
+    store.emplace(*db, 0, procs[0]->capacitor(), so);
+  } catch (const fluxcap::rocksdb_store_error& e) {
+    return refused(e);
+  }
+  rocksdb_groups groups(*store);
+  procs[0]->set_group_backend(&groups);
+  db_position position = db_position::parse(store->committed_position());
+  crash_point("loaded");
+
+  run_output out(o);
+  std::uint64_t input_bytes = 0;
+  bool completed = false;
+  try {
+    completed = run_lines(o, p, *procs[0], out, input_bytes);
+  } catch (const fluxcap::rocksdb_store_error& e) {
+    out.finish();
+    std::fprintf(stderr,
+                 "fluxcap: state database '%s': %s (nothing was committed: the database "
+                 "holds the state from before the run)\n",
+                 dir.c_str(), e.what());
+    return exit_data;
+  }
+  if (!completed) return exit_data;  // not committed: the next open rolls back
+  out.finish();
+  ++position.runs;
+  position.events += out.events();
+  position.bytes += input_bytes;
+  try {
+    store->commit(position.text());
+  } catch (const fluxcap::rocksdb_store_error& e) {
+    std::fprintf(stderr, "fluxcap: cannot commit to state database '%s': %s\n", dir.c_str(),
+                 e.what());
+    return exit_data;
+  }
+  crash_point("committed");
+
+  if (const std::uint64_t bad = out.bad_lines(); bad > 0)
+    std::fprintf(stderr, "fluxcap: %s %" PRIu64 " bad line%s%s\n",
+                 o.on_error == error_mode::skip ? "skipped" : "passed", bad, bad == 1 ? "" : "s",
+                 o.on_error == error_mode::skip ? "" : " through unchanged");
+  if (o.stats) {
+    const double secs = std::chrono::duration<double>(clock_type::now() - started).count();
+    const auto events = out.events();
+    const double rate = secs > 0 ? static_cast<double>(events) / secs : 0.0;
+    const double mbps = secs > 0 ? static_cast<double>(input_bytes) / secs / 1e6 : 0.0;
+    const auto& c = store->stats();
+    std::fprintf(
+        stderr,
+        "fluxcap: %" PRIu64
+        " events, %zu groups, %.3f s, %.0f events/s (%.1f MB/s)%s, "
+        "state database: %zu groups cached (%zu bytes), %" PRIu64 " hits, %" PRIu64
+        " misses, %" PRIu64 " write-backs, %" PRIu64 " expired, committed as run %" PRIu64 "\n",
+        events, store->size(), secs, rate, mbps, extra_stats().c_str(), store->cached_groups(),
+        store->cache_bytes(), c.hits, c.misses, c.write_backs, c.expired, position.runs);
+  }
+  return exit_ok;
+}
+#endif
+
 /// The run with processors of type `Processor` (line_processor: --spec; or
 /// sigma_line_processor: --rules): `make(key, partitions)` builds one processor a
 /// partition for the run's hash key; `extra_stats()` adds to the --stats line.
@@ -227,6 +347,9 @@ int run_loop(const options& o, prepared_run& p, const clock_type::time_point sta
              MakeProcessors&& make, ExtraStats&& extra_stats) {
   using processor = Processor;
   using store_type = typename processor::store_type;
+#ifdef FLUXCAP_TOOL_HAS_ROCKSDB
+  if (o.state_db) return run_db_loop<processor>(o, p, started, make, extra_stats);
+#endif
   // One partition a thread would leave threads idle whenever a few busy groups share one.
   const unsigned partitions = o.threads == 1 ? 1 : o.threads * 8;
 
@@ -336,6 +459,12 @@ void prepare_common(const options& o, prepared_run& p) {
     throw usage_error(what);
   }
   if (o.state_path) check_writable_location(*o.state_path, o.incremental);
+#ifndef FLUXCAP_TOOL_HAS_ROCKSDB
+  if (o.state_db)
+    throw usage_error(
+        "--state-db needs RocksDB, which this build of fluxcap lacks (build it "
+        "with librocksdb-dev installed)");
+#endif
   p.max_line = static_cast<std::size_t>(o.max_line_bytes);
   p.inputs = o.inputs;
   if (p.inputs.empty()) p.inputs.emplace_back("-");
@@ -375,6 +504,10 @@ int run_command(const options& o, const loaded_spec& s) {
     throw usage_error(e.what());
   }
   prepare_common(o, p);
+  if (o.state_ttl_ms > 0 && !s.prog.timestamp_column)
+    throw usage_error(
+        "--state-ttl drops groups idle in event time: it needs a spec with a "
+        "timestamp column (rules with a timespan)");
   return std::visit(
       [&](const auto& memory) {
         using processor = line_processor<std::decay_t<decltype(memory)>>;
@@ -393,6 +526,10 @@ int run_sigma_command(const options& o, const sigma_rule_set& rules) {
   const auto started = clock_type::now();
   prepared_run p;
   prepare_common(o, p);
+  if (o.state_ttl_ms > 0)
+    throw usage_error(
+        "--state-ttl needs event times, which --rules runs do not give the state "
+        "yet: use it with --spec");
   json_fields_limits field_limits;
   field_limits.max_line_bytes = static_cast<std::size_t>(o.max_line_bytes);
   const auto& c = rules.compiled;

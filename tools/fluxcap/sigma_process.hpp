@@ -284,6 +284,7 @@ class sigma_line_processor {
   void set_group_budget(std::uint64_t n) noexcept { groups_.set_budget(n); }
   [[nodiscard]] store_type& store() noexcept { return groups_.store(); }
   void forget_current_group() noexcept { groups_.forget_current(); }
+  void set_group_backend(group_backend* backend) noexcept { groups_.set_backend(backend); }
 
   /// The group key `process` would use for `line` ('=' and the value; empty when absent,
   /// null or not a scalar): read with an accessor bound to the group path alone. False
