@@ -3,6 +3,7 @@
 //
 //   fluxcap_sigma_engine_bench [--rules PATH]... [--events PATH]... [--replicas N]
 //       [--hosts H] [--repeat R] [--naive-passes P] [--only MODE] [--no-verify]
+//       [--value-cache-slots N]   (the engine's value memo; 0: off)
 //
 // Rules: YAML files or folders read with sigma::read_rule_paths (default: realdata
 // sigma/rules*, sigma-regression-extra/rules*), compiled for the sysmon profile with
@@ -261,10 +262,13 @@ class indexed_fields {
 
 static_assert(sg::string_enumerating_accessor<indexed_fields>);
 
+/// The engines' value memo (--value-cache-slots; 0 turns it off).
+fluxcap::sigma::value_cache_limits value_cache;
+
 template <class Engine, class Events, class Fn>
 std::size_t run_engine(const Engine& eng, const Events& events, Fn&& on_detections) {
   std::unordered_map<std::string, typename Engine::state_type> states;
-  auto scratch = eng.make_scratch();
+  auto scratch = eng.make_scratch(value_cache);
   std::size_t detections = 0;
   for (const auto& e : events) {
     const auto group = eng.group_of(e, scratch);
@@ -321,6 +325,8 @@ int main(int argc, char** argv) {
       only = next();
     else if (a == "--no-verify")
       verify = false;
+    else if (a == "--value-cache-slots")
+      value_cache.slots = static_cast<std::uint32_t>(std::stoul(next()));
     else {
       std::fprintf(stderr, "unknown argument %s\n", a.c_str());
       return 2;
@@ -626,9 +632,10 @@ int main(int argc, char** argv) {
   if (compiled.uses_keywords) json.enable_all_strings();
   const sg::engine<fluxcap_cli::json_fields, fluxcap::bloom_memory, sg::pcre2_engine> eng_json(
       compiled, json, fluxcap::bloom_memory{}, regex);
+  std::uint64_t cache_hits = 0, cache_lookups = 0;  // engine_json's value memo, last pass
   results.push_back(timed("engine_json", replicated_lines.size(), [&] {
     std::unordered_map<std::string, fluxcap::bloom_memory::state_type> states;
-    auto scratch = eng_json.make_scratch();
+    auto scratch = eng_json.make_scratch(value_cache);
     fluxcap_cli::json_field_event e;
     std::string problem;
     std::size_t detections = 0;
@@ -651,6 +658,8 @@ int main(int argc, char** argv) {
       detections += eng_json.process(it->second, e, scratch).size();
       p = nl + 1;
     }
+    cache_hits = scratch.cache_hits();
+    cache_lookups = scratch.cache_hits() + scratch.cache_misses();
     return detections;
   }));
 
@@ -709,9 +718,12 @@ int main(int argc, char** argv) {
   }
   std::printf(
       "},\"engine_dense_over_naive\":%.2f,\"engine_dense_base_over_naive\":%.2f,"
-      "\"engine_indexed_over_naive\":%.2f,\"engine_json_over_parse_only\":%.3f}\n",
+      "\"engine_indexed_over_naive\":%.2f,\"engine_json_over_parse_only\":%.3f,"
+      "\"value_cache_slots\":%u,\"engine_json_value_cache_hits\":%llu,"
+      "\"engine_json_value_cache_lookups\":%llu}\n",
       ratio("engine_dense", "naive"), ratio("engine_dense_base", "naive"),
-      ratio("engine_indexed", "naive"), ratio("engine_json", "parse_only"));
+      ratio("engine_indexed", "naive"), ratio("engine_json", "parse_only"), value_cache.slots,
+      static_cast<unsigned long long>(cache_hits), static_cast<unsigned long long>(cache_lookups));
   std::fprintf(stderr,
                "rules: %zu read (%.3f s YAML), %zu ok, compiled in %.3f s CPU; matchers %zu "
                "bytes\n",

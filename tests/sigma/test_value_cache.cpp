@@ -9,9 +9,9 @@
 #include <vector>
 
 using fluxcap::hash_key;
+using fluxcap::sigma::value_cache_limits;
 using fluxcap::sigma::value_kind;
 using fluxcap::sigma::detail::value_cache;
-using fluxcap::sigma::detail::value_cache_limits;
 
 namespace {
 

@@ -28,6 +28,7 @@
 #include <fluxcap/sigma/detail/ip.hpp>
 #include <fluxcap/sigma/detail/number.hpp>
 #include <fluxcap/sigma/detail/time_parts.hpp>
+#include <fluxcap/sigma/detail/value_cache.hpp>
 #include <fluxcap/sigma/field_accessor.hpp>
 #include <fluxcap/sigma/regex.hpp>
 
@@ -169,6 +170,12 @@ class engine {
     std::vector<std::uint32_t> candidates;
     std::string id, parent_id, group;
     typename Regex::scratch regex;
+    detail::value_cache cache;  // (field, value) -> the checks it makes true
+
+   public:
+    /// The value memo's counters: values found in it, values looked up and not found.
+    [[nodiscard]] std::uint64_t cache_hits() const noexcept { return cache.hits(); }
+    [[nodiscard]] std::uint64_t cache_misses() const noexcept { return cache.misses(); }
   };
 
   explicit engine(compiled_rules rules, Fields fields = Fields{}, Memory memory = Memory{},
@@ -246,8 +253,12 @@ class engine {
   [[nodiscard]] const compiled_rules& compiled() const noexcept { return rules_; }
   [[nodiscard]] state_type make_state() const { return memory_.make_state(); }
 
-  [[nodiscard]] scratch make_scratch() const {
+  /// `cache`: the per-thread memo of what a field value makes true (detail/value_cache.hpp:
+  /// a value seen before costs a keyed 128-bit hash instead of its scan and checks);
+  /// `slots = 0` turns it off. Its key is drawn at random, per scratch.
+  [[nodiscard]] scratch make_scratch(const value_cache_limits& cache = {}) const {
     scratch s(regex_.make_scratch());
+    s.cache = detail::value_cache(cache, hash_key::random());
     const auto n = rules_.fields.size();
     s.field_begin.assign(n, 0);
     s.field_end.assign(n, 0);
@@ -360,13 +371,31 @@ class engine {
       const auto& leaves = per_field_[f];
       if (!present || has_null)
         for (const auto l : leaves.null_leaves) set_true(l, s);
+      // A field's only value: what it makes true is the checks set while it is read (no
+      // check of this field held before), so it can be remembered and replayed.
+      const bool single = s.field_end[f] - s.field_begin[f] == 1;
       for (std::uint32_t i = s.field_begin[f]; i < s.field_end[f]; ++i) {
         const field_value v = s.values[i];
         if (!detail::value_has_text(v.kind)) continue;
+        const bool memo = single && s.cache.wants(v.text);
+        detail::value_cache::fingerprint fp;
+        if (memo) {
+          fp = s.cache.fingerprint_of(v.text);
+          bool found = false;
+          const auto known = s.cache.find(f, v.kind, fp, found);
+          if (found) {
+            for (const auto l : known) set_true(l, s);
+            continue;
+          }
+        }
+        const std::size_t before = s.true_leaves.size();
         const auto stamp = next_value(s);
         rules_.matchers[f].scan(v.text, [&](std::uint32_t l) { on_hit(l, v, stamp, s); });
         for (const auto l : leaves.ungated)
           if (s.leaf_true[l] != s.epoch && verify(rules_.leaves[l], v, s)) set_true(l, s);
+        if (memo)
+          s.cache.store(f, v.kind, fp,
+                        std::span<const std::uint32_t>(s.true_leaves).subspan(before));
       }
     }
   }

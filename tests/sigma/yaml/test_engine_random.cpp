@@ -19,7 +19,9 @@ using namespace fluxcap::sigma;
 
 namespace {
 
-void differential(std::uint32_t seed, std::size_t rules_count, std::size_t events_count) {
+/// Returns the value memo's hits (events replay remembered values through it).
+std::uint64_t differential(std::uint32_t seed, std::size_t rules_count, std::size_t events_count,
+                           const value_cache_limits& cache = {}) {
   std::mt19937 rng(seed);
   sigma_test::random_rule_generator gen(rng);
   const std::string yaml = gen.rules(rules_count);
@@ -28,6 +30,7 @@ void differential(std::uint32_t seed, std::size_t rules_count, std::size_t event
     rules = read_rules(yaml, "random.yml");
   } catch (const sigma_error& e) {
     FAIL("generator wrote an unreadable rule: " << e.what() << "\n" << yaml);
+    return 0;
   }
   const profile p = gen.profile_for();
   const auto compiled = compile(rules, p);
@@ -40,7 +43,7 @@ void differential(std::uint32_t seed, std::size_t rules_count, std::size_t event
   CHECK(ok * 2 >= rules.size());  // mostly supported (base64 of a wildcard is not)
   engine<dense_fields, fluxcap::exact_memory> eng(compiled);
   sigma_test::naive_evaluator<> naive(rules, p);
-  auto scratch = eng.make_scratch();
+  auto scratch = eng.make_scratch(cache);
   std::map<std::string, fluxcap::group_state> states;
   std::size_t fired_total = 0;
   for (std::size_t i = 0; i < events_count; ++i) {
@@ -82,10 +85,23 @@ void differential(std::uint32_t seed, std::size_t rules_count, std::size_t event
     }
   }
   MESSAGE("seed " << seed << ": " << ok << " rules, " << fired_total << " detections");
+  return scratch.cache_hits();
 }
 
 }  // namespace
 
 TEST_CASE("engine equals the naive evaluator on random rules and trees") {
-  for (std::uint32_t seed = 1; seed <= 40; ++seed) differential(seed, 25, 300);
+  for (std::uint32_t seed = 1; seed <= 40; ++seed) (void)differential(seed, 25, 300);
+}
+
+TEST_CASE("the value memo changes no answer: every value remembered, or thrashing two slots") {
+  // The random events repeat short values a lot: with min_bytes 0 most are replayed from
+  // the memo; with two slots most are evicted before they come back.
+  std::uint64_t hits = 0;
+  for (std::uint32_t seed = 41; seed <= 60; ++seed) {
+    hits += differential(seed, 25, 300, value_cache_limits{4096, 0});
+    (void)differential(seed, 25, 300, value_cache_limits{2, 0});
+  }
+  CHECK(hits > 1000);  // the memo was used (about 4,900 hits here)
+  (void)differential(61, 25, 300, value_cache_limits{0, 0});  // off
 }

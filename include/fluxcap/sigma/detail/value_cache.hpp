@@ -31,14 +31,18 @@
 
 FLUXCAP_BEGIN_NAMESPACE
 
-namespace sigma::detail {
+namespace sigma {
 
+/// The engine's per-thread value memo (engine::make_scratch): its size, and the shortest
+/// value worth a fingerprint.
 struct value_cache_limits {
   /// Entries (64 bytes each), rounded up to a power of two; 0 disables the cache.
   std::uint32_t slots = 4096;
   /// Values shorter than this are scanned every time (a short scan costs about a hash).
   std::uint32_t min_bytes = 12;
 };
+
+namespace detail {
 
 class value_cache {
  public:
@@ -125,6 +129,8 @@ class value_cache {
   std::uint64_t hits_ = 0, misses_ = 0, too_many_ = 0;
 };
 
-}  // namespace sigma::detail
+}  // namespace detail
+
+}  // namespace sigma
 
 FLUXCAP_END_NAMESPACE
