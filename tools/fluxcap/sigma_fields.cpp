@@ -26,7 +26,6 @@ using fluxcap::sigma::value_kind;
 
 namespace {
 
-using json_text::is_digit;
 using json_text::is_space;
 using json_text::trim_right;
 using json_text::valid_number;
