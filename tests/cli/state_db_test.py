@@ -238,7 +238,7 @@ def main():
         for wait in ([], ["--wait-lock", "0.3"]):
             code, out, err, _, _ = run(kargs + ["k-clean", "probe.jsonl"] + wait)
             check(code == 1 and out == EMPTY, "second writer%s: exit %d" % (" " + " ".join(wait), code))
-            check("in use by another fluxcap run (pid %d" % holder.pid in err,
+            check("state database '" in err and "in use by another fluxcap run (pid %d" % holder.pid in err,
                   "second writer's message: %s" % err)
         holder.stdin.close()
         holder.wait()

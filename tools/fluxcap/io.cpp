@@ -406,7 +406,8 @@ std::string holder_of(int fd) {
 
 }  // namespace
 
-file_lock::file_lock(const std::string& lock_path, const std::string& state, double wait_seconds) {
+file_lock::file_lock(const std::string& lock_path, const std::string& state, double wait_seconds,
+                     const char* kind) {
   const int flags = O_CLOEXEC | O_NOFOLLOW | O_NONBLOCK | O_NOCTTY;
   fd_ = ::open(lock_path.c_str(), O_RDWR | O_CREAT | O_EXCL | flags, 0600);
   if (fd_ >= 0) {  // new: the state's mode and owner (or a new file's mode)
@@ -444,7 +445,8 @@ file_lock::file_lock(const std::string& lock_path, const std::string& state, dou
     // An empty lock file: its holder is starting or ending; look again shortly.
     if (now >= deadline && (!pid.empty() || ++no_pid > 100)) {
       ::close(fd_);
-      std::string message = "state file '" + state + "' is in use by another fluxcap run (";
+      std::string message =
+          std::string(kind) + " '" + state + "' is in use by another fluxcap run (";
       message += pid.empty() ? std::string("pid unknown") : "pid " + pid;
       message += ", holding the lock '" + lock_path + "')";
       if (wait_seconds > 0) {

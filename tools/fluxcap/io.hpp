@@ -175,10 +175,11 @@ void check_writable_location(const std::string& path, bool incremental);
 /// would race with a run that has just opened it); it is emptied when released.
 class file_lock {
  public:
-  /// Takes the lock on `lock_path`, the lock of state `state`; waits at most
-  /// `wait_seconds` for another run to release it. Throws io_error when it cannot be
-  /// taken (naming the holder's pid).
-  file_lock(const std::string& lock_path, const std::string& state, double wait_seconds);
+  /// Takes the lock on `lock_path`, the lock of state `state` (a `kind`: "state file",
+  /// "state database", as messages name it); waits at most `wait_seconds` for another
+  /// run to release it. Throws io_error when it cannot be taken (naming the holder's pid).
+  file_lock(const std::string& lock_path, const std::string& state, double wait_seconds,
+            const char* kind = "state file");
   ~file_lock();
   file_lock(const file_lock&) = delete;
   file_lock& operator=(const file_lock&) = delete;

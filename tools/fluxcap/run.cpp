@@ -261,7 +261,7 @@ template <class Processor, class MakeProcessors, class ExtraStats>
 int run_db_loop(const options& o, prepared_run& p, const clock_type::time_point started,
                 MakeProcessors&& make, ExtraStats&& extra_stats) {
   const std::string& dir = *o.state_db;
-  file_lock lock(dir + ".lock", dir, o.wait_lock);  // held until the run ends
+  file_lock lock(dir + ".lock", dir, o.wait_lock, "state database");  // held until the run ends
   crash_point("locked");
   auto refused = [&](const fluxcap::rocksdb_store_error& e) {
     std::fprintf(stderr, "fluxcap: cannot use state database '%s': %s (nothing was changed)\n",
