@@ -9,6 +9,7 @@
 
 #include <doctest/doctest.h>
 
+#include <algorithm>
 #include <cstdint>
 #include <fstream>
 #include <iterator>
@@ -207,6 +208,29 @@ TEST_CASE("golden store blob and delta (format v2, keyed hash): the groups resum
   CHECK(states.size() == 0);
 }
 
+TEST_CASE(
+    "golden store blob and delta (format v3, with attachments): the groups resume, the "
+    "attachments read back") {
+  check_store_blob<fluxcap::default_hash>("store_v3_bloom_attached", 3);
+  check_store_delta<fluxcap::default_hash>("store_v3_bloom_attached", 3);
+  const golden::store_rig<fluxcap::default_hash> rig;
+  fluxcap::in_memory_state_store<fluxcap::group_state> store(rig.cap.make_state());
+  auto expected = golden::store_attachments();
+  std::sort(expected.begin(), expected.end(),
+            [](const auto& a, const auto& b) { return a.name < b.name; });
+  CHECK(fluxcap::load_store(rig.cap,
+                            std::span<const std::uint8_t>(read_blob("store_v3_bloom_attached.bin")),
+                            store) == expected);
+  CHECK(fluxcap::apply_store_delta(
+            rig.cap, std::span<const std::uint8_t>(read_blob("store_v3_bloom_attached_delta.bin")),
+            store) == golden::delta_attachments());
+  // This build writes the same bytes.
+  fluxcap::in_memory_state_store<fluxcap::group_state> fresh(rig.cap.make_state());
+  for (const auto& e : golden::store_events()) rig.run(fresh, e);
+  CHECK(fluxcap::save_store(rig.cap, fresh, golden::store_attachments()) ==
+        read_blob("store_v3_bloom_attached.bin"));
+}
+
 TEST_CASE("a state from a newer format version fails with a clear message") {
   auto blob = read_blob("state_v1_exact_partial.bin");
   blob[8] = 3;
@@ -223,6 +247,6 @@ TEST_CASE("a state from a newer format version fails with a clear message") {
   fluxcap::in_memory_state_store<fluxcap::group_state> states(cap.make_state());
   CHECK_THROWS_WITH_AS(fluxcap::load_store(cap, std::span<const std::uint8_t>(store), states),
                        "state decode error at byte 8: state file format version 7 is not "
-                       "supported (this build reads 1 and 2)",
+                       "supported (this build reads 1 to 3)",
                        fluxcap::decode_error);
 }

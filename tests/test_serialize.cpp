@@ -14,6 +14,7 @@
 #include <optional>
 #include <random>
 #include <span>
+#include <stdexcept>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -940,4 +941,147 @@ TEST_CASE_TEMPLATE(
     }
   }
   CHECK(page_outs > 500);
+}
+
+// ---------------------------------------------------------------------------------------
+// Attachments (store format version 3)
+
+namespace {
+
+std::vector<store_attachment> sample_attachments() {
+  return {{"sigma.correlations", bytes{1, 2, 3, 0, 255}}, {"a", bytes{}}, {"notes", bytes(300, 7)}};
+}
+
+std::vector<store_attachment> sorted_by_name(std::vector<store_attachment> a) {
+  std::sort(a.begin(), a.end(), [](const auto& x, const auto& y) { return x.name < y.name; });
+  return a;
+}
+
+std::uint16_t version_of(const bytes& b) {
+  return static_cast<std::uint16_t>(b.at(8) | (b.at(9) << 8));
+}
+
+}  // namespace
+
+TEST_CASE(
+    "attachments: written with the groups (version 3), read back by load_store and "
+    "apply_store_delta") {
+  const rig<bloom_memory> r;
+  in_memory_state_store<group_state> store(r.cap.make_state());
+  for (const auto& ev : make_stream(3, 200, 4))
+    apply(r, store.find_or_create(numbered("h", ev.group)), ev);
+  const auto attachments = sample_attachments();
+
+  // Without attachments: version 2, byte for byte what it was.
+  const bytes plain = save_store(r.cap, store);
+  CHECK(version_of(plain) == 2);
+  CHECK(save_store(r.cap, store, {}) == plain);
+  in_memory_state_store<group_state> from_plain(r.cap.make_state());
+  CHECK(load_store(r.cap, std::span<const std::uint8_t>(plain), from_plain).empty());
+
+  const bytes full = save_store(r.cap, store, attachments);
+  CHECK(version_of(full) == 3);
+  // The order given does not matter: names are written sorted.
+  auto reversed = attachments;
+  std::reverse(reversed.begin(), reversed.end());
+  CHECK(save_store(r.cap, store, reversed) == full);
+  in_memory_state_store<group_state> loaded(r.cap.make_state());
+  CHECK(load_store(r.cap, std::span<const std::uint8_t>(full), loaded) ==
+        sorted_by_name(attachments));
+  CHECK(snapshot(r.cap, loaded) == snapshot(r.cap, store));
+  CHECK(stored_hash_key(full) == rig_key);
+
+  // A checkpoint carries its attachments whole; the groups as a delta.
+  mark_checkpoint(store);
+  store.find_or_create("h-new").insert(42);
+  const std::vector<store_attachment> later{{"sigma.correlations", bytes{9}}};
+  const bytes delta = save_store_delta(r.cap, store, later);
+  CHECK(version_of(delta) == 3);
+  CHECK(apply_store_delta(r.cap, std::span<const std::uint8_t>(delta), loaded) == later);
+  CHECK(snapshot(r.cap, loaded) == snapshot(r.cap, store));
+}
+
+TEST_CASE("attachments: names are 1 to 255 bytes, each once") {
+  const rig<exact_memory> r;
+  in_memory_state_store<group_state> store(r.cap.make_state());
+  const auto saves = [&](std::vector<store_attachment> a) {
+    try {
+      (void)save_store(r.cap, store, a);
+      return true;
+    } catch (const std::invalid_argument&) {
+      return false;
+    }
+  };
+  CHECK_FALSE(saves({{"", bytes{}}}));
+  CHECK_FALSE(saves({{std::string(256, 'n'), bytes{}}}));
+  CHECK(saves({{std::string(255, 'n'), bytes{}}}));
+  CHECK_FALSE(saves({{"x", bytes{1}}, {"y", bytes{}}, {"x", bytes{2}}}));
+}
+
+TEST_CASE(
+    "attachments: truncations, bit flips and inconsistent sections are rejected, the "
+    "store untouched") {
+  const rig<bloom_memory> r;
+  in_memory_state_store<group_state> store(r.cap.make_state());
+  store.find_or_create("h1").insert(1);
+  store.find_or_create("h2").insert(2);
+  const std::vector<store_attachment> attachments{{"b", bytes{1, 2}}, {"c", bytes{3}}};
+  const bytes full = save_store(r.cap, store, attachments);
+
+  for (std::size_t n = 0; n < full.size(); ++n) {
+    CAPTURE(n);
+    const bytes cut(full.begin(), full.begin() + static_cast<std::ptrdiff_t>(n));
+    in_memory_state_store<group_state> dst(r.cap.make_state());
+    CHECK(load_store_error(r.cap, cut, dst).has_value());
+    CHECK(dst.size() == 0);
+  }
+  for (std::size_t bit = 0; bit < full.size() * 8; ++bit) {
+    bytes flipped = full;
+    flipped[bit / 8] ^= static_cast<std::uint8_t>(1U << (bit % 8));
+    in_memory_state_store<group_state> dst(r.cap.make_state());
+    if (!load_store_error(r.cap, flipped, dst)) FAIL_CHECK("bit " << bit << " flipped: accepted");
+    CHECK(dst.size() == 0);
+  }
+
+  // Crafted sections with a valid checksum. The attachments start after the groups: the
+  // file without attachments, less its checksum, is that prefix (with version 2).
+  const bytes plain = save_store(r.cap, store);
+  const std::size_t at = plain.size() - 8;
+  const auto crafted = [&](const bytes& section) {
+    bytes b(full.begin(), full.begin() + static_cast<std::ptrdiff_t>(at));
+    b.insert(b.end(), section.begin(), section.end());
+    b.resize(b.size() + 8);
+    reseal(b);
+    in_memory_state_store<group_state> dst(r.cap.make_state());
+    const auto code = load_store_error(r.cap, b, dst);
+    CHECK(dst.size() == (code ? 0U : 2U));  // all or nothing
+    return code;
+  };
+  const auto entry = [](std::string_view name, const bytes& payload) {
+    bytes e{static_cast<std::uint8_t>(name.size())};
+    e.insert(e.end(), name.begin(), name.end());
+    put_le<std::uint64_t>(e, payload.size());
+    e.insert(e.end(), payload.begin(), payload.end());
+    return e;
+  };
+  const auto section = [&](std::uint32_t count, std::vector<bytes> entries) {
+    bytes s;
+    put_le<std::uint32_t>(s, count);
+    for (const auto& e : entries) s.insert(s.end(), e.begin(), e.end());
+    return s;
+  };
+  // The honest section passes (the crafting is right).
+  CHECK_FALSE(crafted(section(2, {entry("b", {1, 2}), entry("c", {3})})).has_value());
+  CHECK(crafted(section(0, {})) == decode_errc::inconsistent);
+  CHECK(crafted(section(1, {entry("", {1})})) == decode_errc::inconsistent);
+  CHECK(crafted(section(2, {entry("c", {3}), entry("b", {1, 2})})) == decode_errc::inconsistent);
+  CHECK(crafted(section(2, {entry("b", {1}), entry("b", {2})})) == decode_errc::inconsistent);
+  CHECK(crafted(section(3, {entry("b", {1, 2}), entry("c", {3})})) == decode_errc::truncated);
+  CHECK(crafted(section(0xffffffffU, {entry("b", {1, 2})})) == decode_errc::truncated);
+  bytes trailing = section(1, {entry("b", {1, 2})});
+  trailing.push_back(0);
+  CHECK(crafted(trailing) == decode_errc::trailing_bytes);
+  bytes too_long = section(1, {entry("b", {1, 2})});
+  too_long[1 + 4 + 1] = 200;  // the length's low byte: past the end
+  CHECK(crafted(too_long) == decode_errc::truncated);
 }

@@ -4,9 +4,14 @@
 // was written with (stored_hash_key). Each group is a state blob of serialize.hpp's
 // format, inside the container of detail/store_container.hpp:
 //
-//   magic "FLXCSTOR" (a checkpoint: "FLXCSDEL"), version u16 (2), flags u8 (1: keyed),
-//   hash key 2 x u64 (zero when unkeyed), group count u64, then per group, in the order
-//   of the keys' bytes: key length u32, key, blob length u64, blob; a final checksum u64.
+//   magic "FLXCSTOR" (a checkpoint: "FLXCSDEL"), version u16 (2; 3 with attachments),
+//   flags u8 (1: keyed), hash key 2 x u64 (zero when unkeyed), group count u64, then per
+//   group, in the order of the keys' bytes: key length u32, key, blob length u64, blob;
+//   version 3 only: attachment count u32 (>= 1), then per attachment, in the order of the
+//   names' bytes: name length u8 (>= 1), name, length u64, bytes; a final checksum u64.
+//
+// Attachments (store_attachment) are named blobs committed in the same file as the
+// groups, such as a Sigma correlation engine's state: one file, one rename, one commit.
 //
 // What a store must offer each function is a concept below (docs/concepts.md);
 // in_memory_state_store<group_state> offers all of it.
@@ -83,10 +88,13 @@ concept delta_store = std::same_as<typename S::state_type, group_state> &&
 /// Serializes every group of `store`: magic "FLXCSTOR", version u16 (2), flags u8,
 /// the capacitor's hash key (when keyed), group count u64, then per group (in key
 /// order) key length u32, key bytes, state length u64, state (as encode_state), and a
-/// final checksum u64 over everything before it. The bytes hold the hash key: keep
-/// them as confidential as the key must be.
+/// final checksum u64 over everything before it. With `attachments`, version 3 and the
+/// attachments after the groups. The bytes hold the hash key: keep them as confidential
+/// as the key must be. Throws std::invalid_argument for an attachment name that is
+/// empty, longer than 255 bytes or given twice.
 template <group_state_capacitor Capacitor, saveable_store Store>
-[[nodiscard]] std::vector<std::uint8_t> save_store(const Capacitor& cap, const Store& store) {
+[[nodiscard]] std::vector<std::uint8_t> save_store(
+    const Capacitor& cap, const Store& store, std::span<const store_attachment> attachments = {}) {
   const std::uint64_t fingerprint = detail::hash_fingerprint(cap.hash());
   return detail::write_groups(
       detail::store_magic, detail::capacitor_key(cap), store,
@@ -94,25 +102,30 @@ template <group_state_capacitor Capacitor, saveable_store Store>
       [&](const group_state& state, std::vector<std::uint8_t>& out) {
         detail::state_codec::encode(state, fingerprint, out);
         return true;
-      });
+      },
+      attachments);
 }
 
 /// Restores all groups saved by save_store into `store` (replacing groups with the
-/// same keys). All or nothing: on decode_error, `store` is left untouched. The
-/// restored states count as checkpointed (see save_store_delta). The capacitor's hash
-/// must be keyed with the key the bytes hold (stored_hash_key).
+/// same keys) and returns the file's attachments (none for versions 1 and 2). All or
+/// nothing: on decode_error, `store` is left untouched. The restored states count as
+/// checkpointed (see save_store_delta). The capacitor's hash must be keyed with the key
+/// the bytes hold (stored_hash_key).
 template <group_state_capacitor Capacitor, loadable_store Store>
-void load_store(const Capacitor& cap, std::span<const std::uint8_t> bytes, Store& store) {
+std::vector<store_attachment> load_store(const Capacitor& cap, std::span<const std::uint8_t> bytes,
+                                         Store& store) {
   std::vector<std::pair<std::string, group_state>> decoded;
   const auto& geometry = cap.memory().geometry();
   const std::uint64_t fingerprint = detail::hash_fingerprint(cap.hash());
-  detail::read_groups(detail::store_magic, "state file", bytes, detail::capacitor_key(cap),
-                      [&](std::string_view key, std::span<const std::uint8_t> blob) {
-                        decoded.emplace_back(std::string(key), detail::state_codec::decode(
-                                                                   blob, geometry, fingerprint));
-                        decoded.back().second.mark_checkpoint();  // the file holds it
-                      });
+  auto attachments = detail::read_groups(
+      detail::store_magic, "state file", bytes, detail::capacitor_key(cap),
+      [&](std::string_view key, std::span<const std::uint8_t> blob) {
+        decoded.emplace_back(std::string(key),
+                             detail::state_codec::decode(blob, geometry, fingerprint));
+        decoded.back().second.mark_checkpoint();  // the file holds it
+      });
   for (auto& [key, state] : decoded) store.assign(key, std::move(state));
+  return attachments;
 }
 
 /// An incremental checkpoint: serializes only the groups of `store` that changed since
@@ -122,9 +135,11 @@ void load_store(const Capacitor& cap, std::span<const std::uint8_t> bytes, Store
 /// layout with magic "FLXCSDLT" and each kept generation written as kind 2, count 0,
 /// size 0. Call mark_checkpoint(store) once the bytes are safely written; then
 /// load_store of the previous checkpoint followed by apply_store_delta of this one
-/// restores the store exactly.
+/// restores the store exactly. `attachments` are written whole (as in save_store): an
+/// attachment is not a delta.
 template <group_state_capacitor Capacitor, saveable_store Store>
-[[nodiscard]] std::vector<std::uint8_t> save_store_delta(const Capacitor& cap, const Store& store) {
+[[nodiscard]] std::vector<std::uint8_t> save_store_delta(
+    const Capacitor& cap, const Store& store, std::span<const store_attachment> attachments = {}) {
   const std::uint64_t fingerprint = detail::hash_fingerprint(cap.hash());
   return detail::write_groups(
       detail::store_delta_magic, detail::capacitor_key(cap), store,
@@ -136,7 +151,8 @@ template <group_state_capacitor Capacitor, saveable_store Store>
         if (!state.changed_since_checkpoint()) return false;
         detail::state_codec::encode(state, fingerprint, out, true);
         return true;
-      });
+      },
+      attachments);
 }
 
 /// Marks every group of `store` as held by a checkpoint (after save_store or
@@ -149,9 +165,11 @@ void mark_checkpoint(Store& store) {
 /// Applies a checkpoint written by save_store_delta to `store`, which must hold the
 /// states of the checkpoint before it (a group the delta names but `store` lacks is
 /// new: it may not keep generations). `Store` needs `find(key) -> state_type*` and
-/// `assign(key, state)`. All or nothing: on decode_error, `store` is left untouched.
+/// `assign(key, state)`. Returns the checkpoint's attachments. All or nothing: on
+/// decode_error, `store` is left untouched.
 template <group_state_capacitor Capacitor, delta_store Store>
-void apply_store_delta(const Capacitor& cap, std::span<const std::uint8_t> bytes, Store& store) {
+std::vector<store_attachment> apply_store_delta(const Capacitor& cap,
+                                                std::span<const std::uint8_t> bytes, Store& store) {
   struct pending {
     std::string key;
     group_state* base;
@@ -162,7 +180,7 @@ void apply_store_delta(const Capacitor& cap, std::span<const std::uint8_t> bytes
   const auto& geometry = cap.memory().geometry();
   const std::uint64_t fingerprint = detail::hash_fingerprint(cap.hash());
   const group_state empty = cap.make_state();
-  detail::read_groups(
+  auto attachments = detail::read_groups(
       detail::store_delta_magic, "state delta", bytes, detail::capacitor_key(cap),
       [&](std::string_view key, std::span<const std::uint8_t> blob) {
         if (!seen.insert(key).second)  // a second entry would keep generations moved away
@@ -178,6 +196,7 @@ void apply_store_delta(const Capacitor& cap, std::span<const std::uint8_t> bytes
                                : store.assign(p.key, std::move(p.delta.state));
     applied.mark_checkpoint();  // the delta holds it
   }
+  return attachments;
 }
 
 /// The checksum a state file (save_store) or checkpoint (save_store_delta) ends with:

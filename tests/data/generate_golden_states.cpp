@@ -48,15 +48,18 @@ void write_states(const std::string& dir, const char* prefix,
   }
 }
 
-/// A store blob and its delta, for a rig hashing with `Hash`.
+/// A store blob and its delta, for a rig hashing with `Hash`, carrying `attachments`
+/// (the delta: `delta_attachments`).
 template <class Hash>
-void write_store(const std::string& dir, const std::string& prefix) {
+void write_store(const std::string& dir, const std::string& prefix,
+                 const std::vector<fluxcap::store_attachment>& attachments = {},
+                 const std::vector<fluxcap::store_attachment>& delta_attachments = {}) {
   const golden::store_rig<Hash> rig;
   const auto& cap = rig.cap;
   fluxcap::in_memory_state_store<fluxcap::group_state> store(cap.make_state());
   for (const auto& e : golden::store_events()) rig.run(store, e);
   if (!std::ifstream(dir + "/" + prefix + ".bin"))
-    write(dir, prefix + ".bin", fluxcap::save_store(cap, store));
+    write(dir, prefix + ".bin", fluxcap::save_store(cap, store, attachments));
   std::ifstream in(dir + "/" + prefix + ".bin", std::ios::binary);
   const std::vector<std::uint8_t> committed{std::istreambuf_iterator<char>(in),
                                             std::istreambuf_iterator<char>()};
@@ -64,7 +67,7 @@ void write_store(const std::string& dir, const std::string& prefix) {
   fluxcap::load_store(cap, std::span<const std::uint8_t>(committed), loaded);
   for (const auto& e : golden::delta_events()) rig.run(loaded, e);
   if (!std::ifstream(dir + "/" + prefix + "_delta.bin"))
-    write(dir, prefix + "_delta.bin", fluxcap::save_store_delta(cap, loaded));
+    write(dir, prefix + "_delta.bin", fluxcap::save_store_delta(cap, loaded, delta_attachments));
 }
 
 }  // namespace
@@ -81,5 +84,8 @@ int main(int argc, char** argv) {
   // more events: it must apply to that very blob (a blob keeps its filter sizing).
   // Version 1 (fluxcap 0.1, unkeyed hash): committed, no longer written by this build.
   write_store<fluxcap::default_hash>(dir, "store_v2_bloom_keyed");
+  // Version 3: the same store with attachments (named blobs committed with the groups).
+  write_store<fluxcap::default_hash>(dir, "store_v3_bloom_attached", golden::store_attachments(),
+                                     golden::delta_attachments());
   return 0;
 }

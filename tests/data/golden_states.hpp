@@ -104,4 +104,17 @@ struct store_rig {
   }
 };
 
+/// The attachments of the version 3 store blob (store_v3_bloom_attached.bin): one empty,
+/// one of every byte value, and one named with non-ASCII bytes.
+inline std::vector<fluxcap::store_attachment> store_attachments() {
+  std::vector<std::uint8_t> every(256);
+  for (std::size_t i = 0; i < every.size(); ++i) every[i] = static_cast<std::uint8_t>(i);
+  return {{"empty", {}}, {"every byte", every}, {"caf\xc3\xa9", {0xca, 0xfe}}};
+}
+
+/// ... and of its delta: a checkpoint carries its attachments whole.
+inline std::vector<fluxcap::store_attachment> delta_attachments() {
+  return {{"every byte", {1, 2, 3}}};
+}
+
 }  // namespace golden

@@ -1,6 +1,6 @@
 // The store container (checkpoint.hpp has its layout): the header of a store file or
 // checkpoint with the hash key, and write_groups / read_groups, which wrap one state
-// blob a group, sorted by group key, in it.
+// blob a group, sorted by group key, and the named attachments (version 3), in it.
 #pragma once
 
 #include <fluxcap/detail/abi_macros.hpp>
@@ -16,6 +16,7 @@
 #include <cstring>
 #include <optional>
 #include <span>
+#include <stdexcept>
 #include <string>
 #include <string_view>
 #include <utility>
@@ -23,12 +24,25 @@
 
 FLUXCAP_BEGIN_NAMESPACE
 
+/// A named blob a store file or checkpoint carries beside its groups (save_store,
+/// save_store_delta), such as the state of a Sigma correlation engine
+/// ("sigma.correlations"): it is written, checksummed and committed with the groups, in
+/// the same file. Names: 1 to 255 bytes, each once a file.
+struct store_attachment {
+  std::string name;
+  std::vector<std::uint8_t> bytes;
+  friend bool operator==(const store_attachment&, const store_attachment&) = default;
+};
+
 namespace detail {
 inline constexpr char store_magic[8] = {'F', 'L', 'X', 'C', 'S', 'T', 'O', 'R'};
 inline constexpr char store_delta_magic[8] = {'F', 'L', 'X', 'C', 'S', 'D', 'E', 'L'};
 /// Version 1 (fluxcap 0.1): no hash key. Version 2: a flags byte and the hash key.
+/// Version 3: version 2 with named attachments after the groups (written only when there
+/// are attachments, so files without them stay version 2).
 inline constexpr std::uint16_t store_format_version_unkeyed = 1;
 inline constexpr std::uint16_t store_format_version = 2;
+inline constexpr std::uint16_t store_format_version_attachments = 3;
 inline constexpr std::uint8_t store_flag_keyed = 1;
 
 /// The key a capacitor's hash policy is keyed with; nullopt for an unkeyed policy.
@@ -60,12 +74,13 @@ store_header read_store_header(const char (&magic)[8], const char* what,
   r.skip(8);
   store_header h;
   h.version = r.le<std::uint16_t>("version");
-  if (h.version != store_format_version && h.version != store_format_version_unkeyed)
+  if (h.version != store_format_version && h.version != store_format_version_unkeyed &&
+      h.version != store_format_version_attachments)
     throw decode_error(decode_errc::unsupported_version, 8,
                        std::string(what) + " format version " + std::to_string(h.version) +
                            " is not supported (this build reads " +
-                           std::to_string(store_format_version_unkeyed) + " and " +
-                           std::to_string(store_format_version) + ")");
+                           std::to_string(store_format_version_unkeyed) + " to " +
+                           std::to_string(store_format_version_attachments) + ")");
   checked();
   if (h.version == store_format_version_unkeyed) {
     h.groups_at = r.offset();
@@ -84,16 +99,36 @@ store_header read_store_header(const char (&magic)[8], const char* what,
   return h;
 }
 
-/// The container of save_store and save_store_delta: magic, version u16 (2), flags u8
-/// (1: keyed), hash key 2 x u64 (zero when unkeyed), group count u64, per group key
-/// length u32, key, blob length u64, blob; a final checksum u64. Groups are written in
-/// the order of their keys' bytes, so equal stores give equal bytes whatever their
-/// hash maps' orders (and `fluxcap run --threads`' partitions) were.
+/// Names an attachment may have: 1 to 255 bytes.
+inline constexpr std::size_t max_attachment_name = 255;
+
+/// Throws std::invalid_argument unless `attachments` can be written: names of 1 to 255
+/// bytes, each once.
+inline void check_attachments(std::span<const store_attachment> attachments) {
+  for (std::size_t i = 0; i < attachments.size(); ++i) {
+    const auto& name = attachments[i].name;
+    if (name.empty() || name.size() > max_attachment_name)
+      throw std::invalid_argument("a store attachment's name must have 1 to 255 bytes");
+    for (std::size_t j = 0; j < i; ++j)
+      if (attachments[j].name == name)
+        throw std::invalid_argument("store attachment '" + name + "' given twice");
+  }
+}
+
+/// The container of save_store and save_store_delta: magic, version u16 (2; 3 with
+/// attachments), flags u8 (1: keyed), hash key 2 x u64 (zero when unkeyed), group count
+/// u64, per group key length u32, key, blob length u64, blob; version 3 only: attachment
+/// count u32, per attachment (in the order of their names' bytes) name length u8, name,
+/// length u64, bytes; a final checksum u64. Groups are written in the order of their
+/// keys' bytes, so equal stores give equal bytes whatever their hash maps' orders (and
+/// `fluxcap run --threads`' partitions) were.
 /// `size(state)`: the bytes of a group's blob, 0 to leave the group out;
 /// `encode(state, out)` appends the blob, or returns false to leave the group out.
 template <class Store, class Size, class Encode>
 std::vector<std::uint8_t> write_groups(const char (&magic)[8], const std::optional<hash_key>& key,
-                                       const Store& store, Size&& size, Encode&& encode) {
+                                       const Store& store, Size&& size, Encode&& encode,
+                                       std::span<const store_attachment> attachments = {}) {
+  check_attachments(attachments);
   using entry = std::pair<std::string_view, const group_state*>;
   std::vector<entry> groups;
   groups.reserve(store.size());
@@ -106,11 +141,19 @@ std::vector<std::uint8_t> write_groups(const char (&magic)[8], const std::option
   });
   std::sort(groups.begin(), groups.end(),
             [](const entry& a, const entry& b) { return a.first < b.first; });
+  std::vector<const store_attachment*> attached;
+  for (const auto& a : attachments) {
+    total += 1 + a.name.size() + 8 + a.bytes.size();
+    attached.push_back(&a);
+  }
+  if (!attached.empty()) total += 4;
+  std::sort(attached.begin(), attached.end(),
+            [](const store_attachment* a, const store_attachment* b) { return a->name < b->name; });
   std::vector<std::uint8_t> out;
   out.reserve(total);  // one allocation: no copying as the blob grows
   byte_writer w(out);
   w.bytes(magic, sizeof magic);
-  w.le<std::uint16_t>(store_format_version);
+  w.le<std::uint16_t>(attached.empty() ? store_format_version : store_format_version_attachments);
   w.le<std::uint8_t>(key ? store_flag_keyed : 0);
   w.le<std::uint64_t>(key ? key->k0 : 0);
   w.le<std::uint64_t>(key ? key->k1 : 0);
@@ -134,17 +177,27 @@ std::vector<std::uint8_t> write_groups(const char (&magic)[8], const std::option
   }
   for (std::size_t i = 0; i < 8; ++i)
     out[count_at + i] = static_cast<std::uint8_t>(written >> (8 * i));
+  if (!attached.empty()) {
+    w.le<std::uint32_t>(static_cast<std::uint32_t>(attached.size()));
+    for (const auto* a : attached) {
+      w.le<std::uint8_t>(static_cast<std::uint8_t>(a->name.size()));
+      w.bytes(a->name.data(), a->name.size());
+      w.le<std::uint64_t>(a->bytes.size());
+      w.bytes(a->bytes.data(), a->bytes.size());
+    }
+  }
   w.le<std::uint64_t>(checksum(out.data(), out.size()));
   return out;
 }
 
 /// Reads what write_groups wrote (or fluxcap 0.1's version 1, without a key), calling
 /// `decode(key, blob)` for each group (which throws decode_error on a bad blob; offsets
-/// are made relative to the whole file). `key`: the key of the capacitor that reads
-/// it, which must be the one the file was written with.
+/// are made relative to the whole file); returns the attachments (version 3). `key`: the
+/// key of the capacitor that reads it, which must be the one the file was written with.
 template <class Decode>
-void read_groups(const char (&magic)[8], const char* what, std::span<const std::uint8_t> bytes,
-                 const std::optional<hash_key>& key, Decode&& decode) {
+std::vector<store_attachment> read_groups(const char (&magic)[8], const char* what,
+                                          std::span<const std::uint8_t> bytes,
+                                          const std::optional<hash_key>& key, Decode&& decode) {
   const store_header header = read_store_header(magic, what, bytes, [&] {
     if (bytes.size() < 10 + 8 + 8)
       throw decode_error(decode_errc::truncated, bytes.size(), "truncated");
@@ -194,9 +247,40 @@ void read_groups(const char (&magic)[8], const char* what, std::span<const std::
     }
     b.skip(static_cast<std::size_t>(len));
   }
+  std::vector<store_attachment> attachments;
+  if (header.version == store_format_version_attachments) {
+    const std::size_t count_at = b.offset();
+    const auto count = b.le<std::uint32_t>("attachment count");
+    if (count == 0)  // a writer with no attachment writes version 2
+      throw decode_error(decode_errc::inconsistent, count_at, "version 3 without attachments");
+    // Each attachment takes at least 10 bytes: the count cannot make us reserve more.
+    if (count > b.remaining() / 10) b.need(std::size_t{count} * 10, "attachments");
+    attachments.reserve(count);
+    for (std::uint32_t i = 0; i < count; ++i) {
+      const std::size_t at = b.offset();
+      const auto name_len = b.le<std::uint8_t>("attachment name length");
+      if (name_len == 0)
+        throw decode_error(decode_errc::inconsistent, at, "an attachment without a name");
+      b.need(name_len, "attachment name");
+      std::string name(reinterpret_cast<const char*>(b.data()), name_len);
+      b.skip(name_len);
+      if (!attachments.empty() && !(attachments.back().name < name))
+        throw decode_error(decode_errc::inconsistent, at,
+                           "attachment '" + name + "' out of order or repeated");
+      const auto len = b.le<std::uint64_t>("attachment length");
+      b.need(len, "attachment");
+      const auto* first = b.data();
+      attachments.push_back({std::move(name), std::vector<std::uint8_t>(
+                                                  first, first + static_cast<std::size_t>(len))});
+      b.skip(static_cast<std::size_t>(len));
+    }
+  }
   if (b.remaining() != 0)
     throw decode_error(decode_errc::trailing_bytes, b.offset(),
-                       "unexpected bytes after the last group");
+                       header.version == store_format_version_attachments
+                           ? "unexpected bytes after the last attachment"
+                           : "unexpected bytes after the last group");
+  return attachments;
 }
 }  // namespace detail
 
