@@ -64,15 +64,27 @@ class state_files {
   }
 
   /// Loads FILE, then every delta that follows it, in order, into `store` (which needs
-  /// `assign` and `find`). Throws fluxcap::decode_error (loading() names the file) or
-  /// io_error.
+  /// `assign` and `find`); returns the attachments, each as the newest file holding its
+  /// name wrote it (a checkpoint carries its attachments whole). Throws
+  /// fluxcap::decode_error (loading() names the file) or io_error.
   template <class Capacitor, class Store>
-  void load(const Capacitor& cap, Store& store) {
+  std::vector<fluxcap::store_attachment> load(const Capacitor& cap, Store& store) {
+    std::vector<fluxcap::store_attachment> attachments;
+    const auto take = [&attachments](std::vector<fluxcap::store_attachment> newer) {
+      for (auto& a : newer) {
+        auto it = std::find_if(attachments.begin(), attachments.end(),
+                               [&](const auto& held) { return held.name == a.name; });
+        if (it != attachments.end())
+          *it = std::move(a);
+        else
+          attachments.push_back(std::move(a));
+      }
+    };
     loading_ = path_;
     const auto snapshot = snapshot_ ? std::move(snapshot_) : read_file_if_exists(path_);
     snapshot_.reset();
     if (snapshot) {
-      fluxcap::load_store(cap, std::span<const std::uint8_t>(*snapshot), store);
+      take(fluxcap::load_store(cap, std::span<const std::uint8_t>(*snapshot), store));
       snapshot_bytes_ = snapshot->size();
       char hex[17];  // the snapshot's own checksum names its checkpoints
       std::snprintf(hex, sizeof hex, "%016" PRIx64,
@@ -108,11 +120,12 @@ class state_files {
             "checkpoint " + std::to_string(i + 1) + " after the snapshot is missing");
       const auto bytes = read_file_if_exists(mine[i].second);
       if (!bytes) throw io_error("'" + mine[i].second + "' vanished while the state was loaded");
-      fluxcap::apply_store_delta(cap, std::span<const std::uint8_t>(*bytes), store);
+      take(fluxcap::apply_store_delta(cap, std::span<const std::uint8_t>(*bytes), store));
       delta_bytes_ += bytes->size();
       deltas_.push_back(std::move(mine[i].second));
     }
     crash_point("loaded");
+    return attachments;
   }
 
   /// What a save wrote.
@@ -121,13 +134,15 @@ class state_files {
     std::size_t bytes = 0;
   };
 
-  /// Saves `store`: with `incremental`, as one more delta when there is a snapshot and
-  /// the deltas stay smaller than it; otherwise as a full snapshot, after which the
-  /// older files are removed. Throws io_error.
+  /// Saves `store` and `attachments` (written whole in either case): with `incremental`,
+  /// as one more delta when there is a snapshot and the deltas stay smaller than it;
+  /// otherwise as a full snapshot, after which the older files are removed. Throws
+  /// io_error.
   template <class Capacitor, class Store>
-  saved save(const Capacitor& cap, const Store& store, bool incremental) {
+  saved save(const Capacitor& cap, const Store& store, bool incremental,
+             std::span<const fluxcap::store_attachment> attachments = {}) {
     if (incremental && !tag_.empty() && deltas_.size() < max_deltas) {
-      auto delta = fluxcap::save_store_delta(cap, store);
+      auto delta = fluxcap::save_store_delta(cap, store, attachments);
       if (delta_bytes_ + delta.size() <= snapshot_bytes_) {
         char name[32];
         std::snprintf(name, sizeof name, "-%06zu", deltas_.size() + 1);
@@ -136,7 +151,7 @@ class state_files {
         return {true, delta.size()};
       }
     }
-    const auto bytes = fluxcap::save_store(cap, store);
+    const auto bytes = fluxcap::save_store(cap, store, attachments);
     write_file_atomically(path_, bytes, owner_of(path_));
     for (const auto& f : deltas_) remove_file(f);
     for (const auto& f : stale_) remove_file(f);
