@@ -109,6 +109,22 @@ def test_stats():
     check(re.search(r"groups refused [1-9]", err), err)
 
 
+def test_unreadable_and_edges():
+    # A field only the correlations read, given twice: the Sigma stage takes the line,
+    # the correlation stage cannot read it (counted); the base rule is still hidden.
+    lines = (b'{"ts":1,"host":"h","user":"a","user":"b","action":"fail"}\n'
+             b'{"host":"h","user":"a","action":"fail"}\n'  # no time: counted
+             b'{"ts":3,"host":"h","action":"fail"}\n'  # no user: counted
+             b'\n'
+             b'{"ts":4,"host":"h","user":"a","action":"upload","bytes":"many"}\n')
+    rc, out, err = run("run", "--rules", RULES, "--profile", PROFILE, "--stats", stdin=lines)
+    check(rc == 0, err)
+    want = lines.replace(b'"bytes":"many"}', b'"bytes":"many","detections":["upload"]}')
+    check(out == want, out)
+    check("unreadable lines 1" in err and "without time 2," in err, err)  # two correlations
+    check("without group 2," in err and "without value 1," in err, err)
+
+
 def generated_stream(n, seed):
     rnd = random.Random(seed)
     users = [f"u{i}" for i in range(10)]

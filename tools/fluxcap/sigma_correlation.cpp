@@ -420,10 +420,13 @@ std::unique_ptr<correlation_stage> make_correlation_stage(const sigma_rule_set& 
                                                           const options& o,
                                                           const json_fields_limits& field_limits) {
   if (correlations.rules.empty()) return nullptr;
+  // The stage reads lines the Sigma stage accepted and lengthened by its array.
+  json_fields_limits limits = field_limits;
+  for (const auto& json : rules.identity_json) limits.max_line_bytes += json.size() + 1;
+  limits.max_line_bytes += rules.detections_field.size() * 2 + 16;
   if (o.correlation_memory == correlation_memory_mode::bounded)
-    return std::make_unique<stage_impl<sigma::bounded_windows>>(rules, correlations, o,
-                                                                field_limits);
-  return std::make_unique<stage_impl<sigma::exact_windows>>(rules, correlations, o, field_limits);
+    return std::make_unique<stage_impl<sigma::bounded_windows>>(rules, correlations, o, limits);
+  return std::make_unique<stage_impl<sigma::exact_windows>>(rules, correlations, o, limits);
 }
 
 void prepare_correlation_state(const options& o, const sigma_correlation_set& correlations) {
