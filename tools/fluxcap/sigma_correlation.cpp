@@ -8,6 +8,8 @@
 #include <fluxcap/sigma/describe.hpp>
 #include <fluxcap/sigma/detail/time_ring.hpp>
 
+#include <string.h>  // memmem
+
 #include <algorithm>
 #include <charconv>
 #include <unordered_map>
@@ -98,7 +100,8 @@ class stage_impl final : public correlation_stage {
     std::string_view body = line;
     if (!body.empty() && body.back() == '\n') body.remove_suffix(1);
     // Most lines have no detections: one search for the key, then copied.
-    if (body.find(key_json_) == std::string_view::npos) {
+    // glibc's memmem: string_view::find stops at every '"' of the line.
+    if (::memmem(body.data(), body.size(), key_json_.data(), key_json_.size()) == nullptr) {
       out.append(line);
       return;
     }
