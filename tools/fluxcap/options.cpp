@@ -95,6 +95,14 @@ options:
   --threads N              process groups on N threads (default: 1); the output is the
                            same, in input order; needs --group-key to spread the work
                            (at most 256)
+  --correlation-memory M   with --rules, for correlation rules: exact (default: a
+                           window keeps its events) or bounded (a ring of time buckets:
+                           memory fixed per group, errors stated in docs/memory.md)
+  --max-window-events N    exact: events a correlation window keeps (default: 4096;
+                           past it the oldest is dropped and counted)
+  --max-correlation-groups N  live (correlation, group-by values) states (default:
+                           100000; idle ones make room, then new ones are refused)
+  --window-buckets N       bounded: time buckets a window (default: 64; 2 to 4096)
   --stats                  print a one-line summary on standard error at the end
   --no-progress            no progress line, even when standard error is a terminal
   -h, --help               this help
@@ -123,8 +131,11 @@ line and column).
 With --rules: each rule's status (ok, skipped for its logsource, unsupported with the
 reason and location), its identifiers split by context (self items; parent, grandparent
 and ancestor parts with their flux tags), its condition, a summary, then the generated
-flux spec. Exit status 0; with --strict, 1 when a rule is unsupported; 2 for a malformed
-rule or profile (file:line:col: message).
+flux spec. Then each correlation rule: status, type, its rules resolved, group-by,
+timespan, condition, generate, and its memory per group in both modes (sized by
+--max-window-events and --window-buckets, which check accepts too). Exit status 0; with
+--strict, 1 when a rule or correlation is unsupported; 2 for a malformed rule,
+correlation or profile (file:line:col: message).
 )";
 
 constexpr const char* graph_help = R"(usage: fluxcap graph --spec SPEC
@@ -133,7 +144,8 @@ constexpr const char* graph_help = R"(usage: fluxcap graph --spec SPEC
 Prints the tag dependency graph of SPEC in Graphviz DOT: one cluster per rule, one node
 per tag, an edge from each put condition to the tag it gates (a self-loop for ancestor
 tags, which re-remember themselves). With --rules: Sigma rules -> context parts ->
-flux rules, so that one sees which rules share context. Render it with e.g. `dot -Tsvg`.
+flux rules, so that one sees which rules share context, and each correlation -> the rules
+and correlations it references. Render it with e.g. `dot -Tsvg`.
 )";
 
 bool is_option(std::string_view arg) {
@@ -416,6 +428,33 @@ options parse_options(int argc, const char* const* argv) {
       if (n == 0 || n > max_threads)
         throw usage_error("--threads needs a number from 1 to " + std::to_string(max_threads));
       o.threads = static_cast<unsigned>(n);
+    } else if (name == "--correlation-memory" || name == "--max-window-events" ||
+               name == "--max-correlation-groups" || name == "--window-buckets") {
+      // Sigma correlation windows: run, and check (which shows their memory).
+      if (!is_run && o.cmd != command::check)
+        throw usage_error(std::string(name) + " is an option of 'fluxcap run' and 'fluxcap check'");
+      once();
+      const std::string v = value();
+      if (name == "--correlation-memory") {
+        if (v == "exact")
+          o.correlation_memory = correlation_memory_mode::exact;
+        else if (v == "bounded")
+          o.correlation_memory = correlation_memory_mode::bounded;
+        else
+          throw usage_error("--correlation-memory must be exact or bounded, not " + quoted(v));
+      } else if (name == "--window-buckets") {
+        const std::uint64_t n = parse_count(name, v);
+        if (n < 2 || n > 4096)
+          throw usage_error("--window-buckets needs a number from 2 to 4096, not " + quoted(v));
+        o.window_buckets = static_cast<std::uint32_t>(n);
+      } else {
+        const std::uint64_t n = parse_count(name, v);
+        constexpr std::uint64_t most = std::uint64_t{1} << 30;
+        if (n == 0 || n > most)
+          throw usage_error(std::string(name) + " needs a number from 1 to " +
+                            std::to_string(most) + ", not " + quoted(v));
+        (name == "--max-window-events" ? o.max_window_events : o.max_correlation_groups) = n;
+      }
     } else if (name == "--stats") {
       run_only();
       flag();
@@ -447,6 +486,21 @@ options parse_options(int argc, const char* const* argv) {
     throw usage_error(
         "--tags-field names the tag map of --spec runs; --rules reads events as they "
         "are");
+  const auto given = [&](std::string_view opt) {
+    return std::find(seen.begin(), seen.end(), opt) != seen.end();
+  };
+  for (const std::string_view opt : {"--correlation-memory", "--max-window-events",
+                                     "--max-correlation-groups", "--window-buckets"})
+    if (!sigma && given(opt))
+      throw usage_error(std::string(opt) + " is about Sigma correlation rules: it needs --rules");
+  if (o.correlation_memory == correlation_memory_mode::bounded && given("--max-window-events"))
+    throw usage_error(
+        "--max-window-events caps exact correlation windows; bounded ones have "
+        "--window-buckets");
+  if (o.correlation_memory == correlation_memory_mode::exact && given("--window-buckets"))
+    throw usage_error(
+        "--window-buckets sizes bounded correlation windows: it needs "
+        "--correlation-memory bounded");
   if (is_run && o.incremental && !o.state_path)
     throw usage_error("--incremental saves the state incrementally: it needs --state FILE");
   if (is_run && o.wait_lock > 0 && !o.state_path && !o.state_db)

@@ -28,6 +28,10 @@ enum class command : std::uint8_t { help, version, run, check, graph };
 /// What to do with an input line that is not a valid event.
 enum class error_mode : std::uint8_t { fail, skip, pass };
 
+/// How correlation windows remember (--correlation-memory): every event (capped), or a
+/// ring of time buckets (fluxcap::sigma::bounded_windows).
+enum class correlation_memory_mode : std::uint8_t { exact, bounded };
+
 /// Most threads `--threads` accepts.
 inline constexpr unsigned max_threads = 256;
 
@@ -71,6 +75,11 @@ struct options {
   std::uint64_t max_groups = 1000000;                     ///< groups held at once
   std::uint64_t max_key_bytes = 4096;                     ///< longest --group-key value
   unsigned threads = 1;  ///< worker threads; groups are partitioned among them
+  // Sigma correlation rules (run and check, with --rules): fluxcap::sigma::correlation_options.
+  correlation_memory_mode correlation_memory = correlation_memory_mode::exact;
+  std::uint64_t max_window_events = 4096;         ///< --max-window-events (exact)
+  std::uint64_t max_correlation_groups = 100000;  ///< --max-correlation-groups
+  std::uint32_t window_buckets = 64;              ///< --window-buckets (bounded)
   bool stats = false;
   bool progress = true;             ///< when standard error is a terminal
   std::vector<std::string> inputs;  ///< empty: standard input; "-" is standard input too

@@ -9,6 +9,7 @@
 #include "parallel.hpp"
 #include "parallel_lines.hpp"
 #include "process.hpp"
+#include "sigma_correlation.hpp"
 #include "sigma_process.hpp"
 #include "state_files.hpp"
 
@@ -125,18 +126,37 @@ class progress_meter {
 /// with a bad line.
 class run_output {
  public:
-  explicit run_output(const options& o)
-      : o_(o), out_(STDOUT_FILENO), progress_(o.progress && ::isatty(STDERR_FILENO) != 0) {}
+  /// `stage`: Sigma correlation rules, run on the good lines in input order (or null).
+  explicit run_output(const options& o, correlation_stage* stage = nullptr)
+      : o_(o),
+        out_(STDOUT_FILENO),
+        progress_(o.progress && ::isatty(STDERR_FILENO) != 0),
+        stage_(stage) {}
 
-  std::string& buffer() noexcept { return out_.buffer(); }
+  std::string& buffer() noexcept { return stage_ != nullptr ? line_ : out_.buffer(); }
   /// After a good or blank line has been appended (with its '\n').
   void line_done(bool event) {
+    if (stage_ != nullptr) {
+      stage_->process(line_, out_.buffer());
+      line_.clear();
+    }
     out_.maybe_flush();
     if (event) progress_.tick(++events_);
   }
   /// Writes the output lines of a batch (`n` bytes at `p`), `events` of them events.
   void lines_done(const char* p, std::size_t n, std::uint64_t events) {
-    out_.write(p, n);
+    if (stage_ == nullptr) {
+      out_.write(p, n);
+    } else {  // line by line, in input order
+      const std::string_view block(p, n);
+      for (std::size_t at = 0; at < n;) {
+        const std::size_t nl = block.find('\n', at);
+        const std::size_t end = nl == std::string_view::npos ? n : nl + 1;
+        stage_->process(block.substr(at, end - at), out_.buffer());
+        out_.maybe_flush();
+        at = end;
+      }
+    }
     events_ += events;
     progress_.tick_to(events_);
   }
@@ -184,6 +204,8 @@ class run_output {
   const options& o_;
   output_buffer out_;
   progress_meter progress_;
+  correlation_stage* stage_;
+  std::string line_;  ///< with a stage: the line being written, before the stage
   std::uint64_t events_ = 0;
   std::uint64_t bad_lines_ = 0;
 };
@@ -344,7 +366,7 @@ int run_db_loop(const options& o, prepared_run& p, const clock_type::time_point 
 /// partition for the run's hash key; `extra_stats()` adds to the --stats line.
 template <class Processor, class MakeProcessors, class ExtraStats>
 int run_loop(const options& o, prepared_run& p, const clock_type::time_point started,
-             MakeProcessors&& make, ExtraStats&& extra_stats) {
+             MakeProcessors&& make, ExtraStats&& extra_stats, correlation_stage* stage = nullptr) {
   using processor = Processor;
   using store_type = typename processor::store_type;
 #ifdef FLUXCAP_TOOL_HAS_ROCKSDB
@@ -387,7 +409,7 @@ int run_loop(const options& o, prepared_run& p, const clock_type::time_point sta
     }
   }
 
-  run_output out(o);
+  run_output out(o, stage);
   std::uint64_t input_bytes = 0;
   bool completed = false;
   if (o.threads == 1) {
@@ -522,10 +544,12 @@ int run_command(const options& o, const loaded_spec& s) {
       *p.memory);
 }
 
-int run_sigma_command(const options& o, const sigma_rule_set& rules) {
+int run_sigma_command(const options& o, const sigma_rule_set& rules,
+                      const sigma_correlation_set& correlations) {
   const auto started = clock_type::now();
   prepared_run p;
   prepare_common(o, p);
+  prepare_correlation_state(o, correlations);
   if (o.state_ttl_ms > 0)
     throw usage_error(
         "--state-ttl needs event times, which --rules runs do not give the state "
@@ -533,6 +557,8 @@ int run_sigma_command(const options& o, const sigma_rule_set& rules) {
   json_fields_limits field_limits;
   field_limits.max_line_bytes = static_cast<std::size_t>(o.max_line_bytes);
   const auto& c = rules.compiled;
+  // One correlation stage for the run, after the lines are back in input order.
+  const auto stage = make_correlation_stage(rules, correlations, o, field_limits);
   return std::visit(
       [&](const auto& memory) {
         using memory_type = std::decay_t<decltype(memory)>;
@@ -555,9 +581,10 @@ int run_sigma_command(const options& o, const sigma_rule_set& rules) {
                  " skipped, " + std::to_string(c.count(fluxcap::sigma::rule_status::unsupported)) +
                  " unsupported), " + std::to_string(c.leaves.size()) + " leaves, " +
                  std::to_string(c.fields.size()) + " fields, " + std::to_string(c.parts.size()) +
-                 " context parts, " + std::to_string(matcher_bytes) + " matcher bytes";
+                 " context parts, " + std::to_string(matcher_bytes) + " matcher bytes" +
+                 (stage ? stage->stats_text() : std::string());
         };
-        return run_loop<processor>(o, p, started, make, extra);
+        return run_loop<processor>(o, p, started, make, extra, stage.get());
       },
       *p.memory);
 }

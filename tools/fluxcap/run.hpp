@@ -6,7 +6,8 @@
 
 namespace fluxcap_cli {
 struct sigma_rule_set;
-}
+struct sigma_correlation_set;
+}  // namespace fluxcap_cli
 
 namespace fluxcap_cli {
 
@@ -14,7 +15,9 @@ namespace fluxcap_cli {
 /// before anything is written, io_error for I/O failures.
 [[nodiscard]] int run_command(const options& o, const loaded_spec& s);
 
-/// Runs `o` over Sigma rules (`fluxcap run --rules`); the same contract.
-[[nodiscard]] int run_sigma_command(const options& o, const sigma_rule_set& rules);
+/// Runs `o` over Sigma rules (`fluxcap run --rules`) and their correlation rules; the
+/// same contract.
+[[nodiscard]] int run_sigma_command(const options& o, const sigma_rule_set& rules,
+                                    const sigma_correlation_set& correlations);
 
 }  // namespace fluxcap_cli

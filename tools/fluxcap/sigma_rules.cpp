@@ -1,6 +1,7 @@
 #include "sigma_rules.hpp"
 
 #include "json_schema.hpp"
+#include "sigma_correlation.hpp"
 
 #include <fluxcap/sigma/compile.hpp>
 #include <fluxcap/sigma/describe.hpp>
@@ -34,11 +35,15 @@ sigma::profile load_profile(const std::string& name) {
 
 }  // namespace
 
-sigma_rule_set load_sigma_rules(const options& o) {
+sigma_rule_set load_sigma_rules(const options& o, sigma_correlation_set& correlations) {
   std::vector<std::filesystem::path> paths(o.rule_paths.begin(), o.rule_paths.end());
   // The files are read on every core (at most 8): start-up counts in a run's time.
-  const auto rules = sigma::read_rule_paths(paths, {}, sigma::default_read_threads());
+  // Correlation rules are read beside them and linked (unknown references, cycles).
+  auto read = sigma::read_rule_set_paths(paths);
+  const auto& rules = read.rules;
   const sigma::profile profile = load_profile(o.profile);
+  correlations.rules = std::move(read.correlations);
+  correlations.profile = profile;
   sigma_rule_set set;
   set.compiled = sigma::compile(std::span<const sigma::rule>(rules), profile,
                                 sigma::compile_options{}, sigma_regex{});

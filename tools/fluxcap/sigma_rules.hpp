@@ -9,11 +9,15 @@
 
 namespace fluxcap_cli {
 
+struct sigma_correlation_set;
+
 /// Reads the rules and the profile `o` names and compiles them (PCRE2 regexes when the
 /// build has them). `--group-key`, when given, replaces the profile's group path.
-/// Throws fluxcap::sigma::sigma_error for a malformed rule or profile, usage_error for an
-/// unknown profile name.
-[[nodiscard]] sigma_rule_set load_sigma_rules(const options& o);
+/// Correlation rules go to `correlations` (linked, with the profile).
+/// Throws fluxcap::sigma::sigma_error for a malformed rule, correlation or profile,
+/// usage_error for an unknown profile name.
+[[nodiscard]] sigma_rule_set load_sigma_rules(const options& o,
+                                              sigma_correlation_set& correlations);
 
 /// `fluxcap: N rules compiled, M skipped (logsource), K unsupported (see fluxcap check
 /// --rules)`, without the newline.
