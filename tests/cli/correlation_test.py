@@ -125,6 +125,25 @@ def test_unreadable_and_edges():
     check("without group 2," in err and "without value 1," in err, err)
 
 
+def test_escaped_key():
+    # An input line may spell the detections key with escapes: the Sigma stage reads it
+    # unescaped and puts its array there; the correlation stage must find it there too,
+    # or an event could hide its correlations by carrying such a member.
+    plain = (b'{"ts":1,"host":"h","user":"u","action":"recon_a"}\n'
+             b'{"ts":2,"host":"h","user":"u","action":"recon_b"}\n')
+    rc, out, err = run("run", "--rules", RULES, "--profile", PROFILE, stdin=plain)
+    check(rc == 0, err)
+    fired = json.loads(out.split(b"\n")[1])["detections"]
+    check(fired, out)
+    for key in (b'"detection\\u0073"', b'"\\u0064etections"'):
+        lines = plain.replace(b'"recon_b"}', b'"recon_b",' + key + b':"forged"}')
+        rc, out, err = run("run", "--rules", RULES, "--profile", PROFILE, stdin=lines)
+        check(rc == 0, err)
+        second = out.split(b"\n")[1]
+        check(second == lines.split(b"\n")[1].replace(
+            b'"forged"', json.dumps(fired, separators=(",", ":")).encode()), second)
+
+
 def generated_stream(n, seed):
     rnd = random.Random(seed)
     users = [f"u{i}" for i in range(10)]

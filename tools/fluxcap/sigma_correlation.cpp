@@ -76,6 +76,9 @@ class stage_impl final : public correlation_stage {
         engine_(correlations.rules, rules.compiled, correlations.profile, fields_,
                 correlation_options_of(o), fluxcap::default_hash(fluxcap::hash_key::random())) {
     append_json_string(key_json_, rules.detections_field);
+    for (const char c : rules.detections_field)
+      if (c == '"' || c == '\\' || c == '/' || static_cast<unsigned char>(c) < 0x20)
+        key_short_escapable_ = true;
     for (std::uint32_t j = 0; j < rules.identity_json.size(); ++j)
       index_of_.emplace(rules.identity_json[j], j);
     referenced_.assign(rules.compiled.rules.size(), 0);
@@ -100,8 +103,7 @@ class stage_impl final : public correlation_stage {
     std::string_view body = line;
     if (!body.empty() && body.back() == '\n') body.remove_suffix(1);
     // Most lines have no detections: one search for the key, then copied.
-    // glibc's memmem: string_view::find stops at every '"' of the line.
-    if (::memmem(body.data(), body.size(), key_json_.data(), key_json_.size()) == nullptr) {
+    if (!may_hold_key(body)) {
       out.append(line);
       return;
     }
@@ -185,6 +187,18 @@ class stage_impl final : public correlation_stage {
     std::uint32_t index;     ///< compiled rule, or unknown
   };
 
+  /// Whether `body` may have the detections key: spelled as the Sigma stage writes it, or
+  /// with escapes in an input line that had the field (the Sigma stage reads the key
+  /// unescaped and puts its array there: missing it would let an event hide its
+  /// correlations). An escape needs a backslash: `\u` for any character, `\"`, `\\`,
+  /// `\/` and controls for those. glibc's memmem: string_view::find stops at every '"'.
+  [[nodiscard]] bool may_hold_key(std::string_view body) const {
+    if (::memmem(body.data(), body.size(), key_json_.data(), key_json_.size()) != nullptr)
+      return true;
+    if (key_short_escapable_) return body.find('\\') != std::string_view::npos;
+    return ::memmem(body.data(), body.size(), "\\u", 2) != nullptr;
+  }
+
   /// The identities of the array at `at` (written by the Sigma stage). False when it is
   /// not an array of strings.
   bool read_items(std::string_view s, const sigma_detail::value_span& at) {
@@ -227,6 +241,7 @@ class stage_impl final : public correlation_stage {
   json_fields fields_;
   engine_type engine_;
   std::string key_json_;
+  bool key_short_escapable_ = false;  ///< the key has a character with a short escape
   std::unordered_map<std::string_view, std::uint32_t> index_of_;  ///< identity JSON -> rule
   std::vector<std::uint8_t> referenced_;                          ///< by compiled rule
   std::vector<std::string> correlation_json_;
