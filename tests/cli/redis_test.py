@@ -491,6 +491,31 @@ def main():
         check(len(wanted) > 0, "--detections-only: the input has detections")
         compare("--detections-only", h.collect(s, "det"), wanted)
 
+        # Bad lines: --on-error skip as in run; under fail (the default) the worker commits
+        # the lines before the bad one and exits 1, as run writes them and exits 1.
+        bad_lines = lines[:300] + ["not json\n", "\n"] + lines[300:600]
+        bad = h.write("bad.jsonl", bad_lines)
+        for mode, parts in (("skip", "4"), ("fail", "1")):
+            o = opts + ["--on-error", mode]
+            r = subprocess.run([fluxcap, "run"] + o + [bad], stdout=subprocess.PIPE,
+                               stderr=subprocess.PIPE)
+            want = r.stdout
+            p = h.produce(s, "bad-" + mode, o, [bad], ["--partitions", parts])
+            check(p.returncode == 0, "produce: " + p.stderr.decode())
+            w = h.worker(s, "bad-" + mode, o)
+            if mode == "skip":
+                check(h.done(s, "bad-skip", workers=[w]), "--on-error skip: did not finish")
+                check(h.stop_worker(w) == 0, "--on-error skip: exit status")
+            else:
+                try:
+                    code = w.wait(20)
+                except subprocess.TimeoutExpired:
+                    code = h.stop_worker(w)
+                check(r.returncode == 1 and code == 1 and "line 301" in h.log_of(w),
+                      "--on-error fail: run %d, worker %s: %s" % (r.returncode, code,
+                                                                  h.log_of(w)))
+            compare("--on-error " + mode, h.collect(s, "bad-" + mode), want)
+
         # Sigma rules (--rules): the same processors as run --rules.
         sigma_opts = ["--rules", os.path.join(SIGMA, "rules"), "--profile",
                       os.path.join(SIGMA, "tree-profile.yml")]
