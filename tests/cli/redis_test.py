@@ -476,7 +476,8 @@ def main():
         r = h.produce(s, "aof", opts, [second])
         check(r.returncode == 0, "produce after the restart: " + r.stderr.decode())
         check(h.done(s, "aof", workers=[w]), "Redis restart: the worker did not finish")
-        check(h.stop_worker(w) == 0, "Redis restart: exit status")
+        code = h.stop_worker(w)
+        check(code == 0, "Redis restart: exit status %s:\n%s" % (code, h.log_of(w)))
         check("reconnected" in h.log_of(w), "Redis restart: no reconnection:\n" + h.log_of(w))
         compare("Redis killed and restarted", h.collect(s, "aof"), expected)
 

@@ -75,8 +75,18 @@ void redis_client::connect() {
 redis_reply redis_client::checked(redisReply* r, bool allow_error) {
   if (r == nullptr) lost("connection lost");
   redis_reply reply(r);
-  if (reply->type == REDIS_REPLY_ERROR && !allow_error)
-    throw redis_error("Redis at " + where_ + ": " + std::string(reply_text(r)), false);
+  if (reply->type == REDIS_REPLY_ERROR) {
+    const std::string_view text = reply_text(r);
+    // A server that is loading its data, or busy with a script: transient, like a lost
+    // connection (the caller reconnects and starts over from what Redis holds).
+    if (text.starts_with("LOADING") || text.starts_with("BUSY") || text.starts_with("TRYAGAIN") ||
+        text.starts_with("MASTERDOWN")) {
+      const std::string message = "Redis at " + where_ + ": " + std::string(text);
+      disconnect();
+      throw redis_error(message, true);
+    }
+    if (!allow_error) throw redis_error("Redis at " + where_ + ": " + std::string(text), false);
+  }
   return reply;
 }
 

@@ -889,11 +889,13 @@ class worker {
         c_.command({"XRANGE", o.in, "(" + o.pos, "+", "COUNT", std::to_string(r_.batch)});
     if (entries->type != REDIS_REPLY_ARRAY || entries->elements == 0) return batch_result::idle;
 
+    // The batch's output lines, one after the other in out_text_ (no allocation a line).
     struct output {
       std::string_view id, n;
-      std::string line;
+      std::size_t begin = 0, size = 0;
     };
     std::vector<output> outputs;
+    out_text_.clear();
     std::string_view last_id;
     std::uint64_t events = 0;
     bool stop_at_bad = false;
@@ -914,7 +916,7 @@ class worker {
           has_line = true;
         }
       }
-      std::string out;
+      const std::size_t begin = out_text_.size();
       problem_.clear();
       bool good = false;
       if (!has_line) {
@@ -925,7 +927,7 @@ class worker {
         buffer_.assign(line);
         buffer_.resize(line.size() + padding, '\0');
         const auto result = o.proc->process(std::string_view(buffer_.data(), line.size()),
-                                            buffer_.size(), out, problem_);
+                                            buffer_.size(), out_text_, problem_);
         good = result != Processor::outcome::bad;
         if (result == Processor::outcome::event) ++events;
       }
@@ -946,12 +948,18 @@ class worker {
                        r_.stream.c_str(), o.p, static_cast<int>(id.size()), id.data(),
                        static_cast<int>(n.size()), n.data(), problem_.c_str(),
                        pass ? "passed through unchanged" : "skipped");
-        if (pass) out.assign(line);
+        out_text_.resize(begin);  // a bad line appends nothing; to be sure
+        if (pass) out_text_.append(line);
         good = pass;
       }
       last_id = id;
-      if (good && (!r_.detections_only || has_detection(out, detections_field_)))
-        outputs.push_back({id, n, std::move(out)});
+      const std::size_t size = out_text_.size() - begin;
+      if (good &&
+          (!r_.detections_only ||
+           has_detection(std::string_view(out_text_).substr(begin, size), detections_field_)))
+        outputs.push_back({id, n, begin, size});
+      else
+        out_text_.resize(begin);
     }
     if (!last_id.empty()) {
       const auto committed = commit(o, outputs, last_id);
@@ -981,7 +989,7 @@ class worker {
     for (const auto& out : outputs) {
       args.push_back(out.id);
       args.push_back(out.n);
-      args.push_back(out.line);
+      args.push_back(std::string_view(out_text_).substr(out.begin, out.size));
     }
     for (std::size_t i = 0; i < touched.size(); ++i) {
       args.push_back(touched[i]->first);
@@ -1060,6 +1068,7 @@ class worker {
   std::vector<std::unique_ptr<partition> > owned_;
   worker_stats stats_;
   std::string buffer_;
+  std::string out_text_;
   std::string problem_;
   int fatal_status_ = exit_data;
 };
