@@ -47,6 +47,7 @@ class redis_client {
   /// `url`: redis://[[user]:password@]host[:port][/db] or host:port. Throws redis_error
   /// (not a connection error) for a bad URL; connects lazily (connect()).
   redis_client(const std::string& url, double timeout_seconds);
+  ~redis_client() { disconnect(); }
   redis_client(const redis_client&) = delete;
   redis_client& operator=(const redis_client&) = delete;
 
