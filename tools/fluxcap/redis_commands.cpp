@@ -25,7 +25,6 @@
 #include <fluxcap/serialize.hpp>
 #include <fluxcap/sigma/rule.hpp>
 
-#include <signal.h>
 #include <unistd.h>
 
 #include <algorithm>
@@ -242,6 +241,7 @@ redis_options parse_redis_options(int argc, const char* const* argv) {
                       "': 1 to 64 letters, digits, '_', '-' or '.'");
   if (is_collect) return r;
   std::vector<const char*> args;
+  args.reserve(rest.size());
   for (const auto& a : rest) args.push_back(a.c_str());
   r.run = parse_options(static_cast<int>(args.size()), args.data());
   if (r.run.help) {
@@ -833,10 +833,10 @@ class worker {
   }
 
   /// A partition whose lease was just taken: its committed position and group states.
-  void take(unsigned p, std::string gen) {
+  void take(unsigned p, const std::string& gen) {
     auto o = std::make_unique<partition>();
     o->p = p;
-    o->gen = std::move(gen);
+    o->gen = gen;
     o->lease_value = id_ + ":" + o->gen;
     o->in = rp::partition_key(r_.stream, p, rp::in_part);
     o->out = rp::partition_key(r_.stream, p, rp::out_part);
