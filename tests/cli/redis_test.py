@@ -339,6 +339,22 @@ def main():
             servers.append(s)
             return s
 
+        # Usage errors: exit 2, nothing done.
+        for argv, message in (
+                (["worker", "--stream", "s"] + opts, b"needs --redis"),
+                (["produce", "--redis", "redis://127.0.0.1:1", "--stream", "a{b}"] + opts,
+                 b"--stream"),
+                (["worker", "--redis", "redis://127.0.0.1:1", "--stream", "s"] + opts + [first],
+                 b"reads the stream"),
+                (["worker", "--redis", "redis://127.0.0.1:1", "--stream", "s", "--spec", spec,
+                  "--state", "x"], b"--state"),
+                (["collect", "--redis", "redis://127.0.0.1:1", "--stream", "s", "--batch", "5"],
+                 b"unknown option"),
+                (["worker", "--redis", "redis://127.0.0.1:1", "--stream", "s"], b"--spec")):
+            r = subprocess.run([fluxcap] + argv, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+            check(r.returncode == 2 and message in r.stderr,
+                  "usage %s: %d %s" % (argv[:1], r.returncode, r.stderr.decode()))
+
         # 1. One worker: input produced before and while it runs.
         t = time.time()
         s = server()
