@@ -2,6 +2,7 @@
 // capacitor and evaluates post-flux conditions. Reference: docs/cli.md.
 #include "io.hpp"
 #include "options.hpp"
+#include "redis_commands.hpp"
 #include "run.hpp"
 #include "sigma_correlation.hpp"
 #include "sigma_rules.hpp"
@@ -80,6 +81,7 @@ int sigma_command(const fluxcap_cli::options& o) {
 
 int main(int argc, char** argv) {
   using namespace fluxcap_cli;
+  if (argc > 1 && is_redis_command(argv[1])) return redis_main(argc, argv);
   options o;
   try {
     o = parse_options(argc, argv);

@@ -25,6 +25,8 @@ usage:
   fluxcap check --rules PATH... --profile P [--strict]  show how Sigma rules were compiled
   fluxcap graph --spec SPEC | --rules PATH... --profile P
                                                         print the dependency graph (Graphviz DOT)
+  fluxcap produce|worker|collect --redis URL --stream NAME ...
+                                                        run across workers on Redis Streams
   fluxcap --help | fluxcap COMMAND --help | fluxcap --version
 
 Each input line is one JSON object (an event) carrying a tag map `rule -> {tag -> bool}`

@@ -1,0 +1,1200 @@
+// `fluxcap produce / worker / collect` (redis_commands.hpp): command lines, then, in
+// builds with hiredis (FLUXCAP_TOOL_HAS_REDIS), the three roles over redis_client.hpp and
+// the protocol of redis_protocol.hpp. docs/scale-out.md describes the protocol and what
+// each role guarantees.
+#include "redis_commands.hpp"
+
+#include "options.hpp"
+
+#include <cstdio>
+#include <string>
+#include <vector>
+
+#ifdef FLUXCAP_TOOL_HAS_REDIS
+#include "io.hpp"
+#include "json_schema.hpp"
+#include "line_parser.hpp"
+#include "process.hpp"
+#include "redis_client.hpp"
+#include "redis_protocol.hpp"
+#include "sigma_process.hpp"
+#include "sigma_rules.hpp"
+#include "spec_file.hpp"
+
+#include <fluxcap/memory.hpp>
+#include <fluxcap/serialize.hpp>
+#include <fluxcap/sigma/rule.hpp>
+
+#include <unistd.h>
+
+#include <algorithm>
+#include <charconv>
+#include <chrono>
+#include <cinttypes>
+#include <csignal>
+#include <cstdlib>
+#include <cstring>
+#include <filesystem>
+#include <functional>
+#include <memory>
+#include <new>
+#include <optional>
+#include <queue>
+#include <thread>
+#include <unordered_map>
+#include <variant>
+#endif
+
+namespace fluxcap_cli {
+
+namespace {
+
+int fail(int status, const std::string& message) {
+  std::fprintf(stderr, "fluxcap: %s\n", message.c_str());
+  return status;
+}
+
+const char* const produce_help =
+    R"(usage: fluxcap produce --redis URL --stream NAME [--partitions P]
+                       (--spec FILE | --rules PATH... --profile P) [run options] [INPUT...]
+
+Sends JSON Lines (INPUT files, or standard input) into the partitions of stream NAME:
+each line to partition hash(group key) mod P, with the group key `fluxcap run` groups
+by under the same --spec or --rules/--profile and --group-key. The first producer or
+worker creates the deployment (P partitions, default 16, and the state's hash key); a
+different --partitions later is refused. Lines longer than --max-line-bytes stop it.
+
+  --redis URL          redis://[[user]:password@]host[:port][/db]
+  --stream NAME        1 to 64 letters, digits, '_', '-', '.'
+  --partitions P       partitions of a new deployment (1 to 4096; checked otherwise)
+  --batch N            lines sent a round trip (default 1000)
+  --redis-timeout S    seconds a Redis call may take (default 10)
+)";
+
+const char* const worker_help = R"(usage: fluxcap worker --redis URL --stream NAME
+                      (--spec FILE | --rules PATH... --profile P) [run options]
+                      [--batch N] [--partitions-max N] [--lease-ms MS] [--detections-only]
+
+Processes the partitions of stream NAME exactly as `fluxcap run` processes a file: takes
+a lease per partition, loads the partition's group states and committed position,
+processes the lines after it and commits each batch (outputs, changed group states, new
+position) with one fenced Lua script. Runs until SIGTERM or SIGINT, then commits,
+releases its leases and exits 0. Refuses a Redis whose maxmemory-policy is not
+noeviction, and a deployment run with another spec or other options.
+
+  --redis URL          redis://[[user]:password@]host[:port][/db]
+  --stream NAME        the stream (as given to produce)
+  --partitions P       partitions, if this worker creates the deployment
+  --batch N            input lines a commit (default 1000)
+  --partitions-max N   most partitions owned at once (default: all)
+  --lease-ms MS        lease time to live (default 10000; renewed every third)
+  --poll-ms MS         pause when no partition had input (default 50)
+  --detections-only    write only output lines with a detection (recorded in the
+                       deployment's spec fingerprint)
+  --redis-timeout S    seconds a Redis call may take (default 10)
+  --reconnect-for S    seconds to retry a lost Redis before exiting 1 (default 60)
+  --stats              counts on standard error at exit
+)";
+
+const char* const collect_help = R"(usage: fluxcap collect --redis URL --stream NAME
+
+Writes the committed outputs of stream NAME as JSON Lines to standard output: each
+partition in input order, partitions merged by the producers' line numbers (with one
+producer: the order `fluxcap run` writes).
+
+  --redis URL          redis://[[user]:password@]host[:port][/db]
+  --stream NAME        the stream
+  --redis-timeout S    seconds a Redis call may take (default 10)
+)";
+
+}  // namespace
+
+bool is_redis_command(std::string_view name) noexcept {
+  return name == "produce" || name == "worker" || name == "collect";
+}
+
+#ifndef FLUXCAP_TOOL_HAS_REDIS
+
+int redis_main(int argc, const char* const* argv) {
+  const std::string cmd = argc > 1 ? argv[1] : "worker";
+  for (int i = 2; i < argc; ++i)
+    if (std::string_view(argv[i]) == "--help" || std::string_view(argv[i]) == "-h") {
+      std::fputs(cmd == "produce"  ? produce_help
+                 : cmd == "worker" ? worker_help
+                                   : collect_help,
+                 stdout);
+      std::fputs("\nThis build of fluxcap lacks Redis (hiredis).\n", stdout);
+      return exit_ok;
+    }
+  return fail(exit_usage, "'fluxcap " + cmd +
+                              "' needs Redis, which this build of fluxcap lacks (build it with "
+                              "libhiredis-dev installed)");
+}
+
+#else
+
+namespace {
+
+namespace rp = redis_protocol;
+using clock_type = std::chrono::steady_clock;
+
+/// The command line of a Redis command: its own options, and the run options (parsed
+/// by parse_options as `fluxcap run ...`, so that they mean exactly what they mean there).
+struct redis_options {
+  std::string cmd;
+  std::string url;
+  std::string stream;
+  std::optional<unsigned> partitions;
+  std::size_t batch = 1000;
+  unsigned partitions_max = rp::max_partitions;
+  std::uint64_t lease_ms = 10000;
+  std::uint64_t poll_ms = 50;
+  double timeout = 10;
+  double reconnect_for = 60;
+  bool detections_only = false;
+  bool help = false;
+  options run;
+};
+
+std::uint64_t parse_count(std::string_view name, std::string_view text, std::uint64_t min,
+                          std::uint64_t max) {
+  std::uint64_t v = 0;
+  const auto r = std::from_chars(text.data(), text.data() + text.size(), v);
+  if (r.ec != std::errc() || r.ptr != text.data() + text.size() || v < min || v > max)
+    throw usage_error(std::string(name) + " expects a whole number from " + std::to_string(min) +
+                      " to " + std::to_string(max) + ", not '" + cut_for_message(text) + "'");
+  return v;
+}
+
+double parse_seconds(std::string_view name, std::string_view text) {
+  const std::string s(text);
+  char* end = nullptr;
+  const double v = std::strtod(s.c_str(), &end);
+  if (s.empty() || end != s.c_str() + s.size() || !(v > 0) || v > 86400)
+    throw usage_error(std::string(name) + " expects seconds (more than 0, at most 86400), not '" +
+                      cut_for_message(text) + "'");
+  return v;
+}
+
+redis_options parse_redis_options(int argc, const char* const* argv) {
+  redis_options r;
+  r.cmd = argv[1];
+  const bool is_worker = r.cmd == "worker", is_collect = r.cmd == "collect";
+  std::vector<std::string> rest{"fluxcap", "run"};
+  for (int i = 2; i < argc; ++i) {
+    std::string_view arg = argv[i];
+    if (arg == "--help" || arg == "-h") {
+      r.help = true;
+      return r;
+    }
+    std::string_view name = arg;
+    std::optional<std::string_view> inline_value;
+    if (const auto eq = arg.find('='); arg.starts_with("--") && eq != std::string_view::npos) {
+      name = arg.substr(0, eq);
+      inline_value = arg.substr(eq + 1);
+    }
+    auto value = [&]() -> std::string_view {
+      if (inline_value) return *inline_value;
+      if (i + 1 >= argc) throw usage_error(std::string(name) + " needs a value");
+      return argv[++i];
+    };
+    auto worker_only = [&] {
+      if (!is_worker) throw usage_error(std::string(name) + " is a 'fluxcap worker' option");
+    };
+    if (name == "--redis") {
+      r.url = value();
+    } else if (name == "--stream") {
+      r.stream = value();
+    } else if (name == "--redis-timeout") {
+      r.timeout = parse_seconds(name, value());
+    } else if (name == "--partitions" && !is_collect) {
+      r.partitions = static_cast<unsigned>(parse_count(name, value(), 1, rp::max_partitions));
+    } else if (name == "--batch" && !is_collect) {
+      r.batch = static_cast<std::size_t>(parse_count(name, value(), 1, 100000));
+    } else if (name == "--partitions-max") {
+      worker_only();
+      r.partitions_max = static_cast<unsigned>(parse_count(name, value(), 1, rp::max_partitions));
+    } else if (name == "--lease-ms") {
+      worker_only();
+      r.lease_ms = parse_count(name, value(), 100, 3600000);
+    } else if (name == "--poll-ms") {
+      worker_only();
+      r.poll_ms = parse_count(name, value(), 1, 60000);
+    } else if (name == "--reconnect-for") {
+      worker_only();
+      r.reconnect_for = parse_seconds(name, value());
+    } else if (name == "--detections-only") {
+      worker_only();
+      if (inline_value) throw usage_error("--detections-only takes no value");
+      r.detections_only = true;
+    } else if (is_collect) {
+      throw usage_error("unknown option or argument '" + cut_for_message(arg) +
+                        "' for 'fluxcap collect' (try 'fluxcap collect --help')");
+    } else {
+      rest.emplace_back(arg);
+    }
+  }
+  if (r.url.empty()) throw usage_error("'fluxcap " + r.cmd + "' needs --redis URL");
+  if (r.stream.empty()) throw usage_error("'fluxcap " + r.cmd + "' needs --stream NAME");
+  if (!rp::valid_stream_name(r.stream))
+    throw usage_error("--stream '" + cut_for_message(r.stream) +
+                      "': 1 to 64 letters, digits, '_', '-' or '.'");
+  if (is_collect) return r;
+  std::vector<const char*> args;
+  args.reserve(rest.size());
+  for (const auto& a : rest) args.push_back(a.c_str());
+  r.run = parse_options(static_cast<int>(args.size()), args.data());
+  if (r.run.help) {
+    r.help = true;
+    return r;
+  }
+  if (r.run.rule_paths.empty() && r.run.spec_path.empty())
+    throw usage_error("'fluxcap " + r.cmd + "' needs --spec FILE or --rules PATH... --profile P");
+  if (r.run.state_path || r.run.state_db)
+    throw usage_error("'fluxcap " + r.cmd +
+                      "' keeps group states in Redis: --state and --state-db are for 'run'");
+  if (r.run.threads != 1)
+    throw usage_error("'fluxcap " + r.cmd + "' runs on one thread: start more workers");
+  if (is_worker && !r.run.inputs.empty())
+    throw usage_error("'fluxcap worker' reads the stream, not files ('" +
+                      cut_for_message(r.run.inputs[0]) + "'); send them with 'fluxcap produce'");
+  return r;
+}
+
+// ---------------------------------------------------------------------------------------
+// Signals: SIGTERM and SIGINT ask a worker to commit, release and exit.
+
+volatile std::sig_atomic_t stop_requested = 0;
+
+extern "C" void on_stop_signal(int) {
+  stop_requested = 1;
+}
+
+void install_stop_handlers() {
+  struct sigaction sa {};
+  sa.sa_handler = on_stop_signal;
+  sigemptyset(&sa.sa_mask);
+  sa.sa_flags = SA_RESTART;  // Redis calls resume; the flag is read between batches
+  ::sigaction(SIGTERM, &sa, nullptr);
+  ::sigaction(SIGINT, &sa, nullptr);
+}
+
+/// Test hooks: FLUXCAP_TEST_REDIS_KILL_AT=point:k kills the process (SIGKILL), and
+/// FLUXCAP_TEST_REDIS_STOP_AT=point:k stops it (SIGSTOP), the k-th time `point` is
+/// reached (points: before-commit, after-commit).
+void test_point(const char* point) {
+  struct hook {
+    const char* variable;
+    int signal;
+    std::uint64_t reached = 0;
+  };
+  static hook hooks[] = {{"FLUXCAP_TEST_REDIS_KILL_AT", SIGKILL, 0},
+                         {"FLUXCAP_TEST_REDIS_STOP_AT", SIGSTOP, 0}};
+  for (auto& h : hooks) {
+    const char* at = std::getenv(h.variable);
+    if (at == nullptr) continue;
+    const std::string_view spec = at;
+    const auto colon = spec.rfind(':');
+    if (spec.substr(0, colon) != point) continue;
+    std::uint64_t k = 1;
+    if (colon != std::string_view::npos)
+      (void)std::from_chars(spec.data() + colon + 1, spec.data() + spec.size(), k);
+    if (++h.reached == k) ::raise(h.signal);
+  }
+}
+
+// ---------------------------------------------------------------------------------------
+// The server and the deployment.
+
+/// A Redis that may evict keys could drop group states or committed outputs silently:
+/// refused. Returns a warning about durability, or "".
+std::string check_server(redis_client& c) {
+  auto config = [&](std::string_view name) -> std::optional<std::string> {
+    const redis_reply r = c.command({"CONFIG", "GET", name}, true);
+    if (r->type != REDIS_REPLY_ARRAY || r->elements < 2) return std::nullopt;
+    return std::string(reply_text(r->element[1]));
+  };
+  const auto policy = config("maxmemory-policy");
+  if (!policy)
+    throw usage_error("Redis at " + c.where() +
+                      ": cannot read maxmemory-policy (CONFIG GET refused): fluxcap needs "
+                      "noeviction and cannot verify it");
+  if (*policy != "noeviction")
+    throw usage_error("Redis at " + c.where() + " has maxmemory-policy " + *policy +
+                      ": it could evict group states or outputs silently; fluxcap needs "
+                      "noeviction (CONFIG SET maxmemory-policy noeviction)");
+  const auto aof = config("appendonly");
+  const auto fsync = config("appendfsync");
+  if (aof != std::optional<std::string>("yes"))
+    return "Redis at " + c.where() +
+           " has no append-only file: a Redis crash loses what was written since its last "
+           "snapshot (inputs too)";
+  if (fsync != std::optional<std::string>("always"))
+    return "Redis at " + c.where() + " has appendfsync " + fsync.value_or("?") +
+           ": a Redis crash may lose the last second of writes (inputs too); lost commits are "
+           "recomputed with the same IDs";
+  return {};
+}
+
+struct deployment {
+  unsigned partitions = 0;
+  fluxcap::hash_key key;
+  std::string spec;  ///< the spec fingerprint recorded, or empty
+};
+
+std::string key_hex(const fluxcap::hash_key& k) {
+  char buf[40];
+  std::snprintf(buf, sizeof buf, "%016" PRIx64 "%016" PRIx64, k.k0, k.k1);
+  return buf;
+}
+
+bool parse_key_hex(std::string_view s, fluxcap::hash_key& k) {
+  if (s.size() != 32) return false;
+  const auto a = std::from_chars(s.data(), s.data() + 16, k.k0, 16);
+  const auto b = std::from_chars(s.data() + 16, s.data() + 32, k.k1, 16);
+  return a.ec == std::errc() && a.ptr == s.data() + 16 && b.ec == std::errc() &&
+         b.ptr == s.data() + 32;
+}
+
+/// The deployment of `stream`, created (with `partitions`, or the default) unless there
+/// is one. `routing` names how group keys are read; a deployment routed otherwise, or
+/// with other partitions than asked, is refused.
+deployment open_deployment(redis_client& c, const std::string& stream,
+                           std::optional<unsigned> partitions, const std::string& routing,
+                           bool create) {
+  static redis_script script{rp::create_deployment_script, {}};
+  const std::string dkey = rp::deployment_key(stream);
+  redis_reply r;
+  if (create) {
+    const std::string p = std::to_string(partitions.value_or(rp::default_partitions));
+    const std::string key = key_hex(fluxcap::hash_key::random());
+    r = c.eval(script, {dkey}, {rp::format, p, key, routing});
+  } else {
+    r = c.command({"HMGET", dkey, "format", "partitions", "hash_key", "routing", "spec"});
+  }
+  if (r->type != REDIS_REPLY_ARRAY || r->elements != 5)
+    throw io_error("Redis at " + c.where() + ": unexpected reply reading " + dkey);
+  auto field = [&](std::size_t i) { return std::string(reply_text(r->element[i])); };
+  if (r->element[0]->type == REDIS_REPLY_NIL)
+    throw io_error("stream '" + stream + "' has no deployment (" + dkey +
+                   "): nothing was produced or worked on yet");
+  if (field(0) != rp::format)
+    throw usage_error("stream '" + stream + "': the deployment has format '" +
+                      cut_for_message(field(0)) + "', this fluxcap speaks '" +
+                      std::string(rp::format) + "'");
+  deployment d;
+  std::uint64_t n = 0;
+  const std::string pt = field(1);
+  const auto pr = std::from_chars(pt.data(), pt.data() + pt.size(), n);
+  if (pr.ec != std::errc() || n == 0 || n > rp::max_partitions || !parse_key_hex(field(2), d.key))
+    throw io_error("stream '" + stream + "': the deployment record " + dkey + " is damaged");
+  d.partitions = static_cast<unsigned>(n);
+  if (partitions && *partitions != d.partitions)
+    throw usage_error("stream '" + stream + "' has " + std::to_string(d.partitions) +
+                      " partitions, not " + std::to_string(*partitions) +
+                      " (fixed when the deployment was created)");
+  if (create && field(3) != routing)
+    throw usage_error("stream '" + stream + "' routes events by " + cut_for_message(field(3)) +
+                      ", not by " + cut_for_message(routing) +
+                      " (the group key must be the one every producer and worker uses)");
+  d.spec = field(4);
+  return d;
+}
+
+// ---------------------------------------------------------------------------------------
+// Processors: the ones `fluxcap run` uses, built the same way.
+
+using run_memory =
+    std::variant<fluxcap::exact_memory, fluxcap::bloom_memory, fluxcap::cuckoo_memory>;
+
+run_memory make_memory(const options& o) {
+  fluxcap::memory_config config;
+  config.capacity = o.capacity;
+  config.fpp = o.fpp;
+  config.generations = o.generations;
+  try {
+    switch (o.memory) {
+      case fluxcap::memory_mode::exact:
+        return fluxcap::exact_memory(config);
+      case fluxcap::memory_mode::cuckoo:
+        return fluxcap::cuckoo_memory(config);
+      case fluxcap::memory_mode::bloom:
+        break;
+    }
+    return fluxcap::bloom_memory(config);
+  } catch (const std::invalid_argument& e) {
+    std::string what = e.what();
+    if (what.starts_with("fluxcap: ")) what.erase(0, 9);
+    throw usage_error(what);
+  }
+}
+
+event_limits make_limits(const options& o) {
+  event_limits limits;
+  limits.line.max_tags = static_cast<std::size_t>(o.max_tags_per_event);
+  limits.max_groups = o.max_groups;
+  limits.max_key_bytes = o.max_key_bytes;
+  return limits;
+}
+
+void append_file(std::string& text, const std::string& path) {
+  const auto bytes = read_file_if_exists(path);
+  if (!bytes) throw usage_error("cannot read '" + cut_for_message(path) + "'");
+  text += path;
+  text += '\0';
+  text += std::to_string(bytes->size());
+  text += '\0';
+  text.append(bytes->begin(), bytes->end());
+}
+
+/// What must be equal in every worker of a deployment for their outputs to be the ones
+/// one `fluxcap run` writes: the format, the spec or the rule and profile files (bytes),
+/// and every option that changes an output or a state.
+std::string spec_fingerprint(const redis_options& r) {
+  const options& o = r.run;
+  std::string text(rp::format);
+  text += '\n';
+  if (o.rule_paths.empty()) {
+    text += "spec\n";
+    append_file(text, o.spec_path);
+  } else {
+    text += "rules\n";
+    for (const auto& path : o.rule_paths) {
+      std::error_code ec;
+      if (std::filesystem::is_directory(path, ec)) {
+        std::vector<std::string> files;
+        for (const auto& e : std::filesystem::recursive_directory_iterator(path, ec)) {
+          const std::string ext = e.path().extension().string();
+          if (e.is_regular_file(ec) && (ext == ".yml" || ext == ".yaml"))
+            files.push_back(e.path().string());
+        }
+        std::sort(files.begin(), files.end());
+        for (const auto& f : files) append_file(text, f);
+      } else {
+        append_file(text, path);
+      }
+    }
+    text += "profile\n";
+    const std::string_view p = o.profile;
+    if (p.find('/') != std::string_view::npos || p.ends_with(".yml") || p.ends_with(".yaml"))
+      append_file(text, o.profile);
+    else
+      text += o.profile;
+  }
+  char fpp[64];
+  std::snprintf(fpp, sizeof fpp, "%.17g", o.fpp);
+  text += "\nmemory " + std::to_string(static_cast<int>(o.memory)) + " " +
+          std::to_string(o.capacity) + " " + fpp + " " + std::to_string(o.generations);
+  text += "\ngroup-key " + std::string(o.group_key ? "=" + *o.group_key : "-");
+  text += "\ntags-field " + o.tags_field + "\ndetections-field " + o.detections_field;
+  text += "\non-error " + std::to_string(static_cast<int>(o.on_error));
+  text += "\nlimits " + std::to_string(o.max_line_bytes) + " " +
+          std::to_string(o.max_tags_per_event) + " " + std::to_string(o.max_groups) + " " +
+          std::to_string(o.max_key_bytes);
+  text += "\nstrict " + std::to_string(o.strict ? 1 : 0);
+  text += "\ndetections-only " + std::to_string(r.detections_only ? 1 : 0);
+  return rp::fingerprint_hex(text);
+}
+
+/// Calls `f(make, routing, detections_field)` with `make(key)` building a processor of
+/// the run's kind (line_processor: --spec; sigma_line_processor: --rules) for hash key
+/// `key` (always the same key: the deployment's), exactly as `fluxcap run` builds them.
+template <class F>
+int with_processors(const redis_options& r, bool announce, F&& f) {
+  const options& o = r.run;
+  const run_memory memory_variant = make_memory(o);
+  const event_limits limits = make_limits(o);
+  if (o.rule_paths.empty()) {
+    const loaded_spec s = load_spec(o.spec_path);
+    field_config fields;
+    fields.tags_field = o.tags_field;
+    if (!s.detections.empty()) fields.detections_field = o.detections_field;
+    fields.group_key = o.group_key;
+    fields.condition_rules = condition_rules(s);
+    std::optional<json_schema> schema;
+    try {
+      schema.emplace(s.prog, fields);
+    } catch (const std::invalid_argument& e) {
+      throw usage_error(e.what());
+    }
+    const std::string routing =
+        "spec group-key " + (o.group_key ? "=" + *o.group_key : std::string("-"));
+    const std::string detections = s.detections.empty() ? std::string() : o.detections_field;
+    return std::visit(
+        [&](const auto& memory) {
+          using processor = line_processor<std::decay_t<decltype(memory)> >;
+          auto make = [&](const fluxcap::hash_key& key) {
+            return std::make_unique<processor>(s, *schema, memory, limits, key);
+          };
+          return f(make, routing, detections);
+        },
+        memory_variant);
+  }
+  const sigma_rule_set rules = load_sigma_rules(o);
+  const std::size_t unsupported = rules.compiled.count(fluxcap::sigma::rule_status::unsupported);
+  if (o.strict && unsupported > 0) {
+    std::fputs(unsupported_rules_text(rules).c_str(), stderr);
+    throw usage_error("--strict: " + std::to_string(unsupported) + " rule" +
+                      (unsupported == 1 ? " is" : "s are") + " unsupported; nothing was read");
+  }
+  if (announce) std::fprintf(stderr, "%s\n", sigma_summary(rules).c_str());
+  json_fields_limits field_limits;
+  field_limits.max_line_bytes = static_cast<std::size_t>(o.max_line_bytes);
+  const std::string routing = "sigma group-path " + rules.compiled.group_path;
+  return std::visit(
+      [&](const auto& memory) {
+        using memory_type = std::decay_t<decltype(memory)>;
+        using processor = sigma_line_processor<memory_type>;
+        const json_fields fields = processor::bound_fields(rules, field_limits);
+        std::optional<typename processor::engine_type> engine;
+        std::optional<fluxcap::hash_key> engine_key;
+        auto make = [&](const fluxcap::hash_key& key) {
+          if (!engine_key || !(*engine_key == key)) {
+            engine.emplace(rules.compiled, fields, memory, sigma_regex{},
+                           fluxcap::default_hash(key));
+            engine_key = key;
+          }
+          return std::make_unique<processor>(rules, *engine, fields, memory, limits, key,
+                                             field_limits);
+        };
+        return f(make, routing, rules.detections_field);
+      },
+      memory_variant);
+}
+
+/// Whether output line `line` has a detection: its detections field holds a non-empty
+/// array (both kinds of processors write `[]` or nothing when none fired).
+bool has_detection(std::string_view line, const std::string& field) {
+  if (field.empty() || is_blank_line(line)) return false;
+  const auto at = sigma_detail::find_top_level_value(line, field);
+  if (!at) return false;
+  std::string_view v = line.substr(at->begin, at->end - at->begin);
+  if (v.size() < 2 || v.front() != '[') return false;
+  v = v.substr(1);
+  std::size_t i = 0;
+  while (i < v.size() && (v[i] == ' ' || v[i] == '\t' || v[i] == '\r' || v[i] == '\n')) ++i;
+  return i < v.size() && v[i] != ']';
+}
+
+// ---------------------------------------------------------------------------------------
+// produce
+
+int produce(const redis_options& r) {
+  redis_client c(r.url, r.timeout);
+  c.connect();
+  if (const std::string warning = check_server(c); !warning.empty())
+    std::fprintf(stderr, "fluxcap: warning: %s\n", warning.c_str());
+  return with_processors(r, false, [&](auto& make, const std::string& routing, const std::string&) {
+    const deployment d = open_deployment(c, r.stream, r.partitions, routing, true);
+    auto proc = make(d.key);
+    std::vector<std::string> in_keys;
+    for (unsigned p = 0; p < d.partitions; ++p)
+      in_keys.push_back(rp::partition_key(r.stream, p, rp::in_part));
+    const std::string seq = rp::sequence_key(r.stream);
+
+    struct pending {
+      unsigned partition;
+      std::string line;
+    };
+    std::vector<pending> batch;
+    std::uint64_t sent = 0;
+    auto flush = [&] {
+      if (batch.empty()) return;
+      // Line numbers reserved in one step: the merge order of `collect`.
+      const redis_reply reserved = c.command({"INCRBY", seq, std::to_string(batch.size())});
+      const std::uint64_t first = static_cast<std::uint64_t>(reserved->integer) - batch.size() + 1;
+      std::vector<std::string> numbers;
+      numbers.reserve(batch.size());
+      for (std::size_t i = 0; i < batch.size(); ++i) {
+        numbers.push_back(std::to_string(first + i));
+        c.append(
+            {"XADD", in_keys[batch[i].partition], "*", "n", numbers.back(), "l", batch[i].line});
+      }
+      for (std::size_t i = 0; i < batch.size(); ++i) (void)c.reply();
+      sent += batch.size();
+      batch.clear();
+    };
+    std::vector<std::string> inputs = r.run.inputs;
+    if (inputs.empty()) inputs.emplace_back("-");
+    std::string key;
+    for (const auto& input : inputs) {
+      line_reader reader(input, line_parser::padding(),
+                         static_cast<std::size_t>(r.run.max_line_bytes));
+      std::uint64_t line_no = 0;
+      std::string_view line;
+      while (reader.next(line)) {
+        ++line_no;
+        if (reader.too_long()) {
+          flush();
+          std::fprintf(stderr,
+                       "fluxcap: %s:%" PRIu64 ": line longer than %" PRIu64
+                       " bytes (--max-line-bytes): not sent; %" PRIu64
+                       " lines before it were sent\n",
+                       reader.name().c_str(), line_no, r.run.max_line_bytes, sent);
+          return exit_data;
+        }
+        (void)proc->group_key_of(line, reader.readable(), key);
+        batch.push_back({rp::partition_of(key, d.partitions), std::string(line)});
+        if (batch.size() >= r.batch) flush();
+      }
+    }
+    flush();
+    return exit_ok;
+  });
+}
+
+// ---------------------------------------------------------------------------------------
+// worker
+
+/// The group states of one partition a worker owns: all in memory (loaded when the
+/// partition is taken); the groups used since the last commit are listed, so that the
+/// commit writes only those.
+class partition_groups final : public group_backend {
+ public:
+  struct entry {
+    fluxcap::group_state state;
+    bool touched = false;
+  };
+  struct key_hash {
+    using is_transparent = void;
+    std::size_t operator()(std::string_view s) const noexcept {
+      return std::hash<std::string_view>{}(s);
+    }
+  };
+  using map_type = std::unordered_map<std::string, entry, key_hash, std::equal_to<> >;
+
+  explicit partition_groups(fluxcap::group_state empty) : empty_(std::move(empty)) {}
+
+  fluxcap::group_state* find(std::string_view key) override {
+    const auto it = map_.find(key);
+    if (it == map_.end()) return nullptr;
+    touch(*it);
+    return &it->second.state;
+  }
+  fluxcap::group_state& create(std::string_view key) override {
+    auto& e = *map_.emplace(std::string(key), entry{empty_, false}).first;
+    touch(e);
+    return e.second.state;
+  }
+  [[nodiscard]] std::uint64_t size() const override { return map_.size(); }
+  void set_event_time(std::int64_t) override {}
+
+  /// A state read from Redis.
+  void load(std::string key, fluxcap::group_state state) {
+    map_.insert_or_assign(std::move(key), entry{std::move(state), false});
+  }
+  [[nodiscard]] const std::vector<map_type::value_type*>& touched() const noexcept {
+    return touched_;
+  }
+  void committed() noexcept {
+    for (auto* e : touched_) e->second.touched = false;
+    touched_.clear();
+  }
+
+ private:
+  void touch(map_type::value_type& e) {
+    if (e.second.touched) return;
+    e.second.touched = true;
+    touched_.push_back(&e);
+  }
+  fluxcap::group_state empty_;
+  map_type map_;  // node-based: pointers to entries stay valid
+  std::vector<map_type::value_type*> touched_;
+};
+
+struct worker_stats {
+  std::uint64_t events = 0, commits = 0, stale_refusals = 0, position_refusals = 0,
+                partitions_taken = 0, leases_lost = 0, reconnects = 0, bad_lines = 0;
+};
+
+constexpr std::uint64_t max_reported_bad_lines = 10;
+
+template <class Processor, class Make>
+class worker {
+ public:
+  worker(const redis_options& r, redis_client& c, const deployment& d, std::string fingerprint,
+         Make& make, std::string detections_field)
+      : r_(r),
+        c_(c),
+        d_(d),
+        fingerprint_(std::move(fingerprint)),
+        make_(make),
+        detections_field_(std::move(detections_field)) {
+    char host[256] = {};
+    (void)::gethostname(host, sizeof host - 1);
+    const auto k = fluxcap::hash_key::random();
+    char tail[32];
+    std::snprintf(tail, sizeof tail, "%08" PRIx64, k.k0 & 0xffffffffU);
+    id_ = std::string(host) + "/" + std::to_string(::getpid()) + "/" + tail;
+    start_ = static_cast<unsigned>(k.k1 % d.partitions);
+  }
+
+  int run() {
+    if (r_.run.stats)
+      std::fprintf(stderr, "fluxcap: worker %s: stream %s, %u partitions\n", id_.c_str(),
+                   r_.stream.c_str(), d_.partitions);
+    auto last_renew = clock_type::now() - std::chrono::hours(1);
+    auto lost_since = clock_type::now();
+    bool lost = false;
+    while (stop_requested == 0) {
+      try {
+        if (!c_.connected()) {
+          c_.connect();
+          ++stats_.reconnects;
+          lost = false;
+          std::fprintf(stderr, "fluxcap: worker: reconnected to Redis at %s\n", c_.where().c_str());
+        }
+        const auto now = clock_type::now();
+        if (now - last_renew >= std::chrono::milliseconds(r_.lease_ms / 3)) {
+          renew_and_acquire();
+          last_renew = now;
+        }
+        bool worked = false;
+        for (std::size_t i = 0; i < owned_.size() && stop_requested == 0; ++i) {
+          const auto result = process_batch(*owned_[i]);
+          if (result == batch_result::fatal) return finish(fatal_status_);
+          if (result == batch_result::dropped) {
+            // Refused: the other leases may be lost too (a long pause): check them before
+            // processing more.
+            owned_.erase(owned_.begin() + static_cast<std::ptrdiff_t>(i));
+            last_renew = clock_type::now() - std::chrono::hours(1);
+            worked = true;
+            break;
+          }
+          worked |= result == batch_result::worked;
+        }
+        if (!worked && stop_requested == 0)
+          std::this_thread::sleep_for(std::chrono::milliseconds(r_.poll_ms));
+      } catch (const redis_error& e) {
+        if (!e.connection()) throw;
+        // What was not committed is recomputed by whoever takes the partition (this
+        // worker too, after reconnecting: it reloads the committed state).
+        if (!lost)
+          std::fprintf(stderr, "fluxcap: worker: %s; dropping %zu partitions, reconnecting\n",
+                       e.what(), owned_.size());
+        owned_.clear();
+        c_.disconnect();
+        if (!lost) lost_since = clock_type::now();
+        lost = true;
+        if (clock_type::now() - lost_since > std::chrono::duration<double>(r_.reconnect_for)) {
+          std::fprintf(stderr, "fluxcap: worker: Redis lost for more than %g s: exiting\n",
+                       r_.reconnect_for);
+          return finish_status(exit_data);
+        }
+        std::this_thread::sleep_for(std::chrono::milliseconds(200));
+        last_renew = clock_type::now() - std::chrono::hours(1);
+      }
+    }
+    return finish(exit_ok);
+  }
+
+ private:
+  enum class batch_result : std::uint8_t { idle, worked, dropped, fatal };
+
+  struct partition {
+    unsigned p = 0;
+    std::string gen;
+    std::string lease_value;
+    std::string pos = "0-0";
+    std::string in, out, state, pos_key, lease, gen_key, meta;
+    std::unique_ptr<Processor> proc;
+    std::unique_ptr<partition_groups> groups;
+  };
+
+  [[nodiscard]] bool owns(unsigned p) const {
+    return std::any_of(owned_.begin(), owned_.end(), [p](const auto& o) { return o->p == p; });
+  }
+
+  void renew_and_acquire() {
+    static redis_script renew{rp::renew_script, {}};
+    static redis_script acquire{rp::acquire_script, {}};
+    const std::string ttl = std::to_string(r_.lease_ms);
+    for (std::size_t i = 0; i < owned_.size();) {
+      auto& o = *owned_[i];
+      const redis_reply rr = c_.eval(renew, {o.lease, o.gen_key}, {o.lease_value, o.gen, ttl});
+      if (rr->integer != 1) {
+        ++stats_.leases_lost;
+        std::fprintf(stderr, "fluxcap: worker: lease of partition %u lost; dropping it\n", o.p);
+        owned_.erase(owned_.begin() + static_cast<std::ptrdiff_t>(i));
+        continue;
+      }
+      ++i;
+    }
+    for (unsigned k = 0; k < d_.partitions && owned_.size() < r_.partitions_max; ++k) {
+      if (stop_requested != 0) return;
+      const unsigned p = (start_ + k) % d_.partitions;
+      if (owns(p)) continue;
+      const std::string lease = rp::partition_key(r_.stream, p, rp::lease_part);
+      const std::string gen_key = rp::partition_key(r_.stream, p, rp::gen_part);
+      const redis_reply ar = c_.eval(acquire, {lease, gen_key}, {id_, ttl});
+      if (ar->type != REDIS_REPLY_INTEGER || ar->integer <= 0) continue;
+      take(p, std::to_string(ar->integer));
+    }
+  }
+
+  /// A partition whose lease was just taken: its committed position and group states.
+  void take(unsigned p, const std::string& gen) {
+    auto o = std::make_unique<partition>();
+    o->p = p;
+    o->gen = gen;
+    o->lease_value = id_ + ":" + o->gen;
+    o->in = rp::partition_key(r_.stream, p, rp::in_part);
+    o->out = rp::partition_key(r_.stream, p, rp::out_part);
+    o->state = rp::partition_key(r_.stream, p, rp::state_part);
+    o->pos_key = rp::partition_key(r_.stream, p, rp::pos_part);
+    o->lease = rp::partition_key(r_.stream, p, rp::lease_part);
+    o->gen_key = rp::partition_key(r_.stream, p, rp::gen_part);
+    o->meta = rp::partition_key(r_.stream, p, rp::meta_part);
+    o->proc = make_(d_.key);
+    o->groups = std::make_unique<partition_groups>(o->proc->capacitor().make_state());
+    // The position first: states committed later than it would be ahead of it, but the
+    // lease is ours, so no commit comes between the two reads.
+    const redis_reply pos = c_.command({"GET", o->pos_key});
+    if (pos->type == REDIS_REPLY_STRING) o->pos = std::string(reply_text(pos.get()));
+    std::string cursor = "0";
+    std::size_t groups = 0;
+    do {
+      const redis_reply scan = c_.command({"HSCAN", o->state, cursor, "COUNT", "1000"});
+      if (scan->type != REDIS_REPLY_ARRAY || scan->elements != 2)
+        throw io_error("unexpected HSCAN reply for " + o->state);
+      cursor = std::string(reply_text(scan->element[0]));
+      const redisReply* items = scan->element[1];
+      for (std::size_t i = 0; i + 1 < items->elements; i += 2) {
+        const std::string_view blob = reply_text(items->element[i + 1]);
+        try {
+          o->groups->load(
+              std::string(reply_text(items->element[i])),
+              fluxcap::load_state(
+                  o->proc->capacitor(),
+                  std::span<const std::uint8_t>(reinterpret_cast<const std::uint8_t*>(blob.data()),
+                                                blob.size())));
+        } catch (const fluxcap::decode_error& e) {
+          throw io_error("partition " + std::to_string(p) + ": a group state in " + o->state +
+                         " does not decode: " + e.what());
+        }
+        ++groups;
+      }
+    } while (cursor != "0");
+    o->proc->set_group_backend(o->groups.get());
+    ++stats_.partitions_taken;
+    if (r_.run.stats)
+      std::fprintf(stderr,
+                   "fluxcap: worker: took partition %u (generation %s, position %s, %zu groups)\n",
+                   p, o->gen.c_str(), o->pos.c_str(), groups);
+    owned_.push_back(std::move(o));
+  }
+
+  batch_result process_batch(partition& o) {
+    const redis_reply entries =
+        c_.command({"XRANGE", o.in, "(" + o.pos, "+", "COUNT", std::to_string(r_.batch)});
+    if (entries->type != REDIS_REPLY_ARRAY || entries->elements == 0) return batch_result::idle;
+
+    // The batch's output lines, one after the other in out_text_ (no allocation a line).
+    struct output {
+      std::string_view id, n;
+      std::size_t begin = 0, size = 0;
+    };
+    std::vector<output> outputs;
+    out_text_.clear();
+    std::string_view last_id;
+    std::uint64_t events = 0;
+    bool stop_at_bad = false;
+    const std::size_t padding = line_parser::padding();
+    const std::uint64_t max_line = r_.run.max_line_bytes;
+    for (std::size_t i = 0; i < entries->elements; ++i) {
+      const redisReply* e = entries->element[i];
+      if (e->type != REDIS_REPLY_ARRAY || e->elements != 2) continue;
+      const std::string_view id = reply_text(e->element[0]);
+      const redisReply* f = e->element[1];
+      std::string_view n, line;
+      bool has_line = false;
+      for (std::size_t k = 0; f->type == REDIS_REPLY_ARRAY && k + 1 < f->elements; k += 2) {
+        const std::string_view name = reply_text(f->element[k]);
+        if (name == "n") n = reply_text(f->element[k + 1]);
+        if (name == "l") {
+          line = reply_text(f->element[k + 1]);
+          has_line = true;
+        }
+      }
+      const std::size_t begin = out_text_.size();
+      problem_.clear();
+      bool good = false;
+      if (!has_line) {
+        problem_ = "stream entry without a line (field 'l')";
+      } else if (line.size() > max_line) {
+        problem_ = "line longer than " + std::to_string(max_line) + " bytes (--max-line-bytes)";
+      } else {
+        buffer_.assign(line);
+        buffer_.resize(line.size() + padding, '\0');
+        const auto result = o.proc->process(std::string_view(buffer_.data(), line.size()),
+                                            buffer_.size(), out_text_, problem_);
+        good = result != Processor::outcome::bad;
+        if (result == Processor::outcome::event) ++events;
+      }
+      if (!good) {
+        ++stats_.bad_lines;
+        if (r_.run.on_error == error_mode::fail) {
+          std::fprintf(stderr, "fluxcap: stream %s partition %u entry %.*s (line %.*s): %s\n",
+                       r_.stream.c_str(), o.p, static_cast<int>(id.size()), id.data(),
+                       static_cast<int>(n.size()), n.data(), problem_.c_str());
+          stop_at_bad = true;
+          break;
+        }
+        const bool pass = r_.run.on_error == error_mode::pass;
+        if (stats_.bad_lines <= max_reported_bad_lines)
+          std::fprintf(stderr,
+                       "fluxcap: warning: stream %s partition %u entry %.*s (line %.*s): %s; "
+                       "line %s\n",
+                       r_.stream.c_str(), o.p, static_cast<int>(id.size()), id.data(),
+                       static_cast<int>(n.size()), n.data(), problem_.c_str(),
+                       pass ? "passed through unchanged" : "skipped");
+        out_text_.resize(begin);  // a bad line appends nothing; to be sure
+        if (pass) out_text_.append(line);
+        good = pass;
+      }
+      last_id = id;
+      const std::size_t size = out_text_.size() - begin;
+      if (good &&
+          (!r_.detections_only ||
+           has_detection(std::string_view(out_text_).substr(begin, size), detections_field_)))
+        outputs.push_back({id, n, begin, size});
+      else
+        out_text_.resize(begin);
+    }
+    if (!last_id.empty()) {
+      const auto committed = commit(o, outputs, last_id);
+      if (committed != batch_result::worked) return committed;
+      stats_.events += events;
+    }
+    if (stop_at_bad) {
+      fatal_status_ = exit_data;
+      return batch_result::fatal;
+    }
+    return batch_result::worked;
+  }
+
+  template <class Outputs>
+  batch_result commit(partition& o, const Outputs& outputs, std::string_view new_pos) {
+    static redis_script script{rp::commit_script, {}};
+    std::vector<std::vector<std::uint8_t> > blobs;
+    const auto& touched = o.groups->touched();
+    blobs.reserve(touched.size());
+    for (const auto* e : touched)
+      blobs.push_back(fluxcap::save_state(o.proc->capacitor(), e->second.state));
+    const std::string n_out = std::to_string(outputs.size());
+    const std::string n_state = std::to_string(touched.size());
+    std::vector<std::string_view> args{o.lease_value, o.gen, o.pos,  new_pos,
+                                       fingerprint_,  n_out, n_state};
+    args.reserve(args.size() + 3 * outputs.size() + 2 * touched.size());
+    for (const auto& out : outputs) {
+      args.push_back(out.id);
+      args.push_back(out.n);
+      args.push_back(std::string_view(out_text_).substr(out.begin, out.size));
+    }
+    for (std::size_t i = 0; i < touched.size(); ++i) {
+      args.push_back(touched[i]->first);
+      args.emplace_back(reinterpret_cast<const char*>(blobs[i].data()), blobs[i].size());
+    }
+    test_point("before-commit");
+    const redis_reply r =
+        c_.eval(script, {o.lease, o.gen_key, o.pos_key, o.state, o.out, o.meta}, args);
+    test_point("after-commit");
+    const std::string_view verdict = reply_text(r.get());
+    if (verdict == "ok") {
+      o.pos = std::string(new_pos);
+      o.groups->committed();
+      ++stats_.commits;
+      return batch_result::worked;
+    }
+    if (verdict == "lease") {
+      ++stats_.stale_refusals;
+      std::fprintf(stderr,
+                   "fluxcap: worker: commit to partition %u refused: generation %s is stale "
+                   "(another worker took the partition); dropping it\n",
+                   o.p, o.gen.c_str());
+      return batch_result::dropped;
+    }
+    if (verdict == "position") {
+      ++stats_.position_refusals;
+      std::fprintf(stderr,
+                   "fluxcap: worker: commit to partition %u refused: the committed position "
+                   "is not %s; dropping it\n",
+                   o.p, o.pos.c_str());
+      return batch_result::dropped;
+    }
+    std::fprintf(stderr,
+                 "fluxcap: worker: commit to partition %u refused: it was committed with "
+                 "another spec or other options (%s)\n",
+                 o.p, std::string(verdict).c_str());
+    fatal_status_ = exit_usage;
+    return batch_result::fatal;
+  }
+
+  /// Releases the leases (every batch is committed by now) and reports.
+  int finish(int status) {
+    static redis_script release{rp::release_script, {}};
+    for (const auto& o : owned_) {
+      try {
+        (void)c_.eval(release, {o->lease}, {o->lease_value});
+      } catch (const redis_error&) {
+        break;  // the leases expire
+      }
+    }
+    owned_.clear();
+    return finish_status(status);
+  }
+
+  int finish_status(int status) {
+    if (r_.run.stats)
+      std::fprintf(stderr,
+                   "fluxcap: worker: %" PRIu64 " events, %" PRIu64 " commits, %" PRIu64
+                   " commits refused as stale, %" PRIu64 " refused for their position, %" PRIu64
+                   " partitions taken, %" PRIu64 " leases lost, %" PRIu64 " reconnects, %" PRIu64
+                   " bad lines\n",
+                   stats_.events, stats_.commits, stats_.stale_refusals, stats_.position_refusals,
+                   stats_.partitions_taken, stats_.leases_lost, stats_.reconnects,
+                   stats_.bad_lines);
+    return status;
+  }
+
+  const redis_options& r_;
+  redis_client& c_;
+  deployment d_;
+  std::string fingerprint_;
+  Make& make_;
+  std::string detections_field_;
+  std::string id_;
+  unsigned start_ = 0;
+  std::vector<std::unique_ptr<partition> > owned_;
+  worker_stats stats_;
+  std::string buffer_;
+  std::string out_text_;
+  std::string problem_;
+  int fatal_status_ = exit_data;
+};
+
+int run_worker(const redis_options& r) {
+  redis_client c(r.url, r.timeout);
+  c.connect();
+  if (const std::string warning = check_server(c); !warning.empty())
+    std::fprintf(stderr, "fluxcap: warning: %s\n", warning.c_str());
+  const std::string fingerprint = spec_fingerprint(r);
+  return with_processors(
+      r, true, [&](auto& make, const std::string& routing, const std::string& detections) {
+        const deployment d = open_deployment(c, r.stream, r.partitions, routing, true);
+        static redis_script claim{rp::claim_spec_script, {}};
+        const redis_reply claimed = c.eval(claim, {rp::deployment_key(r.stream)}, {fingerprint});
+        if (reply_text(claimed.get()) != fingerprint)
+          throw usage_error("stream '" + r.stream + "' is worked on with another spec or other " +
+                            "options (fingerprint " + std::string(reply_text(claimed.get())) +
+                            "; this worker's: " + fingerprint + "): refused");
+        using processor = typename std::decay_t<decltype(make(d.key))>::element_type;
+        using make_type = std::decay_t<decltype(make)>;
+        worker<processor, make_type> w(r, c, d, fingerprint, make, detections);
+        return w.run();
+      });
+}
+
+// ---------------------------------------------------------------------------------------
+// collect
+
+int collect(const redis_options& r) {
+  redis_client c(r.url, r.timeout);
+  c.connect();
+  const deployment d = open_deployment(c, r.stream, std::nullopt, {}, false);
+  struct cursor {
+    std::string key;
+    std::string last = "-";
+    redis_reply chunk;
+    std::size_t next = 0;
+    bool done = false;
+  };
+  std::vector<cursor> cursors(d.partitions);
+  for (unsigned p = 0; p < d.partitions; ++p)
+    cursors[p].key = rp::partition_key(r.stream, p, rp::out_part);
+  // The head of partition p: (line number, output line); false when it has no more.
+  auto head = [&](cursor& k, std::uint64_t& n, std::string_view& line) -> bool {
+    for (;;) {
+      if (k.done) return false;
+      if (k.chunk && k.next < k.chunk->elements) {
+        const redisReply* e = k.chunk->element[k.next];
+        const redisReply* f = e->element[1];
+        n = 0;
+        line = {};
+        for (std::size_t i = 0; i + 1 < f->elements; i += 2) {
+          const std::string_view name = reply_text(f->element[i]);
+          const std::string_view v = reply_text(f->element[i + 1]);
+          if (name == "n") (void)std::from_chars(v.data(), v.data() + v.size(), n);
+          if (name == "o") line = v;
+        }
+        return true;
+      }
+      const std::string start = k.last == "-" ? "-" : "(" + k.last;
+      k.chunk = c.command({"XRANGE", k.key, start, "+", "COUNT", "1000"});
+      k.next = 0;
+      if (k.chunk->type != REDIS_REPLY_ARRAY || k.chunk->elements == 0) {
+        k.done = true;
+        return false;
+      }
+      const redisReply* last = k.chunk->element[k.chunk->elements - 1];
+      k.last = std::string(reply_text(last->element[0]));
+    }
+  };
+  using item = std::pair<std::uint64_t, unsigned>;
+  std::priority_queue<item, std::vector<item>, std::greater<> > heads;
+  std::uint64_t n = 0;
+  std::string_view line;
+  for (unsigned p = 0; p < d.partitions; ++p)
+    if (head(cursors[p], n, line)) heads.emplace(n, p);
+  output_buffer out(STDOUT_FILENO);
+  while (!heads.empty()) {
+    const unsigned p = heads.top().second;
+    heads.pop();
+    (void)head(cursors[p], n, line);
+    out.buffer().append(line);
+    out.buffer() += '\n';
+    out.maybe_flush();
+    ++cursors[p].next;
+    if (head(cursors[p], n, line)) heads.emplace(n, p);
+  }
+  out.flush();
+  return exit_ok;
+}
+
+}  // namespace
+
+int redis_main(int argc, const char* const* argv) {
+  // A SIGTERM from the start on means: stop at the next batch boundary.
+  if (std::string_view(argv[1]) == "worker") install_stop_handlers();
+  try {
+    const redis_options r = parse_redis_options(argc, argv);
+    if (r.help) {
+      std::fputs(r.cmd == "produce"  ? produce_help
+                 : r.cmd == "worker" ? worker_help
+                                     : collect_help,
+                 stdout);
+      return exit_ok;
+    }
+    if (r.cmd == "produce") return produce(r);
+    if (r.cmd == "worker") return run_worker(r);
+    return collect(r);
+  } catch (const fluxcap::spec_error& e) {
+    return fail(exit_usage, e.what());
+  } catch (const fluxcap::sigma::sigma_error& e) {
+    return fail(exit_usage, e.what());
+  } catch (const usage_error& e) {
+    return fail(exit_usage, e.what());
+  } catch (const redis_error& e) {
+    return fail(exit_data, e.what());
+  } catch (const io_error& e) {
+    return fail(exit_data, e.what());
+  } catch (const std::bad_alloc&) {
+    return fail(exit_data, "out of memory");
+  } catch (const std::exception& e) {
+    return fail(exit_data, std::string("unexpected error: ") + e.what());
+  }
+}
+
+#endif
+
+}  // namespace fluxcap_cli

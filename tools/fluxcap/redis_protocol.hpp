@@ -1,0 +1,184 @@
+// The Redis Streams protocol of `fluxcap produce / worker / collect` (docs/scale-out.md,
+// "Redis Streams workers"): partition routing (a frozen hash), key names, the Lua
+// scripts of leases and commits, and the fingerprints a deployment records. Pure code,
+// no Redis client: the unit tests pin it without a server.
+#pragma once
+
+#include <fluxcap/hash.hpp>
+
+#include <cstdint>
+#include <string>
+#include <string_view>
+
+namespace fluxcap_cli::redis_protocol {
+
+/// The protocol's version, recorded in the deployment record (`format`).
+inline constexpr std::string_view format = "fluxcap-redis 1";
+
+/// Partitions of a deployment when `--partitions` is not given at creation.
+inline constexpr unsigned default_partitions = 16;
+/// Most partitions a deployment may have (bounds the keys a worker scans).
+inline constexpr unsigned max_partitions = 4096;
+
+/// The key of the partition hash: SipHash-2-4's reference key (bytes 00..0f), so that
+/// the routing is plain SipHash-2-4 and anyone can recompute it. Frozen: changing it (or
+/// the function) moves groups between partitions and breaks every deployment.
+inline constexpr fluxcap::hash_key partition_hash_key{0x0706050403020100ULL, 0x0f0e0d0c0b0a0908ULL};
+
+/// SipHash-2-4 of `group_key` under partition_hash_key. `group_key` is the key the
+/// processors group by: '=' and the value, or empty when the field is missing or null.
+[[nodiscard]] inline std::uint64_t partition_hash(std::string_view group_key) noexcept {
+  return fluxcap::detail::siphash<2, 4>(partition_hash_key, group_key.data(), group_key.size());
+}
+
+/// The partition of `group_key` among `partitions`: partition_hash mod partitions.
+[[nodiscard]] inline unsigned partition_of(std::string_view group_key,
+                                           unsigned partitions) noexcept {
+  return static_cast<unsigned>(partition_hash(group_key) % partitions);
+}
+
+/// Whether `name` may name a stream: 1 to 64 bytes of letters, digits, '_', '-', '.'
+/// (no '{' or '}', which would change the hash tags, no ':' which separates key parts).
+[[nodiscard]] inline bool valid_stream_name(std::string_view name) noexcept {
+  if (name.empty() || name.size() > 64) return false;
+  for (const char c : name) {
+    const bool ok = (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
+                    c == '_' || c == '-' || c == '.';
+    if (!ok) return false;
+  }
+  return true;
+}
+
+/// The deployment record (a hash, its own slot): format, partitions, hash_key, routing,
+/// spec. `fluxcap:{NAME}:deployment`.
+[[nodiscard]] inline std::string deployment_key(std::string_view stream) {
+  return "fluxcap:{" + std::string(stream) + "}:deployment";
+}
+/// The input sequence counter (producers reserve line numbers from it).
+[[nodiscard]] inline std::string sequence_key(std::string_view stream) {
+  return "fluxcap:{" + std::string(stream) + "}:seq";
+}
+
+/// A key of partition `p`: `fluxcap:{NAME/p}:<part>`. Redis hashes only the text between
+/// the first '{' and the next '}', so the tag `{NAME/p}` puts all keys of one partition in
+/// one slot (one Lua script may write them all, also on Redis Cluster), and different
+/// partitions in different slots.
+[[nodiscard]] inline std::string partition_key(std::string_view stream, unsigned p,
+                                               std::string_view part) {
+  return "fluxcap:{" + std::string(stream) + "/" + std::to_string(p) + "}:" + std::string(part);
+}
+
+/// The parts of a partition's keys.
+inline constexpr std::string_view in_part = "in";        ///< stream: n, l (input line)
+inline constexpr std::string_view out_part = "out";      ///< stream: n, o (output line)
+inline constexpr std::string_view state_part = "state";  ///< hash: group key -> state blob
+inline constexpr std::string_view pos_part = "pos";      ///< string: last input ID committed
+inline constexpr std::string_view lease_part = "lease";  ///< string: "worker:generation", PX
+inline constexpr std::string_view gen_part = "gen";      ///< integer: last generation given
+inline constexpr std::string_view meta_part = "meta";    ///< hash: spec, stale_commits, ...
+
+/// Creates the deployment record unless there is one; returns its fields.
+/// KEYS[1] deployment. ARGV: format, partitions, hash_key, routing.
+/// Reply: [format, partitions, hash_key, routing, spec] as recorded.
+inline constexpr std::string_view create_deployment_script = R"lua(
+if redis.call('EXISTS', KEYS[1]) == 0 then
+  redis.call('HSET', KEYS[1], 'format', ARGV[1], 'partitions', ARGV[2], 'hash_key', ARGV[3],
+             'routing', ARGV[4])
+end
+return redis.call('HMGET', KEYS[1], 'format', 'partitions', 'hash_key', 'routing', 'spec')
+)lua";
+
+/// Records the spec fingerprint of the deployment unless one is recorded; returns the
+/// recorded one. KEYS[1] deployment. ARGV[1] spec fingerprint.
+inline constexpr std::string_view claim_spec_script = R"lua(
+redis.call('HSETNX', KEYS[1], 'spec', ARGV[1])
+return redis.call('HGET', KEYS[1], 'spec')
+)lua";
+
+/// Takes or renews the lease of a partition. KEYS: lease, gen. ARGV: worker id, lease
+/// milliseconds. Reply: the generation held (a new one when taken), 0 when another
+/// worker holds the lease.
+inline constexpr std::string_view acquire_script = R"lua(
+local v = redis.call('GET', KEYS[1])
+if v then
+  local id, g = string.match(v, '^(.*):(%d+)$')
+  if id == ARGV[1] then
+    redis.call('PEXPIRE', KEYS[1], ARGV[2])
+    return tonumber(g)
+  end
+  return 0
+end
+local g = redis.call('INCR', KEYS[2])
+redis.call('SET', KEYS[1], ARGV[1] .. ':' .. g, 'PX', ARGV[2])
+return g
+)lua";
+
+/// Renews a lease held. KEYS: lease, gen. ARGV: "worker:generation", generation, lease
+/// milliseconds. A lease that expired while no one took it (the generation is still ours)
+/// is taken back. Reply 1, or 0 when the lease is lost.
+inline constexpr std::string_view renew_script = R"lua(
+local v = redis.call('GET', KEYS[1])
+if v == ARGV[1] or (not v and redis.call('GET', KEYS[2]) == ARGV[2]) then
+  redis.call('SET', KEYS[1], ARGV[1], 'PX', ARGV[3])
+  return 1
+end
+return 0
+)lua";
+
+/// Gives a lease up. KEYS[1] lease. ARGV[1] "worker:generation".
+inline constexpr std::string_view release_script = R"lua(
+if redis.call('GET', KEYS[1]) == ARGV[1] then redis.call('DEL', KEYS[1]) return 1 end
+return 0
+)lua";
+
+/// The commit of a batch, atomic and fenced. KEYS: lease, gen, pos, state, out, meta.
+/// ARGV: "worker:generation", generation, the committed position expected, the new
+/// position, the spec fingerprint, the number of outputs, the number of states, then
+/// per output its ID (the input's), line number and line, then per state the group key
+/// and the state blob. Reply: "ok", or what refused it: "lease" (a stale owner: another
+/// worker took the partition since; counted in meta's stale_commits), "position" (the
+/// committed position is not the one expected), "spec" (another spec committed here;
+/// counted in meta's spec_refusals). Nothing is written unless every check passed, and
+/// no write can fail after them (output IDs are above the committed position, which is
+/// at least the last output's ID).
+inline constexpr std::string_view commit_script = R"lua(
+local v = redis.call('GET', KEYS[1])
+if v ~= ARGV[1] and (v or redis.call('GET', KEYS[2]) ~= ARGV[2]) then
+  redis.call('HINCRBY', KEYS[6], 'stale_commits', 1)
+  return 'lease'
+end
+local pos = redis.call('GET', KEYS[3]) or '0-0'
+if pos ~= ARGV[3] then return 'position' end
+local spec = redis.call('HGET', KEYS[6], 'spec')
+if not spec then
+  redis.call('HSET', KEYS[6], 'spec', ARGV[5])
+elseif spec ~= ARGV[5] then
+  redis.call('HINCRBY', KEYS[6], 'spec_refusals', 1)
+  return 'spec'
+end
+local i = 8
+for k = 1, tonumber(ARGV[6]) do
+  redis.call('XADD', KEYS[5], ARGV[i], 'n', ARGV[i + 1], 'o', ARGV[i + 2])
+  i = i + 3
+end
+for k = 1, tonumber(ARGV[7]) do
+  redis.call('HSET', KEYS[4], ARGV[i], ARGV[i + 1])
+  i = i + 2
+end
+redis.call('SET', KEYS[3], ARGV[4])
+redis.call('HINCRBY', KEYS[6], 'commits', 1)
+return 'ok'
+)lua";
+
+/// 128-bit fingerprint of `text` as 32 hex digits (SipHash-1-3-128, fixed key): for the
+/// spec fingerprint, which must be the same in every process.
+[[nodiscard]] inline std::string fingerprint_hex(std::string_view text) {
+  const auto h = fluxcap::detail::siphash128<1, 3>(partition_hash_key, text.data(), text.size());
+  static constexpr char digits[] = "0123456789abcdef";
+  std::string out;
+  for (const std::uint64_t w : h)
+    for (int shift = 60; shift >= 0; shift -= 4) out += digits[(w >> shift) & 0xf];
+  return out;
+}
+
+}  // namespace fluxcap_cli::redis_protocol
