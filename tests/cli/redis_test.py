@@ -350,6 +350,10 @@ def main():
                   "--state", "x"], b"--state"),
                 (["collect", "--redis", "redis://127.0.0.1:1", "--stream", "s", "--batch", "5"],
                  b"unknown option"),
+                (["worker", "--redis", "redis://127.0.0.1:1", "--stream", "s", "--rules",
+                  os.path.join(HERE, "data", "correlation", "rules.yml"), "--profile",
+                  os.path.join(HERE, "data", "correlation", "profile.yml")],
+                 b"correlation rules, which Redis workers cannot run yet"),
                 (["worker", "--redis", "redis://127.0.0.1:1", "--stream", "s"], b"--spec")):
             r = subprocess.run([fluxcap] + argv, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
             check(r.returncode == 2 and message in r.stderr,

@@ -3,6 +3,7 @@
 // the protocol of redis_protocol.hpp. docs/scale-out.md describes the protocol and what
 // each role guarantees.
 #include "redis_commands.hpp"
+#include "sigma_correlation.hpp"
 
 #include "options.hpp"
 
@@ -530,7 +531,16 @@ int with_processors(const redis_options& r, bool announce, F&& f) {
         },
         memory_variant);
   }
-  const sigma_rule_set rules = load_sigma_rules(o);
+  sigma_correlation_set correlations;
+  const sigma_rule_set rules = load_sigma_rules(o, correlations);
+  // A correlation groups by its own fields (a user), across the partitions, which are by
+  // the profile's group (a host): no partition sees all of a correlation group's events.
+  if (!correlations.rules.empty())
+    throw usage_error(
+        "the rules include " + std::to_string(correlations.rules.size()) + " correlation rule" +
+        (correlations.rules.size() == 1 ? "" : "s") +
+        ", which Redis workers cannot run yet (their group-by crosses the partitions); run "
+        "them with `fluxcap run`");
   const std::size_t unsupported = rules.compiled.count(fluxcap::sigma::rule_status::unsupported);
   if (o.strict && unsupported > 0) {
     std::fputs(unsupported_rules_text(rules).c_str(), stderr);
@@ -581,10 +591,11 @@ bool has_detection(std::string_view line, const std::string& field) {
 
 int produce(const redis_options& r) {
   redis_client c(r.url, r.timeout);
-  c.connect();
-  if (const std::string warning = check_server(c); !warning.empty())
-    std::fprintf(stderr, "fluxcap: warning: %s\n", warning.c_str());
+  // Connected once the rules are read: their errors come first, with nothing done.
   return with_processors(r, false, [&](auto& make, const std::string& routing, const std::string&) {
+    c.connect();
+    if (const std::string warning = check_server(c); !warning.empty())
+      std::fprintf(stderr, "fluxcap: warning: %s\n", warning.c_str());
     const deployment d = open_deployment(c, r.stream, r.partitions, routing, true);
     auto proc = make(d.key);
     std::vector<std::string> in_keys;
@@ -1075,12 +1086,13 @@ class worker {
 
 int run_worker(const redis_options& r) {
   redis_client c(r.url, r.timeout);
-  c.connect();
-  if (const std::string warning = check_server(c); !warning.empty())
-    std::fprintf(stderr, "fluxcap: warning: %s\n", warning.c_str());
   const std::string fingerprint = spec_fingerprint(r);
+  // Connected once the rules are read: their errors come first, with nothing done.
   return with_processors(
       r, true, [&](auto& make, const std::string& routing, const std::string& detections) {
+        c.connect();
+        if (const std::string warning = check_server(c); !warning.empty())
+          std::fprintf(stderr, "fluxcap: warning: %s\n", warning.c_str());
         const deployment d = open_deployment(c, r.stream, r.partitions, routing, true);
         static redis_script claim{rp::claim_spec_script, {}};
         const redis_reply claimed = c.eval(claim, {rp::deployment_key(r.stream)}, {fingerprint});
