@@ -10,6 +10,8 @@
 #include "correlation_state_rig.hpp"
 
 #include <algorithm>
+#include <bit>
+#include <cmath>
 #include <cstdint>
 #include <fstream>
 #include <functional>
@@ -325,6 +327,38 @@ TEST_CASE("correlation state: structural checks behind a valid checksum") {
     blob b = good;  // a group count one lower: the last group is trailing bytes
     b[116] = static_cast<std::uint8_t>(b[116] - 1);
     CHECK(code_of(b) == decode_errc::trailing_bytes);
+  }
+  {
+    // One value_sum group (exact window): its value and its time, found by their bytes.
+    rig<sigma::exact_windows> one(small_options());
+    sigma::dense_field_event e;
+    e.set("ts", "1800000000.000").set("User", "solo").set("V", "3.25");
+    one.engine->process(std::vector<std::uint32_t>{1}, e);
+    const blob b = sigma::save_correlation_state(*one.engine);
+    const auto replaced = [&](std::uint64_t from, std::uint64_t to) {
+      blob out = b;
+      for (std::size_t at = groups_at; at + 8 <= out.size() - 8; ++at) {
+        std::uint64_t v = 0;
+        for (std::size_t i = 0; i < 8; ++i) v |= std::uint64_t{out[at + i]} << (8 * i);
+        if (v != from) continue;
+        for (std::size_t i = 0; i < 8; ++i) out[at + i] = static_cast<std::uint8_t>(to >> (8 * i));
+        return out;
+      }
+      FAIL("value not found");
+      return out;
+    };
+    rig<sigma::exact_windows> ok;
+    CHECK_NOTHROW(sigma::load_correlation_state(*ok.engine, b));
+    // A NaN in the window (the engine adds finite numbers only).
+    CHECK(code_of(replaced(std::bit_cast<std::uint64_t>(3.25),
+                           std::bit_cast<std::uint64_t>(std::nan("")))) ==
+          decode_errc::inconsistent);
+    // The group's time after its window's newest event (the first occurrence is the
+    // group's latest time).
+    CHECK(code_of(replaced(1'800'000'000'000, 1'800'000'000'001)) == decode_errc::inconsistent);
+    // Out of range.
+    CHECK(code_of(replaced(1'800'000'000'000, std::uint64_t{1} << 62)) ==
+          decode_errc::inconsistent);
   }
   {
     // The same group twice: the first group's bytes repeated.

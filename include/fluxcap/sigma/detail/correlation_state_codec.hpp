@@ -15,6 +15,7 @@
 
 #include <algorithm>
 #include <bit>
+#include <cmath>
 #include <cstddef>
 #include <cstdint>
 #include <cstring>
@@ -381,7 +382,13 @@ struct correlation_state_codec {
   static bool window_at(const W& w, event_time latest) noexcept {
     if constexpr (requires { w.events(); }) {
       const auto& ev = w.events();
-      return ev.size() > 0 && ev.at(ev.end_index() - 1).t == latest;
+      if (ev.size() == 0 || ev.at(ev.end_index() - 1).t != latest) return false;
+      // Values are finite (the engine adds parsed numbers only): a NaN would also break
+      // the ordering percentile() sorts by.
+      if constexpr (std::is_floating_point_v<std::decay_t<decltype(ev.at(0).payload)>>)
+        for (std::size_t i = ev.begin_index(); i < ev.end_index(); ++i)
+          if (!std::isfinite(ev.at(i).payload)) return false;
+      return true;
     } else if constexpr (requires { w.generation_ring(); }) {
       return ring_at(w.ring(), latest) && ring_at(w.generation_ring(), latest) &&
              w.rejected_values() == 0;
