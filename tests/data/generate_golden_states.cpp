@@ -1,5 +1,5 @@
 // Writes the golden state blobs of tests/data/ (state format versions 1 and 2, store
-// format version 2) that are not
+// format version 2, correlation state format version 3) that are not
 // there yet: a committed blob is never rewritten (later sizing changes would change its
 // bytes). Not run by the tests: they decode the committed blobs, so that a format change
 // that breaks old states fails CI. Add blobs for a new format version, keeping the old:
@@ -7,8 +7,10 @@
 //   cmake --build BUILD --target fluxcap_golden_generator
 //   BUILD/tests/fluxcap_golden_generator tests/data
 //
-// What each blob holds is spelled out in tests/test_golden_states.cpp, which checks it.
+// What each blob holds is spelled out in tests/test_golden_states.cpp, which checks it
+// (the correlation states: tests/sigma/test_correlation_state.cpp).
 #include <fluxcap/fluxcap.hpp>
+#include <fluxcap/sigma/correlation_state.hpp>
 
 #include <cstdint>
 #include <cstdio>
@@ -19,6 +21,7 @@
 #include <string>
 #include <vector>
 
+#include "../sigma/correlation_state_rig.hpp"
 #include "golden_states.hpp"
 
 namespace {
@@ -70,6 +73,17 @@ void write_store(const std::string& dir, const std::string& prefix,
     write(dir, prefix + "_delta.bin", fluxcap::save_store_delta(cap, loaded, delta_attachments));
 }
 
+/// A correlation engine's state (format version 3) after the first golden_split events
+/// of the rig's golden stream (tests/sigma/correlation_state_rig.hpp).
+template <class Windows>
+void write_correlation_state(const std::string& dir, const std::string& name) {
+  if (std::ifstream(dir + "/" + name)) return;
+  corr_rig::rig<Windows> r;
+  const auto events = corr_rig::stream(corr_rig::golden_seed, corr_rig::golden_events);
+  for (std::size_t i = 0; i < corr_rig::golden_split; ++i) r.process(events[i]);
+  write(dir, name, fluxcap::sigma::save_correlation_state(*r.engine));
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
@@ -87,5 +101,8 @@ int main(int argc, char** argv) {
   // Version 3: the same store with attachments (named blobs committed with the groups).
   write_store<fluxcap::default_hash>(dir, "store_v3_bloom_attached", golden::store_attachments(),
                                      golden::delta_attachments());
+  // Format version 3: Sigma correlation states, exact and bounded windows.
+  write_correlation_state<fluxcap::sigma::exact_windows>(dir, "corr_v3_exact.bin");
+  write_correlation_state<fluxcap::sigma::bounded_windows>(dir, "corr_v3_bounded.bin");
   return 0;
 }

@@ -53,6 +53,10 @@ FLUXCAP_BEGIN_NAMESPACE
 
 namespace sigma {
 
+namespace detail {
+struct correlation_state_codec;  // correlation_state.hpp: saves and restores an engine's state
+}  // namespace detail
+
 struct correlation_options {
   /// Live (correlation, group) states, all correlations together.
   std::size_t max_groups = 100000;
@@ -248,6 +252,8 @@ class correlation_engine {
   }
 
  private:
+  friend struct detail::correlation_state_codec;
+
   struct pending_hit {
     std::uint32_t rank;
     std::uint32_t correlation;
