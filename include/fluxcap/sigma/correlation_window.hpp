@@ -129,6 +129,9 @@ class timed_events {
 
   /// [first, last) of entries at times in (now - span, now].
   [[nodiscard]] std::pair<std::size_t, std::size_t> range(event_time now) const noexcept {
+    // At the newest time (the engine's every query) the window is what add() kept: every
+    // entry is in (newest - span, newest], so no search.
+    if (now == newest_) return {head_, items_.size()};
     const auto begin = items_.begin() + static_cast<std::ptrdiff_t>(head_);
     const auto lo = std::upper_bound(begin, items_.end(), now - span_,
                                      [](event_time v, const entry& e) { return v < e.t; });
