@@ -22,8 +22,12 @@
 // Memory: one state per live group, at most `max_groups` (a new group past it is
 // refused and counted; groups whose window is empty are dropped first); an exact window
 // keeps at most `max_window_events` (the oldest is dropped past it, and counted).
-// temporal and temporal_ordered keep one time per referenced rule and group. The engine
-// is single-threaded (one per thread or shard, like the flux capacitor's state).
+// temporal and temporal_ordered keep one time per referenced rule and group. Groups are
+// found through an open-addressing index over their keys' keyed hashes (keys compared
+// whole); once warm, process() allocates nothing but for a new group or an exact window
+// outgrowing its storage (bench/bench_correlation_engine.cpp checks it).
+// drop_idle_groups(now) frees groups whose window is empty at the embedder's clock. The
+// engine is single-threaded (one per thread or shard, like the flux capacitor's state).
 #pragma once
 
 #include <fluxcap/detail/abi_macros.hpp>
