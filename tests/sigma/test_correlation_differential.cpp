@@ -9,7 +9,9 @@
 //   generation (ceil(span / 7)). The model evaluates the condition over every window
 //   start the stated edge allows;
 // - HyperLogLog: within 3 standard errors (1.04 / sqrt(64)) + 0.5 of the distinct count in
-//   at least 99 % of queries (the fraction of decisions outside it is counted and bounded);
+//   at least 99 % of queries (the fraction of decisions outside it is counted and bounded;
+//   the same sketch, fed apart with the same matches, is compared with the exact distinct
+//   count of the same buckets on every query, and must be within it in >= 99 %);
 // - percentiles: within 1 % (relative) of the nearest-rank value of the covered values
 //   (values here span a factor of 3, so the sketch never collapses), where the exact mode
 //   interpolates between the closest ranks (docs/semantics.md: a stated difference);
