@@ -22,8 +22,12 @@
 // Memory: one state per live group, at most `max_groups` (a new group past it is
 // refused and counted; groups whose window is empty are dropped first); an exact window
 // keeps at most `max_window_events` (the oldest is dropped past it, and counted).
-// temporal and temporal_ordered keep one time per referenced rule and group. The engine
-// is single-threaded (one per thread or shard, like the flux capacitor's state).
+// temporal and temporal_ordered keep one time per referenced rule and group. Groups are
+// found through an open-addressing index over their keys' keyed hashes (keys compared
+// whole); once warm, process() allocates nothing but for a new group or an exact window
+// outgrowing its storage (bench/bench_correlation_engine.cpp checks it).
+// drop_idle_groups(now) frees groups whose window is empty at the embedder's clock. The
+// engine is single-threaded (one per thread or shard, like the flux capacitor's state).
 #pragma once
 
 #include <fluxcap/detail/abi_macros.hpp>
@@ -102,7 +106,6 @@ class correlation_engine {
       : rules_(std::move(correlations)),
         fields_(std::move(fields)),
         options_(options),
-        groups_by_key_(0, key_hash{hash}, key_equal{}),
         hash_(std::move(hash)) {
     const std::size_t n = rules_.size();
     runtime_.resize(n);
@@ -232,11 +235,26 @@ class correlation_engine {
   /// Whether a correlation's firing is reported (the same rule for chains).
   [[nodiscard]] bool reports_correlation(std::size_t c) const { return runtime_.at(c).reported; }
   [[nodiscard]] const correlation_counters& counters() const noexcept { return counters_; }
-  [[nodiscard]] std::size_t live_groups() const noexcept { return groups_by_key_.size(); }
+  [[nodiscard]] std::size_t live_groups() const noexcept { return live_; }
+
+  /// Drops every group whose window is empty at `now` (counted in groups_expired), with
+  /// its key and window: an embedder's periodic call with its stream's clock keeps idle
+  /// groups from holding memory (the engine never does it on its own but when max_groups
+  /// are live: each group has its own clock, and only the embedder knows when every
+  /// group's clock has passed `now`). Returns the number dropped. Changes no answer for
+  /// groups whose clock is at or past `now`.
+  std::size_t drop_idle_groups(event_time now) {
+    slots_.clear();
+    const std::uint64_t before = counters_.groups_expired;
+    sweep(now);
+    return static_cast<std::size_t>(counters_.groups_expired - before);
+  }
+
   /// Bytes held by group states (keys, windows, per-rule times), approximately.
   [[nodiscard]] std::size_t memory_bytes() const noexcept {
     std::size_t bytes = sizeof(*this) + groups_.capacity() * sizeof(group_state) +
-                        groups_by_key_.bucket_count() * sizeof(void*);
+                        index_.capacity() * sizeof(index_entry) +
+                        free_.capacity() * sizeof(std::uint32_t);
     for (const auto& g : groups_) {
       if (!g.live) continue;
       bytes +=
@@ -276,7 +294,8 @@ class correlation_engine {
   };
 
   struct group_state {
-    std::string key;
+    std::string key;         ///< the correlation and the group-by values, length-prefixed
+    std::uint64_t hash = 0;  ///< of key
     std::uint32_t correlation = 0;
     bool live = false;
     bool active = false;  ///< the condition held at the group's last evaluation
@@ -287,16 +306,11 @@ class correlation_engine {
     std::vector<event_time> marks;  ///< temporal: last time per rule; ordered: chain starts
   };
 
-  struct key_hash {
-    Hash hash;
-    using is_transparent = void;
-    std::size_t operator()(std::string_view s) const noexcept {
-      return static_cast<std::size_t>(hash(s));
-    }
-  };
-  struct key_equal {
-    using is_transparent = void;
-    bool operator()(std::string_view a, std::string_view b) const noexcept { return a == b; }
+  /// The group index: open addressing (linear probing, at most half full) over
+  /// (key hash, slot in groups_); keys are compared whole on a hash match.
+  struct index_entry {
+    std::uint64_t hash = 0;
+    std::uint32_t slot = UINT32_MAX;  ///< UINT32_MAX: empty
   };
 
   static constexpr event_time no_time = std::numeric_limits<event_time>::min() / 2;
@@ -526,13 +540,53 @@ class correlation_engine {
     }
   }
 
+  /// The index position of (hash, key): the entry holding it, or the empty one where it
+  /// would go.
+  [[nodiscard]] std::size_t index_position(std::uint64_t hash,
+                                           std::string_view key) const noexcept {
+    const std::size_t mask = index_.size() - 1;
+    for (std::size_t i = static_cast<std::size_t>(hash) & mask;; i = (i + 1) & mask) {
+      const index_entry& e = index_[i];
+      if (e.slot == no_slot || (e.hash == hash && groups_[e.slot].key == key)) return i;
+    }
+  }
+
+  void index_insert(std::uint64_t hash, std::uint32_t slot) {
+    if ((live_ + 1) * 2 > index_.size()) {
+      std::vector<index_entry> old(std::max<std::size_t>(16, index_.size() * 2));
+      old.swap(index_);
+      for (const index_entry& e : old)
+        if (e.slot != no_slot) index_[index_position(e.hash, groups_[e.slot].key)] = e;
+    }
+    index_[index_position(hash, groups_[slot].key)] = {hash, slot};
+    ++live_;
+  }
+
+  /// Removes the entry at `i` (backward-shift deletion: no tombstones, probes stay short).
+  void index_erase(std::size_t i) {
+    const std::size_t mask = index_.size() - 1;
+    for (std::size_t j = (i + 1) & mask; index_[j].slot != no_slot; j = (j + 1) & mask) {
+      const std::size_t home = static_cast<std::size_t>(index_[j].hash) & mask;
+      // Move j into the hole at i unless its home lies cyclically in (i, j].
+      if (((j - home) & mask) >= ((j - i) & mask)) {
+        index_[i] = index_[j];
+        i = j;
+      }
+    }
+    index_[i] = index_entry{};
+    --live_;
+  }
+
   /// The slot of key_ (correlation c); a new one if needed and allowed.
   std::optional<std::uint32_t> find_or_create(std::uint32_t c, event_time now) {
-    if (const auto it = groups_by_key_.find(std::string_view(key_)); it != groups_by_key_.end())
-      return it->second;
-    if (groups_by_key_.size() >= options_.max_groups) {
+    const std::uint64_t hash = hash_(key_);
+    if (!index_.empty()) {
+      const index_entry& e = index_[index_position(hash, key_)];
+      if (e.slot != no_slot) return e.slot;
+    }
+    if (live_ >= options_.max_groups) {
       if (now >= next_sweep_) sweep(now);
-      if (groups_by_key_.size() >= options_.max_groups) {
+      if (live_ >= options_.max_groups) {
         ++counters_.groups_refused;
         return std::nullopt;
       }
@@ -547,11 +601,12 @@ class correlation_engine {
     }
     auto& g = groups_[slot];
     g.key = key_;
+    g.hash = hash;
     g.correlation = c;
     g.live = true;
     g.latest = no_time;
     reset(g);
-    groups_by_key_.emplace(g.key, slot);
+    index_insert(hash, slot);
     return slot;
   }
 
@@ -566,7 +621,7 @@ class correlation_engine {
       const bool in_use = std::any_of(slots_.begin(), slots_.end(),
                                       [slot](const auto& s) { return s.first == slot; });
       if (empties_at <= now && !in_use) {
-        groups_by_key_.erase(g.key);
+        index_erase(index_position(g.hash, g.key));
         g = group_state{};
         free_.push_back(slot);
         ++counters_.groups_expired;
@@ -586,7 +641,8 @@ class correlation_engine {
 
   std::vector<group_state> groups_;
   std::vector<std::uint32_t> free_;
-  std::unordered_map<std::string, std::uint32_t, key_hash, key_equal> groups_by_key_;
+  std::vector<index_entry> index_;  ///< size a power of two (or 0), at most half full
+  std::size_t live_ = 0;            ///< live groups (entries of index_)
   event_time next_sweep_ = std::numeric_limits<event_time>::min();
   Hash hash_;
   correlation_counters counters_;

@@ -93,12 +93,15 @@ inline bool get_u64(std::string_view& in, std::uint64_t& v) {
 /// Events of the last span in time order: a vector with a moving head (compacted when
 /// half is dead), so that a steady stream allocates nothing. Out-of-order adds are
 /// inserted in place (the engine never makes them; the windows stay exact anyway).
+/// The payload of windows that keep times only (event_count): takes no space in an entry.
+struct no_payload {};
+
 template <class Payload>
 class timed_events {
  public:
   struct entry {
     event_time t;
-    Payload payload;
+    [[no_unique_address]] Payload payload;
   };
 
   explicit timed_events(const window_params& p)
@@ -129,6 +132,9 @@ class timed_events {
 
   /// [first, last) of entries at times in (now - span, now].
   [[nodiscard]] std::pair<std::size_t, std::size_t> range(event_time now) const noexcept {
+    // At the newest time (the engine's every query) the window is what add() kept: every
+    // entry is in (newest - span, newest], so no search.
+    if (now == newest_) return {head_, items_.size()};
     const auto begin = items_.begin() + static_cast<std::ptrdiff_t>(head_);
     const auto lo = std::upper_bound(begin, items_.end(), now - span_,
                                      [](event_time v, const entry& e) { return v < e.t; });
@@ -197,7 +203,7 @@ class exact_count_window {
   explicit exact_count_window(const window_params& p) : events_(p) {}
 
   void add(event_time t) {
-    events_.add(t, char{}, [](const auto&) {});
+    events_.add(t, detail::no_payload{}, [](const auto&) {});
   }
   [[nodiscard]] std::uint64_t count(event_time now) const noexcept {
     const auto [lo, hi] = events_.range(now);
@@ -205,10 +211,13 @@ class exact_count_window {
   }
   [[nodiscard]] std::uint64_t dropped() const noexcept { return events_.dropped(); }
   [[nodiscard]] std::size_t memory_bytes() const noexcept { return events_.memory_bytes(); }
-  [[nodiscard]] const detail::timed_events<char>& events() const noexcept { return events_; }
+  /// 8 bytes an event (the time only).
+  [[nodiscard]] const detail::timed_events<detail::no_payload>& events() const noexcept {
+    return events_;
+  }
 
   void save(std::string& out) const {
-    detail::save_entries(*this, out, [](char) { return std::uint64_t{0}; });
+    detail::save_entries(*this, out, [](detail::no_payload) { return std::uint64_t{0}; });
   }
   static std::optional<exact_count_window> load(std::string_view& in, const window_params& p) {
     return detail::load_entries<exact_count_window>(
@@ -216,7 +225,7 @@ class exact_count_window {
   }
 
  private:
-  detail::timed_events<char> events_;
+  detail::timed_events<detail::no_payload> events_;
 };
 
 /// value_count: the last span's (time, value hash) pairs and how often each hash occurs
