@@ -24,6 +24,7 @@
 #include <string>
 #include <string_view>
 #include <type_traits>
+#include <unordered_set>
 #include <utility>
 #include <variant>
 #include <vector>
@@ -158,7 +159,7 @@ struct correlation_state_codec {
     for (const std::uint64_t v : {k.without_time, k.without_group, k.without_value, k.late,
                                   k.groups_refused, k.groups_expired, k.window_dropped})
       w.le<std::uint64_t>(v);
-    w.le<std::uint64_t>(e.groups_by_key_.size());
+    w.le<std::uint64_t>(e.live_);
     std::string window;
     for (const auto& g : e.groups_) {
       if (!g.live) continue;
@@ -277,9 +278,8 @@ struct correlation_state_codec {
 
     std::vector<group_state> groups;
     groups.reserve(static_cast<std::size_t>(count));
-    decltype(e.groups_by_key_) by_key(0, e.groups_by_key_.hash_function(),
-                                      e.groups_by_key_.key_eq());
-    by_key.reserve(static_cast<std::size_t>(count));
+    std::unordered_set<std::string_view> keys;  // views into `groups`' keys: reserved
+    keys.reserve(static_cast<std::size_t>(count));
     for (std::uint64_t i = 0; i < count; ++i) {
       const std::size_t group_at = r.offset();
       const auto c = r.le<std::uint32_t>("group correlation");
@@ -330,16 +330,32 @@ struct correlation_state_codec {
             },
             g.window);
       }
-      if (!by_key.emplace(g.key, static_cast<std::uint32_t>(groups.size())).second)
-        bad(decode_errc::inconsistent, group_at, "a group appears twice");
+      g.hash = e.hash_(g.key);
       groups.push_back(std::move(g));
+      if (!keys.insert(groups.back().key).second)
+        bad(decode_errc::inconsistent, group_at, "a group appears twice");
+    }
+    // The engine's open-addressing index over the groups: a power of two at least twice
+    // their number (at least 16; empty without groups), linear probing.
+    std::vector<typename engine_type::index_entry> index;
+    if (!groups.empty()) {
+      std::size_t size = 16;
+      while (size < 2 * groups.size()) size *= 2;
+      index.resize(size);
+      const std::size_t mask = size - 1;
+      for (std::uint32_t slot = 0; slot < groups.size(); ++slot) {
+        std::size_t i = static_cast<std::size_t>(groups[slot].hash) & mask;
+        while (index[i].slot != engine_type::no_slot) i = (i + 1) & mask;
+        index[i] = {groups[slot].hash, slot};
+      }
     }
     if (r.remaining() != 0)
       bad(decode_errc::trailing_bytes, r.offset(), "bytes after the last group");
     // Nothing below throws: the engine changes only once everything was read and checked.
     e.groups_ = std::move(groups);
     e.free_.clear();
-    e.groups_by_key_ = std::move(by_key);
+    e.index_ = std::move(index);
+    e.live_ = e.groups_.size();
     e.next_sweep_ = next_sweep;
     e.counters_ = counters;
   }
