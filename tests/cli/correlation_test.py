@@ -8,8 +8,9 @@ Project-written rules and events in tests/cli/data/correlation/: event_count,
 value_count, temporal, temporal_ordered (one over a correlation: a chain) and value_sum
 with generate, grouped by user across the hosts the tool shards by. Checks the
 detections in both memory modes, --threads N == --threads 1 byte for byte (also on a
-generated stream of thousands of events), --stats, the window and group limits, the
-refusal of a state, check and graph output, malformed correlations (file:line:col, exit
+generated stream of thousands of events), --stats, the window and group limits, an
+escaped detections key, --state and --incremental (a run split anywhere == one run; a
+state refused by other rules), check and graph output, malformed correlations (file:line:col, exit
 2), unsupported ones, option errors, and the realdata metasploit recon sequence (skipped
 when the real data is absent). Registered with ctest as `fluxcap_cli_correlation`; runs
 in about two seconds.
@@ -196,23 +197,70 @@ def test_threads_generated():
                     check(out == base, f"{mode}: --threads {threads} differs from --threads 1")
 
 
-def test_state_refused():
+def test_state():
+    # --state (and --incremental): the correlation engine's state is saved in the state
+    # file beside the groups (a store attachment, "sigma.correlations"), and a run split
+    # anywhere gives the output of one run. The hash key is the state file's: both sides
+    # start from copies of one empty state, so bounded distinct counts agree too.
+    with open(EVENTS, "rb") as f:
+        lines = f.read().split(b"\n")[:-1]
     with tempfile.TemporaryDirectory() as tmp:
-        state = os.path.join(tmp, "st")
-        for extra in (["--state", state], ["--state", state, "--incremental"]):
-            rc, out, err = corr_run(*extra)
-            check(rc == 2 and out == b"", f"{extra}: rc {rc}")
-            check(f"{extra[0]}: correlation state cannot be saved yet" in err, err)
-            check(not os.path.exists(state), "a state file was written")
+        def write(name, data):
+            path = os.path.join(tmp, name)
+            with open(path, "wb") as f:
+                f.write(data)
+            return path
+
+        empty = write("empty.jsonl", b"")
+        for mode in ("exact", "bounded"):
+            for incremental in ([], ["--incremental"]):
+                seed = os.path.join(tmp, "seed-" + mode)
+                if os.path.exists(seed):
+                    os.remove(seed)
+                opts = ["--correlation-memory", mode]
+                rc, _, err = corr_run(*opts, "--state", seed, events=empty)
+                check(rc == 0, err)
+                whole = os.path.join(tmp, "whole")
+                with open(seed, "rb") as f:
+                    write("whole", f.read())
+                rc, want, err = corr_run(*opts, "--state", whole)
+                check(rc == 0, err)
+                for cut in (1, 4, 8, 10):
+                    st = os.path.join(tmp, "st")
+                    for old in os.listdir(tmp):
+                        if old.startswith("st"):
+                            os.remove(os.path.join(tmp, old))
+                    with open(seed, "rb") as f:
+                        write("st", f.read())
+                    got = b""
+                    for i, part in enumerate((lines[:cut], lines[cut:])):
+                        path = write("part%d.jsonl" % i, b"".join(l + b"\n" for l in part))
+                        rc, out, err = corr_run(*opts, "--state", st, *incremental, events=path)
+                        check(rc == 0, err)
+                        got += out
+                    check(got == want, f"{mode} {incremental} cut {cut}: {got!r} != {want!r}")
+        # The state of correlation rules is refused by a run without them, and by one
+        # with other correlation rules; the file is left as it was (exit 1).
+        st = os.path.join(tmp, "st")
+        with open(st, "rb") as f:
+            before = f.read()
+        plain = write("plain.yml", b"title: fail\nlogsource: {category: process_creation, "
+                      b"product: windows}\ndetection: {s: {action: fail}, condition: s}\n")
+        rc, out, err = corr_run("--state", st, rules=plain)
+        check(rc == 1 and "state of Sigma correlation rules, and this run has none" in err,
+              f"no correlations: rc {rc}: {err}")
+        with open(RULES, "rb") as f:
+            changed = write("changed.yml", f.read().replace(b"timespan: 1m", b"timespan: 2m"))
+        rc, out, err = corr_run("--state", st, "--correlation-memory", "bounded", rules=changed)
+        check(rc == 1 and "cannot load state file" in err, f"other rules: rc {rc}: {err}")
+        rc, out, err = corr_run("--state", st, "--correlation-memory", "exact")
+        check(rc == 1 and "cannot load state file" in err, f"other memory: rc {rc}: {err}")
+        with open(st, "rb") as f:
+            check(f.read() == before, "a refused run changed the state file")
+        # --state-db does not hold correlation state yet: refused, nothing written.
         rc, out, err = corr_run("--state-db", os.path.join(tmp, "db"))
-        check(rc == 2 and out == b"", f"--state-db: rc {rc} {err}")
-        # Without correlation rules, a state is fine.
-        plain = os.path.join(tmp, "plain.yml")
-        with open(plain, "w") as f:
-            f.write("title: fail\nlogsource: {category: process_creation, product: windows}\n"
-                    "detection: {s: {action: fail}, condition: s}\n")
-        rc, out, err = corr_run("--state", state, rules=plain)
-        check(rc == 0 and os.path.exists(state), f"plain rules with --state: rc {rc}: {err}")
+        check(rc == 2 and out == b"" and "--state-db" in err, f"--state-db: rc {rc} {err}")
+        check(not os.path.exists(os.path.join(tmp, "db")), "a state database was made")
 
 
 def test_check_and_graph():

@@ -401,9 +401,27 @@ int run_loop(const options& o, prepared_run& p, const clock_type::time_point sta
   partitioned_stores<store_type> store(stores, key);
   const auto& cap = procs[0]->capacitor();
 
+  if (stage != nullptr) stage->set_hash_key(key);
   if (state) {
     try {
-      state->load(cap, store);
+      const auto attachments = state->load(cap, store);
+      // The correlation engine's state, beside the groups in the same files.
+      const fluxcap::store_attachment* correlations = nullptr;
+      for (const auto& a : attachments) {
+        if (a.name != correlation_stage::state_attachment)
+          throw fluxcap::decode_error(
+              fluxcap::decode_errc::bad_parameters, 0,
+              "the state holds '" + a.name + "', which this version of fluxcap does not know");
+        correlations = &a;
+      }
+      if (correlations != nullptr) {
+        if (stage != nullptr)
+          stage->load_state(correlations->bytes);
+        else
+          throw fluxcap::decode_error(fluxcap::decode_errc::bad_parameters, 0,
+                                      "the state holds the state of Sigma correlation rules, "
+                                      "and this run has none (give the rules it was saved with)");
+      }
     } catch (const fluxcap::decode_error& e) {
       return cannot_load(e);
     }
@@ -427,7 +445,12 @@ int run_loop(const options& o, prepared_run& p, const clock_type::time_point sta
   out.finish();
 
   state_files::saved saved;
-  if (state) saved = state->save(cap, store, o.incremental);
+  if (state) {
+    std::vector<fluxcap::store_attachment> attachments;
+    if (stage != nullptr)
+      attachments.push_back({correlation_stage::state_attachment, stage->save_state()});
+    saved = state->save(cap, store, o.incremental, attachments);
+  }
 
   if (const std::uint64_t bad = out.bad_lines(); bad > 0)
     std::fprintf(stderr, "fluxcap: %s %" PRIu64 " bad line%s%s\n",

@@ -4,6 +4,7 @@
 
 #include <fluxcap/hash.hpp>
 #include <fluxcap/sigma/bounded_window.hpp>
+#include <fluxcap/sigma/correlation_state.hpp>
 #include <fluxcap/sigma/correlation_window.hpp>
 #include <fluxcap/sigma/describe.hpp>
 #include <fluxcap/sigma/detail/time_ring.hpp>
@@ -12,6 +13,7 @@
 
 #include <algorithm>
 #include <charconv>
+#include <optional>
 #include <unordered_map>
 #include <utility>
 
@@ -72,9 +74,11 @@ class stage_impl final : public correlation_stage {
              const options& o, const json_fields_limits& limits)
       : rules_(&rules),
         fields_(bound_correlation_fields(rules, correlations, limits)),
-        // A keyed hash, as the flux capacitor's: group keys and values come from events.
-        engine_(correlations.rules, rules.compiled, correlations.profile, fields_,
-                correlation_options_of(o), fluxcap::default_hash(fluxcap::hash_key::random())) {
+        correlations_(&correlations),
+        options_(correlation_options_of(o)) {
+    // A keyed hash, as the flux capacitor's: group keys and values come from events. A
+    // fresh key until the run gives its own (set_hash_key).
+    set_hash_key(fluxcap::hash_key::random());
     append_json_string(key_json_, rules.detections_field);
     for (const char c : rules.detections_field)
       if (c == '"' || c == '\\' || c == '/' || static_cast<unsigned char>(c) < 0x20)
@@ -96,7 +100,20 @@ class stage_impl final : public correlation_stage {
       correlation_json_.push_back(std::move(json));
     }
     for (std::size_t c = 0; c < correlations.rules.size(); ++c)
-      if (!engine_.unsupported_reason(c).empty()) ++unsupported_;
+      if (!engine_->unsupported_reason(c).empty()) ++unsupported_;
+  }
+
+  void set_hash_key(const fluxcap::hash_key& key) override {
+    engine_.emplace(correlations_->rules, rules_->compiled, correlations_->profile, fields_,
+                    options_, fluxcap::default_hash(key));
+  }
+
+  [[nodiscard]] std::vector<std::uint8_t> save_state() const override {
+    return sigma::save_correlation_state(*engine_);
+  }
+
+  void load_state(std::span<const std::uint8_t> bytes) override {
+    sigma::load_correlation_state(*engine_, bytes);
   }
 
   void process(std::string_view line, std::string& out) override {
@@ -124,7 +141,7 @@ class stage_impl final : public correlation_stage {
       if (item.index != unknown) detections_.push_back(item.index);
     std::span<const std::uint32_t> fired;
     if (fields_.parse(body, event_, problem_)) {
-      fired = engine_.process(detections_, event_);
+      fired = engine_->process(detections_, event_);
     } else {
       ++unreadable_;  // e.g. a field the correlations read given twice
     }
@@ -143,10 +160,10 @@ class stage_impl final : public correlation_stage {
       array_.append(json);
     };
     for (const auto& item : items_)
-      if (item.index == unknown || engine_.reports_detection(item.index))
+      if (item.index == unknown || engine_->reports_detection(item.index))
         add(body.substr(item.begin, item.end - item.begin));
     for (const std::uint32_t c : fired_sorted_)
-      if (engine_.reports_correlation(c)) {
+      if (engine_->reports_correlation(c)) {
         add(correlation_json_[c]);
         ++reported_;
       }
@@ -168,11 +185,11 @@ class stage_impl final : public correlation_stage {
   }
 
   [[nodiscard]] std::string stats_text() const override {
-    const auto& k = engine_.counters();
+    const auto& k = engine_->counters();
     const auto n = [](std::uint64_t v) { return std::to_string(v); };
-    return ", correlations: " + n(engine_.rules().size()) + " rules (" + n(unsupported_) +
+    return ", correlations: " + n(engine_->rules().size()) + " rules (" + n(unsupported_) +
            " unsupported), " + n(fired_) + " fired (" + n(reported_) + " reported), " +
-           n(engine_.live_groups()) + " live groups, " + n(engine_.memory_bytes()) +
+           n(engine_->live_groups()) + " live groups, " + n(engine_->memory_bytes()) +
            " bytes; without time " + n(k.without_time) + ", without group " + n(k.without_group) +
            ", without value " + n(k.without_value) + ", late " + n(k.late) + ", groups refused " +
            n(k.groups_refused) + ", groups expired " + n(k.groups_expired) +
@@ -239,7 +256,9 @@ class stage_impl final : public correlation_stage {
 
   const sigma_rule_set* rules_;
   json_fields fields_;
-  engine_type engine_;
+  const sigma_correlation_set* correlations_;
+  sigma::correlation_options options_;
+  std::optional<engine_type> engine_;
   std::string key_json_;
   bool key_short_escapable_ = false;  ///< the key has a character with a short escape
   std::unordered_map<std::string_view, std::uint32_t> index_of_;  ///< identity JSON -> rule
@@ -448,15 +467,13 @@ std::unique_ptr<correlation_stage> make_correlation_stage(const sigma_rule_set& 
 }
 
 void prepare_correlation_state(const options& o, const sigma_correlation_set& correlations) {
-  if (correlations.rules.empty()) return;
-  // The seam: when the library's correlation state format exists, load the engine's
-  // state here (and save it where the run saves the group states).
-  const char* option = o.state_db ? "--state-db" : o.state_path ? "--state" : nullptr;
-  if (option == nullptr) return;
-  throw usage_error(std::string(option) + ": correlation state cannot be saved yet, and the " +
-                    "rules include " + std::to_string(correlations.rules.size()) +
-                    " correlation rule" + (correlations.rules.size() == 1 ? "" : "s") +
-                    " (run them without " + option + ", or leave the correlation rules out)");
+  if (correlations.rules.empty() || !o.state_db) return;
+  throw usage_error(
+      "--state-db: the state database does not hold correlation state yet, and "
+      "the rules include " +
+      std::to_string(correlations.rules.size()) + " correlation rule" +
+      (correlations.rules.size() == 1 ? "" : "s") +
+      " (save their state with --state FILE, or leave them out)");
 }
 
 }  // namespace fluxcap_cli

@@ -19,6 +19,7 @@
 #include <cstddef>
 #include <cstdint>
 #include <memory>
+#include <span>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -54,10 +55,22 @@ struct sigma_correlation_set {
 /// The stage of a run (one for the whole run, whatever --threads is).
 class correlation_stage {
  public:
+  /// The name of the correlation engine's state in a state file (a store attachment).
+  static constexpr const char* state_attachment = "sigma.correlations";
+
   virtual ~correlation_stage() = default;
+  /// Rebuilds the engine keyed with the run's hash key (the state file's, so that a
+  /// resumed run hashes group keys and values, and fills its distinct-count sketches, as
+  /// the run that saved it). Call before process() and load_state().
+  virtual void set_hash_key(const fluxcap::hash_key& key) = 0;
   /// One output line of the Sigma stage, with or without its '\n' (kept): appends it to
   /// `out`, rewritten when it holds detections. Allocates only while buffers grow.
   virtual void process(std::string_view line, std::string& out) = 0;
+  /// The engine's whole state (fluxcap/sigma/correlation_state.hpp's format).
+  [[nodiscard]] virtual std::vector<std::uint8_t> save_state() const = 0;
+  /// Restores what save_state wrote, for the same correlation rules, options and hash
+  /// key. Throws fluxcap::decode_error (the engine unchanged) otherwise.
+  virtual void load_state(std::span<const std::uint8_t> bytes) = 0;
   /// For --stats: `, correlations: F fired, G groups, ... ` (starts with ", ").
   [[nodiscard]] virtual std::string stats_text() const = 0;
 };
@@ -69,11 +82,8 @@ class correlation_stage {
     const sigma_rule_set& rules, const sigma_correlation_set& correlations, const options& o,
     const json_fields_limits& field_limits);
 
-/// The seam of correlation state (--state, --incremental, --state-db). Called before a
-/// run reads anything. Loading the correlation engines' state, and the save at the end
-/// of the run, will go here when the library's correlation state format exists; today
-/// a run with correlation rules and a state is refused (usage_error). No correlations:
-/// nothing to do.
+/// Refuses what correlation rules cannot run with (a usage_error): --state-db (the
+/// correlation engine's state is saved with --state only). No correlations: nothing.
 void prepare_correlation_state(const options& o, const sigma_correlation_set& correlations);
 
 }  // namespace fluxcap_cli
