@@ -32,7 +32,7 @@ event make_event(std::string image, std::string command_line, std::string user =
 /// Detections of each event (engine, bloom memory); CHECKs engine == naive on each.
 std::vector<names> run(const std::vector<rule>& rules, const compiled_rules& compiled,
                        const std::vector<event>& events) {
-  const auto& p = *builtin_profile("sysmon");
+  const auto p = *builtin_profile("sysmon");  // a copy: builtin_profile returns a value
   engine<dense_fields> eng(compiled);
   std::vector<bool> supported(rules.size(), false);
   for (const auto& r : compiled.reports) supported[r.source_index] = r.status == rule_status::ok;
