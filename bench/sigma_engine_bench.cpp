@@ -633,6 +633,8 @@ int main(int argc, char** argv) {
   const sg::engine<fluxcap_cli::json_fields, fluxcap::bloom_memory, sg::pcre2_engine> eng_json(
       compiled, json, fluxcap::bloom_memory{}, regex);
   std::uint64_t cache_hits = 0, cache_lookups = 0;  // engine_json's value memo, last pass
+  std::uint64_t candidates = 0;                     // engine_json's candidate rules, last pass
+  std::uint64_t cache_too_many = 0;  // values the memo could not hold (too many checks)
   results.push_back(timed("engine_json", replicated_lines.size(), [&] {
     std::unordered_map<std::string, fluxcap::bloom_memory::state_type> states;
     auto scratch = eng_json.make_scratch(value_cache);
@@ -660,6 +662,8 @@ int main(int argc, char** argv) {
     }
     cache_hits = scratch.cache_hits();
     cache_lookups = scratch.cache_hits() + scratch.cache_misses();
+    candidates = scratch.candidates_evaluated();
+    cache_too_many = scratch.cache_too_many();
     return detections;
   }));
 
@@ -720,10 +724,15 @@ int main(int argc, char** argv) {
       "},\"engine_dense_over_naive\":%.2f,\"engine_dense_base_over_naive\":%.2f,"
       "\"engine_indexed_over_naive\":%.2f,\"engine_json_over_parse_only\":%.3f,"
       "\"value_cache_slots\":%u,\"engine_json_value_cache_hits\":%llu,"
-      "\"engine_json_value_cache_lookups\":%llu}\n",
+      "\"engine_json_value_cache_lookups\":%llu,\"engine_json_candidates_per_event\":%.2f,"
+      "\"engine_json_value_cache_too_many\":%llu}\n",
       ratio("engine_dense", "naive"), ratio("engine_dense_base", "naive"),
       ratio("engine_indexed", "naive"), ratio("engine_json", "parse_only"), value_cache.slots,
-      static_cast<unsigned long long>(cache_hits), static_cast<unsigned long long>(cache_lookups));
+      static_cast<unsigned long long>(cache_hits), static_cast<unsigned long long>(cache_lookups),
+      replicated_lines.empty()
+          ? 0.0
+          : static_cast<double>(candidates) / static_cast<double>(replicated_lines.size()),
+      static_cast<unsigned long long>(cache_too_many));
   std::fprintf(stderr,
                "rules: %zu read (%.3f s YAML), %zu ok, compiled in %.3f s CPU; matchers %zu "
                "bytes\n",

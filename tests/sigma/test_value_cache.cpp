@@ -64,6 +64,45 @@ TEST_CASE("value_cache: bounded: too many leaves are not cached, a slot is overw
   CHECK(one.memory_bytes() == 64);
 }
 
+TEST_CASE("value_cache: a value with many leaves spans slots; a slot overwritten is a miss") {
+  value_cache c(value_cache_limits{64, 0}, hash_key{3, 4});
+  std::vector<std::uint32_t> many;
+  for (std::uint32_t i = 0; i < value_cache::max_leaves; ++i) many.push_back(100 + i);
+  const std::string cmd = "cmd.exe /c a command line with many patterns";
+  c.store(1, value_kind::string, c.fingerprint_of(cmd), many);
+  bool found = false;
+  CHECK(found_leaves(c, 1, value_kind::string, cmd, found) == many);
+  CHECK(found);
+  const std::vector<std::uint32_t> some(many.begin(), many.begin() + 15);
+  c.store(1, value_kind::string, c.fingerprint_of(cmd), some);  // replaced, 2 slots
+  CHECK(found_leaves(c, 1, value_kind::string, cmd, found) == some);
+  CHECK(found);
+  CHECK(found_leaves(c, 2, value_kind::string, cmd, found).empty());  // another field
+  CHECK_FALSE(found);
+  CHECK(c.too_many() == 0);
+  many.push_back(7);
+  c.store(1, value_kind::string, c.fingerprint_of("x"), many);  // more than max_leaves
+  CHECK(c.too_many() == 1);
+
+  // Two slots: a 15-leaf value fills both; any other value stored then overwrites its
+  // first slot or its continuation, and either way it is no longer found.
+  for (const char* other : {"b", "c", "d", "e", "f", "g"}) {
+    value_cache two(value_cache_limits{2, 0}, hash_key{5, 6});
+    two.store(0, value_kind::string, two.fingerprint_of("big"), some);
+    CHECK(found_leaves(two, 0, value_kind::string, "big", found) == some);
+    two.store(0, value_kind::string, two.fingerprint_of(other), std::vector<std::uint32_t>{1});
+    CHECK(found_leaves(two, 0, value_kind::string, other, found) == std::vector<std::uint32_t>{1});
+    CHECK(found_leaves(two, 0, value_kind::string, "big", found).empty());
+    CHECK_FALSE(found);
+  }
+  // One slot cannot hold more than leaves_per_slot.
+  value_cache one(value_cache_limits{1, 0}, hash_key{7, 8});
+  one.store(0, value_kind::string, one.fingerprint_of("a"), some);
+  (void)found_leaves(one, 0, value_kind::string, "a", found);
+  CHECK_FALSE(found);
+  CHECK(one.too_many() == 1);
+}
+
 TEST_CASE("value_cache: disabled, and fingerprints depend on the key") {
   value_cache off;
   CHECK_FALSE(off.enabled());

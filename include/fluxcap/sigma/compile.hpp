@@ -41,9 +41,11 @@
 
 #include <algorithm>
 #include <array>
+#include <cmath>
 #include <cstdint>
 #include <cstdio>
 #include <cstring>
+#include <limits>
 #include <map>
 #include <optional>
 #include <span>
@@ -173,6 +175,11 @@ struct item {
   /// The rule this item is a witness of (candidate gating): when one of its leaves
   /// holds, the rule is evaluated. no_rule: not a witness.
   std::uint32_t witness_rule = no_rule;
+  /// `all` items: only the leaves of this value_index witness (the item cannot hold
+  /// unless one of them does), the value whose leaves are estimated rarest.
+  /// any_value: every leaf witnesses.
+  std::uint32_t witness_value = any_value;
+  static constexpr std::uint32_t any_value = 0xffffffffU;
 };
 
 struct part {
@@ -465,6 +472,8 @@ class rule_compiler {
     for (std::size_t i = 0; i < rules.size(); ++i) compile_rule(i, rules[i]);
     build_flux();
     share_identical_checks();
+    count_check_users();
+    for (std::uint32_t r = 0; r < out_.rules.size(); ++r) choose_witnesses(r);
     out_.matchers.resize(out_.fields.size());
     for (std::size_t l = 0; l < out_.leaves.size(); ++l)
       if (out_.leaves[l].check == l) register_literal(static_cast<std::uint32_t>(l));
@@ -913,17 +922,83 @@ class rule_compiler {
       }
       cr.identifiers.push_back(std::move(id));
     }
-    choose_witnesses(cr);
     out_.rules.push_back(std::move(cr));
   }
 
+  /// Per check: the items using it (a literal many rules name, such as an endswith
+  /// '\\cmd.exe', names a common process: rule authors write about common tools).
+  void count_check_users() {
+    check_users_.assign(out_.leaves.size(), 0);
+    std::vector<std::uint32_t> last_item(out_.leaves.size(), no_rule);
+    for (const auto& lf : out_.leaves)
+      if (last_item[lf.check] != lf.item) {
+        last_item[lf.check] = lf.item;
+        ++check_users_[lf.check];
+      }
+  }
+
+  /// Estimated share of events on which a leaf holds (lower is rarer): a static model,
+  /// used only to pick witnesses (any choice is correct; rarer ones make fewer
+  /// candidates). A contains literal of n bytes ~2^-(n-3); an anchored one (exact,
+  /// prefix, suffix) ~2^-(n/2), its fields (images, users) having few distinct values;
+  /// both times the square root of the number of items naming the same check.
+  [[nodiscard]] double leaf_estimate(const leaf& lf) const {
+    double p = 1.0;
+    const auto bytes = static_cast<double>(lf.text.size());
+    switch (lf.kind) {
+      case leaf_kind::literal:
+        p = lf.anchor == literal_anchor::contains ? std::exp2(-(bytes - 3.0))
+                                                  : std::exp2(-bytes / 2.0);
+        break;
+      case leaf_kind::glob:
+      case leaf_kind::regex:
+        // Gated ones are verified where their required literal occurs.
+        p = lf.gated ? std::exp2(-(bytes - 3.0)) : 0.25;
+        break;
+      case leaf_kind::null_value:
+      case leaf_kind::fieldref:
+        p = 1.0;
+        break;
+      default:  // numbers, booleans, networks, time parts
+        p = 0.25;
+    }
+    if (lf.field == keyword_field) p *= 4.0;
+    p *= std::sqrt(static_cast<double>(std::max<std::uint32_t>(1, check_users_[lf.check])));
+    return std::min(1.0, p);
+  }
+
+  /// The estimate of an item as a witness (the sum over its witnessing leaves), choosing
+  /// an `all` item's rarest value (item::witness_value).
+  double item_estimate(std::uint32_t i) {
+    item& it = out_.items[i];
+    const auto first = it.first_leaf, end = it.first_leaf + it.leaf_count;
+    if (!it.all) {
+      double sum = 0;
+      for (auto l = first; l < end; ++l) sum += leaf_estimate(out_.leaves[l]);
+      return sum;
+    }
+    double best = std::numeric_limits<double>::infinity();
+    for (auto l = first; l < end;) {
+      const auto value = out_.leaves[l].value_index;
+      double sum = 0;
+      for (; l < end && out_.leaves[l].value_index == value; ++l)
+        sum += leaf_estimate(out_.leaves[l]);
+      if (sum < best) {
+        best = sum;
+        it.witness_value = value;
+      }
+    }
+    return best;
+  }
+
   /// Candidate gating (design 4.6): a set of items and carried parts at least one of
-  /// which holds whenever the rule fires. Per identifier, one element a conjunction (a
-  /// positive self item, preferring long literals, else a carried part); per condition,
-  /// the identifiers bound_condition::witness picks.
-  void choose_witnesses(const compiled_rule& cr) {
-    const auto rule_index = static_cast<std::uint32_t>(out_.rules.size());
+  /// which holds whenever the rule fires. Per identifier, one element a conjunction (the
+  /// positive self item estimated rarest, item_estimate, else a carried part); per
+  /// condition, the identifiers bound_condition::witness picks (the least summed estimate).
+  void choose_witnesses(std::uint32_t rule_index) {
+    const compiled_rule& cr = out_.rules[rule_index];
     constexpr double none = 1e12;
+    constexpr double part_estimate = 0.5;  // a parent's condition: unknown, moderate
     struct element {
       bool part = false;
       std::uint32_t index = 0;
@@ -937,22 +1012,15 @@ class rule_compiler {
         for (const auto i : conj.self_items) {
           const item& it = out_.items[i];
           if (it.negated || it.check != presence::none || it.leaf_count == 0) continue;
-          bool selective = true;
-          for (auto l = it.first_leaf; l < it.first_leaf + it.leaf_count; ++l) {
-            const leaf& lf = out_.leaves[l];
-            if ((lf.kind == leaf_kind::literal && lf.text.size() < 3) ||
-                lf.kind == leaf_kind::null_value)
-              selective = false;
-          }
-          const double c = selective ? 1.0 : 4.0;
+          const double c = item_estimate(i);
           if (c < best_cost) {
             best_cost = c;
             best = element{false, i};
           }
         }
         for (const auto p : conj.carried_parts)
-          if (2.0 < best_cost) {
-            best_cost = 2.0;
+          if (part_estimate < best_cost) {
+            best_cost = part_estimate;
             best = element{true, p};
           }
         if (!best) {
@@ -1108,6 +1176,7 @@ class rule_compiler {
   const compile_options& options_;
   const Regex& regex_;
   compiled_rules out_;
+  std::vector<std::uint32_t> check_users_;  // by check: items naming it
   std::unordered_map<std::string, std::uint32_t> field_ids_;
   std::unordered_map<std::string, std::uint32_t> part_ids_;
   std::unordered_set<std::string> tag_names_;

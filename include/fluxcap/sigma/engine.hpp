@@ -170,12 +170,17 @@ class engine {
     std::vector<std::uint32_t> candidates;
     std::string id, parent_id, group;
     typename Regex::scratch regex;
-    detail::value_cache cache;  // (field, value) -> the checks it makes true
+    detail::value_cache cache;    // (field, value) -> the checks it makes true
+    std::uint64_t evaluated = 0;  // candidate rules evaluated, all events
 
    public:
     /// The value memo's counters: values found in it, values looked up and not found.
     [[nodiscard]] std::uint64_t cache_hits() const noexcept { return cache.hits(); }
     [[nodiscard]] std::uint64_t cache_misses() const noexcept { return cache.misses(); }
+    /// Values not remembered because they made more checks true than an entry holds.
+    [[nodiscard]] std::uint64_t cache_too_many() const noexcept { return cache.too_many(); }
+    /// Candidate rules evaluated (their conditions), summed over the events processed.
+    [[nodiscard]] std::uint64_t candidates_evaluated() const noexcept { return evaluated; }
   };
 
   explicit engine(compiled_rules rules, Fields fields = Fields{}, Memory memory = Memory{},
@@ -205,12 +210,20 @@ class engine {
     per_field_.resize(rules_.fields.size());
     leaf_check_.reserve(rules_.leaves.size());
     leaf_value_.reserve(rules_.leaves.size());
-    std::vector<std::vector<std::uint32_t>> items_of_check(rules_.leaves.size());
+    // Per check: (item, whether the check witnesses the item's rule) pairs; an `all`
+    // item is witnessed only by the leaves of its witness_value.
+    std::vector<std::vector<std::pair<std::uint32_t, bool>>> items_of_check(rules_.leaves.size());
     for (std::uint32_t l = 0; l < rules_.leaves.size(); ++l) {
       const auto& leaf = rules_.leaves[l];
       leaf_check_.push_back(leaf.check);
       leaf_value_.push_back(leaf.value_index);
-      if (leaf.item < rules_.items.size()) items_of_check[leaf.check].push_back(leaf.item);
+      if (leaf.item < rules_.items.size()) {
+        const auto& it = rules_.items[leaf.item];
+        const bool witnesses =
+            it.witness_rule != detail::no_rule &&
+            (it.witness_value == detail::item::any_value || it.witness_value == leaf.value_index);
+        items_of_check[leaf.check].emplace_back(leaf.item, witnesses);
+      }
       if (leaf.check != l) continue;  // its check's first leaf stands for it
       if (leaf.field == detail::keyword_field) {
         if (leaf.kind != detail::leaf_kind::literal && !leaf.gated) keyword_ungated_.push_back(l);
@@ -233,15 +246,23 @@ class engine {
     check_items_begin_.reserve(rules_.leaves.size() + 1);
     for (auto& items : items_of_check) {
       check_items_begin_.push_back(static_cast<std::uint32_t>(check_items_.size()));
-      std::sort(items.begin(), items.end());
-      items.erase(std::unique(items.begin(), items.end()), items.end());
-      check_items_.insert(check_items_.end(), items.begin(), items.end());
+      // One entry an item, witnessing if any of its leaves of this check does (sorted by
+      // item, then witnessing first).
+      std::sort(items.begin(), items.end(), [](const auto& a, const auto& b) {
+        return a.first != b.first ? a.first < b.first : a.second > b.second;
+      });
+      items.erase(std::unique(items.begin(), items.end(),
+                              [](const auto& a, const auto& b) { return a.first == b.first; }),
+                  items.end());
+      for (const auto& [item, witnesses] : items)
+        check_items_.push_back(
+            item_entry{item, witnesses ? rules_.items[item].witness_rule : detail::no_rule});
     }
     check_items_begin_.push_back(static_cast<std::uint32_t>(check_items_.size()));
     items_.reserve(rules_.items.size());
     for (const auto& it : rules_.items)
-      items_.push_back(compact_item{it.field, it.first_leaf, it.first_leaf + it.leaf_count,
-                                    it.witness_rule, it.all, it.negated, it.check});
+      items_.push_back(compact_item{it.field, it.first_leaf, it.first_leaf + it.leaf_count, it.all,
+                                    it.negated, it.check});
     std::size_t most = 0;
     for (const auto& r : rules_.rules) most = std::max(most, r.identifiers.size());
     max_identifiers_ = most;
@@ -303,9 +324,13 @@ class engine {
       capacitor_->update(state, fe);
     }
     collect_candidates(s);
+    s.evaluated += s.candidates.size();
     s.detections.clear();
     for (const auto r : s.candidates)
       if (rule_fires(rules_.rules[r], s)) s.detections.push_back(r);
+    // Rules are independent: evaluated in candidate order, reported in load order (few
+    // fire, so sorting the detections costs less than sorting the candidates).
+    if (s.detections.size() > 1) std::sort(s.detections.begin(), s.detections.end());
     return s.detections;
   }
 
@@ -511,21 +536,20 @@ class engine {
     s.candidates.clear();
     for (const auto l : s.true_leaves)
       for (auto k = check_items_begin_[l]; k < check_items_begin_[l + 1]; ++k) {
-        const auto i = check_items_[k];
+        const auto [i, witness_rule] = check_items_[k];
         s.item_true[i] = s.epoch;
-        if (items_[i].witness_rule != detail::no_rule) add_candidate(items_[i].witness_rule, s);
+        if (witness_rule != detail::no_rule) add_candidate(witness_rule, s);
       }
   }
 
   /// Rules that may fire: those with a witness item (mark_true_items) or part true, and
-  /// those that are always candidates; in load order.
+  /// those that are always candidates; unordered.
   void collect_candidates(scratch& s) const {
     const auto add = [&](std::uint32_t r) { add_candidate(r, s); };
     for (const auto& p : rules_.parts)
       if (s.tags[p.output_slot] != 0)
         for (const auto r : p.witness_rules) add(r);
     for (const auto r : rules_.always_candidates) add(r);
-    std::sort(s.candidates.begin(), s.candidates.end());
   }
 
   bool fieldref_holds(const detail::leaf& leaf, const scratch& s) const {
@@ -603,13 +627,17 @@ class engine {
   std::vector<std::uint32_t> fieldref_leaves_;
   std::vector<std::uint32_t> leaf_check_;  // per leaf: its check (where its truth is kept)
   std::vector<std::uint32_t> leaf_value_;  // per leaf: its value_index
-  // Per check: the items with a leaf of it (CSR).
-  std::vector<std::uint32_t> check_items_begin_, check_items_;
+  // Per check: the items with a leaf of it (CSR), and the rule it makes a candidate.
+  struct item_entry {
+    std::uint32_t item = 0;
+    std::uint32_t witness_rule = detail::no_rule;  // no_rule: none
+  };
+  std::vector<std::uint32_t> check_items_begin_;
+  std::vector<item_entry> check_items_;
   // The items' fields the engine reads per event, without their text.
   struct compact_item {
     std::uint32_t field = 0;
     std::uint32_t first_leaf = 0, end_leaf = 0;
-    std::uint32_t witness_rule = detail::no_rule;
     bool all = false;
     bool negated = false;
     detail::presence check = detail::presence::none;

@@ -10,10 +10,13 @@
 // key drawn per cache (hash.hpp): two different values share one by accident with
 // probability about n^2 / 2^129 over n distinct values, and nobody without the key can
 // make them (the key never leaves the process). The field and the value's kind are
-// compared exactly. The table is direct-mapped, one 64-byte entry a slot, fixed at
-// construction: a value making more than max_leaves leaves true is not cached, an
-// unlucky slot is simply overwritten, so hostile streams of fresh values cost a hash and
-// a store each and nothing else grows.
+// compared exactly. The table is direct-mapped, 64-byte slots, fixed at construction: a
+// value's entry is its slot and, when it makes more than leaves_per_slot leaves true
+// (command lines often do: a third of the realdata's make more than 10 true), up to
+// max_slots_per_value - 1 continuation slots after it, each carrying the fingerprint so
+// that an entry overwritten in part is a miss, never a wrong answer. A value making more
+// than max_leaves leaves true is not cached, an unlucky slot is simply overwritten, so
+// hostile streams of fresh values cost a hash and a store each and nothing else grows.
 #pragma once
 
 #include <fluxcap/detail/abi_macros.hpp>
@@ -46,8 +49,11 @@ namespace detail {
 
 class value_cache {
  public:
-  /// The most leaves one cached value may make true (they live in its entry).
-  static constexpr std::size_t max_leaves = 10;
+  /// Leaves one slot holds; a value uses at most max_slots_per_value consecutive slots.
+  static constexpr std::size_t leaves_per_slot = 10;
+  static constexpr std::size_t max_slots_per_value = 4;
+  /// The most leaves one cached value may make true (they live in its slots).
+  static constexpr std::size_t max_leaves = leaves_per_slot * max_slots_per_value;
 
   struct fingerprint {
     std::uint64_t a = 0, b = 0;
@@ -73,11 +79,28 @@ class value_cache {
   }
 
   /// The leaves cached for (field, kind, fp); `found` says whether the value was cached
-  /// (a cached value may make no leaf true).
+  /// (a cached value may make no leaf true). Valid until the next find or store.
   [[nodiscard]] std::span<const std::uint32_t> find(std::uint32_t field, value_kind kind,
                                                     const fingerprint& fp, bool& found) noexcept {
-    const entry& e = entries_[fp.a & mask_];
-    found = e.used && e.a == fp.a && e.b == fp.b && e.field == field && e.kind == kind;
+    const std::size_t at = fp.a & mask_;
+    const entry& e = entries_[at];
+    found =
+        e.used && e.part == 0 && e.a == fp.a && e.b == fp.b && e.field == field && e.kind == kind;
+    if (found && e.count > leaves_per_slot) {  // gather its continuation slots
+      std::size_t n = 0;
+      for (std::size_t k = 0; found && n < e.count; ++k) {
+        const entry& c = entries_[(at + k) & mask_];
+        found = c.used && c.part == k && c.a == fp.a && c.b == fp.b && c.field == field &&
+                c.kind == kind;
+        const std::size_t take = std::min(leaves_per_slot, std::size_t{e.count} - n);
+        std::copy_n(c.leaves.begin(), take, joined_.begin() + static_cast<std::ptrdiff_t>(n));
+        n += take;
+      }
+      if (found) {
+        ++hits_;
+        return {joined_.data(), e.count};
+      }
+    }
     if (!found) {
       ++misses_;
       return {};
@@ -86,21 +109,30 @@ class value_cache {
     return {e.leaves.data(), e.count};
   }
 
-  /// Remembers `leaves` for (field, kind, fp); more than max_leaves are not cached.
+  /// Remembers `leaves` for (field, kind, fp); more than max_leaves (or more slots than
+  /// the table has) are not cached.
   void store(std::uint32_t field, value_kind kind, const fingerprint& fp,
              std::span<const std::uint32_t> leaves) noexcept {
-    if (leaves.size() > max_leaves) {
+    const std::size_t slots =
+        std::max<std::size_t>(1, (leaves.size() + leaves_per_slot - 1) / leaves_per_slot);
+    if (leaves.size() > max_leaves || slots > entries_.size()) {
       ++too_many_;
       return;
     }
-    entry& e = entries_[fp.a & mask_];
-    e.a = fp.a;
-    e.b = fp.b;
-    e.field = field;
-    e.kind = kind;
-    e.used = true;
-    e.count = static_cast<std::uint8_t>(leaves.size());
-    std::copy(leaves.begin(), leaves.end(), e.leaves.begin());
+    const std::size_t at = fp.a & mask_;
+    for (std::size_t k = 0; k < slots; ++k) {
+      entry& e = entries_[(at + k) & mask_];
+      e.a = fp.a;
+      e.b = fp.b;
+      e.field = field;
+      e.kind = kind;
+      e.used = true;
+      e.part = static_cast<std::uint8_t>(k);
+      e.count = static_cast<std::uint8_t>(leaves.size());
+      const std::size_t from = k * leaves_per_slot;
+      const std::size_t take = std::min(leaves_per_slot, leaves.size() - from);
+      std::copy_n(leaves.begin() + static_cast<std::ptrdiff_t>(from), take, e.leaves.begin());
+    }
   }
 
   [[nodiscard]] std::uint64_t hits() const noexcept { return hits_; }
@@ -117,8 +149,9 @@ class value_cache {
     std::uint32_t field = 0;
     value_kind kind = value_kind::null;
     bool used = false;
-    std::uint8_t count = 0;
-    std::array<std::uint32_t, max_leaves> leaves{};
+    std::uint8_t count = 0;  ///< the value's leaves, in all its slots
+    std::uint8_t part = 0;   ///< 0: the value's first slot; k: its k-th continuation
+    std::array<std::uint32_t, leaves_per_slot> leaves{};
   };
   static_assert(sizeof(entry) == 64);
 
@@ -126,6 +159,7 @@ class value_cache {
   std::uint32_t min_bytes_ = 0;
   std::vector<entry> entries_;
   std::size_t mask_ = 0;
+  std::array<std::uint32_t, max_leaves> joined_{};  // a value found in several slots
   std::uint64_t hits_ = 0, misses_ = 0, too_many_ = 0;
 };
 
