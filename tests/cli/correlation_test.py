@@ -161,6 +161,34 @@ def generated_stream(n, seed):
     return ("\n".join(out) + "\n").encode()
 
 
+def test_idle_groups_dropped():
+    # 6,000 users fail once, then, two hours later, 6,000 others: the first users' groups
+    # are idle (their windows emptied long before the newest event) and are dropped with
+    # their keys (--correlation-lag, default 1h), so live groups stay near one wave's.
+    # No event lags, so the output is that of a run that never drops (a lag of 30 d).
+    t = 1767225600
+    lines = []
+    for wave in range(2):
+        for i in range(6000):
+            lines.append('{"ts":%d,"host":"h","user":"w%d-%d","action":"fail"}'
+                         % (t + wave * 7200 + i // 100, wave, i))
+    data = ("\n".join(lines) + "\n").encode()
+    rc, out, err = run("run", "--rules", RULES, "--profile", PROFILE, "--stats", stdin=data)
+    check(rc == 0, err)
+    expired = int(re.search(r"groups expired (\d+)", err).group(1))
+    live = int(re.search(r"(\d+) live groups", err).group(1))
+    # Two correlations read fails (many-fails, many-hosts): 12,000 groups a wave.
+    check(expired >= 12000 and live <= 14000, f"expired {expired}, live {live}: {err}")
+    rc, kept, err = run("run", "--rules", RULES, "--profile", PROFILE, "--stats",
+                        "--correlation-lag", "30d", stdin=data)
+    check(rc == 0 and "groups expired 0," in err, err)
+    check(int(re.search(r"(\d+) live groups", err).group(1)) == 24000, err)
+    check(out == kept, "dropping idle groups changed the output")
+    rc, _, err = run("run", "--rules", RULES, "--profile", PROFILE, "--correlation-lag", "soon",
+                     stdin=data)
+    check(rc == 2 and "--correlation-lag needs a duration" in err, err)
+
+
 def test_threads_generated():
     with tempfile.TemporaryDirectory() as tmp:
         path = os.path.join(tmp, "stream.jsonl")

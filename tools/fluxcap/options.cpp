@@ -105,6 +105,9 @@ options:
   --max-correlation-groups N  live (correlation, group-by values) states (default:
                            100000; idle ones make room, then new ones are refused)
   --window-buckets N       bounded: time buckets a window (default: 64; 2 to 4096)
+  --correlation-lag DURATION  correlation groups whose window emptied this long before
+                           the newest event are dropped (default: 1h); only an event
+                           later than this behind the newest can find its group gone
   --stats                  print a one-line summary on standard error at the end
   --no-progress            no progress line, even when standard error is a terminal
   -h, --help               this help
@@ -431,7 +434,8 @@ options parse_options(int argc, const char* const* argv) {
         throw usage_error("--threads needs a number from 1 to " + std::to_string(max_threads));
       o.threads = static_cast<unsigned>(n);
     } else if (name == "--correlation-memory" || name == "--max-window-events" ||
-               name == "--max-correlation-groups" || name == "--window-buckets") {
+               name == "--max-correlation-groups" || name == "--window-buckets" ||
+               name == "--correlation-lag") {
       // Sigma correlation windows: run, and check (which shows their memory).
       if (!is_run && o.cmd != command::check)
         throw usage_error(std::string(name) + " is an option of 'fluxcap run' and 'fluxcap check'");
@@ -444,6 +448,14 @@ options parse_options(int argc, const char* const* argv) {
           o.correlation_memory = correlation_memory_mode::bounded;
         else
           throw usage_error("--correlation-memory must be exact or bounded, not " + quoted(v));
+      } else if (name == "--correlation-lag") {
+        const auto span = fluxcap::parse_timespan(v);
+        if (!span)
+          throw usage_error(
+              "--correlation-lag needs a duration: a positive integer and a unit (ms, s, m, h, "
+              "d), not " +
+              quoted(v));
+        o.correlation_lag_ms = span->count();
       } else if (name == "--window-buckets") {
         const std::uint64_t n = parse_count(name, v);
         if (n < 2 || n > 4096)
@@ -491,8 +503,9 @@ options parse_options(int argc, const char* const* argv) {
   const auto given = [&](std::string_view opt) {
     return std::find(seen.begin(), seen.end(), opt) != seen.end();
   };
-  for (const std::string_view opt : {"--correlation-memory", "--max-window-events",
-                                     "--max-correlation-groups", "--window-buckets"})
+  for (const std::string_view opt :
+       {"--correlation-memory", "--max-window-events", "--max-correlation-groups",
+        "--window-buckets", "--correlation-lag"})
     if (!sigma && given(opt))
       throw usage_error(std::string(opt) + " is about Sigma correlation rules: it needs --rules");
   if (o.correlation_memory == correlation_memory_mode::bounded && given("--max-window-events"))

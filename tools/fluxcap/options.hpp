@@ -80,6 +80,7 @@ struct options {
   std::uint64_t max_window_events = 4096;         ///< --max-window-events (exact)
   std::uint64_t max_correlation_groups = 100000;  ///< --max-correlation-groups
   std::uint32_t window_buckets = 64;              ///< --window-buckets (bounded)
+  std::int64_t correlation_lag_ms = 3600000;      ///< --correlation-lag (idle groups dropped)
   bool stats = false;
   bool progress = true;             ///< when standard error is a terminal
   std::vector<std::string> inputs;  ///< empty: standard input; "-" is standard input too

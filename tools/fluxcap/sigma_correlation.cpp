@@ -75,7 +75,8 @@ class stage_impl final : public correlation_stage {
       : rules_(&rules),
         fields_(bound_correlation_fields(rules, correlations, limits)),
         correlations_(&correlations),
-        options_(correlation_options_of(o)) {
+        options_(correlation_options_of(o)),
+        lag_ms_(o.correlation_lag_ms) {
     // A keyed hash, as the flux capacitor's: group keys and values come from events. A
     // fresh key until the run gives its own (set_hash_key).
     set_hash_key(fluxcap::hash_key::random());
@@ -142,6 +143,7 @@ class stage_impl final : public correlation_stage {
     std::span<const std::uint32_t> fired;
     if (fields_.parse(body, event_, problem_)) {
       fired = engine_->process(detections_, event_);
+      drop_idle_groups();
     } else {
       ++unreadable_;  // e.g. a field the correlations read given twice
     }
@@ -204,6 +206,17 @@ class stage_impl final : public correlation_stage {
     std::uint32_t index;     ///< compiled rule, or unknown
   };
 
+  /// Every `drop_every` matches, groups whose window emptied `--correlation-lag` before
+  /// the newest match are dropped (keys and windows: idle groups cost nothing). Only an
+  /// event later than the lag behind the newest can see the difference (docs/cli.md).
+  void drop_idle_groups() {
+    constexpr std::uint32_t drop_every = 4096;
+    if (++since_drop_ < drop_every) return;
+    since_drop_ = 0;
+    if (const auto newest = engine_->newest_time())
+      (void)engine_->drop_idle_groups(*newest - lag_ms_);
+  }
+
   /// Whether `body` may have the detections key: spelled as the Sigma stage writes it, or
   /// with escapes in an input line that had the field (the Sigma stage reads the key
   /// unescaped and puts its array there: missing it would let an event hide its
@@ -259,6 +272,8 @@ class stage_impl final : public correlation_stage {
   const sigma_correlation_set* correlations_;
   sigma::correlation_options options_;
   std::optional<engine_type> engine_;
+  std::int64_t lag_ms_;
+  std::uint32_t since_drop_ = 0;
   std::string key_json_;
   bool key_short_escapable_ = false;  ///< the key has a character with a short escape
   std::unordered_map<std::string_view, std::uint32_t> index_of_;  ///< identity JSON -> rule

@@ -201,6 +201,7 @@ class correlation_engine {
     if (pending_.empty()) return {};
     std::sort(pending_.begin(), pending_.end());
     const std::optional<event_time> t = read_time(e);
+    if (t && (!newest_ || *t > *newest_)) newest_ = t;
     for (std::size_t i = 0; i < pending_.size();) {
       std::size_t j = i;
       while (j < pending_.size() && pending_[j].correlation == pending_[i].correlation) ++j;
@@ -236,6 +237,10 @@ class correlation_engine {
   [[nodiscard]] bool reports_correlation(std::size_t c) const { return runtime_.at(c).reported; }
   [[nodiscard]] const correlation_counters& counters() const noexcept { return counters_; }
   [[nodiscard]] std::size_t live_groups() const noexcept { return live_; }
+  /// The newest time of a base-rule match this engine has processed (nullopt before the
+  /// first with a time): the stream's clock, for drop_idle_groups. Not saved with the
+  /// state (correlation_state.hpp): a resumed engine's clock starts at its first match.
+  [[nodiscard]] std::optional<event_time> newest_time() const noexcept { return newest_; }
 
   /// Drops every group whose window is empty at `now` (counted in groups_expired), with
   /// its key and window: an embedder's periodic call with its stream's clock keeps idle
@@ -644,6 +649,7 @@ class correlation_engine {
   std::vector<index_entry> index_;  ///< size a power of two (or 0), at most half full
   std::size_t live_ = 0;            ///< live groups (entries of index_)
   event_time next_sweep_ = std::numeric_limits<event_time>::min();
+  std::optional<event_time> newest_;  ///< newest_time()
   Hash hash_;
   correlation_counters counters_;
 
