@@ -18,7 +18,7 @@ seconds=${1:-60}
 targets=("$@")
 [ ${#targets[@]} -gt 0 ] || targets=(state_decode condition update_differential event_time spec_yaml jsonl
   sigma_rule sigma_glob sigma_regex sigma_literals sigma_fields sigma_match bounded_window
-  sigma_correlation correlation_state)
+  sigma_correlation correlation_state sigma_run)
 build=${FLUXCAP_FUZZ_BUILD_DIR:-build/fuzz}
 
 CXX=clang++ cmake -S . -B "$build" -DCMAKE_BUILD_TYPE=RelWithDebInfo -DFLUXCAP_BUILD_FUZZERS=ON \
