@@ -209,7 +209,8 @@ std::string run(const fixture& f, bool bounded, std::string_view input, std::siz
     padded.assign(line);
     padded.append(fluxcap_cli::line_parser::padding(), ' ');
     sigma_line.clear();
-    const auto outcome = proc.process(line, padded.size(), sigma_line, problem);
+    const auto outcome = proc.process(std::string_view(padded.data(), line.size()), padded.size(),
+                                      sigma_line, problem);
     if (outcome == processor::outcome::bad) {
       if (!sigma_line.empty()) std::abort();  // a bad line writes nothing
       continue;

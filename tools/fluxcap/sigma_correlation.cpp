@@ -9,10 +9,9 @@
 #include <fluxcap/sigma/describe.hpp>
 #include <fluxcap/sigma/detail/time_ring.hpp>
 
-#include <string.h>  // memmem
-
 #include <algorithm>
 #include <charconv>
+#include <cstring>  // memmem (glibc, with _GNU_SOURCE)
 #include <optional>
 #include <unordered_map>
 #include <utility>
@@ -415,12 +414,15 @@ std::string describe_correlations(const sigma_rule_set& rules,
     std::vector<std::string> group_by;
     for (const auto& g : cr.group_by) {
       const std::string path = correlations.profile.path_of(g);
-      group_by.push_back(path == g ? g : g + " (" + path + ")");
+      std::string text = g;
+      if (path != g) text.append(" (").append(path).append(")");
+      group_by.push_back(std::move(text));
     }
     out += "  group-by: " + join(group_by) + "\n";
     for (const auto& a : cr.aliases) {
       std::vector<std::string> entries;
-      for (const auto& [rule_name, field] : a.fields) entries.push_back(rule_name + ": " + field);
+      for (const auto& [rule_name, field] : a.fields)
+        entries.push_back(std::string(rule_name).append(": ").append(field));
       out += "  alias " + a.name + ": " + join(entries) + "\n";
     }
     out += "  timespan: " + cr.timespan_text + " (" + std::to_string(cr.timespan_ms) + " ms)\n";
