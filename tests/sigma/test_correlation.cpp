@@ -9,6 +9,7 @@
 
 #include <algorithm>
 #include <cmath>
+#include <limits>
 #include <map>
 #include <random>
 #include <set>
@@ -213,6 +214,18 @@ TEST_CASE("exact distinct and value windows") {
   const auto vback = exact_value_window::load(vin, window_params{10 * s, 64, 100});
   REQUIRE(vback);
   CHECK(vback->sum(5 * s) == 150.0);
+  // Saved values the engine never adds (NaN, infinities) are refused: percentile()
+  // could not order them.
+  for (const double bad :
+       {std::numeric_limits<double>::quiet_NaN(), std::numeric_limits<double>::infinity()}) {
+    exact_value_window w(window_params{10 * s, 64, 100});
+    w.add(s, 1.0);
+    w.add(2 * s, bad);
+    std::string wb;
+    w.save(wb);
+    std::string_view win = wb;
+    CHECK(!exact_value_window::load(win, window_params{10 * s, 64, 100}));
+  }
 }
 
 TEST_CASE("link_correlations: references by name or id; errors at their place") {

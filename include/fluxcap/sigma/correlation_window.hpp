@@ -324,11 +324,18 @@ class exact_value_window {
   void save(std::string& out) const {
     detail::save_entries(*this, out, [](double v) { return std::bit_cast<std::uint64_t>(v); });
   }
+  /// Refuses non-finite values, which add() never sees from the engine and which would
+  /// break percentile()'s ordering (nth_element over NaN).
   static std::optional<exact_value_window> load(std::string_view& in, const window_params& p) {
-    return detail::load_entries<exact_value_window>(
-        in, p, [](exact_value_window& w, event_time t, std::uint64_t bits) {
-          w.add(t, std::bit_cast<double>(bits));
+    bool finite = true;
+    auto w = detail::load_entries<exact_value_window>(
+        in, p, [&finite](exact_value_window& win, event_time t, std::uint64_t bits) {
+          const double v = std::bit_cast<double>(bits);
+          finite = finite && std::isfinite(v);
+          win.add(t, v);
         });
+    if (!finite) return std::nullopt;
+    return w;
   }
 
  private:
