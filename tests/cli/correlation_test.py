@@ -415,42 +415,7 @@ def test_options():
     check(rc == 2, err)
 
 
-REALDATA_RULES = r"""title: systeminfo
-name: recon_systeminfo
-logsource: {category: process_creation, product: windows}
-detection: {s: {Image|endswith: '\systeminfo.exe'}, condition: s}
----
-title: whoami
-name: recon_whoami
-logsource: {category: process_creation, product: windows}
-detection: {s: {Image|endswith: '\whoami.exe'}, condition: s}
----
-title: whoami groups
-name: recon_whoami_groups
-logsource: {category: process_creation, product: windows}
-detection: {s: {Image|endswith: '\whoami.exe', CommandLine|contains: '/groups'}, condition: s}
----
-title: tasklist
-name: recon_tasklist
-logsource: {category: process_creation, product: windows}
-detection: {s: {Image|endswith: '\tasklist.exe'}, condition: s}
----
-title: recon sequence
-id: recon-sequence
-correlation:
-  type: temporal_ordered
-  rules: [recon_systeminfo, recon_whoami, recon_whoami_groups, recon_tasklist]
-  group-by: [User]
-  timespan: 1m
----
-title: recon any order
-id: recon-any-order
-correlation:
-  type: temporal
-  rules: [recon_systeminfo, recon_whoami, recon_tasklist]
-  group-by: [User]
-  timespan: 1m
-"""
+REALDATA_RULES = os.path.join(REPO, "tests", "sigma", "data", "recon_sequence.yml")
 
 
 def test_realdata_metasploit():
@@ -462,20 +427,17 @@ def test_realdata_metasploit():
     # On MKT01 the attacker runs systeminfo, whoami, whoami /groups and tasklist within
     # 33 s (lines 30, 34, 35, 41); a diagnostics script later runs systeminfo and tasklist
     # as the same user (lines 113, 123), without whoami: no detection there.
-    with tempfile.TemporaryDirectory() as tmp:
-        rules = os.path.join(tmp, "recon.yml")
-        with open(rules, "w") as f:
-            f.write(REALDATA_RULES)
-        outs = []
-        for extra in ([], ["--threads", "4"], ["--correlation-memory", "bounded"]):
-            rc, out, err = run("run", "--rules", rules, "--profile", "sysmon", "--stats", *extra,
-                               events)
-            check(rc == 0, err)
-            d = detections_by_line(out)
-            check(d == {41: ["recon-sequence", "recon-any-order"]}, f"{extra}: {d}")
-            check("without time 0, without group 0" in err, err)
-            outs.append(out)
-        check(outs[0] == outs[1] == outs[2], "realdata: modes or threads differ")
+    rules = REALDATA_RULES
+    outs = []
+    for extra in ([], ["--threads", "4"], ["--correlation-memory", "bounded"]):
+        rc, out, err = run("run", "--rules", rules, "--profile", "sysmon", "--stats", *extra,
+                           events)
+        check(rc == 0, err)
+        d = detections_by_line(out)
+        check(d == {41: ["recon-sequence", "recon-any-order"]}, f"{extra}: {d}")
+        check("without time 0, without group 0" in err, err)
+        outs.append(out)
+    check(outs[0] == outs[1] == outs[2], "realdata: modes or threads differ")
 
 
 def main():

@@ -601,42 +601,10 @@ TEST_CASE_TEMPLATE(
   // On MKT01, pedro.gustavo runs systeminfo, whoami, whoami /groups and tasklist within
   // 33 s (lines 30, 34, 35, 41); later a diagnostics script (cscript gatherNetworkInfo)
   // runs systeminfo and tasklist again as the same user (lines 113, 123), without whoami.
-  const std::string rules = R"(title: systeminfo
-name: recon_systeminfo
-logsource: {category: process_creation, product: windows}
-detection: {s: {Image|endswith: '\systeminfo.exe'}, condition: s}
----
-title: whoami
-name: recon_whoami
-logsource: {category: process_creation, product: windows}
-detection: {s: {Image|endswith: '\whoami.exe'}, condition: s}
----
-title: whoami groups
-name: recon_whoami_groups
-logsource: {category: process_creation, product: windows}
-detection: {s: {Image|endswith: '\whoami.exe', CommandLine|contains: '/groups'}, condition: s}
----
-title: tasklist
-name: recon_tasklist
-logsource: {category: process_creation, product: windows}
-detection: {s: {Image|endswith: '\tasklist.exe'}, condition: s}
----
-title: recon sequence
-id: recon-sequence
-correlation:
-  type: temporal_ordered
-  rules: [recon_systeminfo, recon_whoami, recon_whoami_groups, recon_tasklist]
-  group-by: [User]
-  timespan: 1m
----
-title: recon any order
-id: recon-any-order
-correlation:
-  type: temporal
-  rules: [recon_systeminfo, recon_whoami, recon_tasklist]
-  group-by: [User]
-  timespan: 1m
-)";
+  // The rules (tests/sigma/data/recon_sequence.yml, shared with tests/cli/correlation_test.py).
+  const std::string rules =
+      slurp(std::filesystem::path(FLUXCAP_SIGMA_TEST_DATA) / "recon_sequence.yml");
+  REQUIRE(!rules.empty());
   const auto set = read_rule_set(rules, "recon.yml");
   const auto sysmon = *builtin_profile("sysmon");
   const auto compiled = compile(set.rules, sysmon);
