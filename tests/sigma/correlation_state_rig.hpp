@@ -19,6 +19,8 @@
 #include <utility>
 #include <vector>
 
+#include "correlation_test_util.hpp"
+
 namespace corr_rig {
 
 namespace sigma = fluxcap::sigma;
@@ -26,39 +28,13 @@ using sigma::event_time;
 
 inline constexpr event_time second = 1000;
 
-inline sigma::correlation_bound bound(sigma::comparison op, double v) {
-  return sigma::correlation_bound{op, v, std::to_string(v), {}};
-}
-
-inline sigma::correlation_rule correlation(std::string identity, sigma::correlation_type type,
-                                           std::vector<std::string> rules,
-                                           std::vector<std::string> group_by, event_time span,
-                                           std::vector<sigma::correlation_bound> bounds = {},
-                                           std::vector<std::string> fields = {}) {
-  sigma::correlation_rule c;
-  c.identity = identity;
-  c.id = identity;
-  c.name = identity;
-  c.type = type;
-  c.rules = std::move(rules);
-  c.group_by = std::move(group_by);
-  c.timespan_ms = span;
-  c.condition.bounds = std::move(bounds);
-  c.condition.fields = std::move(fields);
-  return c;
-}
+using corr_test::bound;
+using corr_test::correlation;
 
 /// Detection rules a, b, c, d: compiled indices 0..3.
 inline std::vector<sigma::rule> detection_rules() {
   std::vector<sigma::rule> out;
-  for (const char* name : {"a", "b", "c", "d"}) {
-    sigma::rule r;
-    r.identity = std::string(name) + "-id";
-    r.id = r.identity;
-    r.name = name;
-    r.where = {"rules.yml", 1, 1};
-    out.push_back(std::move(r));
-  }
+  for (const char* name : {"a", "b", "c", "d"}) out.push_back(corr_test::detection_rule(name));
   return out;
 }
 

@@ -16,41 +16,17 @@
 #include <string>
 #include <vector>
 
+#include "correlation_test_util.hpp"
+
 using namespace fluxcap::sigma;
 
 namespace {
 
 constexpr event_time s = 1000;  // one second in milliseconds
 
-correlation_bound bound(comparison op, double v) {
-  return correlation_bound{op, v, std::to_string(v), {}};
-}
-
-correlation_rule correlation(std::string identity, correlation_type type,
-                             std::vector<std::string> rules, std::vector<std::string> group_by,
-                             event_time span, std::vector<correlation_bound> bounds = {},
-                             std::vector<std::string> fields = {}) {
-  correlation_rule c;
-  c.identity = identity;
-  c.id = identity;
-  c.name = identity;
-  c.type = type;
-  c.rules = std::move(rules);
-  c.group_by = std::move(group_by);
-  c.timespan_ms = span;
-  c.condition.bounds = std::move(bounds);
-  c.condition.fields = std::move(fields);
-  return c;
-}
-
-rule detection_rule(std::string name) {
-  rule r;
-  r.identity = name + "-id";
-  r.id = r.identity;
-  r.name = name;
-  r.where = {"rules.yml", 1, 1};
-  return r;
-}
+using corr_test::bound;
+using corr_test::correlation;
+using corr_test::detection_rule;
 
 /// Detection rules a, b, c, d (compiled indices 0..3) and correlations over them.
 template <class Windows = exact_windows>

@@ -40,6 +40,8 @@
 #include <string>
 #include <vector>
 
+#include "correlation_test_util.hpp"
+
 using namespace fluxcap::sigma;
 
 namespace {
@@ -51,34 +53,16 @@ constexpr event_time generation_width = (span + 8 - 2) / (8 - 1);          // 1,
 constexpr double hll_margin = 3 * 1.04 / 8;                                // 3 standard errors
 constexpr double percentile_alpha = 0.01;
 
-correlation_bound bound(comparison op, double v) {
-  return correlation_bound{op, v, std::to_string(v), {}};
-}
+using corr_test::bound;
+using corr_test::detection_rule;
 
+/// Every correlation here groups by User.
 correlation_rule correlation(std::string identity, correlation_type type,
                              std::vector<std::string> rules, event_time timespan,
                              std::vector<correlation_bound> bounds = {},
                              std::vector<std::string> fields = {}) {
-  correlation_rule c;
-  c.identity = identity;
-  c.id = identity;
-  c.name = identity;
-  c.type = type;
-  c.rules = std::move(rules);
-  c.group_by = {"User"};
-  c.timespan_ms = timespan;
-  c.condition.bounds = std::move(bounds);
-  c.condition.fields = std::move(fields);
-  return c;
-}
-
-rule detection_rule(std::string name) {
-  rule r;
-  r.identity = name + "-id";
-  r.id = r.identity;
-  r.name = name;
-  r.where = {"rules.yml", 1, 1};
-  return r;
+  return corr_test::correlation(std::move(identity), type, std::move(rules), {"User"}, timespan,
+                                std::move(bounds), std::move(fields));
 }
 
 std::vector<correlation_rule> correlations() {
