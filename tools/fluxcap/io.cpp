@@ -2,6 +2,9 @@
 
 #include "options.hpp"
 
+#include <fluxcap/error.hpp>
+#include <fluxcap/sigma/rule.hpp>
+
 #include <dirent.h>
 #include <fcntl.h>
 #include <sys/file.h>
@@ -15,6 +18,8 @@
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
+#include <exception>
+#include <new>
 #include <thread>
 #include <utility>
 
@@ -478,6 +483,29 @@ file_lock::~file_lock() {
 void crash_point(const char* point) {
   static const char* const at = std::getenv("FLUXCAP_TEST_CRASH_AT");
   if (at != nullptr && std::strcmp(at, point) == 0) ::raise(SIGKILL);
+}
+
+int fail(int status, const std::string& message) {
+  std::fprintf(stderr, "fluxcap: %s\n", message.c_str());
+  return status;
+}
+
+int fail_for_current_exception() {
+  try {
+    throw;
+  } catch (const fluxcap::spec_error& e) {
+    return fail(exit_usage, e.what());
+  } catch (const fluxcap::sigma::sigma_error& e) {
+    return fail(exit_usage, e.what());
+  } catch (const usage_error& e) {
+    return fail(exit_usage, e.what());
+  } catch (const io_error& e) {
+    return fail(exit_data, e.what());
+  } catch (const std::bad_alloc&) {
+    return fail(exit_data, "out of memory");
+  } catch (const std::exception& e) {
+    return fail(exit_data, std::string("unexpected error: ") + e.what());
+  }
 }
 
 }  // namespace fluxcap_cli

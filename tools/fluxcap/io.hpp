@@ -194,4 +194,12 @@ class file_lock {
 /// before its rename) and "renamed" (right after the rename).
 void crash_point(const char* point);
 
+/// Prints "fluxcap: MESSAGE" on standard error; returns `status`.
+int fail(int status, const std::string& message);
+
+/// Inside a catch block: reports the exception being handled and returns the exit status
+/// it means (docs/cli.md, "Exit status"): a bad spec, rule or command line 2; bad data,
+/// I/O or anything else 1.
+int fail_for_current_exception();
+
 }  // namespace fluxcap_cli

@@ -18,14 +18,9 @@
 
 namespace {
 
-int fail(int status, const std::string& message) {
-  std::fprintf(stderr, "fluxcap: %s\n", message.c_str());
-  return status;
-}
-
 int write_stdout(const std::string& text) {
   if (std::fwrite(text.data(), 1, text.size(), stdout) != text.size() || std::fflush(stdout) != 0)
-    return fail(fluxcap_cli::exit_data, "cannot write standard output");
+    return fluxcap_cli::fail(fluxcap_cli::exit_data, "cannot write standard output");
   return fluxcap_cli::exit_ok;
 }
 
@@ -106,17 +101,7 @@ int main(int argc, char** argv) {
         break;
     }
     return exit_ok;
-  } catch (const fluxcap::spec_error& e) {
-    return fail(exit_usage, e.what());
-  } catch (const fluxcap::sigma::sigma_error& e) {
-    return fail(exit_usage, e.what());
-  } catch (const usage_error& e) {
-    return fail(exit_usage, e.what());
-  } catch (const io_error& e) {
-    return fail(exit_data, e.what());
-  } catch (const std::bad_alloc&) {
-    return fail(exit_data, "out of memory");
-  } catch (const std::exception& e) {
-    return fail(exit_data, std::string("unexpected error: ") + e.what());
+  } catch (...) {
+    return fail_for_current_exception();
   }
 }

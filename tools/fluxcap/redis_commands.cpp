@@ -5,6 +5,7 @@
 #include "redis_commands.hpp"
 #include "sigma_correlation.hpp"
 
+#include "io.hpp"
 #include "options.hpp"
 
 #include <cstdio>
@@ -12,7 +13,6 @@
 #include <vector>
 
 #ifdef FLUXCAP_TOOL_HAS_REDIS
-#include "io.hpp"
 #include "json_schema.hpp"
 #include "line_parser.hpp"
 #include "process.hpp"
@@ -49,11 +49,6 @@
 namespace fluxcap_cli {
 
 namespace {
-
-int fail(int status, const std::string& message) {
-  std::fprintf(stderr, "fluxcap: %s\n", message.c_str());
-  return status;
-}
 
 const char* const produce_help =
     R"(usage: fluxcap produce --redis URL --stream NAME [--partitions P]
@@ -1190,20 +1185,10 @@ int redis_main(int argc, const char* const* argv) {
     if (r.cmd == "produce") return produce(r);
     if (r.cmd == "worker") return run_worker(r);
     return collect(r);
-  } catch (const fluxcap::spec_error& e) {
-    return fail(exit_usage, e.what());
-  } catch (const fluxcap::sigma::sigma_error& e) {
-    return fail(exit_usage, e.what());
-  } catch (const usage_error& e) {
-    return fail(exit_usage, e.what());
   } catch (const redis_error& e) {
     return fail(exit_data, e.what());
-  } catch (const io_error& e) {
-    return fail(exit_data, e.what());
-  } catch (const std::bad_alloc&) {
-    return fail(exit_data, "out of memory");
-  } catch (const std::exception& e) {
-    return fail(exit_data, std::string("unexpected error: ") + e.what());
+  } catch (...) {
+    return fail_for_current_exception();
   }
 }
 
