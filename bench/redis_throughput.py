@@ -305,9 +305,9 @@ def phase_pinned(a, env):
               loadavg()))
     print("model costs (1-worker run): worker w = %.2f us/ev, Redis r = %.2f us/ev" % (
         w * 1e6, r * 1e6))
-    print("%-44s %7s %7s %9s %10s %9s %9s %6s %6s %-12s %s" % (
+    print("%-44s %7s %7s %9s %10s %9s %9s %6s %6s %-12s %7s %s" % (
         "placement", "w us/ev", "r us/ev", "min-model", "core-model", "measured", "meas/core",
-        "busy W", "busy R", "waited W/R s", "output"))
+        "busy W", "busy R", "waited W/R s", "overlap", "output"))
     for label, cores, wall, wcpu, rcpu, same, delays in results:
         k = len(cores)
         issue_model = min(k / w, 1 / r)
@@ -320,14 +320,17 @@ def phase_pinned(a, env):
         load[rc] = load.get(rc, 0) + r
         core_model = min([k / (w + r)] + [1 / l for l in load.values()])
         measured = n / wall
-        print("%-44s %7.2f %7.2f %9.0f %10.0f %9.0f %9.2f %6.2f %6.2f %-12s %s" % (
+        print("%-44s %7.2f %7.2f %9.0f %10.0f %9.0f %9.2f %6.2f %6.2f %-12s %7.2f %s" % (
             label, us(wcpu, n), us(rcpu, n), issue_model, core_model, measured,
             measured / core_model, wcpu / wall, rcpu / wall,
-            "%.2f/%.2f" % (sum(delays[:-1]), delays[-1]), "identical" if same else "DIFFERENT"))
+            "%.2f/%.2f" % (sum(delays[:-1]), delays[-1]), (wcpu + rcpu + sum(delays)) / wall,
+            "identical" if same else "DIFFERENT"))
     print("(events/s; min-model = min(workers / w, shards / r); core-model = min(workers / (w + r),"
           " 1 / each core's load); busy: CPU seconds a second of the workers (W, summed) and of "
           "Redis (R); waited: seconds the workers (summed) and Redis were runnable but had no "
-          "CPU (other processes on their core))")
+          "CPU (other processes on their core); overlap: (CPU + waited) / wall, all processes: 1.0 "
+          "when the workers and Redis take turns, as one synchronous worker must, above 1 when "
+          "they run at the same time)")
     sys.stdout.flush()
     return ok
 
@@ -485,23 +488,10 @@ def failover_once(a, env, server, stream, mode, lease, batch, detections_only, o
             time.sleep(0.002)
         t_kill = time.time()
     reap(wa)
-    # What A left uncommitted: each partition's entries after its committed position.
+    # The committed positions A left (B can commit nothing before it holds a lease).
     _, pos = lag_ms(server, stream, P)
-    pend = server.pipeline([["XRANGE", key(stream, p, "in"), b"(" + pos[p] if pos[p] else "-",
-                             "+", "COUNT", batch] for p in range(P)])
-    pending_total = sum(len(x) for x in server.pipeline(
-        [["XRANGE", key(stream, p, "in"), b"(" + pos[p] if pos[p] else "-", "+"]
-         for p in range(P)]))
-    if live:
-        # A had at most one batch in hand, of one partition.
-        recomputed = max(len(x) for x in pend)
-    else:
-        # A died before commit k: the batch in hand was of the ((k - 1) mod P)-th partition it
-        # took (it goes round its partitions, a batch each), all of whose entries were there.
-        with open(wa.log) as f:
-            order = [int(l.split("took partition ")[1].split()[0]) for l in f
-                     if "took partition" in l]
-        recomputed = len(pend[order[(k - 1) % P]])
+    ends = [r[0][0] if r else b"0-0" for r in server.pipeline(
+        [["XREVRANGE", key(stream, p, "in"), "+", "-", "COUNT", 1] for p in range(P)])]
     taken = caught = None
     bpid = str(wb.pid).encode()
     threshold = max(lag_before or 0, 10.0)
@@ -518,6 +508,23 @@ def failover_once(a, env, server, stream, mode, lease, batch, detections_only, o
         feed.stop.set()
         feed.join()
         reap(producer)
+    # What A left uncommitted: each partition's entries after its committed position
+    # (counted now: reading them in Python takes a while).
+    pend = server.pipeline([["XRANGE", key(stream, p, "in"), b"(" + pos[p] if pos[p] else "-",
+                             ends[p], "COUNT", batch] for p in range(P)])
+    pending_total = sum(len(x) for x in server.pipeline(
+        [["XRANGE", key(stream, p, "in"), b"(" + pos[p] if pos[p] else "-", ends[p]]
+         for p in range(P)]))
+    if live:
+        # A had at most one batch in hand, of one partition.
+        recomputed = max(len(x) for x in pend)
+    else:
+        # A died before commit k: the batch in hand was of the ((k - 1) mod P)-th partition it
+        # took (it goes round its partitions, a batch each), all of whose entries were there.
+        with open(wa.log) as f:
+            order = [int(l.split("took partition ")[1].split()[0]) for l in f
+                     if "took partition" in l]
+        recomputed = len(pend[order[(k - 1) % P]])
     if not done(server, stream, P, [wb]):
         raise RuntimeError("worker B did not finish")
     if not live:
