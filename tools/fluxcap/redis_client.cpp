@@ -1,12 +1,156 @@
 // redis_client.hpp over hiredis's blocking API.
 #include "redis_client.hpp"
 
+#include <sys/socket.h>
 #include <sys/time.h>
 
+#include <array>
+#include <bit>
+#include <cerrno>
 #include <charconv>
 #include <cmath>
+#include <cstdlib>
+#include <cstring>
 
 namespace fluxcap_cli {
+
+// Reply objects from a pool. hiredis allocates each reply object, string and element
+// array on its own (an XRANGE batch of 1,000 entries is about 14,000 allocations), and
+// frees them one by one; with glibc, the next large allocation then consolidates all
+// those freed chunks. This was the largest cost of a worker's reads. Here the objects
+// come from free lists by power-of-two size, kept between replies (each list bounded:
+// at most about 1 MiB kept, the rest returned to malloc). hiredis 0.x's object
+// functions (1.x has others, for RESP3: it keeps hiredis's own).
+namespace {
+
+#if HIREDIS_MAJOR == 0
+#define FLUXCAP_POOLED_REPLIES 1
+
+constexpr std::size_t pool_classes = 13;  // 16 bytes .. 64 KiB
+constexpr std::size_t pool_kept_bytes = std::size_t{1} << 20;
+
+struct reply_pool {
+  std::array<std::vector<void*>, pool_classes> lists;
+  reply_pool() = default;
+  reply_pool(const reply_pool&) = delete;
+  reply_pool& operator=(const reply_pool&) = delete;
+  ~reply_pool() {
+    for (auto& l : lists)
+      for (void* p : l) std::free(p);
+  }
+};
+
+thread_local reply_pool pool;
+
+std::size_t size_class(std::size_t bytes) noexcept {
+  // The smallest k with 16 << k >= bytes; pool_classes (or more): too large for the pool.
+  return static_cast<std::size_t>(std::bit_width((bytes - 1) | 15U)) - 4;
+}
+
+void* pool_alloc(std::size_t bytes) noexcept {
+  const std::size_t k = size_class(bytes);
+  if (k >= pool_classes) return std::malloc(bytes);
+  auto& l = pool.lists[k];
+  if (l.empty()) return std::malloc(std::size_t{16} << k);
+  void* p = l.back();
+  l.pop_back();
+  return p;
+}
+
+void pool_free(void* p, std::size_t bytes) noexcept {
+  if (p == nullptr) return;
+  const std::size_t k = size_class(bytes);
+  if (k < pool_classes) {
+    auto& l = pool.lists[k];
+    if (l.size() < pool_kept_bytes >> (k + 4)) {
+      try {
+        l.push_back(p);
+        return;
+      } catch (...) {  // no memory for the list: freed below
+      }
+    }
+  }
+  std::free(p);
+}
+
+redisReply* new_reply(const redisReadTask* task, int type) noexcept {
+  auto* r = static_cast<redisReply*>(pool_alloc(sizeof(redisReply)));
+  if (r == nullptr) return nullptr;
+  std::memset(r, 0, sizeof *r);
+  r->type = type;
+  if (task->parent != nullptr) {
+    auto* parent = static_cast<redisReply*>(task->parent->obj);
+    parent->element[task->idx] = r;
+  }
+  return r;
+}
+
+void* pooled_string(const redisReadTask* task, char* str, size_t len) {
+  char* copy = static_cast<char*>(pool_alloc(len + 1));
+  if (copy == nullptr) return nullptr;
+  redisReply* r = new_reply(task, task->type);
+  if (r == nullptr) {
+    pool_free(copy, len + 1);
+    return nullptr;
+  }
+  if (len != 0) std::memcpy(copy, str, len);
+  copy[len] = '\0';
+  r->str = copy;
+  r->len = len;
+  return r;
+}
+
+void* pooled_array(const redisReadTask* task, int elements) {
+  redisReply** element = nullptr;
+  if (elements > 0) {
+    const std::size_t bytes = static_cast<std::size_t>(elements) * sizeof(redisReply*);
+    element = static_cast<redisReply**>(pool_alloc(bytes));
+    if (element == nullptr) return nullptr;
+    std::memset(element, 0, bytes);  // a reply freed half built has null elements
+  }
+  redisReply* r = new_reply(task, REDIS_REPLY_ARRAY);
+  if (r == nullptr) {
+    pool_free(element, static_cast<std::size_t>(elements) * sizeof(redisReply*));
+    return nullptr;
+  }
+  r->elements = elements > 0 ? static_cast<std::size_t>(elements) : 0;
+  r->element = element;
+  return r;
+}
+
+void* pooled_integer(const redisReadTask* task, long long value) {
+  redisReply* r = new_reply(task, REDIS_REPLY_INTEGER);
+  if (r != nullptr) r->integer = value;
+  return r;
+}
+
+void* pooled_nil(const redisReadTask* task) {
+  return new_reply(task, REDIS_REPLY_NIL);
+}
+
+void pooled_free(void* object) {
+  free_reply(static_cast<redisReply*>(object));
+}
+
+redisReplyObjectFunctions pooled_functions = {pooled_string, pooled_array, pooled_integer,
+                                              pooled_nil, pooled_free};
+#endif
+
+}  // namespace
+
+void free_reply(redisReply* r) noexcept {
+#ifdef FLUXCAP_POOLED_REPLIES
+  if (r == nullptr) return;
+  if (r->element != nullptr) {
+    for (std::size_t i = 0; i < r->elements; ++i) free_reply(r->element[i]);
+    pool_free(r->element, r->elements * sizeof(redisReply*));
+  }
+  if (r->str != nullptr) pool_free(r->str, r->len + 1);
+  pool_free(r, sizeof(redisReply));
+#else
+  freeReplyObject(r);
+#endif
+}
 
 redis_client::redis_client(const std::string& url, double timeout_seconds)
     : timeout_(timeout_seconds) {
@@ -63,6 +207,13 @@ void redis_client::connect() {
   if (ctx_ == nullptr) throw redis_error("cannot connect to Redis at " + where_, true);
   if (ctx_->err != 0) lost("cannot connect");
   if (redisSetTimeout(ctx_, tv) != REDIS_OK) lost("cannot set a timeout");
+  // Keep the reader's buffer between replies (hiredis frees it past 16 KiB idle): a
+  // worker's replies are large, and growing it again each time cost page faults.
+  if (ctx_->reader != nullptr) ctx_->reader->maxbuf = 0;
+#ifdef FLUXCAP_POOLED_REPLIES
+  // Before any reply is read: every reply of this context comes from the pool.
+  if (ctx_->reader != nullptr) ctx_->reader->fn = &pooled_functions;
+#endif
   if (!password_.empty()) {
     if (user_.empty())
       command({"AUTH", password_});
@@ -90,16 +241,33 @@ redis_reply redis_client::checked(redisReply* r, bool allow_error) {
   return reply;
 }
 
+void redis_client::format(const std::vector<std::string_view>& args) {
+  // RESP, formatted into a buffer kept between commands: hiredis's own formatting
+  // (redisFormatSdsCommandArgv) builds a new buffer a command, growing it argument by
+  // argument, which was the largest cost of a worker's commit.
+  std::size_t size = 16;
+  for (const auto a : args) size += a.size() + 24;
+  out_.clear();
+  out_.reserve(size);
+  char digits[24];
+  const auto number = [&](char type, std::size_t n) {
+    out_.push_back(type);
+    const auto r = std::to_chars(digits, digits + sizeof digits, n);
+    out_.append(digits, r.ptr);
+    out_.append("\r\n", 2);
+  };
+  number('*', args.size());
+  for (const auto a : args) {
+    number('$', a.size());
+    out_.append(a);
+    out_.append("\r\n", 2);
+  }
+}
+
 void redis_client::append(const std::vector<std::string_view>& args) {
   if (ctx_ == nullptr) connect();
-  argv_.clear();
-  argl_.clear();
-  for (const auto a : args) {
-    argv_.push_back(a.data());
-    argl_.push_back(a.size());
-  }
-  if (redisAppendCommandArgv(ctx_, static_cast<int>(args.size()), argv_.data(), argl_.data()) !=
-      REDIS_OK)
+  format(args);
+  if (redisAppendFormattedCommand(ctx_, out_.data(), out_.size()) != REDIS_OK)
     lost("cannot send a command");
 }
 
@@ -111,7 +279,26 @@ redis_reply redis_client::reply(bool allow_error) {
 }
 
 redis_reply redis_client::command(const std::vector<std::string_view>& args, bool allow_error) {
-  append(args);
+  if (ctx_ == nullptr) connect();
+  if (ctx_->obuf != nullptr && sdslen(ctx_->obuf) != 0) {
+    append(args);  // behind a pipeline: in order, through hiredis's output buffer
+    return reply(allow_error);
+  }
+  // Nothing queued: sent from our buffer, sparing hiredis's copy into its output buffer
+  // (which it frees after each write). The socket is blocking, with the timeout.
+  format(args);
+  std::size_t sent = 0;
+  while (sent < out_.size()) {
+    const ssize_t n = ::send(ctx_->fd, out_.data() + sent, out_.size() - sent, MSG_NOSIGNAL);
+    if (n > 0) {
+      sent += static_cast<std::size_t>(n);
+    } else if (n < 0 && errno == EINTR) {
+      continue;
+    } else {
+      lost(n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK) ? "timeout while sending"
+                                                              : "cannot send a command");
+    }
+  }
   return reply(allow_error);
 }
 

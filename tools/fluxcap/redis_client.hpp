@@ -25,8 +25,12 @@ class redis_error : public std::runtime_error {
   bool connection_;
 };
 
+/// Frees a reply of redis_client (its objects come from a pool of their own: see
+/// redis_client.cpp; freeReplyObject must not be used on them).
+void free_reply(redisReply* r) noexcept;
+
 struct redis_reply_free {
-  void operator()(redisReply* r) const noexcept { freeReplyObject(r); }
+  void operator()(redisReply* r) const noexcept { free_reply(r); }
 };
 using redis_reply = std::unique_ptr<redisReply, redis_reply_free>;
 
@@ -69,6 +73,7 @@ class redis_client {
 
  private:
   [[noreturn]] void lost(const char* what);
+  void format(const std::vector<std::string_view>& args);  ///< RESP into out_
   redis_reply checked(redisReply* r, bool allow_error);
 
   std::string host_;
@@ -78,8 +83,7 @@ class redis_client {
   double timeout_;
   std::string where_;
   redisContext* ctx_ = nullptr;
-  std::vector<const char*> argv_;
-  std::vector<std::size_t> argl_;
+  std::string out_;  ///< the command being sent (kept: no allocation a command)
 };
 
 }  // namespace fluxcap_cli
