@@ -234,10 +234,12 @@ def main():
         produce(s, "cut", chunk_files, ["--partitions", "4"])
         px = new_proxy(s)
         px.cut_at(b"}:out", 3)  # the commit script names the partition's out stream
-        lease = ["--lease-ms", "400", "--batch", "50"]
+        # A lease long enough that a loaded machine does not make the worker miss a renewal
+        # (which would count a second stale commit).
+        lease = ["--lease-ms", "1000", "--batch", "50"]
         a = worker(px, "cut", lease)
         check(wait_for(lambda: px.is_cut, 20), "proxy: the worker never reached its third commit")
-        time.sleep(0.7)  # past its lease and its membership
+        time.sleep(1.2)  # past its lease and its membership
         b = worker(s, "cut", lease)
         check(h.done(s, "cut", workers=[b]), "proxy: the second worker did not finish")
         check(a.poll() is None, "proxy: the cut-off worker did not keep running")

@@ -75,7 +75,9 @@ const char* const worker_help = R"(usage: fluxcap worker --redis URL --stream NA
 Processes the partitions of stream NAME exactly as `fluxcap run` processes a file: takes
 a lease per partition, loads the partition's group states and committed position,
 processes the lines after it and commits each batch (outputs, changed group states, new
-position) with one fenced Lua script. Runs until SIGTERM or SIGINT, then commits,
+position) with one fenced Lua script. Workers share the partitions by rendezvous
+hashing over the live workers (each heartbeats into the deployment's membership every
+third of the lease). Runs until SIGTERM or SIGINT, then commits, leaves the membership,
 releases its leases and exits 0. Refuses a Redis whose maxmemory-policy is not
 noeviction, and a deployment run with another spec or other options.
 
@@ -879,13 +881,19 @@ class worker {
       calls.push_back({{keys[2 * i], keys[2 * i + 1]}, {id_, ttl}});
     const auto acquired = eval_pipelined(c_, acquire, calls);
     for (std::size_t i = 0; i < wanted.size(); ++i) {
-      if (stop_requested != 0) break;  // taken ones are released at exit, the rest expire
       const redisReply* ar = acquired[i].get();
       if (ar->type != REDIS_REPLY_INTEGER || ar->integer <= 0) {
         pending_ = true;
         continue;
       }
-      take(wanted[i], std::to_string(ar->integer));
+      const std::string gen = std::to_string(ar->integer);
+      if (stop_requested == 0) {
+        take(wanted[i], gen);
+        continue;
+      }
+      // Exiting: not loaded (the loads may be many); given back at once, not left to expire.
+      static redis_script release_one{rp::release_script, {}};
+      (void)c_.eval(release_one, {keys[2 * i]}, {id_ + ":" + gen});
     }
   }
 
