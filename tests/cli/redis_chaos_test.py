@@ -164,6 +164,14 @@ def lease_holders(server, stream, partitions):
     return [v.decode().rsplit(":", 1)[0] if v else None for v in values]
 
 
+def members(server, stream):
+    c = rt.resp(server.port)
+    try:
+        return c("ZRANGE", "fluxcap:{%s}:members" % stream, 0, -1)
+    finally:
+        c.close()
+
+
 def stale_in_redis(server, stream, partitions):
     c = rt.resp(server.port)
     try:
@@ -277,6 +285,8 @@ def main():
         check("gave up partition" in h.log_of(w1),
               "join: the first worker gave no partition up:\n" + h.log_of(w1))
         check(rt.harness.stop_worker(w2) == 0, "join: exit status after SIGTERM")
+        check(worker_id(h, w2).encode() not in members(s, "join"),
+              "join: the worker that left is still a member: %s" % members(s, "join"))
         produce(s, "join", next(steps))
         w3.kill()
         w3.wait()
@@ -290,6 +300,10 @@ def main():
         check(wait_for(lambda: set(lease_holders(s, "join", parts)) == ids, 10),
               "join: leases at the end %s, not all held by the live workers %s" % (
                   lease_holders(s, "join", parts), sorted(ids)))
+        # The killed worker's membership expired and was pruned by a heartbeat.
+        check(wait_for(lambda: set(members(s, "join")) == {i.encode() for i in ids}, 10),
+              "join: members at the end %s, not the live workers %s" % (
+                  members(s, "join"), sorted(ids)))
         check(rt.harness.stop_worker(w1) == 0 and rt.harness.stop_worker(w4) == 0,
               "join: exit status of the last workers")
         rt.compare("workers joining and leaving", h.collect(s, "join"), expected)
