@@ -407,13 +407,24 @@ def main():
         s = server()
         r = h.produce(s, "two", opts, [first, second], ["--partitions", "8"])
         check(r.returncode == 0, "produce: " + r.stderr.decode())
-        w1 = h.worker(s, "two", opts, ["--partitions-max", "4", "--batch", "100"])
-        w2 = h.worker(s, "two", opts, ["--partitions-max", "4", "--batch", "100"])
+        two = ["--partitions-max", "4", "--batch", "100", "--lease-ms", "1500"]
+        w1 = h.worker(s, "two", opts, two)
+        w2 = h.worker(s, "two", opts, two)
         check(h.done(s, "two", workers=[w1, w2]), "two workers: did not finish")
+        # The assignment (rendezvous under caps) settles on 4 leases each.
+        deadline = time.time() + 10
+        while time.time() < deadline:
+            c = resp(s.port)
+            holders = [c("GET", "fluxcap:{two/%d}:lease" % p) for p in range(8)]
+            c.close()
+            owners = [v.rsplit(b":", 1)[0] for v in holders if v]
+            if len(owners) == 8 and sorted(owners.count(o) for o in set(owners)) == [4, 4]:
+                break
+            time.sleep(0.05)
         check(h.stop_worker(w1) == 0 and h.stop_worker(w2) == 0, "two workers: exit status")
         l1, l2 = h.log_of(w1), h.log_of(w2)
-        check(l1.count("took partition") == 4 and l2.count("took partition") == 4,
-              "two workers: 4 partitions each:\n" + l1 + l2)
+        check(len(owners) == 8 and sorted(owners.count(o) for o in set(owners)) == [4, 4],
+              "two workers: 4 leases each (%s):\n%s%s" % (holders, l1, l2))
         compare("two workers", h.collect(s, "two"), expected)
         s.stop()
         print("  (%.1f s)" % (time.time() - t), flush=True)

@@ -2,11 +2,15 @@
 // partition hash (test vectors: SipHash-2-4's reference outputs, then group keys pinned
 // once), key names and their hash tags. A change here moves groups between partitions and
 // breaks every deployment: these values must never change.
+#include "../../tools/fluxcap/redis_membership.hpp"
 #include "../../tools/fluxcap/redis_protocol.hpp"
 
 #include <doctest/doctest.h>
 
+#include <algorithm>
+#include <map>
 #include <string>
+#include <vector>
 
 namespace rp = fluxcap_cli::redis_protocol;
 
@@ -39,4 +43,106 @@ TEST_CASE("redis keys: one hash tag a partition, stream names that keep it") {
   CHECK_FALSE(rp::valid_stream_name("a:b"));
   CHECK_FALSE(rp::valid_stream_name(std::string(65, 'a')));
   CHECK(rp::fingerprint_hex("abc") == "e81efa46153f754301d65f4901d5d4b2");
+}
+
+// ---------------------------------------------------------------------------------------
+// Membership and assignment (tools/fluxcap/redis_membership.hpp).
+
+namespace rm = fluxcap_cli::redis_membership;
+
+namespace {
+
+std::vector<rm::member> members_named(std::initializer_list<const char*> ids, unsigned max = 4096) {
+  std::vector<rm::member> out;
+  for (const char* id : ids) out.push_back({id, max});
+  return out;
+}
+
+std::vector<std::string> owners(const std::vector<rm::member>& members, unsigned partitions) {
+  std::vector<std::string> out;
+  for (const int i : rm::assign(members, partitions))
+    out.push_back(i < 0 ? std::string("-") : members[static_cast<std::size_t>(i)].id);
+  return out;
+}
+
+}  // namespace
+
+TEST_CASE("redis membership: keys share the deployment's hash tag") {
+  CHECK(rm::members_key("alerts") == "fluxcap:{alerts}:members");
+  CHECK(rm::members_max_key("alerts") == "fluxcap:{alerts}:members-max");
+}
+
+TEST_CASE("redis membership: frozen rendezvous weight vector") {
+  CHECK(rm::mix64(0) == 0);
+  CHECK(rm::mix64(1) == 0x5692161d100b05e5ULL);
+  CHECK(rm::member_hash("host/1/a") == 0x40bf3326d0698603ULL);
+  CHECK(rm::rendezvous_weight(rm::member_hash("host/1/a"), 0) == 0x328c211d77a7bfdfULL);
+  CHECK(rm::rendezvous_weight(rm::member_hash("host/1/a"), 4095) == 0x2466833c085977fbULL);
+  CHECK(rm::rendezvous_weight(rm::member_hash("host/2/b"), 0) == 0xc472df1f65d818e9ULL);
+  CHECK(owners(members_named({"host/1/a", "host/2/b", "host/3/c"}), 8) ==
+        std::vector<std::string>{"host/2/b", "host/3/c", "host/1/a", "host/1/a", "host/1/a",
+                                 "host/1/a", "host/2/b", "host/3/c"});
+}
+
+TEST_CASE("redis membership: rendezvous assignment without caps") {
+  const unsigned partitions = 1024;
+  const auto three = members_named({"w1", "w2", "w3"});
+  const auto before = owners(three, partitions);
+  // Every partition has an owner, the one of highest weight; shares are about even.
+  std::map<std::string, unsigned> share;
+  for (unsigned p = 0; p < partitions; ++p) {
+    ++share[before[p]];
+    std::uint64_t best = 0;
+    std::string best_id;
+    for (const auto& m : three) {
+      const auto w = rm::rendezvous_weight(rm::member_hash(m.id), p);
+      if (w > best) best = w, best_id = m.id;
+    }
+    CHECK(before[p] == best_id);
+  }
+  CHECK(share.size() == 3);
+  for (const auto& [id, n] : share) CHECK((n > 280 && n < 400));
+  // The order of the members does not matter.
+  const auto reversed = members_named({"w3", "w1", "w2"});
+  CHECK(owners(reversed, partitions) == before);
+  // A member joining takes partitions only for itself; nothing moves between the others.
+  const auto four = members_named({"w1", "w2", "w3", "w4"});
+  const auto joined = owners(four, partitions);
+  unsigned moved = 0;
+  for (unsigned p = 0; p < partitions; ++p)
+    if (joined[p] != before[p]) {
+      CHECK(joined[p] == "w4");
+      ++moved;
+    }
+  CHECK((moved > 200 && moved < 320));
+  // A member leaving: only its partitions move, spread over the others.
+  const auto two = members_named({"w1", "w3"});
+  const auto left = owners(two, partitions);
+  std::map<std::string, unsigned> took;
+  for (unsigned p = 0; p < partitions; ++p) {
+    if (before[p] != "w2")
+      CHECK(left[p] == before[p]);
+    else
+      ++took[left[p]];
+  }
+  CHECK(took.size() == 2);
+  // One member owns everything; none owns nothing.
+  CHECK(owners(members_named({"solo"}), 16) == std::vector<std::string>(16, "solo"));
+  CHECK(rm::assign({}, 4) == std::vector<int>(4, -1));
+}
+
+TEST_CASE("redis membership: caps (--partitions-max) are respected") {
+  auto members = members_named({"a", "b"}, 4);
+  auto got = owners(members, 8);
+  CHECK(std::count(got.begin(), got.end(), "a") == 4);
+  CHECK(std::count(got.begin(), got.end(), "b") == 4);
+  // More partitions than the caps allow: the rest go to no one.
+  got = owners(members, 10);
+  CHECK(std::count(got.begin(), got.end(), "-") == 2);
+  // One capped member, one not: the capped one owns at most its cap.
+  members[0].max_partitions = 1;
+  members[1].max_partitions = 4096;
+  got = owners(members, 64);
+  CHECK(std::count(got.begin(), got.end(), "a") <= 1);
+  CHECK(std::count(got.begin(), got.end(), "-") == 0);
 }

@@ -17,6 +17,7 @@
 #include "line_parser.hpp"
 #include "process.hpp"
 #include "redis_client.hpp"
+#include "redis_membership.hpp"
 #include "redis_protocol.hpp"
 #include "sigma_process.hpp"
 #include "sigma_rules.hpp"
@@ -74,7 +75,9 @@ const char* const worker_help = R"(usage: fluxcap worker --redis URL --stream NA
 Processes the partitions of stream NAME exactly as `fluxcap run` processes a file: takes
 a lease per partition, loads the partition's group states and committed position,
 processes the lines after it and commits each batch (outputs, changed group states, new
-position) with one fenced Lua script. Runs until SIGTERM or SIGINT, then commits,
+position) with one fenced Lua script. Workers share the partitions by rendezvous
+hashing over the live workers (each heartbeats into the deployment's membership every
+third of the lease). Runs until SIGTERM or SIGINT, then commits, leaves the membership,
 releases its leases and exits 0. Refuses a Redis whose maxmemory-policy is not
 noeviction, and a deployment run with another spec or other options.
 
@@ -710,7 +713,8 @@ class partition_groups final : public group_backend {
 
 struct worker_stats {
   std::uint64_t events = 0, commits = 0, stale_refusals = 0, position_refusals = 0,
-                partitions_taken = 0, leases_lost = 0, reconnects = 0, bad_lines = 0;
+                partitions_taken = 0, partitions_given_up = 0, leases_lost = 0, reconnects = 0,
+                bad_lines = 0;
 };
 
 constexpr std::uint64_t max_reported_bad_lines = 10;
@@ -732,7 +736,7 @@ class worker {
     char tail[32];
     std::snprintf(tail, sizeof tail, "%08" PRIx64, k.k0 & 0xffffffffU);
     id_ = std::string(host) + "/" + std::to_string(::getpid()) + "/" + tail;
-    start_ = static_cast<unsigned>(k.k1 % d.partitions);
+    members_.emplace(r.stream, id_, d.partitions, r.partitions_max, r.lease_ms);
   }
 
   int run() {
@@ -740,6 +744,7 @@ class worker {
       std::fprintf(stderr, "fluxcap: worker %s: stream %s, %u partitions\n", id_.c_str(),
                    r_.stream.c_str(), d_.partitions);
     auto last_renew = clock_type::now() - std::chrono::hours(1);
+    auto last_acquire = last_renew;
     auto lost_since = clock_type::now();
     bool lost = false;
     while (stop_requested == 0) {
@@ -753,7 +758,13 @@ class worker {
         const auto now = clock_type::now();
         if (now - last_renew >= std::chrono::milliseconds(r_.lease_ms / 3)) {
           renew_and_acquire();
-          last_renew = now;
+          last_renew = last_acquire = now;
+        } else if (pending_ && now - last_acquire >= acquire_retry()) {
+          // Partitions assigned here and still held by their previous owners, who give
+          // them up at their next heartbeat: tried more often than the heartbeat, so that
+          // a joining worker gets its share soon after they do.
+          acquire_assigned();
+          last_acquire = now;
         }
         bool worked = false;
         for (std::size_t i = 0; i < owned_.size() && stop_requested == 0; ++i) {
@@ -807,35 +818,96 @@ class worker {
     std::unique_ptr<partition_groups> groups;
   };
 
-  [[nodiscard]] bool owns(unsigned p) const {
-    return std::any_of(owned_.begin(), owned_.end(), [p](const auto& o) { return o->p == p; });
-  }
-
+  /// Every third of the lease: the heartbeat (membership and assignment), the renewal of
+  /// the leases held, the partitions given up because the assignment moved them to another
+  /// worker (between batches: everything processed is committed), and the partitions
+  /// assigned here taken when free. A few round trips whatever the partitions.
   void renew_and_acquire() {
     static redis_script renew{rp::renew_script, {}};
-    static redis_script acquire{rp::acquire_script, {}};
+    members_->heartbeat(c_);
     const std::string ttl = std::to_string(r_.lease_ms);
-    for (std::size_t i = 0; i < owned_.size();) {
-      auto& o = *owned_[i];
-      const redis_reply rr = c_.eval(renew, {o.lease, o.gen_key}, {o.lease_value, o.gen, ttl});
-      if (rr->integer != 1) {
+    std::vector<redis_script_call> calls;
+    calls.reserve(owned_.size());
+    for (const auto& o : owned_)
+      calls.push_back({{o->lease, o->gen_key}, {o->lease_value, o->gen, ttl}});
+    const auto renewed = eval_pipelined(c_, renew, calls);
+    std::vector<std::unique_ptr<partition> > kept, given_up;
+    for (std::size_t i = 0; i < owned_.size(); ++i) {
+      auto& o = owned_[i];
+      if (renewed[i]->type != REDIS_REPLY_INTEGER || renewed[i]->integer != 1) {
         ++stats_.leases_lost;
-        std::fprintf(stderr, "fluxcap: worker: lease of partition %u lost; dropping it\n", o.p);
-        owned_.erase(owned_.begin() + static_cast<std::ptrdiff_t>(i));
+        std::fprintf(stderr, "fluxcap: worker: lease of partition %u lost; dropping it\n", o->p);
+      } else if (!members_->assigned(o->p)) {
+        given_up.push_back(std::move(o));
+      } else {
+        kept.push_back(std::move(o));
+      }
+    }
+    owned_ = std::move(kept);
+    if (!given_up.empty()) {
+      release(given_up);
+      stats_.partitions_given_up += given_up.size();
+      if (r_.run.stats)
+        for (const auto& o : given_up)
+          std::fprintf(stderr,
+                       "fluxcap: worker: gave up partition %u (assigned to another of %zu "
+                       "workers)\n",
+                       o->p, members_->members());
+    }
+    acquire_assigned();
+  }
+
+  /// Takes the partitions assigned here that are not held (one pipeline of the acquire
+  /// script for those not owned yet); `pending_` says whether some are still held by
+  /// another worker.
+  void acquire_assigned() {
+    static redis_script acquire{rp::acquire_script, {}};
+    std::vector<char> owned(d_.partitions, 0);
+    for (const auto& o : owned_) owned[o->p] = 1;
+    std::vector<unsigned> wanted;
+    std::vector<std::string> keys;
+    for (const unsigned p : members_->assigned_partitions()) {
+      if (owned[p] != 0 || owned_.size() + wanted.size() >= r_.partitions_max) continue;
+      wanted.push_back(p);
+      keys.push_back(rp::partition_key(r_.stream, p, rp::lease_part));
+      keys.push_back(rp::partition_key(r_.stream, p, rp::gen_part));
+    }
+    pending_ = false;
+    if (wanted.empty()) return;
+    const std::string ttl = std::to_string(r_.lease_ms);
+    std::vector<redis_script_call> calls;
+    calls.reserve(wanted.size());
+    for (std::size_t i = 0; i < wanted.size(); ++i)
+      calls.push_back({{keys[2 * i], keys[2 * i + 1]}, {id_, ttl}});
+    const auto acquired = eval_pipelined(c_, acquire, calls);
+    for (std::size_t i = 0; i < wanted.size(); ++i) {
+      const redisReply* ar = acquired[i].get();
+      if (ar->type != REDIS_REPLY_INTEGER || ar->integer <= 0) {
+        pending_ = true;
         continue;
       }
-      ++i;
+      const std::string gen = std::to_string(ar->integer);
+      if (stop_requested == 0) {
+        take(wanted[i], gen);
+        continue;
+      }
+      // Exiting: not loaded (the loads may be many); given back at once, not left to expire.
+      static redis_script release_one{rp::release_script, {}};
+      (void)c_.eval(release_one, {keys[2 * i]}, {id_ + ":" + gen});
     }
-    for (unsigned k = 0; k < d_.partitions && owned_.size() < r_.partitions_max; ++k) {
-      if (stop_requested != 0) return;
-      const unsigned p = (start_ + k) % d_.partitions;
-      if (owns(p)) continue;
-      const std::string lease = rp::partition_key(r_.stream, p, rp::lease_part);
-      const std::string gen_key = rp::partition_key(r_.stream, p, rp::gen_part);
-      const redis_reply ar = c_.eval(acquire, {lease, gen_key}, {id_, ttl});
-      if (ar->type != REDIS_REPLY_INTEGER || ar->integer <= 0) continue;
-      take(p, std::to_string(ar->integer));
-    }
+  }
+
+  [[nodiscard]] std::chrono::milliseconds acquire_retry() const {
+    return std::chrono::milliseconds(std::max(r_.poll_ms, r_.lease_ms / 12));
+  }
+
+  /// Gives leases up (a script deletes each only if it is still this worker's).
+  void release(const std::vector<std::unique_ptr<partition> >& parts) {
+    static redis_script release{rp::release_script, {}};
+    std::vector<redis_script_call> calls;
+    calls.reserve(parts.size());
+    for (const auto& o : parts) calls.push_back({{o->lease}, {o->lease_value}});
+    (void)eval_pipelined(c_, release, calls);
   }
 
   /// A partition whose lease was just taken: its committed position and group states.
@@ -1038,13 +1110,13 @@ class worker {
 
   /// Releases the leases (every batch is committed by now) and reports.
   int finish(int status) {
-    static redis_script release{rp::release_script, {}};
-    for (const auto& o : owned_) {
-      try {
-        (void)c_.eval(release, {o->lease}, {o->lease_value});
-      } catch (const redis_error&) {
-        break;  // the leases expire
-      }
+    // Out of the membership first, so that the others' next heartbeat assigns this
+    // worker's partitions among them; they take each as soon as it is released here.
+    try {
+      members_->leave(c_);
+      release(owned_);
+    } catch (const redis_error&) {
+      // the membership and the leases expire
     }
     owned_.clear();
     return finish_status(status);
@@ -1055,11 +1127,11 @@ class worker {
       std::fprintf(stderr,
                    "fluxcap: worker: %" PRIu64 " events, %" PRIu64 " commits, %" PRIu64
                    " commits refused as stale, %" PRIu64 " refused for their position, %" PRIu64
-                   " partitions taken, %" PRIu64 " leases lost, %" PRIu64 " reconnects, %" PRIu64
-                   " bad lines\n",
+                   " partitions taken, %" PRIu64 " given up to other workers, %" PRIu64
+                   " leases lost, %" PRIu64 " reconnects, %" PRIu64 " bad lines\n",
                    stats_.events, stats_.commits, stats_.stale_refusals, stats_.position_refusals,
-                   stats_.partitions_taken, stats_.leases_lost, stats_.reconnects,
-                   stats_.bad_lines);
+                   stats_.partitions_taken, stats_.partitions_given_up, stats_.leases_lost,
+                   stats_.reconnects, stats_.bad_lines);
     return status;
   }
 
@@ -1070,7 +1142,8 @@ class worker {
   Make& make_;
   std::string detections_field_;
   std::string id_;
-  unsigned start_ = 0;
+  std::optional<worker_membership> members_;
+  bool pending_ = false;  ///< partitions assigned here are held by others
   std::vector<std::unique_ptr<partition> > owned_;
   worker_stats stats_;
   std::string buffer_;
