@@ -506,7 +506,9 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
   }
   fs::engine<fs::dense_fields, fluxcap::exact_memory, fs::pcre2_engine> eng(compiled);
   sigma_test::naive_evaluator<fs::pcre2_engine> naive(rules, profile);
-  auto scratch = eng.make_scratch();
+  // A small memo, every value remembered: replays and evictions checked against the naive
+  // evaluator on every input (and no 1 MiB default table to clear per input).
+  auto scratch = eng.make_scratch(fs::value_cache_limits{16, 0});
   std::map<std::string, fluxcap::group_state> states;
   const std::size_t events_count = 1 + in.pick(24);
   for (std::size_t i = 0; i < events_count; ++i) {

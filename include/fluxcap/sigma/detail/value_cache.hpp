@@ -39,8 +39,9 @@ namespace sigma {
 /// The engine's per-thread value memo (engine::make_scratch): its size, and the shortest
 /// value worth a fingerprint.
 struct value_cache_limits {
-  /// Entries (64 bytes each), rounded up to a power of two; 0 disables the cache.
-  std::uint32_t slots = 4096;
+  /// Entries (64 bytes each: the default is 1 MiB a thread), rounded up to a power of two;
+  /// 0 disables the cache.
+  std::uint32_t slots = 16384;
   /// Values shorter than this are scanned every time (a short scan costs about a hash).
   std::uint32_t min_bytes = 12;
 };
@@ -82,7 +83,7 @@ class value_cache {
   /// (a cached value may make no leaf true). Valid until the next find or store.
   [[nodiscard]] std::span<const std::uint32_t> find(std::uint32_t field, value_kind kind,
                                                     const fingerprint& fp, bool& found) noexcept {
-    const std::size_t at = fp.a & mask_;
+    const std::size_t at = slot_of(field, kind, fp);
     const entry& e = entries_[at];
     found =
         e.used && e.part == 0 && e.a == fp.a && e.b == fp.b && e.field == field && e.kind == kind;
@@ -119,7 +120,7 @@ class value_cache {
       ++too_many_;
       return;
     }
-    const std::size_t at = fp.a & mask_;
+    const std::size_t at = slot_of(field, kind, fp);
     for (std::size_t k = 0; k < slots; ++k) {
       entry& e = entries_[(at + k) & mask_];
       e.a = fp.a;
@@ -144,6 +145,19 @@ class value_cache {
   }
 
  private:
+  /// The value's first slot. The field and kind are mixed in: the same text in two
+  /// fields (a child and its parent both `cmd.exe`, User and ParentUser) is two entries,
+  /// which would otherwise evict each other on every event that carries both.
+  [[nodiscard]] std::size_t slot_of(std::uint32_t field, value_kind kind,
+                                    const fingerprint& fp) const noexcept {
+    // An odd multiplier is a bijection modulo any power of two: distinct (field, kind)
+    // pairs (numbered below the table size) shift the slot by distinct amounts.
+    constexpr std::uint64_t kinds = 5;  // value_kind's enumerators
+    const std::uint64_t which =
+        (std::uint64_t{field} * kinds + static_cast<std::uint64_t>(kind)) * 0x9E3779B97F4A7C15ULL;
+    return static_cast<std::size_t>((fp.a + which) & mask_);
+  }
+
   struct alignas(64) entry {
     std::uint64_t a = 0, b = 0;
     std::uint32_t field = 0;
