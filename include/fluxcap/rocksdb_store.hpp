@@ -287,6 +287,19 @@ class rocksdb_state_db {
     families_.emplace(name, h);
     return h;
   }
+  /// Empties partition `p` (its groups, undo records and header) in one synced write
+  /// batch: a cache whose owner reloads it from elsewhere. No store may have it open.
+  void discard_partition(std::uint32_t p) {
+    ::rocksdb::ColumnFamilyHandle* family = partition_family(p);
+    ::rocksdb::WriteBatch batch;
+    // Every key of a partition is below "\xff" ("\0meta", "\1" + key, "g" + key).
+    check(batch.DeleteRange(family, ::rocksdb::Slice(), ::rocksdb::Slice("\xff", 1)),
+          "cannot discard a partition of");
+    ::rocksdb::WriteOptions w;
+    w.sync = true;
+    check(db_->Write(w, &batch), "cannot discard a partition of");
+    stored_headers_.erase(p);
+  }
   /// The database, opened for writing.
   [[nodiscard]] ::rocksdb::DB& raw() {
     open_writable();
@@ -445,6 +458,8 @@ struct rocksdb_store_options {
   /// The group cache's bound: decoded states, their keys and bookkeeping together. The
   /// group in use is never evicted, so one group larger than this still works.
   std::size_t cache_bytes = std::size_t{256} << 20;
+  /// At most this many groups cached besides the bound in bytes (0: no such bound).
+  std::size_t cache_groups = 0;
   /// Groups whose last event is older than this (event time, against the latest event
   /// time seen) are dropped: read as new, and removed at commit. 0: kept forever.
   std::int64_t ttl_ms = 0;
@@ -673,6 +688,14 @@ class rocksdb_state_store {
   /// Bytes the group cache holds now (by its own measure).
   [[nodiscard]] std::size_t cache_bytes() const noexcept { return cache_bytes_; }
   [[nodiscard]] std::size_t cached_groups() const noexcept { return map_.size(); }
+  /// Changes the cache's bounds (rocksdb_store_options::cache_bytes, cache_groups),
+  /// evicting down to them now: e.g. a worker sharing one bound among its partitions.
+  void set_cache_limits(std::size_t bytes, std::size_t groups) {
+    settle();
+    options_.cache_bytes = bytes;
+    options_.cache_groups = groups;
+    evict_over_limit();
+  }
   [[nodiscard]] const counters& stats() const noexcept { return counters_; }
   [[nodiscard]] const group_state& prototype() const noexcept { return prototype_; }
 
@@ -821,11 +844,15 @@ class rocksdb_state_store {
   /// Evicts least recently used groups (never the current one) until the cache is
   /// under its bound, down to 15/16 of it so that write-backs go in batches.
   void evict_over_limit() {
-    if (cache_bytes_ <= options_.cache_bytes) return;
+    const std::size_t max_groups = options_.cache_groups;
+    const bool too_many = max_groups > 0 && map_.size() > max_groups;
+    if (cache_bytes_ <= options_.cache_bytes && !too_many) return;
     const std::size_t target = options_.cache_bytes - options_.cache_bytes / 16;
+    const std::size_t target_groups =
+        max_groups > 0 ? max_groups - max_groups / 16 : std::numeric_limits<std::size_t>::max();
     ::rocksdb::WriteBatch batch;
     std::size_t writes = 0;
-    while (cache_bytes_ > target && lru_.size() > 1) {
+    while ((cache_bytes_ > target || map_.size() > target_groups) && lru_.size() > 1) {
       const std::string_view victim_key = lru_.back();
       auto it = map_.find(victim_key);
       if (it == current_) break;
