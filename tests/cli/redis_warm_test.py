@@ -7,8 +7,9 @@ Cases: a worker restarted with its store (warm starts: the Redis state hashes ar
 read, HSCAN never called); a stale store (another worker advanced the partitions
 meanwhile: cold reloads); kill -9 at the forced points (before and after the Redis
 commit; after it, the local store is behind Redis) with a small cache; a small cache
-(16 groups over 40 hosts); a store of another deployment (emptied and reloaded) and a
-`fluxcap run` database (refused, left unchanged).
+(16 groups over 40 hosts), with a second worker on the same directory refused; a store of
+another deployment (emptied and reloaded) and a `fluxcap run` database (refused, left
+unchanged).
 
 Skips (exit 77) when redis-server is not installed or the build lacks Redis or RocksDB.
 
@@ -171,7 +172,18 @@ def main():
         # 4. A small cache: 16 groups for the worker over 40 hosts (4 a partition).
         t = time.time()
         r = h.produce(s, "small", opts, parts, ["--partitions", "4"])
-        log = run_until_done(s, "small", db("d") + ["--cache-groups", "16", "--batch", "100"])
+        # (A second worker on the same directory is refused at start: RocksDB's lock.)
+        w = h.worker(s, "small", opts, db("d") + ["--cache-groups", "16", "--batch", "100"])
+        deadline = time.time() + 20
+        while "took partition" not in rt.harness.log_of(w) and time.time() < deadline:
+            time.sleep(0.01)
+        second = h.worker(s, "small", opts, db("d"))
+        code = second.wait(20)
+        rt.check(code == 2 and "in use" in rt.harness.log_of(second),
+                 "a second worker on one --state-db: %s %s" % (code, rt.harness.log_of(second)))
+        rt.check(rt.harness.done(s, "small", workers=[w]), "small cache: did not finish")
+        rt.check(rt.harness.stop_worker(w) == 0, "small cache: exit status")
+        log = rt.harness.log_of(w)
         rt.check(summary(log) is not None and summary(log)[4] > 1000,
                  "small cache: groups evicted: " + log)
         rt.compare("cache of 16 groups", h.collect(s, "small"), expected)
