@@ -5,8 +5,9 @@ full: in memory, or into a new --state-db), at G groups (docs/scale-out.md, "The
 cache").
 
 Starts its own redis-server (loopback, temporary directory, noeviction, AOF always),
-produces 2 events a host for G hosts into one partition, lets a worker with --state-db
-A commit them all, then starts workers that take the partition and have nothing to
+produces 2 events a host for G hosts into one partition (three streams), lets a worker
+process each (in memory; --state-db A; --state-db with a small cache: CPU per event and
+peak RSS of the whole worker, take included), then starts workers that take the partition and have nothing to
 process (so that Redis's position stays A's): the take time is the worker's own figure
 (`took partition ... ms`, from the lease to the loaded state); the peak RSS and CPU
 seconds come from wait4. Each measurement is repeated; the median is shown.
@@ -53,17 +54,20 @@ def main():
                 f.write('{"host":"h%d","pid":1,"user":"u%d"}\n' % (h, h % 4))
                 f.write('{"host":"h%d","pid":2,"ppid":1,"user":"u%d","sigma":{"parent":'
                         '{"shell":true}}}\n' % (h, h % 4))
-        base = [fluxcap, "worker", "--redis", server.url, "--stream", "b", "--poll-ms", "10",
-                "--stats", "--batch", "5000"] + opts
-        r = subprocess.run([fluxcap, "produce", "--redis", server.url, "--stream", "b",
-                            "--partitions", "1"] + opts + [data], stderr=subprocess.PIPE)
-        assert r.returncode == 0, r.stderr.decode()
+        def base(stream):
+            return [fluxcap, "worker", "--redis", server.url, "--stream", stream, "--poll-ms",
+                    "10", "--stats", "--batch", "1000"] + opts
 
-        def worker(extra, until):
+        for stream in ("b", "m", "s"):
+            r = subprocess.run([fluxcap, "produce", "--redis", server.url, "--stream", stream,
+                                "--partitions", "1"] + opts + [data], stderr=subprocess.PIPE)
+            assert r.returncode == 0, r.stderr.decode()
+
+        def worker(extra, until, stream="b"):
             """Runs a worker until `until(log)`; returns (log, peak RSS MiB, CPU s)."""
             log_path = os.path.join(work, "w.log")
             with open(log_path, "wb") as log:
-                p = subprocess.Popen(base + extra, stdout=subprocess.DEVNULL, stderr=log)
+                p = subprocess.Popen(base(stream) + extra, stdout=subprocess.DEVNULL, stderr=log)
             deadline = time.time() + 600
             text = ""
             while time.time() < deadline:
@@ -81,15 +85,28 @@ def main():
             assert p.returncode == 0, text
             return text, ru.ru_maxrss / 1024.0, ru.ru_utime + ru.ru_stime
 
-        def done(text):
-            c = redis_test.resp(server.port)
-            last = c("XREVRANGE", "fluxcap:{b/0}:in", "+", "-", "COUNT", 1)
-            pos = c("GET", "fluxcap:{b/0}:pos")
-            c.close()
-            return last and last[0][0] == pos
+        def done(stream):
+            def check(text):
+                c = redis_test.resp(server.port)
+                last = c("XREVRANGE", "fluxcap:{%s/0}:in" % stream, "+", "-", "COUNT", 1)
+                pos = c("GET", "fluxcap:{%s/0}:pos" % stream)
+                c.close()
+                return last and last[0][0] == pos
+            return check
 
+        # Processing the input (2 events a group, batches of 1000): the worker's CPU per
+        # event with its groups in memory, and in the store (each accepted commit also
+        # written locally).
         warm_db = os.path.join(work, "warm")
-        worker(["--state-db", warm_db], done)
+        steady = []
+        for name, extra, stream in (
+                ("in memory (no --state-db)", [], "m"),
+                ("--state-db (default cache)", ["--state-db", warm_db], "b"),
+                ("--state-db --cache-groups 10000",
+                 ["--state-db", os.path.join(work, "steady-small"), "--cache-groups", "10000"],
+                 "s")):
+            _, rss, cpu = worker(extra, done(stream), stream)
+            steady.append((name, cpu / (2 * args.groups) * 1e6, rss))
         took = re.compile(r"took partition 0 \(.*, (\d+) groups(, (warm|cold)[^,]*)?, ([\d.]+) ms\)")
 
         def take(extra, want):
@@ -119,6 +136,12 @@ def main():
             print("| %s | %.0f | %.0f | %.2f |" % (
                 name, statistics.median(r[0] for r in runs), statistics.median(r[1] for r in runs),
                 statistics.median(r[2] for r in runs)))
+        print("\nprocessing %d events over %d groups (batch 1000), whole worker process:" % (
+            2 * args.groups, args.groups))
+        print("| worker | CPU (µs per event) | peak RSS (MiB) |")
+        print("|---|---:|---:|")
+        for name, us, rss in steady:
+            print("| %s | %.2f | %.0f |" % (name, us, rss))
     finally:
         if server:
             server.stop()
