@@ -98,8 +98,8 @@ class warm_cache {
   [[nodiscard]] std::size_t cache_groups() const noexcept { return cache_groups_; }
 
  private:
-  /// Partition numbers a worker may use (redis_protocol::max_partitions), and a few more
-  /// (a `fluxcap run` uses partition 0).
+  /// Partition numbers a worker may use (redis_protocol::max_partitions; a `fluxcap run`
+  /// uses partition 0).
   static constexpr std::uint32_t max_partition_scanned = 4096;
 
   std::string dir_;
