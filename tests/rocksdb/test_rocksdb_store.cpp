@@ -1,8 +1,9 @@
 // The RocksDB state store (fluxcap/rocksdb_store.hpp) against the in-memory store: the
 // same answers for the same events with a cache far smaller than the groups, the cache
 // within its bound, atomic commits (a child killed with SIGKILL between commits resumes
-// to the uninterrupted result), one writer, refused foreign and corrupt databases, and
-// the time to live.
+// to the uninterrupted result), one writer, refused foreign and corrupt databases, the
+// time to live, commits after many small changes, a bound in groups, and a partition
+// emptied (discard_partition).
 #include <fluxcap/memory.hpp>
 #include <fluxcap/rocksdb_store.hpp>
 #include <fluxcap/serialize.hpp>
@@ -455,4 +456,50 @@ TEST_CASE("groups idle past the time to live start anew and are removed at commi
   std::size_t seen = 0;
   store.for_each([&](std::string_view, const fluxcap::group_state&) { ++seen; });
   CHECK(seen == 2);
+}
+
+TEST_CASE("commits write what changed since the last one; a bound in groups; a partition emptied") {
+  temp_dir dir;
+  const std::uint64_t groups = 2000;
+  fluxcap::rocksdb_state_db db(dir.db());
+  const test_capacitor cap(8, db.key());
+  const std::uint64_t fp = fluxcap::detail::hash_fingerprint(cap.hash());
+  fluxcap::in_memory_state_store<fluxcap::group_state> mem(cap.make_state());
+  std::map<std::string, std::vector<std::uint8_t>> expected;
+  {
+    fluxcap::rocksdb_state_store store(db, 0, cap);  // every group stays cached
+    // Many commits, each after a few groups changed (a commit walks only the groups
+    // handed out since the last one).
+    for (std::uint64_t i = 0; i < 3 * groups; ++i) {
+      const event e = event_at(i, groups);
+      CHECK(apply(store, e) == apply(mem, e));
+      if (i % 97 == 0) store.commit(std::to_string(i));
+    }
+    // for_each may change cached states without handing them out: committed all the same.
+    store.for_each([](std::string_view, fluxcap::group_state& s) { s.insert(777); });
+    mem.for_each([](std::string_view, fluxcap::group_state& s) { s.insert(777); });
+    store.commit("all");
+    store.set_cache_limits(std::size_t{1} << 20, 100);
+    CHECK(store.cached_groups() <= 100);
+    for (std::uint64_t i = 3 * groups; i < 4 * groups; ++i) {
+      const event e = event_at(i, groups);
+      CHECK(apply(store, e) == apply(mem, e));
+      CHECK(store.cached_groups() <= 100);
+    }
+    CHECK(store.stats().evictions > 0);
+    store.commit("bounded");
+    expected = snapshot(mem, fp);
+  }
+  {
+    fluxcap::rocksdb_state_store store(db, 0, cap);
+    CHECK(store.committed_position() == "bounded");
+    CHECK(store.size() == groups);
+    CHECK(snapshot(store, fp) == expected);
+  }
+  db.discard_partition(0);
+  fluxcap::rocksdb_state_store store(db, 0, cap);
+  CHECK(store.committed_position().empty());
+  CHECK(store.committed_epoch() == 0);
+  CHECK(store.size() == 0);
+  CHECK(store.find("host-1") == nullptr);
 }

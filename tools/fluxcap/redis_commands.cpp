@@ -19,6 +19,7 @@
 #include "redis_client.hpp"
 #include "redis_membership.hpp"
 #include "redis_protocol.hpp"
+#include "redis_warm_cache.hpp"
 #include "sigma_process.hpp"
 #include "sigma_rules.hpp"
 #include "spec_file.hpp"
@@ -93,6 +94,13 @@ noeviction, and a deployment run with another spec or other options.
   --redis-timeout S    seconds a Redis call may take (default 10)
   --reconnect-for S    seconds to retry a lost Redis before exiting 1 (default 60)
   --stats              counts on standard error at exit
+  --state-db DIR       keep the partitions' group states in a local RocksDB database
+                       in DIR too (a warm cache: a partition taken again at the
+                       position the worker committed is not reloaded from Redis; the
+                       states may exceed memory)
+  --state-cache-bytes N  with --state-db: memory for decoded groups, shared by the
+                       partitions owned (default: 268435456)
+  --cache-groups N     with --state-db: at most N decoded groups, shared likewise
 )";
 
 const char* const collect_help = R"(usage: fluxcap collect --redis URL --stream NAME
@@ -151,6 +159,7 @@ struct redis_options {
   double timeout = 10;
   double reconnect_for = 60;
   bool detections_only = false;
+  std::uint64_t cache_groups = 0;  ///< --cache-groups (with --state-db; 0: no bound)
   bool help = false;
   options run;
 };
@@ -222,6 +231,9 @@ redis_options parse_redis_options(int argc, const char* const* argv) {
     } else if (name == "--reconnect-for") {
       worker_only();
       r.reconnect_for = parse_seconds(name, value());
+    } else if (name == "--cache-groups") {
+      worker_only();
+      r.cache_groups = parse_count(name, value(), 1, std::uint64_t{1} << 40);
     } else if (name == "--detections-only") {
       worker_only();
       if (inline_value) throw usage_error("--detections-only takes no value");
@@ -249,9 +261,19 @@ redis_options parse_redis_options(int argc, const char* const* argv) {
   }
   if (r.run.rule_paths.empty() && r.run.spec_path.empty())
     throw usage_error("'fluxcap " + r.cmd + "' needs --spec FILE or --rules PATH... --profile P");
-  if (r.run.state_path || r.run.state_db)
-    throw usage_error("'fluxcap " + r.cmd +
-                      "' keeps group states in Redis: --state and --state-db are for 'run'");
+  if (r.run.state_path || (r.run.state_db && !is_worker))
+    throw usage_error("'fluxcap " + r.cmd + "' keeps group states in Redis: --state" +
+                      (is_worker ? " is" : " and --state-db are") + " for 'run'");
+  if (is_worker && r.cache_groups > 0 && !r.run.state_db)
+    throw usage_error("--cache-groups bounds the warm cache: it needs --state-db DIR");
+  if (is_worker && r.run.state_ttl_ms > 0)
+    throw usage_error("--state-ttl is not built for workers yet (Redis holds every group)");
+#ifndef FLUXCAP_TOOL_HAS_ROCKSDB
+  if (r.run.state_db)
+    throw usage_error(
+        "--state-db needs RocksDB, which this build of fluxcap lacks (build it "
+        "with librocksdb-dev installed)");
+#endif
   if (r.run.threads != 1)
     throw usage_error("'fluxcap " + r.cmd + "' runs on one thread: start more workers");
   if (is_worker && !r.run.inputs.empty())
@@ -739,6 +761,9 @@ class worker {
     members_.emplace(r.stream, id_, d.partitions, r.partitions_max, r.lease_ms);
   }
 
+  /// Keeps the partitions' groups in `cache` (--state-db) instead of memory alone.
+  void use_cache(warm_cache* cache) noexcept { cache_ = cache; }
+
   int run() {
     if (r_.run.stats)
       std::fprintf(stderr, "fluxcap: worker %s: stream %s, %u partitions\n", id_.c_str(),
@@ -816,6 +841,7 @@ class worker {
     std::string in, out, state, pos_key, lease, gen_key, meta;
     std::unique_ptr<Processor> proc;
     std::unique_ptr<partition_groups> groups;
+    std::unique_ptr<warm_partition> warm;  ///< instead of groups, with --state-db
   };
 
   /// Every third of the lease: the heartbeat (membership and assignment), the renewal of
@@ -855,6 +881,8 @@ class worker {
                        o->p, members_->members());
     }
     acquire_assigned();
+    for (const auto& o : owned_)  // the warm cache's bound, shared by the partitions
+      if (o->warm) o->warm->share_cache(owned_.size());
   }
 
   /// Takes the partitions assigned here that are not held (one pipeline of the acquire
@@ -912,6 +940,7 @@ class worker {
 
   /// A partition whose lease was just taken: its committed position and group states.
   void take(unsigned p, const std::string& gen) {
+    const auto take_started = clock_type::now();
     auto o = std::make_unique<partition>();
     o->p = p;
     o->gen = gen;
@@ -929,9 +958,20 @@ class worker {
     // lease is ours, so no commit comes between the two reads.
     const redis_reply pos = c_.command({"GET", o->pos_key});
     if (pos->type == REDIS_REPLY_STRING) o->pos = std::string(reply_text(pos.get()));
-    std::string cursor = "0";
+    if (cache_ != nullptr) {
+      for (const auto& other : owned_)  // the warm cache's bound, shared from now on
+        if (other->warm) other->warm->share_cache(owned_.size() + 1);
+      // The local store holds the state committed at `pos` (warm), or is emptied (cold).
+      o->warm = std::make_unique<warm_partition>(
+          *cache_, p, o->proc->capacitor(),
+          pos->type == REDIS_REPLY_STRING ? std::string_view(o->pos) : std::string_view(),
+          owned_.size() + 1);
+      o->groups.reset();
+    }
+    std::string cursor = o->warm && o->warm->warm() ? "0" : "";
     std::size_t groups = 0;
-    do {
+    while (cursor != "0") {
+      if (cursor.empty()) cursor = "0";
       const redis_reply scan = c_.command({"HSCAN", o->state, cursor, "COUNT", "1000"});
       if (scan->type != REDIS_REPLY_ARRAY || scan->elements != 2)
         throw io_error("unexpected HSCAN reply for " + o->state);
@@ -940,25 +980,39 @@ class worker {
       for (std::size_t i = 0; i + 1 < items->elements; i += 2) {
         const std::string_view blob = reply_text(items->element[i + 1]);
         try {
-          o->groups->load(
-              std::string(reply_text(items->element[i])),
-              fluxcap::load_state(
-                  o->proc->capacitor(),
-                  std::span<const std::uint8_t>(reinterpret_cast<const std::uint8_t*>(blob.data()),
-                                                blob.size())));
+          auto state = fluxcap::load_state(
+              o->proc->capacitor(),
+              std::span<const std::uint8_t>(reinterpret_cast<const std::uint8_t*>(blob.data()),
+                                            blob.size()));
+          if (o->warm)
+            o->warm->load(reply_text(items->element[i]), std::move(state));
+          else
+            o->groups->load(std::string(reply_text(items->element[i])), std::move(state));
         } catch (const fluxcap::decode_error& e) {
           throw io_error("partition " + std::to_string(p) + ": a group state in " + o->state +
                          " does not decode: " + e.what());
         }
         ++groups;
       }
-    } while (cursor != "0");
-    o->proc->set_group_backend(o->groups.get());
+    }
+    if (o->warm) {
+      if (!o->warm->warm() && pos->type == REDIS_REPLY_STRING) o->warm->commit(o->pos);
+      groups = static_cast<std::size_t>(o->warm->size());
+      o->proc->set_group_backend(o->warm.get());
+    } else {
+      o->proc->set_group_backend(o->groups.get());
+    }
     ++stats_.partitions_taken;
     if (r_.run.stats)
-      std::fprintf(stderr,
-                   "fluxcap: worker: took partition %u (generation %s, position %s, %zu groups)\n",
-                   p, o->gen.c_str(), o->pos.c_str(), groups);
+      std::fprintf(
+          stderr,
+          "fluxcap: worker: took partition %u (generation %s, position %s, %zu groups%s, %.1f "
+          "ms)\n",
+          p, o->gen.c_str(), o->pos.c_str(), groups,
+          !o->warm          ? ""
+          : o->warm->warm() ? ", warm: local store"
+                            : ", cold: read from Redis",
+          std::chrono::duration<double, std::milli>(clock_type::now() - take_started).count());
     owned_.push_back(std::move(o));
   }
 
@@ -1055,22 +1109,30 @@ class worker {
   batch_result commit(partition& o, const Outputs& outputs, std::string_view new_pos) {
     static redis_script script{rp::commit_script, {}};
     std::vector<std::vector<std::uint8_t> > blobs;
-    const auto& touched = o.groups->touched();
-    blobs.reserve(touched.size());
-    for (const auto* e : touched)
-      blobs.push_back(fluxcap::save_state(o.proc->capacitor(), e->second.state));
+    std::vector<std::string_view> keys;
+    if (o.warm) {
+      o.warm->for_each_touched([&](std::string_view key, const fluxcap::group_state& state) {
+        keys.push_back(key);
+        blobs.push_back(fluxcap::save_state(o.proc->capacitor(), state));
+      });
+    } else {
+      for (const auto* e : o.groups->touched()) {
+        keys.push_back(e->first);
+        blobs.push_back(fluxcap::save_state(o.proc->capacitor(), e->second.state));
+      }
+    }
     const std::string n_out = std::to_string(outputs.size());
-    const std::string n_state = std::to_string(touched.size());
+    const std::string n_state = std::to_string(keys.size());
     std::vector<std::string_view> args{o.lease_value, o.gen, o.pos,  new_pos,
                                        fingerprint_,  n_out, n_state};
-    args.reserve(args.size() + 3 * outputs.size() + 2 * touched.size());
+    args.reserve(args.size() + 3 * outputs.size() + 2 * keys.size());
     for (const auto& out : outputs) {
       args.push_back(out.id);
       args.push_back(out.n);
       args.push_back(std::string_view(out_text_).substr(out.begin, out.size));
     }
-    for (std::size_t i = 0; i < touched.size(); ++i) {
-      args.push_back(touched[i]->first);
+    for (std::size_t i = 0; i < keys.size(); ++i) {
+      args.push_back(keys[i]);
       args.emplace_back(reinterpret_cast<const char*>(blobs[i].data()), blobs[i].size());
     }
     test_point("before-commit");
@@ -1080,10 +1142,14 @@ class worker {
     const std::string_view verdict = reply_text(r.get());
     if (verdict == "ok") {
       o.pos = std::string(new_pos);
-      o.groups->committed();
+      if (o.warm)
+        o.warm->commit(o.pos);  // after Redis: a kill before leaves it behind (a cold start)
+      else
+        o.groups->committed();
       ++stats_.commits;
       return batch_result::worked;
     }
+    if (o.warm) o.warm->discard();  // it must not keep what Redis refused
     if (verdict == "lease") {
       ++stats_.stale_refusals;
       std::fprintf(stderr,
@@ -1132,6 +1198,15 @@ class worker {
                    stats_.events, stats_.commits, stats_.stale_refusals, stats_.position_refusals,
                    stats_.partitions_taken, stats_.partitions_given_up, stats_.leases_lost,
                    stats_.reconnects, stats_.bad_lines);
+    if (r_.run.stats && cache_ != nullptr) {
+      const auto& w = cache_->stats();
+      std::fprintf(stderr,
+                   "fluxcap: worker: --state-db %s: %" PRIu64 " warm starts, %" PRIu64
+                   " cold starts, %" PRIu64 " groups read from Redis, %" PRIu64
+                   " partitions emptied, %" PRIu64 " groups evicted from the cache\n",
+                   cache_->directory().c_str(), w.warm_starts, w.cold_starts, w.groups_reloaded,
+                   w.discards, w.evictions);
+    }
     return status;
   }
 
@@ -1145,6 +1220,7 @@ class worker {
   std::optional<worker_membership> members_;
   bool pending_ = false;  ///< partitions assigned here are held by others
   std::vector<std::unique_ptr<partition> > owned_;
+  warm_cache* cache_ = nullptr;
   worker_stats stats_;
   std::string buffer_;
   std::string out_text_;
@@ -1170,7 +1246,20 @@ int run_worker(const redis_options& r) {
                             "; this worker's: " + fingerprint + "): refused");
         using processor = typename std::decay_t<decltype(make(d.key))>::element_type;
         using make_type = std::decay_t<decltype(make)>;
+        std::unique_ptr<warm_cache> cache;  // outlives the worker's partitions
+        if (r.run.state_db) {
+          // Written for this deployment (stream, hash key) and spec only.
+          const std::string id =
+              rp::fingerprint_hex(r.stream + "\n" + key_hex(d.key) + "\n" + fingerprint);
+          std::uint64_t local = 0;
+          (void)std::from_chars(id.data(), id.data() + 16, local, 16);
+          cache =
+              std::make_unique<warm_cache>(*r.run.state_db, local == 0 ? 1 : local, d.partitions,
+                                           static_cast<std::size_t>(r.run.state_cache_bytes),
+                                           static_cast<std::size_t>(r.cache_groups));
+        }
         worker<processor, make_type> w(r, c, d, fingerprint, make, detections);
+        w.use_cache(cache.get());
         return w.run();
       });
 }
