@@ -279,7 +279,8 @@ def phase_pinned(a, env):
             pmax = str(P // len(cores))
             r0, t0, rd0 = server.cpu(), time.time(), run_delay(server.proc.pid)
             ws = [spawn([fluxcap, "worker", "--redis", server.url, "--stream", stream, "--batch",
-                         str(a.batch), "--poll-ms", "5", "--partitions-max", pmax] + extra + opts,
+                         str(a.batch), "--poll-ms", "5", "--lease-ms", str(a.pinned_lease_ms),
+                         "--partitions-max", pmax] + extra + opts,
                         core, stderr=env["log"]) for core in cores]
             finished = done(server, stream, P, ws)
             wall = time.time() - t0
@@ -573,6 +574,10 @@ def main():
     ap.add_argument("--repeat", type=int, default=1,
                     help="cost: worker runs of each binary (the least CPU is kept)")
     ap.add_argument("--seed", type=int, default=1)
+    ap.add_argument("--pinned-lease-ms", type=int, default=1000,
+                    help="pinned: the workers' --lease-ms (a worker retries an assigned partition "
+                    "still held by another every lease/12: a short lease shortens the handover "
+                    "while workers start together)")
     a = ap.parse_args()
     if a.quick:
         a.events = min(a.events, 5000)
