@@ -50,7 +50,7 @@ std::vector<redis_reply> eval_pipelined(redis_client& c, redis_script& script,
   return replies;
 }
 
-worker_membership::worker_membership(std::string stream, std::string id, unsigned partitions,
+worker_membership::worker_membership(const std::string& stream, std::string id, unsigned partitions,
                                      unsigned max_partitions, std::uint64_t ttl_ms)
     : members_key_(redis_membership::members_key(stream)),
       max_key_(redis_membership::members_max_key(stream)),

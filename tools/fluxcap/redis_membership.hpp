@@ -142,7 +142,7 @@ std::vector<redis_reply> eval_pipelined(redis_client& c, redis_script& script,
 /// ones, reads the live members) and knows which partitions the assignment gives it.
 class worker_membership {
  public:
-  worker_membership(std::string stream, std::string id, unsigned partitions,
+  worker_membership(const std::string& stream, std::string id, unsigned partitions,
                     unsigned max_partitions, std::uint64_t ttl_ms);
 
   /// Renews the membership and recomputes the assignment when the members changed.
