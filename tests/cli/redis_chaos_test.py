@@ -196,16 +196,12 @@ def main():
     if args.seed is None:
         args.seed = random.randrange(10**9)
     print("seed %d (replay: --seed %d)" % (args.seed, args.seed), flush=True)
-    binary = shutil.which("redis-server")
-    if binary is None:
-        print("SKIP: redis-server is not installed (Debian: apt-get install redis-server)")
-        return 77
     fluxcap = os.path.abspath(args.fluxcap)
-    probe = subprocess.run([fluxcap, "worker", "--redis", "x", "--stream", "s"],
-                           stdout=subprocess.PIPE, stderr=subprocess.PIPE)
-    if b"lacks Redis" in probe.stderr:
-        print("SKIP: this fluxcap is built without Redis (hiredis)")
+    why = rt.skip_reason(fluxcap)
+    if why is not None:
+        print("SKIP: " + why)
         return 77
+    binary = shutil.which("redis-server")
     work = tempfile.mkdtemp(prefix="fluxcap-redis-chaos-")
     servers, proxies, procs = [], [], []
     started = time.time()

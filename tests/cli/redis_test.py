@@ -304,6 +304,20 @@ def compare(what, got, expected):
               next((i for i, (a, b) in enumerate(zip(g, e)) if a != b), min(len(g), len(e)))))
 
 
+def skip_reason(fluxcap, probe=("--redis", "x", "--stream", "s")):
+    """Why a Redis test cannot run here (None: it can): no redis-server, or a fluxcap
+    built without Redis (or without what `probe`'s options need, e.g. RocksDB)."""
+    if shutil.which("redis-server") is None:
+        return "redis-server is not installed (Debian: apt-get install redis-server)"
+    r = subprocess.run([fluxcap, "worker", *probe], stdout=subprocess.PIPE,
+                       stderr=subprocess.PIPE)
+    if b"lacks Redis" in r.stderr:
+        return "this fluxcap is built without Redis (hiredis)"
+    if b"needs RocksDB" in r.stderr:
+        return "this fluxcap is built without RocksDB"
+    return None
+
+
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("fluxcap")
@@ -311,16 +325,12 @@ def main():
     ap.add_argument("--events", type=int, default=int(os.environ.get("FLUXCAP_REDIS_EVENTS", 6000)))
     ap.add_argument("--kills", type=int, default=8)
     args = ap.parse_args()
-    binary = shutil.which("redis-server")
-    if binary is None:
-        print("SKIP: redis-server is not installed (Debian: apt-get install redis-server)")
-        return 77
     fluxcap = os.path.abspath(args.fluxcap)
-    probe = subprocess.run([fluxcap, "worker", "--redis", "x", "--stream", "s"],
-                           stdout=subprocess.PIPE, stderr=subprocess.PIPE)
-    if b"lacks Redis" in probe.stderr:
-        print("SKIP: this fluxcap is built without Redis (hiredis)")
+    why = skip_reason(fluxcap)
+    if why is not None:
+        print("SKIP: " + why)
         return 77
+    binary = shutil.which("redis-server")
     work = tempfile.mkdtemp(prefix="fluxcap-redis-")
     servers = []
     started = time.time()

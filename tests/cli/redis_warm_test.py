@@ -65,17 +65,13 @@ def main():
     ap.add_argument("--seed", type=int, default=20261206)
     ap.add_argument("--events", type=int, default=4500)
     args = ap.parse_args()
-    binary = shutil.which("redis-server")
-    if binary is None:
-        print("SKIP: redis-server is not installed (Debian: apt-get install redis-server)")
-        return 77
     fluxcap = os.path.abspath(args.fluxcap)
-    probe = subprocess.run([fluxcap, "worker", "--redis", "redis://127.0.0.1:1", "--stream", "s",
-                            "--spec", "x", "--state-db", "x"],
-                           stdout=subprocess.PIPE, stderr=subprocess.PIPE)
-    if b"lacks Redis" in probe.stderr or b"needs RocksDB" in probe.stderr:
-        print("SKIP: this fluxcap is built without Redis or RocksDB")
+    why = rt.skip_reason(fluxcap, ("--redis", "redis://127.0.0.1:1", "--stream", "s", "--spec", "x",
+                                   "--state-db", "x"))
+    if why is not None:
+        print("SKIP: " + why)
         return 77
+    binary = shutil.which("redis-server")
     work = tempfile.mkdtemp(prefix="fluxcap-redis-warm-")
     servers = []
     started = time.time()
