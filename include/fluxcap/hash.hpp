@@ -291,6 +291,19 @@ class default_hash {
   hash_key key_;
 };
 
+/// The hasher of unordered containers whose string keys come from the input (host
+/// names, group keys): default_hash under its own random key (unless given one), with
+/// heterogeneous lookup by std::string_view. An unkeyed hash would let crafted keys
+/// collide and make every lookup linear.
+struct keyed_string_hash : default_hash {
+  using is_transparent = void;
+  using default_hash::default_hash;
+
+  [[nodiscard]] std::size_t operator()(std::string_view s) const noexcept {
+    return static_cast<std::size_t>(default_hash::operator()(s));
+  }
+};
+
 /// fluxcap's unkeyed hash (the default of fluxcap 0.1): fast, well mixed, and the same
 /// everywhere, but anyone can compute inputs that collide. For trusted input, and to
 /// read states saved by fluxcap 0.1; never for events an attacker can write.

@@ -492,7 +492,7 @@ class rocksdb_state_store {
   template <group_state_capacitor Capacitor>
   rocksdb_state_store(rocksdb_state_db& db, std::uint32_t partition, const Capacitor& cap,
                       const rocksdb_store_options& o = {})
-      : db_(&db), options_(o), prototype_(cap.make_state()), map_(0, key_hash{hash_key::random()}) {
+      : db_(&db), options_(o), prototype_(cap.make_state()) {
     meta_.geometry = cap.memory().geometry();
     meta_.hash_fingerprint = detail::hash_fingerprint(cap.hash());
     meta_.spec_fingerprint = o.spec_fingerprint;
@@ -725,14 +725,7 @@ class rocksdb_state_store {
     bool dirty = true;
     bool erased = false;
   };
-  struct key_hash {
-    using is_transparent = void;
-    hash_key key;
-    std::size_t operator()(std::string_view s) const noexcept {
-      return static_cast<std::size_t>(detail::siphash<1, 3>(key, s.data(), s.size()));
-    }
-  };
-  using map_type = std::unordered_map<std::string, entry, key_hash, std::equal_to<>>;
+  using map_type = std::unordered_map<std::string, entry, keyed_string_hash, std::equal_to<>>;
 
   /// Bookkeeping an entry costs besides its state and key (map node, list node).
   static constexpr std::size_t entry_overhead = sizeof(entry) + 3 * sizeof(void*) + 64;

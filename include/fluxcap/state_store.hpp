@@ -47,7 +47,7 @@ class in_memory_state_store {
   using state_type = State;
 
   explicit in_memory_state_store(State prototype, const hash_key& key = hash_key::random())
-      : prototype_(std::move(prototype)), map_(0, key_hash{key}) {}
+      : prototype_(std::move(prototype)), map_(0, keyed_string_hash(key)) {}
 
   State& find_or_create(std::string_view key) {
     if (auto it = map_.find(key); it != map_.end()) return it->second;
@@ -86,15 +86,8 @@ class in_memory_state_store {
   [[nodiscard]] const State& prototype() const noexcept { return prototype_; }
 
  private:
-  struct key_hash {
-    using is_transparent = void;
-    hash_key key;
-    std::size_t operator()(std::string_view s) const noexcept {
-      return static_cast<std::size_t>(detail::siphash<1, 3>(key, s.data(), s.size()));
-    }
-  };
   State prototype_;
-  std::unordered_map<std::string, State, key_hash, std::equal_to<>> map_;
+  std::unordered_map<std::string, State, keyed_string_hash, std::equal_to<>> map_;
 };
 
 FLUXCAP_END_NAMESPACE

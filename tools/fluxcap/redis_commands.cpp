@@ -687,20 +687,11 @@ class partition_groups final : public group_backend {
     fluxcap::group_state state;
     bool touched = false;
   };
-  // Group keys (host names) come from the events, so from an attacker: hashed with a
-  // random key, as in_memory_state_store does (crafted keys would collide in an unkeyed
-  // hash and make each lookup linear).
-  struct key_hash {
-    using is_transparent = void;
-    fluxcap::hash_key key;
-    std::size_t operator()(std::string_view s) const noexcept {
-      return static_cast<std::size_t>(fluxcap::detail::siphash<1, 3>(key, s.data(), s.size()));
-    }
-  };
-  using map_type = std::unordered_map<std::string, entry, key_hash, std::equal_to<> >;
+  // Group keys (host names) come from the events: keyed, as in_memory_state_store's.
+  using map_type =
+      std::unordered_map<std::string, entry, fluxcap::keyed_string_hash, std::equal_to<> >;
 
-  explicit partition_groups(fluxcap::group_state empty)
-      : empty_(std::move(empty)), map_(0, key_hash{fluxcap::hash_key::random()}) {}
+  explicit partition_groups(fluxcap::group_state empty) : empty_(std::move(empty)) {}
 
   fluxcap::group_state* find(std::string_view key) override {
     const auto it = map_.find(key);

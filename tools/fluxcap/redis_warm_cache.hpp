@@ -120,7 +120,7 @@ class warm_partition final : public group_backend {
   template <class Capacitor>
   warm_partition(warm_cache& cache, std::uint32_t p, const Capacitor& cap,
                  std::string_view redis_position, std::size_t share)
-      : cache_(&cache), p_(p), touched_(0, key_hash{fluxcap::hash_key::random()}) {
+      : cache_(&cache), p_(p) {
     fluxcap::rocksdb_store_options so;
     so.cache_bytes = std::max<std::size_t>(cache.cache_bytes() / std::max<std::size_t>(share, 1),
                                            std::size_t{1} << 12);
@@ -230,18 +230,11 @@ class warm_partition final : public group_backend {
   void note(std::string_view key) {
     if (touched_.find(key) == touched_.end()) touched_.emplace(key);
   }
-  struct key_hash {  // keyed: group keys come from the input
-    using is_transparent = void;
-    fluxcap::hash_key key;
-    std::size_t operator()(std::string_view s) const noexcept {
-      return static_cast<std::size_t>(fluxcap::detail::siphash<1, 3>(key, s.data(), s.size()));
-    }
-  };
-
   warm_cache* cache_;
   std::uint32_t p_;
   std::unique_ptr<fluxcap::rocksdb_state_store> store_;
-  std::unordered_set<std::string, key_hash, std::equal_to<>> touched_;
+  std::unordered_set<std::string, fluxcap::keyed_string_hash, std::equal_to<>>
+      touched_;  // keyed: input keys
   bool warm_ = false;
 };
 
