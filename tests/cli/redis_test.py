@@ -261,6 +261,18 @@ class harness:
         return p.returncode
 
     @staticmethod
+    def wait_forced_exit(p, timeout=20):
+        """The exit status of a worker told to kill itself at a forced point
+        (FLUXCAP_TEST_REDIS_KILL_AT); -999 when it had not after `timeout` s (it is killed
+        then): a hook that never fired must not pass for a kill."""
+        try:
+            return p.wait(timeout)
+        except subprocess.TimeoutExpired:
+            p.kill()
+            p.wait()
+            return -999
+
+    @staticmethod
     def log_of(p):
         with open(p.log_path, "rb") as f:
             return f.read().decode(errors="replace")
@@ -451,17 +463,14 @@ def main():
         for i in range(args.kills):
             env = {"FLUXCAP_TEST_REDIS_KILL_AT": forced[i]} if i < len(forced) else None
             w = h.worker(s, "kill", opts, lease, env)
-            if env:
-                try:
-                    w.wait(20)
-                except subprocess.TimeoutExpired:
-                    pass
+            if env:  # it kills itself at the forced point
+                code = h.wait_forced_exit(w)
             else:
                 time.sleep(h.rng.uniform(0.05, 0.5))
-            if w.poll() is None:
-                w.kill()
-            w.wait()
-            if w.returncode == -signal.SIGKILL:
+                if w.poll() is None:
+                    w.kill()
+                code = w.wait()
+            if code == -signal.SIGKILL:
                 kills += 1
         check(kills == args.kills, "kill -9: %d of %d workers killed" % (kills, args.kills))
         w = h.worker(s, "kill", opts, lease)

@@ -149,12 +149,8 @@ def main():
         for point in ("before-commit:3", "after-commit:2", "after-commit:4", "before-commit:2",
                       "after-commit:1"):
             w = h.worker(s, "kill", opts, lease, {"FLUXCAP_TEST_REDIS_KILL_AT": point})
-            try:
-                w.wait(20)
-            except subprocess.TimeoutExpired:
-                w.kill()
-                w.wait()
-            rt.check(w.returncode == -9, "kill at %s: status %s" % (point, w.returncode))
+            code = rt.harness.wait_forced_exit(w)
+            rt.check(code == -9, "kill at %s: status %s" % (point, code))
             cold_after.append(starts(rt.harness.log_of(w)))
         log = run_until_done(s, "kill", lease)
         cold_after.append(starts(log))
@@ -172,12 +168,8 @@ def main():
             env = {"FLUXCAP_TEST_REDIS_KILL_AT": point} if point else None
             w = h.worker(s, "kill1", opts, lease, env)
             if point:
-                try:
-                    w.wait(20)
-                except subprocess.TimeoutExpired:
-                    w.kill()
-                    w.wait()
-                rt.check(w.returncode == -9, "kill at %s: status %s" % (point, w.returncode))
+                code = rt.harness.wait_forced_exit(w)
+                rt.check(code == -9, "kill at %s: status %s" % (point, code))
             else:
                 rt.check(rt.harness.done(s, "kill1", workers=[w]), "kill1: did not finish")
                 rt.check(rt.harness.stop_worker(w) == 0, "kill1: exit status")
