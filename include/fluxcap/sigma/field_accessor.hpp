@@ -34,6 +34,8 @@ FLUXCAP_BEGIN_NAMESPACE
 
 namespace sigma {
 
+/// The kind of a scalar read from an event (`other` stays last: detail::value_cache
+/// counts the kinds by it).
 enum class value_kind : std::uint8_t { null, string, number, boolean, other };
 
 /// One scalar read from an event.

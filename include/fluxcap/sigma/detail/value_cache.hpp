@@ -152,7 +152,7 @@ class value_cache {
                                     const fingerprint& fp) const noexcept {
     // An odd multiplier is a bijection modulo any power of two: distinct (field, kind)
     // pairs (numbered below the table size) shift the slot by distinct amounts.
-    constexpr std::uint64_t kinds = 5;  // value_kind's enumerators
+    constexpr auto kinds = static_cast<std::uint64_t>(value_kind::other) + 1;  // other is last
     const std::uint64_t which =
         (std::uint64_t{field} * kinds + static_cast<std::uint64_t>(kind)) * 0x9E3779B97F4A7C15ULL;
     return static_cast<std::size_t>((fp.a + which) & mask_);
