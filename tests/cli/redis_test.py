@@ -371,11 +371,7 @@ def main():
                 (["worker", "--redis", "redis://127.0.0.1:1", "--stream", "s", "--spec", spec,
                   "--state", "x"], b"--state"),
                 (["collect", "--redis", "redis://127.0.0.1:1", "--stream", "s", "--batch", "5"],
-                 b"unknown option"),
-                (["worker", "--redis", "redis://127.0.0.1:1", "--stream", "s", "--rules",
-                  os.path.join(HERE, "data", "correlation", "rules.yml"), "--profile",
-                  os.path.join(HERE, "data", "correlation", "profile.yml")],
-                 b"correlation rules, which Redis workers cannot run yet"),
+                 b"only with --rules"),
                 (["worker", "--redis", "redis://127.0.0.1:1", "--stream", "s"], b"--spec")):
             r = subprocess.run([fluxcap] + argv, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
             check(r.returncode == 2 and message in r.stderr,

@@ -29,41 +29,25 @@ int sigma_command(const fluxcap_cli::options& o) {
   using namespace fluxcap_cli;
   sigma_correlation_set correlations;
   const sigma_rule_set rules = load_sigma_rules(o, correlations);
-  std::size_t unsupported = rules.compiled.count(fluxcap::sigma::rule_status::unsupported);
-  std::string unsupported_text = unsupported_rules_text(rules);
-  if (!correlations.rules.empty()) {
-    const auto reasons = unsupported_correlations(rules, correlations);
-    for (std::size_t c = 0; c < reasons.size(); ++c)
-      if (!reasons[c].empty()) {
-        ++unsupported;
-        const auto& cr = correlations.rules[c];
-        unsupported_text += "fluxcap: unsupported correlation '" + cr.identity + "' (" +
-                            fluxcap::sigma::detail::span_text(cr.where) + "): " + reasons[c] + "\n";
-      }
-  }
+  const unsupported_report unsupported = report_unsupported(rules, correlations);
   switch (o.cmd) {
     case command::check: {
       const int written =
           write_stdout(fluxcap::sigma::describe_rules(rules.compiled, rules.warnings) +
                        describe_correlations(rules, correlations, o));
       if (written != exit_ok) return written;
-      return o.strict && unsupported > 0 ? exit_data : exit_ok;
+      return o.strict && unsupported.total() > 0 ? exit_data : exit_ok;
     }
     case command::graph:
       return write_stdout(
           add_correlation_edges(fluxcap::sigma::rules_graph(rules.compiled), rules, correlations));
     case command::run:
-      if (o.strict && unsupported > 0) {
-        std::fputs(unsupported_text.c_str(), stderr);
-        return fail(exit_usage, "--strict: " + std::to_string(unsupported) + " rule" +
-                                    (unsupported == 1 ? " is" : "s are") +
-                                    " unsupported; nothing was read");
-      }
+      refuse_unsupported_if_strict(o, unsupported);
       std::fprintf(stderr, "%s\n", sigma_summary(rules).c_str());
       if (!correlations.rules.empty())
         std::fprintf(stderr, "fluxcap: %zu correlation rule%s, %zu unsupported\n",
                      correlations.rules.size(), correlations.rules.size() == 1 ? "" : "s",
-                     unsupported - rules.compiled.count(fluxcap::sigma::rule_status::unsupported));
+                     unsupported.correlations);
       return run_sigma_command(o, rules, correlations);
     case command::help:
     case command::version:

@@ -40,6 +40,7 @@
 #include <cstring>
 #include <filesystem>
 #include <functional>
+#include <limits>
 #include <memory>
 #include <new>
 #include <optional>
@@ -81,7 +82,9 @@ position) with one fenced Lua script. Workers share the partitions by rendezvous
 hashing over the live workers (each heartbeats into the deployment's membership every
 third of the lease). Runs until SIGTERM or SIGINT, then commits, leaves the membership,
 releases its leases and exits 0. Refuses a Redis whose maxmemory-policy is not
-noeviction, and a deployment run with another spec or other options.
+noeviction, and a deployment run with another spec or other options. Sigma
+correlation rules among --rules are run by `fluxcap collect` (give it the same
+--rules, --profile and options): workers write every base rule's detections.
 
   --redis URL          redis://[[user]:password@]host[:port][/db]
   --stream NAME        the stream (as given to produce)
@@ -105,14 +108,24 @@ noeviction, and a deployment run with another spec or other options.
 )";
 
 const char* const collect_help = R"(usage: fluxcap collect --redis URL --stream NAME
+                       [--rules PATH... --profile P [run options] [--detections-only]]
 
 Writes the committed outputs of stream NAME as JSON Lines to standard output: each
 partition in input order, partitions merged by the producers' line numbers (with one
 producer: the order `fluxcap run` writes).
 
+When the workers' rules include Sigma correlation rules, collect runs them, over the
+merged lines, as `fluxcap run` does after its Sigma stage: give it the workers' --rules,
+--profile and run options (and --detections-only if they had it), checked against the
+deployment's spec fingerprint, and the correlation options (--correlation-memory,
+--max-window-events, --max-correlation-groups, --window-buckets, --correlation-lag).
+It then writes only the lines every partition has committed up to (the complete
+prefix of the input), so that its output is a prefix of the run's.
+
   --redis URL          redis://[[user]:password@]host[:port][/db]
   --stream NAME        the stream
   --redis-timeout S    seconds a Redis call may take (default 10)
+  --stats              with correlation rules: their counts on standard error
 )";
 
 }  // namespace
@@ -236,12 +249,10 @@ redis_options parse_redis_options(int argc, const char* const* argv) {
       worker_only();
       r.cache_groups = parse_count(name, value(), 1, std::uint64_t{1} << 40);
     } else if (name == "--detections-only") {
-      worker_only();
+      if (!is_worker && !is_collect)
+        throw usage_error("--detections-only is a 'fluxcap worker' option");
       if (inline_value) throw usage_error("--detections-only takes no value");
       r.detections_only = true;
-    } else if (is_collect) {
-      throw usage_error("unknown option or argument '" + cut_for_message(arg) +
-                        "' for 'fluxcap collect' (try 'fluxcap collect --help')");
     } else {
       rest.emplace_back(arg);
     }
@@ -251,7 +262,15 @@ redis_options parse_redis_options(int argc, const char* const* argv) {
   if (!rp::valid_stream_name(r.stream))
     throw usage_error("--stream '" + cut_for_message(r.stream) +
                       "': 1 to 64 letters, digits, '_', '-' or '.'");
-  if (is_collect) return r;
+  // A plain collect takes no run options; one of a deployment with correlation rules
+  // takes the workers' (--rules ...), to run them.
+  if (is_collect && rest.size() == 2 && !r.detections_only) return r;
+  if (is_collect && std::none_of(rest.begin(), rest.end(), [](const std::string& a) {
+        return a == "--rules" || a.starts_with("--rules=");
+      }))
+    throw usage_error(
+        "'fluxcap collect' takes run options only with --rules PATH... --profile P (the "
+        "workers' Sigma rules, to run their correlation rules)");
   std::vector<const char*> args;
   args.reserve(rest.size());
   for (const auto& a : rest) args.push_back(a.c_str());
@@ -277,8 +296,8 @@ redis_options parse_redis_options(int argc, const char* const* argv) {
 #endif
   if (r.run.threads != 1)
     throw usage_error("'fluxcap " + r.cmd + "' runs on one thread: start more workers");
-  if (is_worker && !r.run.inputs.empty())
-    throw usage_error("'fluxcap worker' reads the stream, not files ('" +
+  if (!r.run.inputs.empty() && r.cmd != "produce")
+    throw usage_error("'fluxcap " + r.cmd + "' reads the stream, not files ('" +
                       cut_for_message(r.run.inputs[0]) + "'); send them with 'fluxcap produce'");
   return r;
 }
@@ -361,7 +380,8 @@ std::string check_server(redis_client& c) {
 struct deployment {
   unsigned partitions = 0;
   fluxcap::hash_key key;
-  std::string spec;  ///< the spec fingerprint recorded, or empty
+  std::string spec;                ///< the spec fingerprint recorded, or empty
+  std::uint64_t correlations = 0;  ///< Sigma correlation rules of the spec (collect runs them)
 };
 
 std::string key_hex(const fluxcap::hash_key& k) {
@@ -392,9 +412,10 @@ deployment open_deployment(redis_client& c, const std::string& stream,
     const std::string key = key_hex(fluxcap::hash_key::random());
     r = c.eval(script, {dkey}, {rp::format, p, key, routing});
   } else {
-    r = c.command({"HMGET", dkey, "format", "partitions", "hash_key", "routing", "spec"});
+    r = c.command(
+        {"HMGET", dkey, "format", "partitions", "hash_key", "routing", "spec", "correlations"});
   }
-  if (r->type != REDIS_REPLY_ARRAY || r->elements != 5)
+  if (r->type != REDIS_REPLY_ARRAY || r->elements != 6)
     throw io_error("Redis at " + c.where() + ": unexpected reply reading " + dkey);
   auto field = [&](std::size_t i) { return std::string(reply_text(r->element[i])); };
   if (r->element[0]->type == REDIS_REPLY_NIL)
@@ -420,6 +441,11 @@ deployment open_deployment(redis_client& c, const std::string& stream,
                       ", not by " + cut_for_message(routing) +
                       " (the group key must be the one every producer and worker uses)");
   d.spec = field(4);
+  if (const std::string cr = field(5); !cr.empty()) {
+    const auto cp = std::from_chars(cr.data(), cr.data() + cr.size(), d.correlations);
+    if (cp.ec != std::errc() || cp.ptr != cr.data() + cr.size())
+      throw io_error("stream '" + stream + "': the deployment record " + dkey + " is damaged");
+  }
   return d;
 }
 
@@ -471,8 +497,9 @@ void append_file(std::string& text, const std::string& path) {
 
 /// What must be equal in every worker of a deployment for their outputs to be the ones
 /// one `fluxcap run` writes: the format, the spec or the rule and profile files (bytes),
-/// and every option that changes an output or a state.
-std::string spec_fingerprint(const redis_options& r) {
+/// and every option that changes an output or a state; with `correlations` (the Sigma
+/// correlation rules among the rules, which `collect` runs), the correlation options too.
+std::string spec_fingerprint(const redis_options& r, std::size_t correlations) {
   const options& o = r.run;
   std::string text(rp::format);
   text += '\n';
@@ -515,12 +542,19 @@ std::string spec_fingerprint(const redis_options& r) {
           std::to_string(o.max_key_bytes);
   text += "\nstrict " + std::to_string(o.strict ? 1 : 0);
   text += "\ndetections-only " + std::to_string(r.detections_only ? 1 : 0);
+  if (correlations > 0)  // absent otherwise: the fingerprints of earlier deployments hold
+    text += "\ncorrelations " + std::to_string(correlations) + " " +
+            std::to_string(static_cast<int>(o.correlation_memory)) + " " +
+            std::to_string(o.max_window_events) + " " + std::to_string(o.max_correlation_groups) +
+            " " + std::to_string(o.window_buckets) + " " + std::to_string(o.correlation_lag_ms);
   return rp::fingerprint_hex(text);
 }
 
-/// Calls `f(make, routing, detections_field)` with `make(key)` building a processor of
-/// the run's kind (line_processor: --spec; sigma_line_processor: --rules) for hash key
-/// `key` (always the same key: the deployment's), exactly as `fluxcap run` builds them.
+/// Calls `f(make, routing, detections_field, correlations)` with `make(key)` building a
+/// processor of the run's kind (line_processor: --spec; sigma_line_processor: --rules)
+/// for hash key `key` (always the same key: the deployment's), exactly as `fluxcap run`
+/// builds them; `correlations`: the Sigma correlation rules among the rules (0 with
+/// --spec), which the processors leave to `collect`, as `run` leaves them to its stage.
 template <class F>
 int with_processors(const redis_options& r, bool announce, F&& f) {
   const options& o = r.run;
@@ -548,26 +582,16 @@ int with_processors(const redis_options& r, bool announce, F&& f) {
           auto make = [&](const fluxcap::hash_key& key) {
             return std::make_unique<processor>(s, *schema, memory, limits, key);
           };
-          return f(make, routing, detections);
+          return f(make, routing, detections, std::size_t{0});
         },
         memory_variant);
   }
   sigma_correlation_set correlations;
   const sigma_rule_set rules = load_sigma_rules(o, correlations);
-  // A correlation groups by its own fields (a user), across the partitions, which are by
-  // the profile's group (a host): no partition sees all of a correlation group's events.
-  if (!correlations.rules.empty())
-    throw usage_error(
-        "the rules include " + std::to_string(correlations.rules.size()) + " correlation rule" +
-        (correlations.rules.size() == 1 ? "" : "s") +
-        ", which Redis workers cannot run yet (their group-by crosses the partitions); run "
-        "them with `fluxcap run`");
-  const std::size_t unsupported = rules.compiled.count(fluxcap::sigma::rule_status::unsupported);
-  if (o.strict && unsupported > 0) {
-    std::fputs(unsupported_rules_text(rules).c_str(), stderr);
-    throw usage_error("--strict: " + std::to_string(unsupported) + " rule" +
-                      (unsupported == 1 ? " is" : "s are") + " unsupported; nothing was read");
-  }
+  // Correlation rules group by their own fields (a user), across the partitions, which
+  // are by the profile's group (a host): the processors write every base rule's
+  // detections, and collect runs the correlations over the merged lines, in input order.
+  refuse_unsupported_if_strict(o, report_unsupported(rules, correlations));
   if (announce) std::fprintf(stderr, "%s\n", sigma_summary(rules).c_str());
   json_fields_limits field_limits;
   field_limits.max_line_bytes = static_cast<std::size_t>(o.max_line_bytes);
@@ -588,7 +612,7 @@ int with_processors(const redis_options& r, bool announce, F&& f) {
           return std::make_unique<processor>(rules, *engine, fields, memory, limits, key,
                                              field_limits);
         };
-        return f(make, routing, rules.detections_field);
+        return f(make, routing, rules.detections_field, correlations.rules.size());
       },
       memory_variant);
 }
@@ -613,66 +637,68 @@ bool has_detection(std::string_view line, const std::string& field) {
 int produce(const redis_options& r) {
   redis_client c(r.url, r.timeout);
   // Connected once the rules are read: their errors come first, with nothing done.
-  return with_processors(r, false, [&](auto& make, const std::string& routing, const std::string&) {
-    c.connect();
-    if (const std::string warning = check_server(c); !warning.empty())
-      std::fprintf(stderr, "fluxcap: warning: %s\n", warning.c_str());
-    const deployment d = open_deployment(c, r.stream, r.partitions, routing, true);
-    auto proc = make(d.key);
-    std::vector<std::string> in_keys;
-    for (unsigned p = 0; p < d.partitions; ++p)
-      in_keys.push_back(rp::partition_key(r.stream, p, rp::in_part));
-    const std::string seq = rp::sequence_key(r.stream);
+  return with_processors(
+      r, false, [&](auto& make, const std::string& routing, const std::string&, std::size_t) {
+        c.connect();
+        if (const std::string warning = check_server(c); !warning.empty())
+          std::fprintf(stderr, "fluxcap: warning: %s\n", warning.c_str());
+        const deployment d = open_deployment(c, r.stream, r.partitions, routing, true);
+        auto proc = make(d.key);
+        std::vector<std::string> in_keys;
+        for (unsigned p = 0; p < d.partitions; ++p)
+          in_keys.push_back(rp::partition_key(r.stream, p, rp::in_part));
+        const std::string seq = rp::sequence_key(r.stream);
 
-    struct pending {
-      unsigned partition;
-      std::string line;
-    };
-    std::vector<pending> batch;
-    std::uint64_t sent = 0;
-    auto flush = [&] {
-      if (batch.empty()) return;
-      // Line numbers reserved in one step: the merge order of `collect`.
-      const redis_reply reserved = c.command({"INCRBY", seq, std::to_string(batch.size())});
-      const std::uint64_t first = static_cast<std::uint64_t>(reserved->integer) - batch.size() + 1;
-      std::vector<std::string> numbers;
-      numbers.reserve(batch.size());
-      for (std::size_t i = 0; i < batch.size(); ++i) {
-        numbers.push_back(std::to_string(first + i));
-        c.append(
-            {"XADD", in_keys[batch[i].partition], "*", "n", numbers.back(), "l", batch[i].line});
-      }
-      for (std::size_t i = 0; i < batch.size(); ++i) (void)c.reply();
-      sent += batch.size();
-      batch.clear();
-    };
-    std::vector<std::string> inputs = r.run.inputs;
-    if (inputs.empty()) inputs.emplace_back("-");
-    std::string key;
-    for (const auto& input : inputs) {
-      line_reader reader(input, line_parser::padding(),
-                         static_cast<std::size_t>(r.run.max_line_bytes));
-      std::uint64_t line_no = 0;
-      std::string_view line;
-      while (reader.next(line)) {
-        ++line_no;
-        if (reader.too_long()) {
-          flush();
-          std::fprintf(stderr,
-                       "fluxcap: %s:%" PRIu64 ": line longer than %" PRIu64
-                       " bytes (--max-line-bytes): not sent; %" PRIu64
-                       " lines before it were sent\n",
-                       reader.name().c_str(), line_no, r.run.max_line_bytes, sent);
-          return exit_data;
+        struct pending {
+          unsigned partition;
+          std::string line;
+        };
+        std::vector<pending> batch;
+        std::uint64_t sent = 0;
+        auto flush = [&] {
+          if (batch.empty()) return;
+          // Line numbers reserved in one step: the merge order of `collect`.
+          const redis_reply reserved = c.command({"INCRBY", seq, std::to_string(batch.size())});
+          const std::uint64_t first =
+              static_cast<std::uint64_t>(reserved->integer) - batch.size() + 1;
+          std::vector<std::string> numbers;
+          numbers.reserve(batch.size());
+          for (std::size_t i = 0; i < batch.size(); ++i) {
+            numbers.push_back(std::to_string(first + i));
+            c.append({"XADD", in_keys[batch[i].partition], "*", "n", numbers.back(), "l",
+                      batch[i].line});
+          }
+          for (std::size_t i = 0; i < batch.size(); ++i) (void)c.reply();
+          sent += batch.size();
+          batch.clear();
+        };
+        std::vector<std::string> inputs = r.run.inputs;
+        if (inputs.empty()) inputs.emplace_back("-");
+        std::string key;
+        for (const auto& input : inputs) {
+          line_reader reader(input, line_parser::padding(),
+                             static_cast<std::size_t>(r.run.max_line_bytes));
+          std::uint64_t line_no = 0;
+          std::string_view line;
+          while (reader.next(line)) {
+            ++line_no;
+            if (reader.too_long()) {
+              flush();
+              std::fprintf(stderr,
+                           "fluxcap: %s:%" PRIu64 ": line longer than %" PRIu64
+                           " bytes (--max-line-bytes): not sent; %" PRIu64
+                           " lines before it were sent\n",
+                           reader.name().c_str(), line_no, r.run.max_line_bytes, sent);
+              return exit_data;
+            }
+            (void)proc->group_key_of(line, reader.readable(), key);
+            batch.push_back({rp::partition_of(key, d.partitions), std::string(line)});
+            if (batch.size() >= r.batch) flush();
+          }
         }
-        (void)proc->group_key_of(line, reader.readable(), key);
-        batch.push_back({rp::partition_of(key, d.partitions), std::string(line)});
-        if (batch.size() >= r.batch) flush();
-      }
-    }
-    flush();
-    return exit_ok;
-  });
+        flush();
+        return exit_ok;
+      });
 }
 
 // ---------------------------------------------------------------------------------------
@@ -1022,6 +1048,7 @@ class worker {
     struct output {
       std::string_view id, n;
       std::size_t begin = 0, size = 0;
+      bool bad = false;  ///< a bad line passed through (--on-error pass)
     };
     std::vector<output> outputs;
     out_text_.clear();
@@ -1047,7 +1074,7 @@ class worker {
       }
       const std::size_t begin = out_text_.size();
       problem_.clear();
-      bool good = false;
+      bool good = false, bad = false;
       if (!has_line) {
         problem_ = "stream entry without a line (field 'l')";
       } else if (line.size() > max_line) {
@@ -1061,6 +1088,7 @@ class worker {
         if (result == Processor::outcome::event) ++events;
       }
       if (!good) {
+        bad = true;
         ++stats_.bad_lines;
         if (r_.run.on_error == error_mode::fail) {
           std::fprintf(stderr, "fluxcap: stream %s partition %u entry %.*s (line %.*s): %s\n",
@@ -1083,10 +1111,12 @@ class worker {
       }
       last_id = id;
       const std::size_t size = out_text_.size() - begin;
-      if (good &&
-          (!r_.detections_only ||
-           has_detection(std::string_view(out_text_).substr(begin, size), detections_field_)))
-        outputs.push_back({id, n, begin, size});
+      // --detections-only: a bad line has no detections (none was computed), whatever
+      // its text says.
+      if (good && (!r_.detections_only ||
+                   (!bad && has_detection(std::string_view(out_text_).substr(begin, size),
+                                          detections_field_))))
+        outputs.push_back({id, n, begin, size, bad});
       else
         out_text_.resize(begin);
     }
@@ -1122,11 +1152,12 @@ class worker {
     const std::string n_state = std::to_string(keys.size());
     std::vector<std::string_view> args{o.lease_value, o.gen, o.pos,  new_pos,
                                        fingerprint_,  n_out, n_state};
-    args.reserve(args.size() + 3 * outputs.size() + 2 * keys.size());
+    args.reserve(args.size() + 4 * outputs.size() + 2 * keys.size());
     for (const auto& out : outputs) {
       args.push_back(out.id);
       args.push_back(out.n);
       args.push_back(std::string_view(out_text_).substr(out.begin, out.size));
+      args.push_back(out.bad ? std::string_view("1") : std::string_view(""));
     }
     for (std::size_t i = 0; i < keys.size(); ++i) {
       args.push_back(keys[i]);
@@ -1227,16 +1258,19 @@ class worker {
 
 int run_worker(const redis_options& r) {
   redis_client c(r.url, r.timeout);
-  const std::string fingerprint = spec_fingerprint(r);
   // Connected once the rules are read: their errors come first, with nothing done.
   return with_processors(
-      r, true, [&](auto& make, const std::string& routing, const std::string& detections) {
+      r, true,
+      [&](auto& make, const std::string& routing, const std::string& detections,
+          std::size_t correlations) {
+        const std::string fingerprint = spec_fingerprint(r, correlations);
         c.connect();
         if (const std::string warning = check_server(c); !warning.empty())
           std::fprintf(stderr, "fluxcap: warning: %s\n", warning.c_str());
         const deployment d = open_deployment(c, r.stream, r.partitions, routing, true);
         static redis_script claim{rp::claim_spec_script, {}};
-        const redis_reply claimed = c.eval(claim, {rp::deployment_key(r.stream)}, {fingerprint});
+        const redis_reply claimed = c.eval(claim, {rp::deployment_key(r.stream)},
+                                           {fingerprint, std::to_string(correlations)});
         if (reply_text(claimed.get()) != fingerprint)
           throw usage_error("stream '" + r.stream + "' is worked on with another spec or other " +
                             "options (fingerprint " + std::string(reply_text(claimed.get())) +
@@ -1264,10 +1298,78 @@ int run_worker(const redis_options& r) {
 // ---------------------------------------------------------------------------------------
 // collect
 
+/// What `collect --rules` adds: the workers' rules, their correlation rules, and the
+/// correlation stage `fluxcap run` runs after its Sigma stage.
+struct collect_correlations {
+  explicit collect_correlations(const redis_options& r)
+      : rules(load_sigma_rules(r.run, correlations)) {
+    refuse_unsupported_if_strict(r.run, report_unsupported(rules, correlations));
+    fingerprint = spec_fingerprint(r, correlations.rules.size());
+    json_fields_limits field_limits;
+    field_limits.max_line_bytes = static_cast<std::size_t>(r.run.max_line_bytes);
+    stage = make_correlation_stage(rules, correlations, r.run, field_limits);
+  }
+  sigma_correlation_set correlations;
+  sigma_rule_set rules;  // after correlations, which loading fills
+  std::string fingerprint;
+  std::unique_ptr<correlation_stage> stage;  ///< null: the rules have no correlations
+};
+
+/// The line number every partition has committed up to: the least line number of the
+/// first uncommitted input of each partition (no limit when all is committed). Each
+/// partition's inputs are in line-number order (one producer at a time), so every line
+/// below it is committed in every partition: the merged outputs below it are a prefix
+/// of the output of one `fluxcap run` over the input. Positions are read first: a commit
+/// between the two reads only makes the bound lower than it could be.
+std::uint64_t complete_prefix(redis_client& c, const std::string& stream, unsigned partitions) {
+  std::uint64_t bound = std::numeric_limits<std::uint64_t>::max();
+  for (unsigned p = 0; p < partitions; ++p) {
+    const redis_reply pos = c.command({"GET", rp::partition_key(stream, p, rp::pos_part)});
+    const std::string after =
+        "(" + std::string(pos->type == REDIS_REPLY_STRING ? reply_text(pos.get()) : "0-0");
+    const redis_reply next =
+        c.command({"XRANGE", rp::partition_key(stream, p, rp::in_part), after, "+", "COUNT", "1"});
+    if (next->type != REDIS_REPLY_ARRAY || next->elements == 0) continue;
+    const redisReply* e = next->element[0];
+    if (e->type != REDIS_REPLY_ARRAY || e->elements != 2) continue;
+    const redisReply* f = e->element[1];
+    for (std::size_t i = 0; f->type == REDIS_REPLY_ARRAY && i + 1 < f->elements; i += 2) {
+      if (reply_text(f->element[i]) != "n") continue;
+      const std::string_view v = reply_text(f->element[i + 1]);
+      std::uint64_t n = 0;
+      const auto [end, ec] = std::from_chars(v.data(), v.data() + v.size(), n);
+      if (ec != std::errc() || end != v.data() + v.size())
+        throw io_error("partition " + std::to_string(p) + " of stream '" + stream +
+                       "': an input without a line number");
+      bound = std::min(bound, n);
+    }
+  }
+  return bound;
+}
+
 int collect(const redis_options& r) {
+  // The rules first: their errors come before anything is read.
+  std::unique_ptr<collect_correlations> corr;
+  if (!r.run.rule_paths.empty()) corr = std::make_unique<collect_correlations>(r);
   redis_client c(r.url, r.timeout);
   c.connect();
   const deployment d = open_deployment(c, r.stream, std::nullopt, {}, false);
+  if (!corr && d.correlations > 0)
+    throw usage_error("stream '" + r.stream + "' runs " + std::to_string(d.correlations) +
+                      " Sigma correlation rule" + (d.correlations == 1 ? "" : "s") +
+                      ", which collect runs: give it the workers' --rules, --profile and "
+                      "options");
+  if (corr && !d.spec.empty() && d.spec != corr->fingerprint)
+    throw usage_error("stream '" + r.stream + "' is worked on with another spec or other " +
+                      "options (fingerprint " + d.spec +
+                      "; collect's --rules and options: " + corr->fingerprint + "): refused");
+  correlation_stage* stage = corr ? corr->stage.get() : nullptr;
+  if (stage != nullptr) stage->set_hash_key(d.key);  // the workers' key, as run's state file's
+  // With the correlation stage, only the complete prefix: a line merged before a line
+  // of another partition that precedes it and is not committed yet would be correlated
+  // out of order.
+  const std::uint64_t below =
+      corr ? complete_prefix(c, r.stream, d.partitions) : std::numeric_limits<std::uint64_t>::max();
   struct cursor {
     std::string key;
     std::string last = "-";
@@ -1278,8 +1380,9 @@ int collect(const redis_options& r) {
   std::vector<cursor> cursors(d.partitions);
   for (unsigned p = 0; p < d.partitions; ++p)
     cursors[p].key = rp::partition_key(r.stream, p, rp::out_part);
-  // The head of partition p: (line number, output line); false when it has no more.
-  auto head = [&](cursor& k, std::uint64_t& n, std::string_view& line) -> bool {
+  // The head of partition p: (line number, output line, bad line passed through); false
+  // when it has no more below `below`.
+  auto head = [&](cursor& k, std::uint64_t& n, std::string_view& line, bool& bad) -> bool {
     for (;;) {
       if (k.done) return false;
       if (k.chunk && k.next < k.chunk->elements) {
@@ -1287,13 +1390,16 @@ int collect(const redis_options& r) {
         const redisReply* f = e->element[1];
         n = 0;
         line = {};
+        bad = false;
         for (std::size_t i = 0; i + 1 < f->elements; i += 2) {
           const std::string_view name = reply_text(f->element[i]);
           const std::string_view v = reply_text(f->element[i + 1]);
           if (name == "n") (void)std::from_chars(v.data(), v.data() + v.size(), n);
           if (name == "o") line = v;
+          if (name == "b") bad = true;
         }
-        return true;
+        if (n >= below) k.done = true;
+        return !k.done;
       }
       const std::string start = k.last == "-" ? "-" : "(" + k.last;
       k.chunk = c.command({"XRANGE", k.key, start, "+", "COUNT", "1000"});
@@ -1308,22 +1414,45 @@ int collect(const redis_options& r) {
   };
   using item = std::pair<std::uint64_t, unsigned>;
   std::priority_queue<item, std::vector<item>, std::greater<> > heads;
-  std::uint64_t n = 0;
+  std::uint64_t n = 0, written = 0;
   std::string_view line;
+  bool bad = false;
   for (unsigned p = 0; p < d.partitions; ++p)
-    if (head(cursors[p], n, line)) heads.emplace(n, p);
+    if (head(cursors[p], n, line, bad)) heads.emplace(n, p);
   output_buffer out(STDOUT_FILENO);
+  std::string staged;  // a line after the stage, when --detections-only filters it
   while (!heads.empty()) {
     const unsigned p = heads.top().second;
     heads.pop();
-    (void)head(cursors[p], n, line);
-    out.buffer().append(line);
-    out.buffer() += '\n';
+    (void)head(cursors[p], n, line, bad);
+    if (stage == nullptr || bad) {  // run's stage sees only the lines its Sigma stage took
+      out.buffer().append(line);
+      out.buffer() += '\n';
+      ++written;
+    } else if (!r.detections_only) {
+      stage->process(line, out.buffer());
+      out.buffer() += '\n';
+      ++written;
+    } else {  // the stage may leave a line no detection (the base rules' generate)
+      staged.clear();
+      stage->process(line, staged);
+      if (has_detection(staged, corr->rules.detections_field)) {
+        out.buffer().append(staged);
+        out.buffer() += '\n';
+        ++written;
+      }
+    }
     out.maybe_flush();
     ++cursors[p].next;
-    if (head(cursors[p], n, line)) heads.emplace(n, p);
+    if (head(cursors[p], n, line, bad)) heads.emplace(n, p);
   }
   out.flush();
+  if (r.run.stats && corr) {
+    std::fprintf(stderr, "fluxcap: collect: %" PRIu64 " lines", written);
+    if (below != std::numeric_limits<std::uint64_t>::max())
+      std::fprintf(stderr, ", complete below input line %" PRIu64, below);
+    std::fprintf(stderr, "%s\n", stage ? stage->stats_text().c_str() : "");
+  }
   return exit_ok;
 }
 

@@ -70,7 +70,7 @@ inline constexpr fluxcap::hash_key partition_hash_key{0x0706050403020100ULL, 0x0
 
 /// The parts of a partition's keys.
 inline constexpr std::string_view in_part = "in";        ///< stream: n, l (input line)
-inline constexpr std::string_view out_part = "out";      ///< stream: n, o (output line)
+inline constexpr std::string_view out_part = "out";      ///< stream: n, o (output line), b (bad)
 inline constexpr std::string_view state_part = "state";  ///< hash: group key -> state blob
 inline constexpr std::string_view pos_part = "pos";      ///< string: last input ID committed
 inline constexpr std::string_view lease_part = "lease";  ///< string: "worker:generation", PX
@@ -79,19 +79,24 @@ inline constexpr std::string_view meta_part = "meta";    ///< hash: spec, stale_
 
 /// Creates the deployment record unless there is one; returns its fields.
 /// KEYS[1] deployment. ARGV: format, partitions, hash_key, routing.
-/// Reply: [format, partitions, hash_key, routing, spec] as recorded.
+/// Reply: [format, partitions, hash_key, routing, spec, correlations] as recorded.
 inline constexpr std::string_view create_deployment_script = R"lua(
 if redis.call('EXISTS', KEYS[1]) == 0 then
   redis.call('HSET', KEYS[1], 'format', ARGV[1], 'partitions', ARGV[2], 'hash_key', ARGV[3],
              'routing', ARGV[4])
 end
-return redis.call('HMGET', KEYS[1], 'format', 'partitions', 'hash_key', 'routing', 'spec')
+return redis.call('HMGET', KEYS[1], 'format', 'partitions', 'hash_key', 'routing', 'spec',
+                  'correlations')
 )lua";
 
-/// Records the spec fingerprint of the deployment unless one is recorded; returns the
-/// recorded one. KEYS[1] deployment. ARGV[1] spec fingerprint.
+/// Records the spec fingerprint of the deployment, and how many Sigma correlation rules
+/// its spec holds (`collect` runs them: docs/scale-out.md), unless a fingerprint is
+/// recorded; returns the recorded one. KEYS[1] deployment. ARGV: spec fingerprint,
+/// correlation rules.
 inline constexpr std::string_view claim_spec_script = R"lua(
-redis.call('HSETNX', KEYS[1], 'spec', ARGV[1])
+if redis.call('HSETNX', KEYS[1], 'spec', ARGV[1]) == 1 then
+  redis.call('HSET', KEYS[1], 'correlations', ARGV[2])
+end
 return redis.call('HGET', KEYS[1], 'spec')
 )lua";
 
@@ -134,7 +139,9 @@ return 0
 /// The commit of a batch, atomic and fenced. KEYS: lease, gen, pos, state, out, meta.
 /// ARGV: "worker:generation", generation, the committed position expected, the new
 /// position, the spec fingerprint, the number of outputs, the number of states, then
-/// per output its ID (the input's), line number and line, then per state the group key
+/// per output its ID (the input's), line number, line and mark ("" for an output of the
+/// spec; "1" for a bad line passed through unchanged, written as field b, which
+/// `collect` keeps out of the correlation stage, as `run` does), then per state the group key
 /// and the state blob. Reply: "ok", or what refused it: "lease" (a stale owner: another
 /// worker took the partition since; counted in meta's stale_commits), "position" (the
 /// committed position is not the one expected), "spec" (another spec committed here;
@@ -158,8 +165,12 @@ elseif spec ~= ARGV[5] then
 end
 local i = 8
 for k = 1, tonumber(ARGV[6]) do
-  redis.call('XADD', KEYS[5], ARGV[i], 'n', ARGV[i + 1], 'o', ARGV[i + 2])
-  i = i + 3
+  if ARGV[i + 3] == '' then
+    redis.call('XADD', KEYS[5], ARGV[i], 'n', ARGV[i + 1], 'o', ARGV[i + 2])
+  else
+    redis.call('XADD', KEYS[5], ARGV[i], 'n', ARGV[i + 1], 'o', ARGV[i + 2], 'b', ARGV[i + 3])
+  end
+  i = i + 4
 end
 for k = 1, tonumber(ARGV[7]) do
   redis.call('HSET', KEYS[4], ARGV[i], ARGV[i + 1])

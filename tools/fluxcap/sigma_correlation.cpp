@@ -1,6 +1,7 @@
 #include "sigma_correlation.hpp"
 
 #include "json_schema.hpp"
+#include "sigma_rules.hpp"
 
 #include <fluxcap/hash.hpp>
 #include <fluxcap/sigma/bounded_window.hpp>
@@ -11,6 +12,7 @@
 
 #include <algorithm>
 #include <charconv>
+#include <cstdio>
 #include <cstring>  // memmem (glibc, with _GNU_SOURCE)
 #include <optional>
 #include <unordered_map>
@@ -395,6 +397,30 @@ std::vector<std::string> unsupported_correlations(const sigma_rule_set& rules,
   for (std::size_t c = 0; c < correlations.rules.size(); ++c)
     out.push_back(engine.unsupported_reason(c));
   return out;
+}
+
+unsupported_report report_unsupported(const sigma_rule_set& rules,
+                                      const sigma_correlation_set& correlations) {
+  unsupported_report r;
+  r.rules = rules.compiled.count(sigma::rule_status::unsupported);
+  r.text = unsupported_rules_text(rules);
+  if (correlations.rules.empty()) return r;
+  const auto reasons = unsupported_correlations(rules, correlations);
+  for (std::size_t c = 0; c < reasons.size(); ++c) {
+    if (reasons[c].empty()) continue;
+    ++r.correlations;
+    const auto& cr = correlations.rules[c];
+    r.text += "fluxcap: unsupported correlation '" + cr.identity + "' (" +
+              sigma::detail::span_text(cr.where) + "): " + reasons[c] + "\n";
+  }
+  return r;
+}
+
+void refuse_unsupported_if_strict(const options& o, const unsupported_report& report) {
+  if (!o.strict || report.total() == 0) return;
+  std::fputs(report.text.c_str(), stderr);
+  throw usage_error("--strict: " + std::to_string(report.total()) + " rule" +
+                    (report.total() == 1 ? " is" : "s are") + " unsupported; nothing was read");
 }
 
 std::string describe_correlations(const sigma_rule_set& rules,

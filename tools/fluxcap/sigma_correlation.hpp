@@ -41,6 +41,20 @@ struct sigma_correlation_set {
 [[nodiscard]] std::vector<std::string> unsupported_correlations(
     const sigma_rule_set& rules, const sigma_correlation_set& correlations);
 
+/// The rules and correlations that cannot run: how many, and one line each (for stderr).
+struct unsupported_report {
+  std::size_t rules = 0;         ///< detection rules
+  std::size_t correlations = 0;  ///< correlation rules
+  std::string text;
+  [[nodiscard]] std::size_t total() const noexcept { return rules + correlations; }
+};
+[[nodiscard]] unsupported_report report_unsupported(const sigma_rule_set& rules,
+                                                    const sigma_correlation_set& correlations);
+
+/// Refuses a --strict run with unsupported rules or correlations (a usage_error, after
+/// writing their list to stderr).
+void refuse_unsupported_if_strict(const options& o, const unsupported_report& report);
+
 /// `check --rules`: one block a correlation (identity, place, status, type, base rules
 /// resolved, group-by, timespan, condition, generate, memory per group in both modes).
 [[nodiscard]] std::string describe_correlations(const sigma_rule_set& rules,
