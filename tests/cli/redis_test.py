@@ -9,7 +9,8 @@ must be byte for byte the output of the run (so exactly one output per input lin
 nothing missing, nothing twice, in input order).
 
 Cases: one worker; two workers splitting the partitions; workers killed (SIGKILL) at
-random moments and at forced points (before and after a commit: the test-only hook
+random moments and at forced points (before a commit, with half of its request sent,
+with all of it sent and its reply unread, after it: the test-only hook
 FLUXCAP_TEST_REDIS_KILL_AT), then a new worker finishes; a worker stopped (SIGSTOP,
 forced before a commit by FLUXCAP_TEST_REDIS_STOP_AT) past its lease while another
 finishes the stream, then continued: its commit is refused as stale and counted;
@@ -454,7 +455,8 @@ def main():
         r = h.produce(s, "kill", opts, [first, second], ["--partitions", "4"])
         check(r.returncode == 0, "produce: " + r.stderr.decode())
         lease = ["--lease-ms", "300", "--batch", "50"]
-        forced = ["before-commit:3", "after-commit:2", "before-commit:1", "after-commit:5"]
+        forced = ["before-commit:3", "after-commit:2", "commit-half-sent:2", "commit-sent:3",
+                  "before-commit:1", "after-commit:5"]
         kills = 0
         for i in range(args.kills):
             env = {"FLUXCAP_TEST_REDIS_KILL_AT": forced[i]} if i < len(forced) else None

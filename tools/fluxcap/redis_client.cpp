@@ -288,17 +288,25 @@ redis_reply redis_client::command(const std::vector<std::string_view>& args, boo
   // (which it frees after each write). The socket is blocking, with the timeout.
   format(args);
   std::size_t sent = 0;
-  while (sent < out_.size()) {
-    const ssize_t n = ::send(ctx_->fd, out_.data() + sent, out_.size() - sent, MSG_NOSIGNAL);
-    if (n > 0) {
-      sent += static_cast<std::size_t>(n);
-    } else if (n < 0 && errno == EINTR) {
-      continue;
-    } else {
-      lost(n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK) ? "timeout while sending"
-                                                              : "cannot send a command");
+  auto send_up_to = [&](std::size_t end) {
+    while (sent < end) {
+      const ssize_t n = ::send(ctx_->fd, out_.data() + sent, end - sent, MSG_NOSIGNAL);
+      if (n > 0) {
+        sent += static_cast<std::size_t>(n);
+      } else if (n < 0 && errno == EINTR) {
+        continue;
+      } else {
+        lost(n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK) ? "timeout while sending"
+                                                                : "cannot send a command");
+      }
     }
+  };
+  if (send_hook_ != nullptr) {
+    send_up_to(out_.size() / 2);
+    send_hook_(false);
   }
+  send_up_to(out_.size());
+  if (send_hook_ != nullptr) send_hook_(true);
   return reply(allow_error);
 }
 

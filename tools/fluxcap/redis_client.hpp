@@ -71,6 +71,11 @@ class redis_client {
   redis_reply eval(redis_script& script, const std::vector<std::string_view>& keys,
                    const std::vector<std::string_view>& args);
 
+  /// Tests only: while set, command() sends each command in two halves, calling
+  /// `hook(false)` after the first and `hook(true)` after the whole, before reading the
+  /// reply (the crash tests kill the worker there: in the middle of a commit).
+  void set_send_hook(void (*hook)(bool whole)) noexcept { send_hook_ = hook; }
+
  private:
   [[noreturn]] void lost(const char* what);
   void format(const std::vector<std::string_view>& args);  ///< RESP into out_
@@ -84,6 +89,7 @@ class redis_client {
   std::string where_;
   redisContext* ctx_ = nullptr;
   std::string out_;  ///< the command being sent (kept: no allocation a command)
+  void (*send_hook_)(bool whole) = nullptr;
 };
 
 }  // namespace fluxcap_cli

@@ -322,7 +322,8 @@ void install_stop_handlers() {
 
 /// Test hooks: FLUXCAP_TEST_REDIS_KILL_AT=point:k kills the process (SIGKILL), and
 /// FLUXCAP_TEST_REDIS_STOP_AT=point:k stops it (SIGSTOP), the k-th time `point` is
-/// reached (points: before-commit, after-commit).
+/// reached (points: before-commit; commit-half-sent, half of the commit's request sent;
+/// commit-sent, all of it sent, its reply not read; after-commit).
 void test_point(const char* point) {
   struct hook {
     const char* variable;
@@ -342,6 +343,18 @@ void test_point(const char* point) {
       (void)std::from_chars(spec.data() + colon + 1, spec.data() + spec.size(), k);
     if (++h.reached == k) ::raise(h.signal);
   }
+}
+
+/// Whether a test hook is set (the commit's request is then sent in two halves).
+bool test_hooks_set() {
+  static const bool set = std::getenv("FLUXCAP_TEST_REDIS_KILL_AT") != nullptr ||
+                          std::getenv("FLUXCAP_TEST_REDIS_STOP_AT") != nullptr;
+  return set;
+}
+
+/// The points in the middle of a commit's request (redis_client::set_send_hook).
+void commit_sent_point(bool whole) {
+  test_point(whole ? "commit-sent" : "commit-half-sent");
 }
 
 // ---------------------------------------------------------------------------------------
@@ -1164,8 +1177,19 @@ class worker {
       args.emplace_back(reinterpret_cast<const char*>(blobs[i].data()), blobs[i].size());
     }
     test_point("before-commit");
-    const redis_reply r =
-        c_.eval(script, {o.lease, o.gen_key, o.pos_key, o.state, o.out, o.meta}, args);
+    redis_reply r;
+    {
+      struct hook_scope {  // the hook watches this commit's request only
+        redis_client& c;
+        explicit hook_scope(redis_client& client) : c(client) {
+          if (test_hooks_set()) c.set_send_hook(commit_sent_point);
+        }
+        ~hook_scope() { c.set_send_hook(nullptr); }
+        hook_scope(const hook_scope&) = delete;
+        hook_scope& operator=(const hook_scope&) = delete;
+      } scope(c_);
+      r = c_.eval(script, {o.lease, o.gen_key, o.pos_key, o.state, o.out, o.meta}, args);
+    }
     test_point("after-commit");
     const std::string_view verdict = reply_text(r.get());
     if (verdict == "ok") {
