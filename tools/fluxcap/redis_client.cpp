@@ -278,11 +278,14 @@ redis_reply redis_client::reply(bool allow_error) {
   return checked(static_cast<redisReply*>(r), allow_error);
 }
 
-redis_reply redis_client::command(const std::vector<std::string_view>& args, bool allow_error) {
+void redis_client::send(const std::vector<std::string_view>& args) {
   if (ctx_ == nullptr) connect();
   if (ctx_->obuf != nullptr && sdslen(ctx_->obuf) != 0) {
     append(args);  // behind a pipeline: in order, through hiredis's output buffer
-    return reply(allow_error);
+    int done = 0;
+    while (done == 0)
+      if (redisBufferWrite(ctx_, &done) != REDIS_OK) lost("cannot send a command");
+    return;
   }
   // Nothing queued: sent from our buffer, sparing hiredis's copy into its output buffer
   // (which it frees after each write). The socket is blocking, with the timeout.
@@ -307,7 +310,24 @@ redis_reply redis_client::command(const std::vector<std::string_view>& args, boo
   }
   send_up_to(out_.size());
   if (send_hook_ != nullptr) send_hook_(true);
+}
+
+redis_reply redis_client::command(const std::vector<std::string_view>& args, bool allow_error) {
+  send(args);
   return reply(allow_error);
+}
+
+void redis_client::send_eval(const redis_script& script, const std::vector<std::string_view>& keys,
+                             const std::vector<std::string_view>& args) {
+  const std::string nkeys = std::to_string(keys.size());
+  std::vector<std::string_view> a;
+  a.reserve(3 + keys.size() + args.size());
+  a.emplace_back("EVAL");
+  a.emplace_back(script.text);
+  a.emplace_back(nkeys);
+  a.insert(a.end(), keys.begin(), keys.end());
+  a.insert(a.end(), args.begin(), args.end());
+  send(a);
 }
 
 redis_reply redis_client::eval(redis_script& script, const std::vector<std::string_view>& keys,

@@ -67,6 +67,12 @@ class redis_client {
   /// Queues a command (pipeline); `reply()` takes the replies in order.
   void append(const std::vector<std::string_view>& args);
   redis_reply reply(bool allow_error = false);
+  /// Sends one command without reading its reply (a pipeline of the caller's: `reply()`
+  /// takes the replies in order). A lost connection throws redis_error (connection).
+  void send(const std::vector<std::string_view>& args);
+  /// Sends EVAL with the script's text (never NOSCRIPT: for pipelines), like send().
+  void send_eval(const redis_script& script, const std::vector<std::string_view>& keys,
+                 const std::vector<std::string_view>& args);
   /// EVALSHA (EVAL when the server does not have the script).
   redis_reply eval(redis_script& script, const std::vector<std::string_view>& keys,
                    const std::vector<std::string_view>& args);

@@ -827,20 +827,11 @@ class worker {
           acquire_assigned();
           last_acquire = now;
         }
-        bool worked = false;
-        for (std::size_t i = 0; i < owned_.size() && stop_requested == 0; ++i) {
-          const auto result = process_batch(*owned_[i]);
-          if (result == batch_result::fatal) return finish(fatal_status_);
-          if (result == batch_result::dropped) {
-            // Refused: the other leases may be lost too (a long pause): check them before
-            // processing more.
-            owned_.erase(owned_.begin() + static_cast<std::ptrdiff_t>(i));
-            last_renew = clock_type::now() - std::chrono::hours(1);
-            worked = true;
-            break;
-          }
-          worked |= result == batch_result::worked;
-        }
+        const auto result = round();
+        if (result == batch_result::fatal) return finish(fatal_status_);
+        if (result == batch_result::dropped)  // the other leases may be lost too (a long
+          last_renew = clock_type::now() - std::chrono::hours(1);  // pause): check them
+        const bool worked = result != batch_result::idle;
         if (!worked && stop_requested == 0)
           std::this_thread::sleep_for(std::chrono::milliseconds(r_.poll_ms));
       } catch (const redis_error& e) {
@@ -1052,22 +1043,117 @@ class worker {
     owned_.push_back(std::move(o));
   }
 
-  batch_result process_batch(partition& o) {
-    const redis_reply entries =
-        c_.command({"XRANGE", o.in, "(" + o.pos, "+", "COUNT", std::to_string(r_.batch)});
-    if (entries->type != REDIS_REPLY_ARRAY || entries->elements == 0) return batch_result::idle;
+  /// An output line of a batch, in out_text_.
+  struct output {
+    std::string_view id, n;
+    std::size_t begin = 0, size = 0;
+    bool bad = false;  ///< a bad line passed through (--on-error pass)
+  };
 
-    // The batch's output lines, one after the other in out_text_ (no allocation a line).
-    struct output {
-      std::string_view id, n;
-      std::size_t begin = 0, size = 0;
-      bool bad = false;  ///< a bad line passed through (--on-error pass)
-    };
-    std::vector<output> outputs;
-    out_text_.clear();
+  /// A batch read from a partition and processed: its outputs (in out_text_), the last
+  /// input ID, the events, whether a bad line under --on-error fail stopped it.
+  struct processed_batch {
     std::string_view last_id;
     std::uint64_t events = 0;
     bool stop_at_bad = false;
+  };
+
+  /// A commit sent, its reply not read yet.
+  struct pending_commit {
+    partition* o = nullptr;
+    std::string new_pos;
+    std::uint64_t events = 0;
+    bool stop_at_bad = false;
+  };
+
+  /// One batch of each partition owned, pipelined: the next partition's read is sent
+  /// before this one's batch is processed, and a commit's reply is read only after the
+  /// next partition's batch is processed, so that Redis reads and commits for one
+  /// partition while this worker computes another (a synchronous worker runs at
+  /// 1 / (w + r), this one at up to 1 / max(w, r): docs/scale-out.md, "Performance").
+  /// At most one read and one commit are in flight, and every reply is read before the
+  /// round ends. A refused commit ends the round: its partition is dropped, and so is
+  /// the partition processed meanwhile (its batch is not committed: taking it again
+  /// reloads its committed state).
+  batch_result round() {
+    if (owned_.empty()) return batch_result::idle;
+    std::vector<partition*> parts;
+    parts.reserve(owned_.size());
+    for (const auto& o : owned_) parts.push_back(o.get());
+    std::vector<partition*> dropped;
+    std::optional<pending_commit> inflight;
+    batch_result result = batch_result::idle;
+    bool stop = false;  // a refused commit or a fatal one: nothing more is sent
+    // The replies come in the order the requests were sent: [read i, commit i-1] at the
+    // top of iteration i.
+    send_read(*parts[0]);
+    bool read_inflight = true;
+    auto finish_inflight = [&] {
+      if (!inflight) return;
+      pending_commit done = std::move(*inflight);
+      inflight.reset();
+      const redis_reply reply = c_.reply(true);
+      const batch_result verdict = finish_commit(done, reply.get());
+      if (verdict == batch_result::worked && !done.stop_at_bad) return;
+      stop = true;
+      if (verdict == batch_result::dropped) {
+        dropped.push_back(done.o);
+        result = batch_result::dropped;
+      } else {
+        result = batch_result::fatal;
+        if (verdict == batch_result::worked) fatal_status_ = exit_data;  // stopped at a bad line
+      }
+    };
+    for (std::size_t i = 0; i < parts.size(); ++i) {
+      partition& o = *parts[i];
+      const redis_reply entries = c_.reply();
+      read_inflight = false;
+      if (!stop && stop_requested == 0 && i + 1 < parts.size()) {
+        send_read(*parts[i + 1]);
+        read_inflight = true;
+      }
+      processed_batch b;
+      const bool has_input = entries->type == REDIS_REPLY_ARRAY && entries->elements > 0;
+      if (has_input) b = process_entries(o, entries.get());
+      finish_inflight();  // Redis ran it while this batch was processed
+      if (stop) {
+        if (has_input) dropped.push_back(&o);  // processed, not committed
+        break;
+      }
+      if (!has_input) {
+        if (!read_inflight) break;
+        continue;
+      }
+      if (result == batch_result::idle) result = batch_result::worked;
+      if (!b.last_id.empty()) {
+        send_commit(o, b);
+        inflight = pending_commit{&o, std::string(b.last_id), b.events, b.stop_at_bad};
+        if (b.stop_at_bad) break;  // its reply decides: fatal, or dropped
+      } else if (b.stop_at_bad) {  // the first line is bad: nothing to commit
+        fatal_status_ = exit_data;
+        result = batch_result::fatal;
+        stop = true;
+        break;
+      }
+      if (!read_inflight) break;
+    }
+    if (read_inflight) (void)c_.reply();  // a read sent before the round stopped
+    finish_inflight();
+    for (partition* gone : dropped)
+      std::erase_if(owned_, [&](const std::unique_ptr<partition>& o) { return o.get() == gone; });
+    return result;
+  }
+
+  void send_read(const partition& o) {
+    c_.send({"XRANGE", o.in, "(" + o.pos, "+", "COUNT", std::to_string(r_.batch)});
+  }
+
+  /// Processes a batch read from partition `o` (a non-empty XRANGE reply): its outputs
+  /// go to outputs_ and out_text_ (no allocation a line).
+  processed_batch process_entries(partition& o, const redisReply* entries) {
+    processed_batch b;
+    outputs_.clear();
+    out_text_.clear();
     const std::size_t padding = line_parser::padding();
     const std::uint64_t max_line = r_.run.max_line_bytes;
     for (std::size_t i = 0; i < entries->elements; ++i) {
@@ -1098,7 +1184,7 @@ class worker {
         const auto result = o.proc->process(std::string_view(buffer_.data(), line.size()),
                                             buffer_.size(), out_text_, problem_);
         good = result != Processor::outcome::bad;
-        if (result == Processor::outcome::event) ++events;
+        if (result == Processor::outcome::event) ++b.events;
       }
       if (!good) {
         bad = true;
@@ -1107,7 +1193,7 @@ class worker {
           std::fprintf(stderr, "fluxcap: stream %s partition %u entry %.*s (line %.*s): %s\n",
                        r_.stream.c_str(), o.p, static_cast<int>(id.size()), id.data(),
                        static_cast<int>(n.size()), n.data(), problem_.c_str());
-          stop_at_bad = true;
+          b.stop_at_bad = true;
           break;
         }
         const bool pass = r_.run.on_error == error_mode::pass;
@@ -1122,32 +1208,24 @@ class worker {
         if (pass) out_text_.append(line);
         good = pass;
       }
-      last_id = id;
+      b.last_id = id;
       const std::size_t size = out_text_.size() - begin;
       // --detections-only: a bad line has no detections (none was computed), whatever
       // its text says.
       if (good && (!r_.detections_only ||
                    (!bad && has_detection(std::string_view(out_text_).substr(begin, size),
                                           detections_field_))))
-        outputs.push_back({id, n, begin, size, bad});
+        outputs_.push_back({id, n, begin, size, bad});
       else
         out_text_.resize(begin);
     }
-    if (!last_id.empty()) {
-      const auto committed = commit(o, outputs, last_id);
-      if (committed != batch_result::worked) return committed;
-      stats_.events += events;
-    }
-    if (stop_at_bad) {
-      fatal_status_ = exit_data;
-      return batch_result::fatal;
-    }
-    return batch_result::worked;
+    return b;
   }
 
-  template <class Outputs>
-  batch_result commit(partition& o, const Outputs& outputs, std::string_view new_pos) {
-    static redis_script script{rp::commit_script, {}};
+  /// Sends the commit of batch `b` of partition `o` (outputs_, the groups it touched,
+  /// the new position), fenced by the commit script; its reply is read by finish_commit.
+  void send_commit(partition& o, const processed_batch& b) {
+    static const redis_script script{rp::commit_script, {}};
     std::vector<std::vector<std::uint8_t> > blobs;
     std::vector<std::string_view> keys;
     if (o.warm) {
@@ -1161,12 +1239,12 @@ class worker {
         blobs.push_back(fluxcap::save_state(o.proc->capacitor(), e->second.state));
       }
     }
-    const std::string n_out = std::to_string(outputs.size());
+    const std::string n_out = std::to_string(outputs_.size());
     const std::string n_state = std::to_string(keys.size());
-    std::vector<std::string_view> args{o.lease_value, o.gen, o.pos,  new_pos,
+    std::vector<std::string_view> args{o.lease_value, o.gen, o.pos,  b.last_id,
                                        fingerprint_,  n_out, n_state};
-    args.reserve(args.size() + 4 * outputs.size() + 2 * keys.size());
-    for (const auto& out : outputs) {
+    args.reserve(args.size() + 4 * outputs_.size() + 2 * keys.size());
+    for (const auto& out : outputs_) {
       args.push_back(out.id);
       args.push_back(out.n);
       args.push_back(std::string_view(out_text_).substr(out.begin, out.size));
@@ -1177,7 +1255,6 @@ class worker {
       args.emplace_back(reinterpret_cast<const char*>(blobs[i].data()), blobs[i].size());
     }
     test_point("before-commit");
-    redis_reply r;
     {
       struct hook_scope {  // the hook watches this commit's request only
         redis_client& c;
@@ -1188,17 +1265,28 @@ class worker {
         hook_scope(const hook_scope&) = delete;
         hook_scope& operator=(const hook_scope&) = delete;
       } scope(c_);
-      r = c_.eval(script, {o.lease, o.gen_key, o.pos_key, o.state, o.out, o.meta}, args);
+      // EVAL with the script's text, not EVALSHA: a pipelined request cannot be sent
+      // again after a NOSCRIPT reply (a restarted Redis) without reordering the replies.
+      c_.send_eval(script, {o.lease, o.gen_key, o.pos_key, o.state, o.out, o.meta}, args);
     }
+  }
+
+  /// The reply of a commit sent by send_commit: worked (committed), dropped (refused as
+  /// stale or for its position: the partition must be dropped), fatal (another spec).
+  batch_result finish_commit(pending_commit& done, const redisReply* r) {
+    partition& o = *done.o;
     test_point("after-commit");
-    const std::string_view verdict = reply_text(r.get());
+    if (r->type == REDIS_REPLY_ERROR)
+      throw redis_error("Redis at " + c_.where() + ": " + std::string(reply_text(r)), false);
+    const std::string_view verdict = reply_text(r);
     if (verdict == "ok") {
-      o.pos = std::string(new_pos);
+      o.pos = std::move(done.new_pos);
       if (o.warm)
         o.warm->commit(o.pos);  // after Redis: a kill before leaves it behind (a cold start)
       else
         o.groups->committed();
       ++stats_.commits;
+      stats_.events += done.events;
       return batch_result::worked;
     }
     if (o.warm) o.warm->discard();  // it must not keep what Redis refused
@@ -1276,6 +1364,7 @@ class worker {
   worker_stats stats_;
   std::string buffer_;
   std::string out_text_;
+  std::vector<output> outputs_;
   std::string problem_;
   int fatal_status_ = exit_data;
 };
