@@ -387,10 +387,31 @@ def main():
         r = h.produce(s, "one", opts, [second])
         check(r.returncode == 0, "produce (second): " + r.stderr.decode())
         check(h.done(s, "one", workers=[w]), "one worker: did not finish")
+        # Idle, it reads the producers' count, not its 8 partitions (--poll-ms 10: 400
+        # reads in 0.5 s before), and wakes when more is produced.
+        c = resp(s.port)
+
+        def calls(command):
+            stats = c("INFO", "commandstats").decode()
+            for row in stats.split("\r\n"):
+                if row.startswith("cmdstat_%s:" % command):
+                    return int(row.split("calls=")[1].split(",")[0])
+            return 0
+
+        time.sleep(0.2)
+        x0, g0 = calls("xrange"), calls("get")
+        time.sleep(0.5)
+        x1, g1 = calls("xrange"), calls("get")
+        check(x1 - x0 <= 16 and g1 - g0 >= 10,
+              "idle worker: %d XRANGE and %d GET in 0.5 s" % (x1 - x0, g1 - g0))
+        r = h.produce(s, "one", opts, [first])
+        check(r.returncode == 0, "produce (third): " + r.stderr.decode())
+        check(h.done(s, "one", workers=[w]), "one worker: did not finish after idling")
         check(h.stop_worker(w) == 0, "one worker: exit status after SIGTERM")
         log = h.log_of(w)
-        check("%d events" % args.events in log, "one worker: events counted: " + log)
-        compare("one worker", h.collect(s, "one"), expected)
+        check("%d events" % (args.events + half) in log, "one worker: events counted: " + log)
+        expected_one = h.run_expected(opts, [first, second, first])
+        compare("one worker", h.collect(s, "one"), expected_one)
         c = resp(s.port)
         leases = [c("GET", "fluxcap:{one/%d}:lease" % p) for p in range(8)]
         check(leases == [None] * 8, "one worker: leases released at exit")
@@ -406,7 +427,7 @@ def main():
                 code = h.stop_worker(w)
             check(code == 2 and "refused" in h.log_of(w),
                   "worker with %s: exit %s, %s" % (what, code, h.log_of(w)))
-        check(h.collect(s, "one") == expected, "refused workers changed the outputs")
+        check(h.collect(s, "one") == expected_one, "refused workers changed the outputs")
         r = h.produce(s, "one", opts, [first], ["--partitions", "4"])
         check(r.returncode == 2 and b"partitions" in r.stderr, "produce with other partitions: "
               + r.stderr.decode())

@@ -661,6 +661,7 @@ int produce(const redis_options& r) {
         for (unsigned p = 0; p < d.partitions; ++p)
           in_keys.push_back(rp::partition_key(r.stream, p, rp::in_part));
         const std::string seq = rp::sequence_key(r.stream);
+        const std::string written = rp::written_key(r.stream);
 
         struct pending {
           unsigned partition;
@@ -681,7 +682,10 @@ int produce(const redis_options& r) {
             c.append({"XADD", in_keys[batch[i].partition], "*", "n", numbers.back(), "l",
                       batch[i].line});
           }
-          for (std::size_t i = 0; i < batch.size(); ++i) (void)c.reply();
+          // After the XADDs on this connection: a worker that sees the count change
+          // finds the lines.
+          c.append({"INCRBY", written, std::to_string(batch.size())});
+          for (std::size_t i = 0; i <= batch.size(); ++i) (void)c.reply();
           sent += batch.size();
           batch.clear();
         };
@@ -795,6 +799,7 @@ class worker {
     std::snprintf(tail, sizeof tail, "%08" PRIx64, k.k0 & 0xffffffffU);
     id_ = std::string(host) + "/" + std::to_string(::getpid()) + "/" + tail;
     members_.emplace(r.stream, id_, d.partitions, r.partitions_max, r.lease_ms);
+    written_key_ = rp::written_key(r.stream);
   }
 
   /// Keeps the partitions' groups in `cache` (--state-db) instead of memory alone.
@@ -813,6 +818,7 @@ class worker {
         if (!c_.connected()) {
           c_.connect();
           ++stats_.reconnects;
+          idle_mark_.reset();  // a restarted Redis may have rolled the count back
           lost = false;
           std::fprintf(stderr, "fluxcap: worker: reconnected to Redis at %s\n", c_.where().c_str());
         }
@@ -827,7 +833,23 @@ class worker {
           acquire_assigned();
           last_acquire = now;
         }
+        // Idle: one read of the producers' count instead of a read a partition owned.
+        std::optional<std::string> written;
+        if (last_round_idle_) {
+          const redis_reply w = c_.command({"GET", written_key_});
+          if (w->type == REDIS_REPLY_STRING) written = std::string(reply_text(w.get()));
+          if (written && idle_mark_ && *written == *idle_mark_) {
+            if (stop_requested == 0)
+              std::this_thread::sleep_for(std::chrono::milliseconds(r_.poll_ms));
+            continue;
+          }
+        }
         const auto result = round();
+        last_round_idle_ = result == batch_result::idle;
+        if (last_round_idle_)
+          idle_mark_ = written;  // the round saw every line counted in it
+        else
+          idle_mark_.reset();
         if (result == batch_result::fatal) return finish(fatal_status_);
         if (result == batch_result::dropped)  // the other leases may be lost too (a long
           last_renew = clock_type::now() - std::chrono::hours(1);  // pause): check them
@@ -1041,6 +1063,7 @@ class worker {
                             : ", cold: read from Redis",
           std::chrono::duration<double, std::milli>(clock_type::now() - take_started).count());
     owned_.push_back(std::move(o));
+    idle_mark_.reset();  // its lines are not counted in the mark
   }
 
   /// An output line of a batch, in out_text_.
@@ -1358,7 +1381,12 @@ class worker {
   std::string detections_field_;
   std::string id_;
   std::optional<worker_membership> members_;
-  bool pending_ = false;  ///< partitions assigned here are held by others
+  bool pending_ = false;          ///< partitions assigned here are held by others
+  std::string written_key_;       ///< rp::written_key
+  bool last_round_idle_ = false;  ///< the last round read no line
+  /// The producers' count read before the last idle round, which read every line it
+  /// counts (the partitions owned since): while it is unchanged, nothing new arrived.
+  std::optional<std::string> idle_mark_;
   std::vector<std::unique_ptr<partition> > owned_;
   warm_cache* cache_ = nullptr;
   worker_stats stats_;

@@ -58,6 +58,12 @@ inline constexpr fluxcap::hash_key partition_hash_key{0x0706050403020100ULL, 0x0
 [[nodiscard]] inline std::string sequence_key(std::string_view stream) {
   return "fluxcap:{" + std::string(stream) + "}:seq";
 }
+/// The lines written into the input streams, counted by each producer after its
+/// batch's XADDs (in the same pipeline: Redis runs it after them). An idle worker reads
+/// it instead of every partition it owns: unchanged, nothing arrived.
+[[nodiscard]] inline std::string written_key(std::string_view stream) {
+  return "fluxcap:{" + std::string(stream) + "}:written";
+}
 
 /// A key of partition `p`: `fluxcap:{NAME/p}:<part>`. Redis hashes only the text between
 /// the first '{' and the next '}', so the tag `{NAME/p}` puts all keys of one partition in
