@@ -1488,6 +1488,9 @@ std::uint64_t complete_prefix(redis_client& c, const std::string& stream, unsign
   return bound;
 }
 
+/// The output lines `collect` holds at once (its merge reads a chunk of each partition).
+constexpr std::uint64_t max_collect_lines = 16384;
+
 int collect(const redis_options& r) {
   // The rules first: their errors come before anything is read.
   std::unique_ptr<collect_correlations> corr;
@@ -1521,6 +1524,10 @@ int collect(const redis_options& r) {
   std::vector<cursor> cursors(d.partitions);
   for (unsigned p = 0; p < d.partitions; ++p)
     cursors[p].key = rp::partition_key(r.stream, p, rp::out_part);
+  // The merge holds one chunk a partition: at most max_collect_lines output lines in
+  // memory (and at least 4 a partition), whatever the partitions.
+  const std::string chunk =
+      std::to_string(std::clamp<std::uint64_t>(max_collect_lines / d.partitions, 4, 1000));
   // The head of partition p: (line number, output line, bad line passed through); false
   // when it has no more below `below`.
   auto head = [&](cursor& k, std::uint64_t& n, std::string_view& line, bool& bad) -> bool {
@@ -1543,7 +1550,7 @@ int collect(const redis_options& r) {
         return !k.done;
       }
       const std::string start = k.last == "-" ? "-" : "(" + k.last;
-      k.chunk = c.command({"XRANGE", k.key, start, "+", "COUNT", "1000"});
+      k.chunk = c.command({"XRANGE", k.key, start, "+", "COUNT", chunk});
       k.next = 0;
       if (k.chunk->type != REDIS_REPLY_ARRAY || k.chunk->elements == 0) {
         k.done = true;
