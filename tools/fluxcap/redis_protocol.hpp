@@ -12,8 +12,10 @@
 
 namespace fluxcap_cli::redis_protocol {
 
-/// The protocol's version, recorded in the deployment record (`format`).
-inline constexpr std::string_view format = "fluxcap-redis 1";
+/// The protocol's version, recorded in the deployment record (`format`); a deployment of
+/// another version is refused. 2: the producers' `written` count (idle workers rely on
+/// every producer keeping it), the `b` mark of outputs, the deployment's `correlations`.
+inline constexpr std::string_view format = "fluxcap-redis 2";
 
 /// Partitions of a deployment when `--partitions` is not given at creation.
 inline constexpr unsigned default_partitions = 16;
