@@ -226,6 +226,13 @@ def main():
         run_until_done(s, "warm", ["--batch", "50"])
         rt.compare("--state-db: killed, a second producer, a warm restart, then a worker "
                    "reloading from Redis", h.collect(s, "warm"), expected)
+        c = rt.resp(s.port)
+        latest = max(json.loads(x)["ts"] for x in lines
+                     if isinstance(json.loads(x).get("ts"), int)) * 1000
+        got = c("GET", "fluxcap:{warm}:watermark")
+        c.close()
+        rt.check(got == b"%d" % latest,
+                 "the stream's watermark after three producers: %s, expected %d" % (got, latest))
         state_check(s, "warm", 4)
         print("  (%.1f s)" % (time.time() - t), flush=True)
 
