@@ -12,7 +12,7 @@ latest time of the whole input (the producer's watermark, field w), not a partit
 the test checks that the input tells the two apart (per-partition runs differ from the
 run) before checking the workers.
 
-Cases: one worker; workers killed at forced points (after and before a commit) and
+Cases: one worker; workers killed at forced points (after, before and during a commit) and
 another finishing; the same with --state-db (a small cache), then a second producer and
 a warm restart, then a third and a worker without --state-db (every partition reloaded
 from Redis: the state hashes and the watermarks give the same view); the Redis state hashes hold no expired group (their values carry the
@@ -193,7 +193,7 @@ def main():
         t = time.time()
         r = h.produce(s, "kill", opts, parts, ["--partitions", "4"])
         lease = ["--lease-ms", "300", "--batch", "50"]
-        for point in ("after-commit:3", "before-commit:2", "after-commit:5"):
+        for point in ("after-commit:3", "before-commit:2", "commit-sent:3", "after-commit:5"):
             w = h.worker(s, "kill", opts, lease, {"FLUXCAP_TEST_REDIS_KILL_AT": point})
             code = rt.harness.wait_forced_exit(w)
             rt.check(code == -9, "kill at %s: status %s" % (point, code))
