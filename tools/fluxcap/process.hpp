@@ -173,6 +173,17 @@ class line_processor {
     event_group_key(key);
     return true;
   }
+  /// The event time `process` would give the group backend for `line` (set_event_time):
+  /// none for a spec without a timestamp column, a blank line, and a line `process`
+  /// refuses before (not JSON, a bad field, no valid time). A full parse; the
+  /// producers of workers with --state-ttl compute the latest time seen with it.
+  std::optional<std::int64_t> event_time_of(std::string_view line, std::size_t readable) {
+    if (!timestamp_column_ || is_blank_line(line)) return std::nullopt;
+    if (!parser_.parse(line, readable, ev_, scratch_problem_)) return std::nullopt;
+    const std::optional<std::string_view> text = ev_.columns[*timestamp_column_];
+    if (!text) return std::nullopt;
+    return fluxcap::parse_event_time(*text);
+  }
   /// The group states. Call `forget_current_group` after changing it from outside.
   [[nodiscard]] store_type& store() noexcept { return groups_.store(); }
   void forget_current_group() noexcept { groups_.forget_current(); }

@@ -69,6 +69,8 @@ different --partitions later is refused. Lines longer than --max-line-bytes stop
   --partitions P       partitions of a new deployment (1 to 4096; checked otherwise)
   --batch N            lines sent a round trip (default 1000)
   --redis-timeout S    seconds a Redis call may take (default 10)
+  --state-ttl DURATION for workers with --state-ttl: send with each line the latest
+                       event time read so far (field w), their clock of expiry
 )";
 
 const char* const worker_help = R"(usage: fluxcap worker --redis URL --stream NAME
@@ -105,6 +107,9 @@ correlation rules among --rules are run by `fluxcap collect` (give it the same
   --state-cache-bytes N  with --state-db: memory for decoded groups, shared by the
                        partitions owned (default: 268435456)
   --cache-groups N     with --state-db: at most N decoded groups, shared likewise
+  --state-ttl DURATION drop groups idle longer than DURATION in event time, as
+                       `fluxcap run --state-db DIR --state-ttl DURATION` (--spec with a
+                       timestamp column; the producers need --state-ttl too)
 )";
 
 const char* const collect_help = R"(usage: fluxcap collect --redis URL --stream NAME
@@ -173,7 +178,8 @@ struct redis_options {
   double timeout = 10;
   double reconnect_for = 60;
   bool detections_only = false;
-  std::uint64_t cache_groups = 0;  ///< --cache-groups (with --state-db; 0: no bound)
+  std::uint64_t cache_groups = 0;        ///< --cache-groups (with --state-db; 0: no bound)
+  std::optional<std::string> state_ttl;  ///< --state-ttl (produce, worker), parsed as run's
   bool help = false;
   options run;
 };
@@ -248,6 +254,10 @@ redis_options parse_redis_options(int argc, const char* const* argv) {
     } else if (name == "--cache-groups") {
       worker_only();
       r.cache_groups = parse_count(name, value(), 1, std::uint64_t{1} << 40);
+    } else if (name == "--state-ttl" && !is_collect) {
+      // Parsed as run's, but without run's need of --state-db: Redis holds the groups.
+      if (r.state_ttl) throw usage_error("--state-ttl is given twice");
+      r.state_ttl = std::string(value());
     } else if (name == "--detections-only") {
       if (!is_worker && !is_collect)
         throw usage_error("--detections-only is a 'fluxcap worker' option");
@@ -279,6 +289,14 @@ redis_options parse_redis_options(int argc, const char* const* argv) {
     r.help = true;
     return r;
   }
+  if (r.state_ttl) {
+    const auto span = fluxcap::parse_timespan(*r.state_ttl);
+    if (!span)
+      throw usage_error(
+          "--state-ttl needs a duration: a positive integer and a unit (ms, s, m, h, d), not '" +
+          cut_for_message(*r.state_ttl) + "'");
+    r.run.state_ttl_ms = span->count();
+  }
   if (r.run.rule_paths.empty() && r.run.spec_path.empty())
     throw usage_error("'fluxcap " + r.cmd + "' needs --spec FILE or --rules PATH... --profile P");
   if (r.run.state_path || (r.run.state_db && !is_worker))
@@ -286,8 +304,6 @@ redis_options parse_redis_options(int argc, const char* const* argv) {
                       (is_worker ? " is" : " and --state-db are") + " for 'run'");
   if (is_worker && r.cache_groups > 0 && !r.run.state_db)
     throw usage_error("--cache-groups bounds the warm cache: it needs --state-db DIR");
-  if (is_worker && r.run.state_ttl_ms > 0)
-    throw usage_error("--state-ttl is not built for workers yet (Redis holds every group)");
 #ifndef FLUXCAP_TOOL_HAS_ROCKSDB
   if (r.run.state_db)
     throw usage_error(
@@ -555,6 +571,8 @@ std::string spec_fingerprint(const redis_options& r, std::size_t correlations) {
           std::to_string(o.max_key_bytes);
   text += "\nstrict " + std::to_string(o.strict ? 1 : 0);
   text += "\ndetections-only " + std::to_string(r.detections_only ? 1 : 0);
+  if (o.state_ttl_ms > 0)  // absent otherwise, likewise; the state values hold times then
+    text += "\nstate-ttl " + std::to_string(o.state_ttl_ms);
   if (correlations > 0)  // absent otherwise: the fingerprints of earlier deployments hold
     text += "\ncorrelations " + std::to_string(correlations) + " " +
             std::to_string(static_cast<int>(o.correlation_memory)) + " " +
@@ -575,6 +593,10 @@ int with_processors(const redis_options& r, bool announce, F&& f) {
   const event_limits limits = make_limits(o);
   if (o.rule_paths.empty()) {
     const loaded_spec s = load_spec(o.spec_path);
+    if (o.state_ttl_ms > 0 && !s.prog.timestamp_column)
+      throw usage_error(
+          "--state-ttl drops groups idle in event time: it needs a spec with a "
+          "timestamp column (rules with a timespan)");
     field_config fields;
     fields.tags_field = o.tags_field;
     if (!s.detections.empty()) fields.detections_field = o.detections_field;
@@ -599,6 +621,10 @@ int with_processors(const redis_options& r, bool announce, F&& f) {
         },
         memory_variant);
   }
+  if (o.state_ttl_ms > 0)
+    throw usage_error(
+        "--state-ttl needs event times, which --rules runs do not give the state "
+        "yet: use it with --spec");
   sigma_correlation_set correlations;
   const sigma_rule_set rules = load_sigma_rules(o, correlations);
   // Correlation rules group by their own fields (a user), across the partitions, which
@@ -662,10 +688,25 @@ int produce(const redis_options& r) {
           in_keys.push_back(rp::partition_key(r.stream, p, rp::in_part));
         const std::string seq = rp::sequence_key(r.stream);
         const std::string written = rp::written_key(r.stream);
+        // With --state-ttl: the latest event time read so far (run's store's watermark,
+        // from the stream's earlier producers on), sent with each line (field w).
+        const bool timed = r.run.state_ttl_ms > 0;
+        const std::string watermark_key = rp::watermark_key(r.stream);
+        std::int64_t watermark = rp::no_time;
+        if (timed) {
+          const redis_reply w = c.command({"GET", watermark_key});
+          if (w->type == REDIS_REPLY_STRING) {
+            const std::string_view v = reply_text(w.get());
+            const auto [end, ec] = std::from_chars(v.data(), v.data() + v.size(), watermark);
+            if (ec != std::errc() || end != v.data() + v.size())
+              throw io_error("stream '" + r.stream + "': " + watermark_key + " is damaged");
+          }
+        }
 
         struct pending {
           unsigned partition;
           std::string line;
+          std::int64_t watermark;
         };
         std::vector<pending> batch;
         std::uint64_t sent = 0;
@@ -677,15 +718,26 @@ int produce(const redis_options& r) {
               static_cast<std::uint64_t>(reserved->integer) - batch.size() + 1;
           std::vector<std::string> numbers;
           numbers.reserve(batch.size());
+          std::string w;
           for (std::size_t i = 0; i < batch.size(); ++i) {
             numbers.push_back(std::to_string(first + i));
-            c.append({"XADD", in_keys[batch[i].partition], "*", "n", numbers.back(), "l",
-                      batch[i].line});
+            if (batch[i].watermark == rp::no_time) {
+              c.append({"XADD", in_keys[batch[i].partition], "*", "n", numbers.back(), "l",
+                        batch[i].line});
+            } else {
+              w = std::to_string(batch[i].watermark);
+              c.append({"XADD", in_keys[batch[i].partition], "*", "n", numbers.back(), "w", w, "l",
+                        batch[i].line});
+            }
           }
           // After the XADDs on this connection: a worker that sees the count change
           // finds the lines.
           c.append({"INCRBY", written, std::to_string(batch.size())});
           for (std::size_t i = 0; i <= batch.size(); ++i) (void)c.reply();
+          if (timed && watermark != rp::no_time) {
+            static redis_script raise{rp::raise_watermark_script, {}};
+            (void)c.eval(raise, {watermark_key}, {std::to_string(watermark)});
+          }
           sent += batch.size();
           batch.clear();
         };
@@ -709,7 +761,15 @@ int produce(const redis_options& r) {
               return exit_data;
             }
             (void)proc->group_key_of(line, reader.readable(), key);
-            batch.push_back({rp::partition_of(key, d.partitions), std::string(line)});
+            if (timed) {
+              // The processor's own rules: a line it refuses before its event time (or
+              // without one) leaves the watermark as it is.
+              if constexpr (requires { proc->event_time_of(line, reader.readable()); }) {
+                if (const auto t = proc->event_time_of(line, reader.readable()))
+                  watermark = std::max(watermark, *t);
+              }
+            }
+            batch.push_back({rp::partition_of(key, d.partitions), std::string(line), watermark});
             if (batch.size() >= r.batch) flush();
           }
         }
@@ -723,43 +783,81 @@ int produce(const redis_options& r) {
 
 /// The group states of one partition a worker owns: all in memory (loaded when the
 /// partition is taken); the groups used since the last commit are listed, so that the
-/// commit writes only those.
+/// commit writes only those. With --state-ttl (`ttl_ms`), each group keeps its last event
+/// time, and expires as in rocksdb_state_store, against the watermark: the latest event
+/// time the producer had read (the entries' field w; docs/scale-out.md).
 class partition_groups final : public group_backend {
  public:
   struct entry {
     fluxcap::group_state state;
     bool touched = false;
+    std::int64_t last = rp::no_time;  ///< the last event time (with --state-ttl)
   };
   // Group keys (host names) come from the events: keyed, as in_memory_state_store's.
   using map_type =
       std::unordered_map<std::string, entry, fluxcap::keyed_string_hash, std::equal_to<> >;
 
-  explicit partition_groups(fluxcap::group_state empty) : empty_(std::move(empty)) {}
+  partition_groups(fluxcap::group_state empty, std::int64_t ttl_ms)
+      : empty_(std::move(empty)), ttl_ms_(ttl_ms) {}
 
   fluxcap::group_state* find(std::string_view key) override {
     const auto it = map_.find(key);
     if (it == map_.end()) return nullptr;
+    if (ttl_ms_ > 0) {
+      if (rp::expired(it->second.last, watermark_, ttl_ms_))
+        it->second.state = empty_;  // idle too long: dropped, the group starts anew
+      stamp(it->second);
+    }
     touch(*it);
     return &it->second.state;
   }
   fluxcap::group_state& create(std::string_view key) override {
     auto& e = *map_.emplace(std::string(key), entry{empty_, false}).first;
+    if (ttl_ms_ > 0) stamp(e.second);
     touch(e);
     return e.second.state;
   }
   [[nodiscard]] std::uint64_t size() const override { return map_.size(); }
-  void set_event_time(std::int64_t) override {}
+  void set_event_time(std::int64_t ms) override {
+    if (ttl_ms_ > 0 && ms > watermark_)
+      throw usage_error(
+          "--state-ttl: a stream entry without the producer's latest event time (field w): "
+          "produce with --state-ttl too");
+    event_time_ = ms;
+  }
+  /// With --state-ttl: the latest event time seen (an entry's w, or Redis's committed one).
+  void set_watermark(std::int64_t w) noexcept { watermark_ = std::max(watermark_, w); }
+  [[nodiscard]] std::int64_t watermark() const noexcept { return watermark_; }
 
-  /// A state read from Redis.
-  void load(std::string key, fluxcap::group_state state) {
-    map_.insert_or_assign(std::move(key), entry{std::move(state), false});
+  /// A state read from Redis, with its last event time (with --state-ttl).
+  void load(std::string key, fluxcap::group_state state, std::int64_t last = rp::no_time) {
+    map_.insert_or_assign(std::move(key), entry{std::move(state), false, last});
+    earliest_ = std::min(earliest_, last);
   }
   [[nodiscard]] const std::vector<map_type::value_type*>& touched() const noexcept {
     return touched_;
   }
-  void committed() noexcept {
+  /// Whether group `e` is expired at the watermark (with --state-ttl).
+  [[nodiscard]] bool expired(const entry& e) const noexcept {
+    return rp::expired(e.last, watermark_, ttl_ms_);
+  }
+  /// With --state-ttl: appends the keys of the groups expired at the watermark (the
+  /// commit removes them; then `committed` forgets them).
+  void collect_expired(std::vector<std::string>& out) {
+    if (ttl_ms_ <= 0 || !rp::expired(earliest_, watermark_, ttl_ms_)) return;
+    earliest_ = std::numeric_limits<std::int64_t>::max();
+    for (const auto& [key, e] : map_) {
+      if (rp::expired(e.last, watermark_, ttl_ms_))
+        out.push_back(key);
+      else
+        earliest_ = std::min(earliest_, e.last);
+    }
+  }
+  /// After a commit, which removed the groups `expired` (collect_expired's).
+  void committed(const std::vector<std::string>& expired) noexcept {
     for (auto* e : touched_) e->second.touched = false;
     touched_.clear();
+    for (const auto& key : expired) map_.erase(key);
   }
 
  private:
@@ -768,9 +866,17 @@ class partition_groups final : public group_backend {
     e.second.touched = true;
     touched_.push_back(&e);
   }
+  void stamp(entry& e) noexcept {
+    e.last = event_time_;
+    earliest_ = std::min(earliest_, event_time_);
+  }
   fluxcap::group_state empty_;
   map_type map_;  // node-based: pointers to entries stay valid
   std::vector<map_type::value_type*> touched_;
+  std::int64_t ttl_ms_ = 0;
+  std::int64_t watermark_ = rp::no_time;
+  std::int64_t event_time_ = rp::no_time;
+  std::int64_t earliest_ = std::numeric_limits<std::int64_t>::max();  ///< a bound
 };
 
 struct worker_stats {
@@ -891,6 +997,7 @@ class worker {
     std::unique_ptr<Processor> proc;
     std::unique_ptr<partition_groups> groups;
     std::unique_ptr<warm_partition> warm;  ///< instead of groups, with --state-db
+    std::vector<std::string> expiring;  ///< with --state-ttl: groups the commit in flight removes
   };
 
   /// Every third of the lease: the heartbeat (membership and assignment), the renewal of
@@ -1002,7 +1109,8 @@ class worker {
     o->gen_key = rp::partition_key(r_.stream, p, rp::gen_part);
     o->meta = rp::partition_key(r_.stream, p, rp::meta_part);
     o->proc = make_(d_.key);
-    o->groups = std::make_unique<partition_groups>(o->proc->capacitor().make_state());
+    const std::int64_t ttl = r_.run.state_ttl_ms;
+    o->groups = std::make_unique<partition_groups>(o->proc->capacitor().make_state(), ttl);
     // The position first: states committed later than it would be ahead of it, but the
     // lease is ours, so no commit comes between the two reads.
     const redis_reply pos = c_.command({"GET", o->pos_key});
@@ -1014,8 +1122,23 @@ class worker {
       o->warm = std::make_unique<warm_partition>(
           *cache_, p, o->proc->capacitor(),
           pos->type == REDIS_REPLY_STRING ? std::string_view(o->pos) : std::string_view(),
-          owned_.size() + 1);
+          owned_.size() + 1, ttl);
       o->groups.reset();
+    }
+    if (ttl > 0) {  // the watermark committed with the states (before any group is loaded)
+      const redis_reply w = c_.command({"HGET", o->meta, "watermark"});
+      if (w->type == REDIS_REPLY_STRING) {
+        const std::string_view v = reply_text(w.get());
+        std::int64_t t = 0;
+        const auto [end, ec] = std::from_chars(v.data(), v.data() + v.size(), t);
+        if (ec != std::errc() || end != v.data() + v.size())
+          throw io_error("partition " + std::to_string(p) + ": the watermark in " + o->meta +
+                         " is damaged");
+        if (o->warm)
+          o->warm->set_watermark(t);
+        else
+          o->groups->set_watermark(t);
+      }
     }
     std::string cursor = o->warm && o->warm->warm() ? "0" : "";
     std::size_t groups = 0;
@@ -1027,16 +1150,24 @@ class worker {
       cursor = std::string(reply_text(scan->element[0]));
       const redisReply* items = scan->element[1];
       for (std::size_t i = 0; i + 1 < items->elements; i += 2) {
-        const std::string_view blob = reply_text(items->element[i + 1]);
+        std::string_view blob = reply_text(items->element[i + 1]);
+        std::int64_t last = rp::no_time;
+        if (ttl > 0) {  // the last event time first (rp::append_timed_state)
+          if (blob.size() < rp::timed_state_header)
+            throw io_error("partition " + std::to_string(p) + ": a group value in " + o->state +
+                           " is truncated (no event time)");
+          last = rp::timed_state_time(blob);
+          blob.remove_prefix(rp::timed_state_header);
+        }
         try {
           auto state = fluxcap::load_state(
               o->proc->capacitor(),
               std::span<const std::uint8_t>(reinterpret_cast<const std::uint8_t*>(blob.data()),
                                             blob.size()));
           if (o->warm)
-            o->warm->load(reply_text(items->element[i]), std::move(state));
+            o->warm->load(reply_text(items->element[i]), std::move(state), last);
           else
-            o->groups->load(std::string(reply_text(items->element[i])), std::move(state));
+            o->groups->load(std::string(reply_text(items->element[i])), std::move(state), last);
         } catch (const fluxcap::decode_error& e) {
           throw io_error("partition " + std::to_string(p) + ": a group state in " + o->state +
                          " does not decode: " + e.what());
@@ -1184,14 +1315,27 @@ class worker {
       if (e->type != REDIS_REPLY_ARRAY || e->elements != 2) continue;
       const std::string_view id = reply_text(e->element[0]);
       const redisReply* f = e->element[1];
-      std::string_view n, line;
+      std::string_view n, line, w;
       bool has_line = false;
       for (std::size_t k = 0; f->type == REDIS_REPLY_ARRAY && k + 1 < f->elements; k += 2) {
         const std::string_view name = reply_text(f->element[k]);
         if (name == "n") n = reply_text(f->element[k + 1]);
+        if (name == "w") w = reply_text(f->element[k + 1]);
         if (name == "l") {
           line = reply_text(f->element[k + 1]);
           has_line = true;
+        }
+      }
+      if (r_.run.state_ttl_ms > 0 && !w.empty()) {
+        // The latest event time the producer had read, this line's included: the clock
+        // of expiry, as `run`'s store's watermark at this line.
+        std::int64_t t = 0;
+        const auto [end, ec] = std::from_chars(w.data(), w.data() + w.size(), t);
+        if (ec == std::errc() && end == w.data() + w.size()) {
+          if (o.warm)
+            o.warm->set_watermark(t);
+          else
+            o.groups->set_watermark(t);
         }
       }
       const std::size_t begin = out_text_.size();
@@ -1251,16 +1395,28 @@ class worker {
     static const redis_script script{rp::commit_script, {}};
     std::vector<std::vector<std::uint8_t> > blobs;
     std::vector<std::string_view> keys;
+    const bool ttl = r_.run.state_ttl_ms > 0;
+    std::vector<std::string> timed;  // with --state-ttl: the values (rp::append_timed_state)
+    auto add = [&](std::string_view key, const fluxcap::group_state& state, std::int64_t last) {
+      keys.push_back(key);
+      blobs.push_back(fluxcap::save_state(o.proc->capacitor(), state));
+      if (ttl)
+        rp::append_timed_state(timed.emplace_back(), last,
+                               std::string_view(reinterpret_cast<const char*>(blobs.back().data()),
+                                                blobs.back().size()));
+    };
+    // With --state-ttl, the groups expired at the batch's watermark are removed, not
+    // written (those used in the batch too): run's commit removes them. Kept with the
+    // partition until the reply (finish_commit).
+    std::vector<std::string>& expired = o.expiring;
+    expired.clear();
     if (o.warm) {
-      o.warm->for_each_touched([&](std::string_view key, const fluxcap::group_state& state) {
-        keys.push_back(key);
-        blobs.push_back(fluxcap::save_state(o.proc->capacitor(), state));
-      });
+      o.warm->for_each_touched(add);
+      o.warm->collect_expired(expired);
     } else {
-      for (const auto* e : o.groups->touched()) {
-        keys.push_back(e->first);
-        blobs.push_back(fluxcap::save_state(o.proc->capacitor(), e->second.state));
-      }
+      for (const auto* e : o.groups->touched())
+        if (!ttl || !o.groups->expired(e->second)) add(e->first, e->second.state, e->second.last);
+      o.groups->collect_expired(expired);
     }
     const std::string n_out = std::to_string(outputs_.size());
     const std::string n_state = std::to_string(keys.size());
@@ -1275,7 +1431,20 @@ class worker {
     }
     for (std::size_t i = 0; i < keys.size(); ++i) {
       args.push_back(keys[i]);
-      args.emplace_back(reinterpret_cast<const char*>(blobs[i].data()), blobs[i].size());
+      if (ttl)
+        args.push_back(timed[i]);
+      else
+        args.emplace_back(reinterpret_cast<const char*>(blobs[i].data()), blobs[i].size());
+    }
+    const std::int64_t watermark = !ttl     ? rp::no_time
+                                   : o.warm ? o.warm->watermark()
+                                            : o.groups->watermark();
+    const std::string n_expired = std::to_string(expired.size());
+    const std::string watermark_text = std::to_string(watermark);
+    if (watermark != rp::no_time) {  // absent without --state-ttl: the script as before
+      args.push_back(n_expired);
+      for (const auto& key : expired) args.push_back(key);
+      args.push_back(watermark_text);
     }
     test_point("before-commit");
     {
@@ -1307,7 +1476,7 @@ class worker {
       if (o.warm)
         o.warm->commit(o.pos);  // after Redis: a kill before leaves it behind (a cold start)
       else
-        o.groups->committed();
+        o.groups->committed(o.expiring);
       ++stats_.commits;
       stats_.events += done.events;
       return batch_result::worked;

@@ -6,7 +6,9 @@
 
 #include <fluxcap/hash.hpp>
 
+#include <cstddef>
 #include <cstdint>
+#include <limits>
 #include <string>
 #include <string_view>
 
@@ -66,6 +68,11 @@ inline constexpr fluxcap::hash_key partition_hash_key{0x0706050403020100ULL, 0x0
 [[nodiscard]] inline std::string written_key(std::string_view stream) {
   return "fluxcap:{" + std::string(stream) + "}:written";
 }
+/// The latest event time producers with --state-ttl have sent (ms since the epoch): a
+/// producer starts its running latest time from it (raise_watermark_script).
+[[nodiscard]] inline std::string watermark_key(std::string_view stream) {
+  return "fluxcap:{" + std::string(stream) + "}:watermark";
+}
 
 /// A key of partition `p`: `fluxcap:{NAME/p}:<part>`. Redis hashes only the text between
 /// the first '{' and the next '}', so the tag `{NAME/p}` puts all keys of one partition in
@@ -77,13 +84,14 @@ inline constexpr fluxcap::hash_key partition_hash_key{0x0706050403020100ULL, 0x0
 }
 
 /// The parts of a partition's keys.
-inline constexpr std::string_view in_part = "in";        ///< stream: n, l (input line)
-inline constexpr std::string_view out_part = "out";      ///< stream: n, o (output line), b (bad)
-inline constexpr std::string_view state_part = "state";  ///< hash: group key -> state blob
+inline constexpr std::string_view in_part = "in";    ///< stream: n, l (input line), w (time)
+inline constexpr std::string_view out_part = "out";  ///< stream: n, o (output line), b (bad)
+/// hash: group key -> state blob (with --state-ttl: timed_state, the last event time first)
+inline constexpr std::string_view state_part = "state";
 inline constexpr std::string_view pos_part = "pos";      ///< string: last input ID committed
 inline constexpr std::string_view lease_part = "lease";  ///< string: "worker:generation", PX
 inline constexpr std::string_view gen_part = "gen";      ///< integer: last generation given
-inline constexpr std::string_view meta_part = "meta";    ///< hash: spec, stale_commits, ...
+inline constexpr std::string_view meta_part = "meta";    ///< hash: spec, watermark, commits, ...
 
 /// Creates the deployment record unless there is one; returns its fields.
 /// KEYS[1] deployment. ARGV: format, partitions, hash_key, routing.
@@ -150,11 +158,12 @@ return 0
 /// per output its ID (the input's), line number, line and mark ("" for an output of the
 /// spec; "1" for a bad line passed through unchanged, written as field b, which
 /// `collect` keeps out of the correlation stage, as `run` does), then per state the group key
-/// and the state blob. Reply: "ok", or what refused it: "lease" (a stale owner: another
-/// worker took the partition since; counted in meta's stale_commits), "position" (the
-/// committed position is not the one expected), "spec" (another spec committed here;
-/// counted in meta's spec_refusals). Nothing is written unless every check passed, and
-/// no write can fail after them (output IDs are above the committed position, which is
+/// and the state blob; with --state-ttl, then the number of groups to remove (expired), their
+/// keys, and the partition's latest event time (meta's watermark). Reply: "ok", or what refused it:
+/// "lease" (a stale owner: another worker took the partition since; counted in meta's
+/// stale_commits), "position" (the committed position is not the one expected), "spec" (another
+/// spec committed here; counted in meta's spec_refusals). Nothing is written unless every check
+/// passed, and no write can fail after them (output IDs are above the committed position, which is
 /// at least the last output's ID).
 inline constexpr std::string_view commit_script = R"lua(
 local v = redis.call('GET', KEYS[1])
@@ -184,10 +193,52 @@ for k = 1, tonumber(ARGV[7]) do
   redis.call('HSET', KEYS[4], ARGV[i], ARGV[i + 1])
   i = i + 2
 end
+if ARGV[i] then
+  local expired = tonumber(ARGV[i])
+  for k = 1, expired do redis.call('HDEL', KEYS[4], ARGV[i + k]) end
+  redis.call('HSET', KEYS[6], 'watermark', ARGV[i + expired + 1])
+end
 redis.call('SET', KEYS[3], ARGV[4])
 redis.call('HINCRBY', KEYS[6], 'commits', 1)
 return 'ok'
 )lua";
+
+/// Raises the latest event time producers sent. KEYS[1] watermark_key. ARGV[1] a time.
+inline constexpr std::string_view raise_watermark_script = R"lua(
+local v = redis.call('GET', KEYS[1])
+if not v or tonumber(v) < tonumber(ARGV[1]) then redis.call('SET', KEYS[1], ARGV[1]) end
+return 1
+)lua";
+
+/// With --state-ttl, a state hash value is the group's last event time (8 bytes, little
+/// endian, two's complement) followed by the state blob; without, the blob alone.
+inline constexpr std::size_t timed_state_header = 8;
+
+/// The value of a group with last event time `last` and state blob `blob`.
+inline void append_timed_state(std::string& out, std::int64_t last, std::string_view blob) {
+  const auto u = static_cast<std::uint64_t>(last);
+  for (int i = 0; i < 8; ++i) out += static_cast<char>((u >> (8 * i)) & 0xff);
+  out.append(blob);
+}
+
+/// The last event time of a timed_state value (at least timed_state_header bytes).
+[[nodiscard]] inline std::int64_t timed_state_time(std::string_view value) noexcept {
+  std::uint64_t u = 0;
+  for (int i = 0; i < 8; ++i)
+    u |= static_cast<std::uint64_t>(static_cast<unsigned char>(value[static_cast<std::size_t>(i)]))
+         << (8 * i);
+  return static_cast<std::int64_t>(u);
+}
+
+/// No event time (yet): rocksdb_state_store's value.
+inline constexpr std::int64_t no_time = std::numeric_limits<std::int64_t>::min();
+
+/// Whether a group whose last event time is `last` is expired under time to live `ttl_ms`
+/// when the latest event time seen is `watermark` (rocksdb_state_store's rule).
+[[nodiscard]] inline bool expired(std::int64_t last, std::int64_t watermark,
+                                  std::int64_t ttl_ms) noexcept {
+  return ttl_ms > 0 && last != no_time && watermark != no_time && last < watermark - ttl_ms;
+}
 
 /// 128-bit fingerprint of `text` as 32 hex digits (SipHash-1-3-128, fixed key): for the
 /// spec fingerprint, which must be the same in every process.

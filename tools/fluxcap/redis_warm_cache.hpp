@@ -14,6 +14,7 @@
 #include "io.hpp"
 #include "options.hpp"
 #include "process.hpp"
+#include "redis_protocol.hpp"
 
 #include <fluxcap/hash.hpp>
 #include <fluxcap/rocksdb_store.hpp>
@@ -23,12 +24,14 @@
 #include <cstdint>
 #include <cstdio>
 #include <functional>
+#include <limits>
 #include <memory>
 #include <optional>
 #include <span>
 #include <stdexcept>
 #include <string>
 #include <string_view>
+#include <unordered_map>
 #include <unordered_set>
 #include <vector>
 
@@ -116,11 +119,12 @@ class warm_partition final : public group_backend {
   /// Opens partition `p` for capacitor `cap`; warm() tells whether the local store's
   /// committed position is `redis_position` (non-empty), so that it holds exactly the
   /// state Redis committed there. Otherwise the partition is emptied: load() the Redis
-  /// states, then commit(redis_position).
+  /// states, then commit(redis_position). `ttl_ms` (--state-ttl; 0: none): the local
+  /// store drops groups as the worker does (docs/scale-out.md, "Time to live on workers").
   template <class Capacitor>
   warm_partition(warm_cache& cache, std::uint32_t p, const Capacitor& cap,
-                 std::string_view redis_position, std::size_t share)
-      : cache_(&cache), p_(p) {
+                 std::string_view redis_position, std::size_t share, std::int64_t ttl_ms = 0)
+      : cache_(&cache), p_(p), ttl_ms_(ttl_ms) {
     fluxcap::rocksdb_store_options so;
     so.cache_bytes = std::max<std::size_t>(cache.cache_bytes() / std::max<std::size_t>(share, 1),
                                            std::size_t{1} << 12);
@@ -129,6 +133,7 @@ class warm_partition final : public group_backend {
             ? 0
             : std::max<std::size_t>(cache.cache_groups() / std::max<std::size_t>(share, 1), 1);
     so.spec_fingerprint = cache.fingerprint();
+    so.ttl_ms = ttl_ms;
     // Not synced: a commit lost to a power loss leaves the store behind Redis (RocksDB
     // recovers a consistent prefix of its batches), which the next take sees (cold).
     so.sync_commit = false;
@@ -150,6 +155,7 @@ class warm_partition final : public group_backend {
     warm_ = !redis_position.empty() && store_->committed_position() == redis_position;
     if (warm_) {
       ++cache.stats().warm_starts;
+      if (ttl_ms_ > 0) read_times();
       return;
     }
     ++cache.stats().cold_starts;
@@ -170,7 +176,7 @@ class warm_partition final : public group_backend {
   [[nodiscard]] fluxcap::rocksdb_state_store& store() noexcept { return *store_; }
 
   fluxcap::group_state* find(std::string_view key) override {
-    fluxcap::group_state* s = store_->find(key);
+    fluxcap::group_state* s = store_->find(key);  // (the store drops an expired group)
     if (s != nullptr) note(key);
     return s;
   }
@@ -179,21 +185,66 @@ class warm_partition final : public group_backend {
     return store_->find_or_create(key);
   }
   [[nodiscard]] std::uint64_t size() const override { return store_->size(); }
-  void set_event_time(std::int64_t ms) override { store_->set_event_time(ms); }
+  void set_event_time(std::int64_t ms) override {
+    if (ttl_ms_ > 0 && ms > watermark_)
+      throw usage_error(
+          "--state-ttl: a stream entry without the producer's latest event time (field w): "
+          "produce with --state-ttl too");
+    event_time_ = ms;
+    store_->set_event_time(ms);
+  }
 
-  /// A state read from Redis (cold start).
-  void load(std::string_view key, fluxcap::group_state state) {
+  /// With --state-ttl: the latest event time seen, before an entry's event (its field w),
+  /// or as committed in Redis: the store's clock of expiry (its watermark).
+  void set_watermark(std::int64_t w) {
+    if (w <= watermark_) return;
+    watermark_ = w;
+    store_->set_event_time(w);
+  }
+  [[nodiscard]] std::int64_t watermark() const noexcept { return watermark_; }
+
+  /// A state read from Redis (cold start), with its last event time (with --state-ttl).
+  void load(std::string_view key, fluxcap::group_state state,
+            std::int64_t last = redis_protocol::no_time) {
+    if (ttl_ms_ > 0) {  // stamped with its own time (not above the watermark, set first)
+      store_->set_event_time(last);
+      stamp(key, last);
+    }
     store_->assign(key, std::move(state));
     ++cache_->stats().groups_reloaded;
   }
 
-  /// Calls f(key, state) for each group used since the last commit.
+  /// Calls f(key, state, last event time) for each group used since the last commit, but
+  /// those expired by now (with --state-ttl: collect_expired lists them).
   template <class F>
   void for_each_touched(F&& f) {
+    // The store stamps the groups it hands out with the current event time: none here.
+    if (ttl_ms_ > 0) store_->set_event_time(redis_protocol::no_time);
     for (const std::string& key : touched_) {
+      std::int64_t last = redis_protocol::no_time;
+      if (ttl_ms_ > 0) {
+        last = times_.find(key)->second;
+        if (redis_protocol::expired(last, watermark_, ttl_ms_)) continue;
+      }
       fluxcap::group_state* s = store_->find(key);
       if (s == nullptr) throw std::logic_error("warm cache: a group used in the batch is gone");
-      f(std::string_view(key), *s);
+      f(std::string_view(key), *s, last);
+    }
+  }
+
+  /// With --state-ttl: appends the keys of the groups expired at the watermark (the
+  /// store removes them at its commit; Redis at the worker's), and forgets them.
+  void collect_expired(std::vector<std::string>& out) {
+    if (ttl_ms_ <= 0 || !redis_protocol::expired(earliest_, watermark_, ttl_ms_)) return;
+    earliest_ = std::numeric_limits<std::int64_t>::max();
+    for (auto it = times_.begin(); it != times_.end();) {
+      if (redis_protocol::expired(it->second, watermark_, ttl_ms_)) {
+        out.push_back(it->first);
+        it = times_.erase(it);
+      } else {
+        earliest_ = std::min(earliest_, it->second);
+        ++it;
+      }
     }
   }
 
@@ -229,6 +280,33 @@ class warm_partition final : public group_backend {
   }
   void note(std::string_view key) {
     if (touched_.find(key) == touched_.end()) touched_.emplace(key);
+    if (ttl_ms_ > 0) stamp(key, event_time_);
+  }
+  void stamp(std::string_view key, std::int64_t t) {
+    if (auto it = times_.find(key); it != times_.end())
+      it->second = t;
+    else
+      times_.emplace(std::string(key), t);
+    earliest_ = std::min(earliest_, t);
+  }
+  /// A warm start with --state-ttl: the groups' last event times, from the local store.
+  void read_times() {
+    namespace rocks = fluxcap::detail::rocks;
+    auto& db = cache_->db();
+    std::unique_ptr<::rocksdb::Iterator> it(
+        db.raw().NewIterator(::rocksdb::ReadOptions(), db.partition_family(p_)));
+    const std::string start(1, rocks::group_prefix);
+    for (it->Seek(start); it->Valid(); it->Next()) {
+      const auto k = it->key();
+      if (k.size() < 1 || k[0] != rocks::group_prefix) break;
+      const std::string_view v(it->value().data(), it->value().size());
+      if (v.size() < rocks::value_header) continue;  // (the store refuses it when read)
+      stamp(std::string_view(k.data() + 1, k.size() - 1),
+            static_cast<std::int64_t>(rocks::get_u64(v, 8)));
+    }
+    if (!it->status().ok())
+      throw io_error("--state-db: cannot read partition " + std::to_string(p_) +
+                     "'s groups: " + it->status().ToString());
   }
   warm_cache* cache_;
   std::uint32_t p_;
@@ -236,6 +314,13 @@ class warm_partition final : public group_backend {
   std::unordered_set<std::string, fluxcap::keyed_string_hash, std::equal_to<>>
       touched_;  // keyed: input keys
   bool warm_ = false;
+  // With --state-ttl: every group's last event time (the store's, mirrored: it does not
+  // list its expired groups), the least of them (a bound), the clock, the current time.
+  std::int64_t ttl_ms_ = 0;
+  std::unordered_map<std::string, std::int64_t, fluxcap::keyed_string_hash, std::equal_to<>> times_;
+  std::int64_t earliest_ = std::numeric_limits<std::int64_t>::max();
+  std::int64_t watermark_ = redis_protocol::no_time;
+  std::int64_t event_time_ = redis_protocol::no_time;
 };
 
 }  // namespace fluxcap_cli
@@ -248,6 +333,7 @@ class warm_partition final : public group_backend {
 #include <stdexcept>
 #include <string>
 #include <string_view>
+#include <vector>
 
 namespace fluxcap_cli {
 
@@ -271,7 +357,8 @@ class warm_cache {
 class warm_partition final : public group_backend {
  public:
   template <class Capacitor>
-  warm_partition(warm_cache&, std::uint32_t, const Capacitor&, std::string_view, std::size_t) {
+  warm_partition(warm_cache&, std::uint32_t, const Capacitor&, std::string_view, std::size_t,
+                 std::int64_t = 0) {
     throw std::logic_error("--state-db needs RocksDB");
   }
   [[nodiscard]] bool warm() const noexcept { return false; }
@@ -281,9 +368,12 @@ class warm_partition final : public group_backend {
   }
   [[nodiscard]] std::uint64_t size() const override { return 0; }
   void set_event_time(std::int64_t) override {}
-  void load(std::string_view, fluxcap::group_state) {}
+  void set_watermark(std::int64_t) {}
+  [[nodiscard]] std::int64_t watermark() const noexcept { return 0; }
+  void load(std::string_view, fluxcap::group_state, std::int64_t = 0) {}
   template <class F>
   void for_each_touched(F&&) {}
+  void collect_expired(std::vector<std::string>&) {}
   void commit(std::string_view) {}
   void discard() {}
   void share_cache(std::size_t) {}
