@@ -8,6 +8,8 @@
 #include <doctest/doctest.h>
 
 #include <algorithm>
+#include <cstdint>
+#include <limits>
 #include <map>
 #include <string>
 #include <vector>
@@ -145,4 +147,24 @@ TEST_CASE("redis membership: caps (--partitions-max) are respected") {
   got = owners(members, 64);
   CHECK(std::count(got.begin(), got.end(), "a") <= 1);
   CHECK(std::count(got.begin(), got.end(), "-") == 0);
+}
+
+TEST_CASE("redis timed state values (--state-ttl): frozen layout, the expiry rule") {
+  std::string v;
+  rp::append_timed_state(v, 0x0102030405060708, "blob");
+  CHECK(v == std::string("\x08\x07\x06\x05\x04\x03\x02\x01", 8) + "blob");
+  CHECK(rp::timed_state_time(v) == 0x0102030405060708);
+  for (const std::int64_t t : {std::int64_t{0}, std::int64_t{-1}, std::int64_t{1767225600000},
+                               rp::no_time, std::numeric_limits<std::int64_t>::max()}) {
+    std::string w;
+    rp::append_timed_state(w, t, "");
+    REQUIRE(w.size() == rp::timed_state_header);
+    CHECK(rp::timed_state_time(w) == t);
+  }
+  // rocksdb_state_store's rule: strictly older than the watermark minus the TTL.
+  CHECK_FALSE(rp::expired(1000, 2000, 1000));
+  CHECK(rp::expired(999, 2000, 1000));
+  CHECK_FALSE(rp::expired(0, 2000, 0));  // no TTL
+  CHECK_FALSE(rp::expired(rp::no_time, 2000, 1000));
+  CHECK_FALSE(rp::expired(0, rp::no_time, 1000));
 }
