@@ -15,7 +15,8 @@ For each rule set, alternating runs (--repeat rounds) so that machine noise hits
     parse of the file already in memory, and `process_seconds`, the whole process's wall
     time (it loads the whole file into one padded string first);
   - parse_stream: bench/parse_only.cpp `stream`, the same parse and walk of each line, the
-    file read as `fluxcap run` reads it (read(2) into one reused, padded 1 MiB buffer);
+    file read as `fluxcap run` reads it (read(2) into one reused, padded buffer of
+    line_reader's block size);
     `seconds` (its timer, reads included) and `process_seconds` (wall);
   - check: `fluxcap check --rules ... --profile sysmon` (reading and compiling the rules:
     the start-up cost inside every run);

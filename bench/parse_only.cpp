@@ -11,7 +11,7 @@
 // Lines). Both load the whole file into memory first and time the parse only.
 // `stream`: what a streaming JSON Lines reader does, and what `fluxcap run` does with
 // its input (tools/fluxcap/io.cpp, line_reader): read(2) the file sequentially into one
-// reused, padded 1 MiB buffer (posix_fadvise SEQUENTIAL, the partial last line moved to
+// reused, padded 64 KiB buffer (posix_fadvise SEQUENTIAL, the partial last line moved to
 // the front), each line parsed and walked as in `lines`; its seconds include the reads.
 // Prints one JSON object: mode, bytes, lines, seconds.
 #include "parse_walk.hpp"
@@ -50,7 +50,7 @@ bool parse_line(od::parser& parser, const char* p, std::size_t len, std::size_t 
 /// The `stream` mode: the file read as `fluxcap run` reads it (same block size, same
 /// buffer discipline), every line parsed. Returns false after printing a message.
 bool stream_file(const char* path, std::uint64_t& bytes, std::uint64_t& lines) {
-  constexpr std::size_t block = std::size_t{1} << 20;  // line_reader's default, used by run
+  constexpr std::size_t block = std::size_t{64} << 10;  // line_reader::default_block
   const int fd = ::open(path, O_RDONLY | O_CLOEXEC);
   if (fd < 0) {
     std::fprintf(stderr, "fluxcap_parse_only: %s: %s\n", path, std::strerror(errno));
