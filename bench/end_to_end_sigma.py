@@ -31,7 +31,7 @@ baseline (baseline seconds / run seconds, the target being >= 0.5 for the realda
   - run_share_of_parse_load_process: against parse_only as a process (load the whole
     file, then parse: parse_only `process_seconds`).
 
-  bench/end_to_end_sigma.py [--build build/bench] [--fluxcap PATH] [--work DIR]
+  bench/end_to_end_sigma.py [--build build/bench] [--fluxcap PATH] [--compare PATH] [--work DIR]
       [--lines 200000] [--hosts 1000] [--variants 3000] [--repeat 3] [--threads 1]
 """
 import argparse
@@ -117,6 +117,9 @@ def main():
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--build", default="build/bench")
     ap.add_argument("--fluxcap", help="the fluxcap binary (default: BUILD/tools/fluxcap/fluxcap)")
+    ap.add_argument("--compare", metavar="PATH",
+                    help="another fluxcap binary (say, main's), run in the same rounds: its "
+                         "shares are reported beside the run's (run_compare)")
     ap.add_argument("--work", help="folder for the generated data (default: a new temporary one)")
     ap.add_argument("--lines", type=int, default=200000)
     ap.add_argument("--hosts", type=int, default=1000)
@@ -166,6 +169,8 @@ def main():
             "run": [fluxcap, "run", *rules_args, "--threads", str(a.threads), "--no-progress",
                     "--", str(data)],
         }
+        if a.compare:
+            runs["run_compare"] = [a.compare, *runs["run"][1:]]
         detections, banner = count_detections(runs["run"])
         times = {k: [] for k in runs}
         walls = {k: [] for k in runs if k.startswith("parse_")}
@@ -190,11 +195,14 @@ def main():
                 pmed = statistics.median(walls[k])
                 w[k].update({"process_seconds": walls[k], "process_seconds_median": pmed,
                              "process_events_per_s": lines / pmed})
+        for r in ("run", "run_compare") if a.compare else ("run",):
+            run_s = w[r]["seconds_median"]
+            w[f"{r}_share_of_parse_only"] = w["parse_only"]["seconds_median"] / run_s
+            w[f"{r}_share_of_parse_stream"] = w["parse_stream"]["process_seconds_median"] / run_s
+            w[f"{r}_share_of_parse_stream_timer"] = w["parse_stream"]["seconds_median"] / run_s
+            w[f"{r}_share_of_parse_load_process"] = (
+                w["parse_only"]["process_seconds_median"] / run_s)
         run_s = w["run"]["seconds_median"]
-        w["run_share_of_parse_only"] = w["parse_only"]["seconds_median"] / run_s
-        w["run_share_of_parse_stream"] = w["parse_stream"]["process_seconds_median"] / run_s
-        w["run_share_of_parse_stream_timer"] = w["parse_stream"]["seconds_median"] / run_s
-        w["run_share_of_parse_load_process"] = w["parse_only"]["process_seconds_median"] / run_s
         # Without the start-up (reading and compiling the rules, as `check` does it):
         steady = w["run"]["seconds_median"] - w["check"]["seconds_median"]
         w["run_minus_check_events_per_s"] = lines / steady if steady > 0 else None
@@ -213,6 +221,13 @@ def main():
               f"check {w['check']['seconds_median']:.2f} s; "
               f"{detections} lines with detections; load {w['loadavg_after'][0]:.2f}",
               file=sys.stderr)
+        if a.compare:
+            print(f"{name}: compare ({a.compare}) {lines / w['run_compare']['seconds_median']:.0f} "
+                  f"events/s ({w['run_compare']['seconds_median']:.3f} s); shares (a) "
+                  f"{w['run_compare_share_of_parse_only']:.3f}, (b) "
+                  f"{w['run_compare_share_of_parse_stream']:.3f}, (c) "
+                  f"{w['run_compare_share_of_parse_load_process']:.3f}; run / compare time "
+                  f"{run_s / w['run_compare']['seconds_median']:.3f}", file=sys.stderr)
     print(json.dumps(result, indent=1))
 
 
