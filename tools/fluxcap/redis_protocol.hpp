@@ -240,6 +240,16 @@ inline constexpr std::int64_t no_time = std::numeric_limits<std::int64_t>::min()
   return ttl_ms > 0 && last != no_time && watermark != no_time && last < watermark - ttl_ms;
 }
 
+/// With time to live `ttl_ms`, whether event time `ms` lies above the watermark the
+/// producer sent with its entry (`w`): it can only when the producer sent none.
+[[nodiscard]] inline bool lacks_watermark(std::int64_t ttl_ms, std::int64_t ms,
+                                          std::int64_t watermark) noexcept {
+  return ttl_ms > 0 && ms > watermark;
+}
+inline constexpr const char* lacks_watermark_message =
+    "--state-ttl: a stream entry without the producer's latest event time (field w): "
+    "produce with --state-ttl too";
+
 /// 128-bit fingerprint of `text` as 32 hex digits (SipHash-1-3-128, fixed key): for the
 /// spec fingerprint, which must be the same in every process.
 [[nodiscard]] inline std::string fingerprint_hex(std::string_view text) {

@@ -186,10 +186,8 @@ class warm_partition final : public group_backend {
   }
   [[nodiscard]] std::uint64_t size() const override { return store_->size(); }
   void set_event_time(std::int64_t ms) override {
-    if (ttl_ms_ > 0 && ms > watermark_)
-      throw usage_error(
-          "--state-ttl: a stream entry without the producer's latest event time (field w): "
-          "produce with --state-ttl too");
+    if (redis_protocol::lacks_watermark(ttl_ms_, ms, watermark_))
+      throw usage_error(redis_protocol::lacks_watermark_message);
     event_time_ = ms;
     store_->set_event_time(ms);
   }
