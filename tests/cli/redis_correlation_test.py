@@ -12,7 +12,9 @@ collected output with one `fluxcap run` over the same input, byte for byte:
   partitions follow), two workers sharing 5 partitions, one killed (SIGKILL) after its
   twelfth commit, a third finishing; collect twice gives the same bytes;
 - a collect while partitions are still behind writes only the complete prefix: the
-  first lines of the run's output, exactly, then everything once the workers finish;
+  first lines of the run's output, exactly, then everything once the workers finish; a
+  committed line numbered past the producers' written mark is left out until the mark
+  covers it;
 - bad lines under --on-error pass that spell a detections array (an attacker's forged
   failed logins) are passed through unchanged and kept out of the correlations, as in
   `run`;
@@ -20,7 +22,8 @@ collected output with one `fluxcap run` over the same input, byte for byte:
   counts as one;
 - --correlation-memory bounded: two collects agree (keyed by the deployment's key);
 - refusals (exit 2): collect without --rules on a deployment with correlations, with
-  other correlation options, with other rules; run options without --rules.
+  other correlation options, with other rules; run options without --rules; a
+  deployment of the protocol's version 1.
 
 Skips (exit 77) when redis-server is not installed. About 5 s in release.
 
@@ -152,6 +155,24 @@ def main():
         code, again, err = collect(h, s, "corr", OPTS)
         rt.check(code == 0 and again == got, "a second collect gives the same bytes")
 
+        # A line committed but numbered past the producers' written mark (its batch not
+        # marked yet: its producer still sending, or killed): collect leaves it out until
+        # the mark covers it, so that no line numbered below it can still be missing.
+        c = rt.resp(s.port)
+        extra = '{"ts":%d,"host":"zz-new","pid":0,"user":"u1","action":"fail"}' % (
+            json.loads(lines[-1])["ts"] + 1)
+        n = c("INCR", "fluxcap:{corr}:seq")
+        c("XADD", "fluxcap:{corr/0}:in", "*", "n", str(n), "l", extra)
+        w = h.worker(s, "corr", OPTS, ["--batch", "60"])
+        rt.check(rt.harness.done(s, "corr", workers=[w]), "the extra line: did not finish")
+        rt.check(rt.harness.stop_worker(w) == 0, "the extra line: worker exit status")
+        code, got, err = collect(h, s, "corr", OPTS)
+        rt.check(code == 0 and got == expected, "a line past the written mark is left out")
+        c("SET", "fluxcap:{corr}:written", str(n))
+        code, got, err = collect(h, s, "corr", OPTS)
+        rt.compare("the line, once marked written", got,
+                   h.run_expected(OPTS, [data, h.write("extra.jsonl", [extra + "\n"])]))
+
         # Refusals on this deployment: no --rules, other correlation options, other rules.
         code, _, err = collect(h, s, "corr")
         rt.check(code == 2 and "correlation rule" in err and "--rules" in err,
@@ -163,6 +184,12 @@ def main():
         code, _, err = collect(h, s, "corr", ["--rules", other, "--profile",
                                               os.path.join(DATA, "profile.yml")])
         rt.check(code == 2 and "fingerprint" in err, "other rules: %d %s" % (code, err))
+
+        # A deployment of the protocol's version 1 (before the written mark): refused.
+        c("HSET", "fluxcap:{v1}:deployment", "format", "fluxcap-redis 1", "partitions", "4",
+          "hash_key", "0" * 32, "routing", "spec group-key =host")
+        code, _, err = collect(h, s, "v1")
+        rt.check(code == 2 and "fluxcap-redis 2" in err, "a version-1 deployment: %d %s" % (code, err))
 
         # 2. Forged detections in bad lines (--on-error pass): passed through unchanged,
         # kept out of the correlations, as in run.

@@ -383,12 +383,14 @@ def main():
         s = server()
         r = h.produce(s, "one", opts, [first], ["--partitions", "8", "--batch", "300"])
         check(r.returncode == 0, "produce: " + r.stderr.decode())
-        w = h.worker(s, "one", opts, ["--batch", "200"])
+        w = h.worker(s, "one", opts, ["--batch", "200", "--lease-ms", "1500"])
         r = h.produce(s, "one", opts, [second])
         check(r.returncode == 0, "produce (second): " + r.stderr.decode())
         check(h.done(s, "one", workers=[w]), "one worker: did not finish")
-        # Idle, it reads the producers' count, not its 8 partitions (--poll-ms 10: 400
-        # reads in 0.5 s before), and wakes when more is produced.
+        # Idle, it reads the producers' mark, not its 8 partitions (--poll-ms 10: 400
+        # reads in 0.5 s before; now a full round a heartbeat, every 0.5 s), and wakes when
+        # more is produced; a line in a stream without the mark raised (a producer killed
+        # in the middle of a batch) is found at the next heartbeat.
         c = resp(s.port)
 
         def calls(command):
@@ -402,15 +404,20 @@ def main():
         x0, g0 = calls("xrange"), calls("get")
         time.sleep(0.5)
         x1, g1 = calls("xrange"), calls("get")
-        check(x1 - x0 <= 16 and g1 - g0 >= 10,
+        check(x1 - x0 <= 32 and g1 - g0 >= 10,
               "idle worker: %d XRANGE and %d GET in 0.5 s" % (x1 - x0, g1 - g0))
+        extra = '{"host":"zz-idle","pid":1,"user":"u0","sigma":{"recon":{"a":true}}}\n'
+        n = c("INCR", "fluxcap:{one}:seq")
+        c("XADD", "fluxcap:{one/0}:in", "*", "n", str(n), "l", extra.rstrip("\n"))
+        check(h.done(s, "one", timeout=5, workers=[w]),
+              "one worker: a line without the mark raised was not processed")
         r = h.produce(s, "one", opts, [first])
         check(r.returncode == 0, "produce (third): " + r.stderr.decode())
         check(h.done(s, "one", workers=[w]), "one worker: did not finish after idling")
         check(h.stop_worker(w) == 0, "one worker: exit status after SIGTERM")
         log = h.log_of(w)
-        check("%d events" % (args.events + half) in log, "one worker: events counted: " + log)
-        expected_one = h.run_expected(opts, [first, second, first])
+        check("%d events" % (args.events + half + 1) in log, "one worker: events counted: " + log)
+        expected_one = h.run_expected(opts, [first, second, h.write("extra.jsonl", [extra]), first])
         compare("one worker", h.collect(s, "one"), expected_one)
         c = resp(s.port)
         leases = [c("GET", "fluxcap:{one/%d}:lease" % p) for p in range(8)]

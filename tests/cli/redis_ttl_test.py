@@ -243,6 +243,18 @@ def main():
         rt.check(code == 2 and "produce with --state-ttl" in rt.harness.log_of(w),
                  "worker on a stream produced without --state-ttl: %s %s"
                  % (code, rt.harness.log_of(w)))
+        # A producer without --state-ttl after one with it (the reviewer's case: its lines
+        # lag the clock, so their times alone cannot tell): refused all the same, by the
+        # missing w.
+        r = h.produce(s, "mixed", opts, parts[:1], ["--partitions", "2"])
+        rt.check(r.returncode == 0, "produce (mixed, with --state-ttl): " + r.stderr.decode())
+        r = h.produce(s, "mixed", base, parts[:1])
+        rt.check(r.returncode == 0, "produce (mixed, without): " + r.stderr.decode())
+        w = h.worker(s, "mixed", opts, [])
+        code = rt.harness.wait_forced_exit(w)
+        rt.check(code == 2 and "produce with --state-ttl" in rt.harness.log_of(w),
+                 "worker on a stream produced with and then without --state-ttl: %s %s"
+                 % (code, rt.harness.log_of(w)))
         # A worker without --state-ttl on a deployment with it: another spec, refused.
         w = h.worker(s, "one", base, [])
         code = rt.harness.wait_forced_exit(w)

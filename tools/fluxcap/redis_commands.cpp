@@ -721,21 +721,22 @@ int produce(const redis_options& r) {
           std::string w;
           for (std::size_t i = 0; i < batch.size(); ++i) {
             numbers.push_back(std::to_string(first + i));
-            if (batch[i].watermark == rp::no_time) {
+            if (!timed) {
               c.append({"XADD", in_keys[batch[i].partition], "*", "n", numbers.back(), "l",
                         batch[i].line});
-            } else {
-              w = std::to_string(batch[i].watermark);
+            } else {  // always a w, "-" before the first time: a worker refuses entries without
+              w = batch[i].watermark == rp::no_time ? std::string(rp::no_watermark)
+                                                    : std::to_string(batch[i].watermark);
               c.append({"XADD", in_keys[batch[i].partition], "*", "n", numbers.back(), "w", w, "l",
                         batch[i].line});
             }
           }
-          // After the XADDs on this connection: a worker that sees the count change
-          // finds the lines.
-          c.append({"INCRBY", written, std::to_string(batch.size())});
+          // After the XADDs on this connection: a worker or collect that reads it finds
+          // every line numbered up to it.
+          c.append({"EVAL", rp::raise_script, "1", written, numbers.back()});
           for (std::size_t i = 0; i <= batch.size(); ++i) (void)c.reply();
           if (timed && watermark != rp::no_time) {
-            static redis_script raise{rp::raise_watermark_script, {}};
+            static redis_script raise{rp::raise_script, {}};
             (void)c.eval(raise, {watermark_key}, {std::to_string(watermark)});
           }
           sent += batch.size();
@@ -1005,6 +1006,9 @@ class worker {
   void renew_and_acquire() {
     static redis_script renew{rp::renew_script, {}};
     members_->heartbeat(c_);
+    // A full round every heartbeat, idle or not: lines can be in a stream without the
+    // producers' mark raised (a producer killed in the middle of a batch).
+    idle_mark_.reset();
     const std::string ttl = std::to_string(r_.lease_ms);
     std::vector<redis_script_call> calls;
     calls.reserve(owned_.size());
@@ -1324,17 +1328,19 @@ class worker {
           has_line = true;
         }
       }
-      if (r_.run.state_ttl_ms > 0 && !w.empty()) {
+      if (r_.run.state_ttl_ms > 0 && w != rp::no_watermark) {
         // The latest event time the producer had read, this line's included: the clock
-        // of expiry, as `run`'s store's watermark at this line.
+        // of expiry, as `run`'s store's watermark at this line. A producer with
+        // --state-ttl sends one with every line ("-" before the first time): an entry
+        // without would be processed against a clock that may lag run's.
         std::int64_t t = 0;
         const auto [end, ec] = std::from_chars(w.data(), w.data() + w.size(), t);
-        if (ec == std::errc() && end == w.data() + w.size()) {
-          if (o.warm)
-            o.warm->set_watermark(t);
-          else
-            o.groups->set_watermark(t);
-        }
+        if (w.empty() || ec != std::errc() || end != w.data() + w.size())
+          throw usage_error(rp::lacks_watermark_message);
+        if (o.warm)
+          o.warm->set_watermark(t);
+        else
+          o.groups->set_watermark(t);
       }
       const std::size_t begin = out_text_.size();
       problem_.clear();
@@ -1623,14 +1629,25 @@ struct collect_correlations {
   std::unique_ptr<correlation_stage> stage;  ///< null: the rules have no correlations
 };
 
-/// The line number every partition has committed up to: the least line number of the
-/// first uncommitted input of each partition (no limit when all is committed). Each
-/// partition's inputs are in line-number order (one producer at a time), so every line
-/// below it is committed in every partition: the merged outputs below it are a prefix
-/// of the output of one `fluxcap run` over the input. Positions are read first: a commit
-/// between the two reads only makes the bound lower than it could be.
+/// The line number every partition has committed up to: at most one past the last line
+/// number producers marked written (rp::written_key, read first), and at most the line
+/// number of each partition's first uncommitted input. With one producer at a time,
+/// every line up to the mark was in its stream when the mark was read, so each is
+/// committed or bounds its partition: the merged outputs below the result are a prefix
+/// of the output of one `fluxcap run` over the input, whatever arrives or is committed
+/// while the partitions are read one after the other.
 std::uint64_t complete_prefix(redis_client& c, const std::string& stream, unsigned partitions) {
-  std::uint64_t bound = std::numeric_limits<std::uint64_t>::max();
+  std::uint64_t bound = 1;  // nothing marked written: nothing is complete
+  if (const redis_reply w = c.command({"GET", rp::written_key(stream)});
+      w->type == REDIS_REPLY_STRING) {
+    const std::string_view v = reply_text(w.get());
+    std::uint64_t last = 0;
+    const auto [end, ec] = std::from_chars(v.data(), v.data() + v.size(), last);
+    if (ec != std::errc() || end != v.data() + v.size() ||
+        last == std::numeric_limits<std::uint64_t>::max())
+      throw io_error("stream '" + stream + "': " + rp::written_key(stream) + " is damaged");
+    bound = last + 1;
+  }
   for (unsigned p = 0; p < partitions; ++p) {
     const redis_reply pos = c.command({"GET", rp::partition_key(stream, p, rp::pos_part)});
     const std::string after =

@@ -62,14 +62,16 @@ inline constexpr fluxcap::hash_key partition_hash_key{0x0706050403020100ULL, 0x0
 [[nodiscard]] inline std::string sequence_key(std::string_view stream) {
   return "fluxcap:{" + std::string(stream) + "}:seq";
 }
-/// The lines written into the input streams, counted by each producer after its
-/// batch's XADDs (in the same pipeline: Redis runs it after them). An idle worker reads
-/// it instead of every partition it owns: unchanged, nothing arrived.
+/// The highest line number of a batch whose XADDs are all done: each producer raises it
+/// (raise_script) after its batch's XADDs, in the same pipeline, so Redis runs it after
+/// them. With one producer at a time every line numbered up to it is in its stream:
+/// `collect --rules` bounds its complete prefix by it, and an idle worker reads it
+/// instead of every partition it owns (unchanged: nothing counted arrived).
 [[nodiscard]] inline std::string written_key(std::string_view stream) {
   return "fluxcap:{" + std::string(stream) + "}:written";
 }
 /// The latest event time producers with --state-ttl have sent (ms since the epoch): a
-/// producer starts its running latest time from it (raise_watermark_script).
+/// producer starts its running latest time from it (raise_script).
 [[nodiscard]] inline std::string watermark_key(std::string_view stream) {
   return "fluxcap:{" + std::string(stream) + "}:watermark";
 }
@@ -203,8 +205,10 @@ redis.call('HINCRBY', KEYS[6], 'commits', 1)
 return 'ok'
 )lua";
 
-/// Raises the latest event time producers sent. KEYS[1] watermark_key. ARGV[1] a time.
-inline constexpr std::string_view raise_watermark_script = R"lua(
+/// Raises an integer key to ARGV[1] unless it holds more (the latest event time producers
+/// sent, watermark_key; the last line number written, written_key). KEYS[1] the key.
+/// Integers up to 2^53 compare exactly (Lua numbers are doubles).
+inline constexpr std::string_view raise_script = R"lua(
 local v = redis.call('GET', KEYS[1])
 if not v or tonumber(v) < tonumber(ARGV[1]) then redis.call('SET', KEYS[1], ARGV[1]) end
 return 1
@@ -246,6 +250,8 @@ inline constexpr std::int64_t no_time = std::numeric_limits<std::int64_t>::min()
                                           std::int64_t watermark) noexcept {
   return ttl_ms > 0 && ms > watermark;
 }
+/// The field w of an entry whose producer (with --state-ttl) had read no event time yet.
+inline constexpr std::string_view no_watermark = "-";
 inline constexpr const char* lacks_watermark_message =
     "--state-ttl: a stream entry without the producer's latest event time (field w): "
     "produce with --state-ttl too";
