@@ -8,7 +8,9 @@ collects, and compares with one `fluxcap run` over the same input: the collected
 must be byte for byte the output of the run (so exactly one output per input line,
 nothing missing, nothing twice, in input order).
 
-Cases: one worker; two workers splitting the partitions; workers killed (SIGKILL) at
+Cases: one worker (idle, it reads the producers' written mark, not its partitions, and
+finds a line that arrived without the mark at its next heartbeat); two workers
+splitting the partitions; workers killed (SIGKILL) at
 random moments and at forced points (before a commit, with half of its request sent,
 with all of it sent and its reply unread, after it: the test-only hook
 FLUXCAP_TEST_REDIS_KILL_AT), then a new worker finishes; a worker stopped (SIGSTOP,
