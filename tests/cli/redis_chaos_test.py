@@ -31,7 +31,6 @@ import signal
 import socket
 import subprocess
 import sys
-import tempfile
 import threading
 import time
 
@@ -197,12 +196,10 @@ def main():
         args.seed = random.randrange(10**9)
     print("seed %d (replay: --seed %d)" % (args.seed, args.seed), flush=True)
     fluxcap = os.path.abspath(args.fluxcap)
-    why = rt.skip_reason(fluxcap)
-    if why is not None:
-        print("SKIP: " + why)
+    ready = rt.prepare(fluxcap, "chaos")
+    if ready is None:
         return 77
-    binary = shutil.which("redis-server")
-    work = tempfile.mkdtemp(prefix="fluxcap-redis-chaos-")
+    binary, work = ready
     servers, proxies, procs = [], [], []
     started = time.time()
     try:

@@ -36,7 +36,6 @@ import random
 import shutil
 import subprocess
 import sys
-import tempfile
 import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
@@ -96,12 +95,10 @@ def main():
     ap.add_argument("--events", type=int, default=4000)
     args = ap.parse_args()
     fluxcap = os.path.abspath(args.fluxcap)
-    why = rt.skip_reason(fluxcap)
-    if why is not None:
-        print("SKIP: " + why)
+    ready = rt.prepare(fluxcap, "corr")
+    if ready is None:
         return 77
-    binary = shutil.which("redis-server")
-    work = tempfile.mkdtemp(prefix="fluxcap-redis-corr-")
+    binary, work = ready
     servers = []
     started = time.time()
     try:

@@ -333,6 +333,16 @@ def skip_reason(fluxcap, probe=("--redis", "x", "--stream", "s")):
     return None
 
 
+def prepare(fluxcap, name, probe=("--redis", "x", "--stream", "s")):
+    """A Redis test's start: (redis-server's path, a fresh work directory named after the
+    test), or None, with the reason printed, when it cannot run here (exit 77: skipped)."""
+    why = skip_reason(fluxcap, probe)
+    if why is not None:
+        print("SKIP: " + why)
+        return None
+    return shutil.which("redis-server"), tempfile.mkdtemp(prefix="fluxcap-redis-%s-" % name)
+
+
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("fluxcap")
@@ -341,12 +351,10 @@ def main():
     ap.add_argument("--kills", type=int, default=8)
     args = ap.parse_args()
     fluxcap = os.path.abspath(args.fluxcap)
-    why = skip_reason(fluxcap)
-    if why is not None:
-        print("SKIP: " + why)
+    ready = prepare(fluxcap, "main")
+    if ready is None:
         return 77
-    binary = shutil.which("redis-server")
-    work = tempfile.mkdtemp(prefix="fluxcap-redis-")
+    binary, work = ready
     servers = []
     started = time.time()
     try:

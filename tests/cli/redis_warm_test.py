@@ -22,7 +22,6 @@ import re
 import shutil
 import subprocess
 import sys
-import tempfile
 import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
@@ -66,13 +65,11 @@ def main():
     ap.add_argument("--events", type=int, default=4500)
     args = ap.parse_args()
     fluxcap = os.path.abspath(args.fluxcap)
-    why = rt.skip_reason(fluxcap, ("--redis", "redis://127.0.0.1:1", "--stream", "s", "--spec", "x",
+    ready = rt.prepare(fluxcap, "warm", ("--redis", "redis://127.0.0.1:1", "--stream", "s", "--spec", "x",
                                    "--state-db", "x"))
-    if why is not None:
-        print("SKIP: " + why)
+    if ready is None:
         return 77
-    binary = shutil.which("redis-server")
-    work = tempfile.mkdtemp(prefix="fluxcap-redis-warm-")
+    binary, work = ready
     servers = []
     started = time.time()
     try:

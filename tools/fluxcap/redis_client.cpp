@@ -317,29 +317,36 @@ redis_reply redis_client::command(const std::vector<std::string_view>& args, boo
   return reply(allow_error);
 }
 
-void redis_client::send_eval(const redis_script& script, const std::vector<std::string_view>& keys,
-                             const std::vector<std::string_view>& args) {
-  const std::string nkeys = std::to_string(keys.size());
+namespace {
+
+/// The arguments of `command` (EVAL or EVALSHA) `script` (its text or SHA1) with `keys`
+/// and `args`; `nkeys` holds the count's text (it must outlive the views).
+std::vector<std::string_view> script_call(std::string_view command, std::string_view script,
+                                          const std::string& nkeys,
+                                          const std::vector<std::string_view>& keys,
+                                          const std::vector<std::string_view>& args) {
   std::vector<std::string_view> a;
   a.reserve(3 + keys.size() + args.size());
-  a.emplace_back("EVAL");
-  a.emplace_back(script.text);
+  a.emplace_back(command);
+  a.emplace_back(script);
   a.emplace_back(nkeys);
   a.insert(a.end(), keys.begin(), keys.end());
   a.insert(a.end(), args.begin(), args.end());
-  send(a);
+  return a;
+}
+
+}  // namespace
+
+void redis_client::send_eval(const redis_script& script, const std::vector<std::string_view>& keys,
+                             const std::vector<std::string_view>& args) {
+  const std::string nkeys = std::to_string(keys.size());
+  send(script_call("EVAL", script.text, nkeys, keys, args));
 }
 
 redis_reply redis_client::eval(redis_script& script, const std::vector<std::string_view>& keys,
                                const std::vector<std::string_view>& args) {
   const std::string nkeys = std::to_string(keys.size());
-  std::vector<std::string_view> a;
-  a.reserve(3 + keys.size() + args.size());
-  a.emplace_back("EVALSHA");
-  a.emplace_back(script.sha);
-  a.emplace_back(nkeys);
-  a.insert(a.end(), keys.begin(), keys.end());
-  a.insert(a.end(), args.begin(), args.end());
+  std::vector<std::string_view> a = script_call("EVALSHA", script.sha, nkeys, keys, args);
   if (!script.sha.empty()) {
     redis_reply r = command(a, true);
     if (r->type != REDIS_REPLY_ERROR) return r;
