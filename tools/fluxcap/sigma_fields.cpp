@@ -106,6 +106,14 @@ std::uint64_t segment_hash(std::string_view s) noexcept {
   return h ^ (h >> 29);
 }
 
+/// The bit of json_fields::trie_node::key_filter that a key or segment sets.
+unsigned key_filter_bit(std::string_view s) noexcept {
+  const auto first = s.empty() ? 0U : static_cast<unsigned char>(s.front());
+  const auto last = s.empty() ? 0U : static_cast<unsigned char>(s.back());
+  const auto size = static_cast<std::uint32_t>(std::min<std::size_t>(s.size(), 255));
+  return ((size | first << 8 | last << 16) * 0x9e3779b1U) >> 23;  // the top 9 bits
+}
+
 }  // namespace
 
 // One walk of a document. The trie nodes a key may reach are kept on `active`, one run
@@ -297,7 +305,12 @@ struct json_fields::walker {
         std::string_view key(raw, static_cast<std::size_t>(stop - raw));
         if (*stop != '"')
           if (const auto e = f.unescaped_key().get(key)) return bad_json(e);
-        for (std::size_t i = set_begin; i < set_end; ++i) match(active[i], key);
+        const unsigned bit = key_filter_bit(key);
+        for (std::size_t i = set_begin; i < set_end; ++i) {
+          const trie_node& n = self->trie_[active[i]];
+          if (!n.inner_child && (n.key_filter[bit >> 6] >> (bit & 63) & 1) == 0) continue;
+          match(active[i], key);
+        }
       }
       const bool ok = walk_value(f.value(), match_begin, active.size(), depth + 1);
       active.resize(match_begin);
@@ -494,7 +507,10 @@ void json_fields::index_children(std::uint32_t node) {
   while (size < 2 * n.children.size()) size *= 2;
   n.table.assign(size, no_handle);
   n.longest_child = 0;
+  n.key_filter.fill(0);
   for (const std::uint32_t c : n.children) {
+    const unsigned bit = key_filter_bit(trie_[c].segment);
+    n.key_filter[bit >> 6] |= std::uint64_t{1} << (bit & 63);
     std::size_t i = segment_hash(trie_[c].segment) & (size - 1);
     while (n.table[i] != no_handle) i = (i + 1) & (size - 1);
     n.table[i] = c;
@@ -511,7 +527,7 @@ json_fields::field_handle json_fields::field_handle_for(const field_path& p) {
       if (trie_[c].segment == seg) next = c;
     if (next == no_handle) {
       next = static_cast<std::uint32_t>(trie_.size());
-      trie_.push_back(trie_node{seg, {}, no_handle, {}, 0, false});
+      trie_.push_back(trie_node{seg, {}, no_handle, {}, 0, false, {}});
       trie_[node].children.push_back(next);
       index_children(node);
     }

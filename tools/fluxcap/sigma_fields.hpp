@@ -32,6 +32,7 @@
 
 #include <fluxcap/sigma/field_accessor.hpp>
 
+#include <array>
 #include <cstddef>
 #include <cstdint>
 #include <memory>
@@ -139,6 +140,10 @@ class json_fields {
     std::vector<std::uint32_t> table;
     std::size_t longest_child = 0;  ///< longest child segment: longer keys miss at once
     bool inner_child = false;       ///< a child has children (a dotted key may reach it)
+    /// The children's (length, first byte, last byte), hashed to 512 bits: most keys of an
+    /// event are bound by no path, and this rejects them with one load (when no child has
+    /// children: else a dotted key may still reach one).
+    std::array<std::uint64_t, 8> key_filter{};
   };
   static constexpr std::uint32_t no_handle = 0xffffffffU;
 

@@ -10,8 +10,11 @@
 // key drawn per cache (hash.hpp): two different values share one by accident with
 // probability about n^2 / 2^129 over n distinct values, and nobody without the key can
 // make them (the key never leaves the process). The field and the value's kind are
-// compared exactly. The table is direct-mapped, 64-byte slots, fixed at construction: a
-// value's entry is its slot and, when it makes more than leaves_per_slot leaves true
+// compared exactly. The table has 64-byte slots, fixed at construction. A value has two
+// candidate slots, from the two halves of its fingerprint (two choices: values that
+// collide in one seldom collide in the other); a store takes an empty one, else the one
+// written longer ago. A value's entry starts at its slot and, when it makes more than
+// leaves_per_slot leaves true
 // (command lines often do: a third of the realdata's make more than 10 true), up to
 // max_slots_per_value - 1 continuation slots after it, each carrying the fingerprint so
 // that an entry overwritten in part is a miss, never a wrong answer. A value making more
@@ -30,6 +33,7 @@
 #include <cstdint>
 #include <span>
 #include <string_view>
+#include <utility>
 #include <vector>
 
 FLUXCAP_BEGIN_NAMESPACE
@@ -43,7 +47,7 @@ struct value_cache_limits {
   /// 0 disables the cache.
   std::uint32_t slots = 16384;
   /// Values shorter than this are scanned every time (a short scan costs about a hash).
-  std::uint32_t min_bytes = 12;
+  std::uint32_t min_bytes = 1;
 };
 
 namespace detail {
@@ -83,35 +87,20 @@ class value_cache {
   /// (a cached value may make no leaf true). Valid until the next find or store.
   [[nodiscard]] std::span<const std::uint32_t> find(std::uint32_t field, value_kind kind,
                                                     const fingerprint& fp, bool& found) noexcept {
-    const std::size_t at = slot_of(field, kind, fp);
-    const entry& e = entries_[at];
-    found =
-        e.used && e.part == 0 && e.a == fp.a && e.b == fp.b && e.field == field && e.kind == kind;
-    if (found && e.count > leaves_per_slot) {  // gather its continuation slots
-      std::size_t n = 0;
-      for (std::size_t k = 0; found && n < e.count; ++k) {
-        const entry& c = entries_[(at + k) & mask_];
-        found = c.used && c.part == k && c.a == fp.a && c.b == fp.b && c.field == field &&
-                c.kind == kind;
-        const std::size_t take = std::min(leaves_per_slot, std::size_t{e.count} - n);
-        std::copy_n(c.leaves.begin(), take, joined_.begin() + static_cast<std::ptrdiff_t>(n));
-        n += take;
-      }
-      if (found) {
-        ++hits_;
-        return {joined_.data(), e.count};
-      }
-    }
+    const auto [first, second] = slots_of(field, kind, fp);
+    auto leaves = find_at(first, field, kind, fp, found);
+    if (!found && second != first) leaves = find_at(second, field, kind, fp, found);
     if (!found) {
       ++misses_;
       return {};
     }
     ++hits_;
-    return {e.leaves.data(), e.count};
+    return leaves;
   }
 
   /// Remembers `leaves` for (field, kind, fp); more than max_leaves (or more slots than
-  /// the table has) are not cached.
+  /// the table has) are not cached. Of the value's two places: the one holding the value
+  /// already, else an empty one, else the one written longer ago.
   void store(std::uint32_t field, value_kind kind, const fingerprint& fp,
              std::span<const std::uint32_t> leaves) noexcept {
     const std::size_t slots =
@@ -120,14 +109,27 @@ class value_cache {
       ++too_many_;
       return;
     }
-    const std::size_t at = slot_of(field, kind, fp);
+    const auto [first, second] = slots_of(field, kind, fp);
+    // Stamps count stores modulo 255 (0 is empty): the larger distance is the older.
+    const auto age = [&](std::size_t at) {
+      const std::uint8_t st = entries_[at].stamp;
+      return st == 0 ? 255 : (int{clock_} - int{st} + 255) % 255;
+    };
+    // The value's own entry is replaced in place (a stale copy must not stay findable).
+    std::size_t at = age(second) > age(first) ? second : first;
+    if (matches(entries_[first], 0, field, kind, fp)) {
+      at = first;
+    } else if (matches(entries_[second], 0, field, kind, fp)) {
+      at = second;
+    }
+    clock_ = static_cast<std::uint8_t>(clock_ % 255 + 1);
     for (std::size_t k = 0; k < slots; ++k) {
       entry& e = entries_[(at + k) & mask_];
       e.a = fp.a;
       e.b = fp.b;
       e.field = field;
       e.kind = kind;
-      e.used = true;
+      e.stamp = clock_;
       e.part = static_cast<std::uint8_t>(k);
       e.count = static_cast<std::uint8_t>(leaves.size());
       const std::size_t from = k * leaves_per_slot;
@@ -145,35 +147,62 @@ class value_cache {
   }
 
  private:
-  /// The value's first slot. The field and kind are mixed in: the same text in two
-  /// fields (a child and its parent both `cmd.exe`, User and ParentUser) is two entries,
-  /// which would otherwise evict each other on every event that carries both.
-  [[nodiscard]] std::size_t slot_of(std::uint32_t field, value_kind kind,
-                                    const fingerprint& fp) const noexcept {
-    // An odd multiplier is a bijection modulo any power of two: distinct (field, kind)
-    // pairs (numbered below the table size) shift the slot by distinct amounts.
-    constexpr auto kinds = static_cast<std::uint64_t>(value_kind::other) + 1;  // other is last
-    const std::uint64_t which =
-        (std::uint64_t{field} * kinds + static_cast<std::uint64_t>(kind)) * 0x9E3779B97F4A7C15ULL;
-    return static_cast<std::size_t>((fp.a + which) & mask_);
-  }
-
   struct alignas(64) entry {
     std::uint64_t a = 0, b = 0;
     std::uint32_t field = 0;
     value_kind kind = value_kind::null;
-    bool used = false;
+    std::uint8_t stamp = 0;  ///< 0: empty; else the store count (1..255) when written
     std::uint8_t count = 0;  ///< the value's leaves, in all its slots
     std::uint8_t part = 0;   ///< 0: the value's first slot; k: its k-th continuation
     std::array<std::uint32_t, leaves_per_slot> leaves{};
   };
   static_assert(sizeof(entry) == 64);
 
+  /// The value's two candidate first slots (two choices: two values that share one slot
+  /// seldom share the other, so a pair of them does not evict each other on every event
+  /// that carries both). The field and kind are mixed in: the same text in two fields (a
+  /// child and its parent both `cmd.exe`, User and ParentUser) is two entries.
+  [[nodiscard]] std::pair<std::size_t, std::size_t> slots_of(std::uint32_t field, value_kind kind,
+                                                             const fingerprint& fp) const noexcept {
+    // An odd multiplier is a bijection modulo any power of two: distinct (field, kind)
+    // pairs (numbered below the table size) shift the slot by distinct amounts.
+    constexpr auto kinds = static_cast<std::uint64_t>(value_kind::other) + 1;  // other is last
+    const std::uint64_t which =
+        (std::uint64_t{field} * kinds + static_cast<std::uint64_t>(kind)) * 0x9E3779B97F4A7C15ULL;
+    return {static_cast<std::size_t>((fp.a + which) & mask_),
+            static_cast<std::size_t>((fp.b + which) & mask_)};
+  }
+
+  /// The value's leaves if its entry starts at `at` (its continuation slots after it).
+  [[nodiscard]] std::span<const std::uint32_t> find_at(std::size_t at, std::uint32_t field,
+                                                       value_kind kind, const fingerprint& fp,
+                                                       bool& found) noexcept {
+    const entry& e = entries_[at];
+    found = matches(e, 0, field, kind, fp);
+    if (!found || e.count <= leaves_per_slot) return {e.leaves.data(), found ? e.count : 0U};
+    std::size_t n = 0;  // gather its continuation slots
+    for (std::size_t k = 0; found && n < e.count; ++k) {
+      const entry& c = entries_[(at + k) & mask_];
+      found = matches(c, k, field, kind, fp);
+      const std::size_t take = std::min(leaves_per_slot, std::size_t{e.count} - n);
+      std::copy_n(c.leaves.begin(), take, joined_.begin() + static_cast<std::ptrdiff_t>(n));
+      n += take;
+    }
+    return {joined_.data(), found ? e.count : 0U};
+  }
+
+  [[nodiscard]] static bool matches(const entry& e, std::size_t part, std::uint32_t field,
+                                    value_kind kind, const fingerprint& fp) noexcept {
+    return e.stamp != 0 && e.part == part && e.a == fp.a && e.b == fp.b && e.field == field &&
+           e.kind == kind;
+  }
+
   hash_key key_{};
   std::uint32_t min_bytes_ = 0;
   std::vector<entry> entries_;
   std::size_t mask_ = 0;
   std::array<std::uint32_t, max_leaves> joined_{};  // a value found in several slots
+  std::uint8_t clock_ = 0;                          // stores, modulo 255
   std::uint64_t hits_ = 0, misses_ = 0, too_many_ = 0;
 };
 
