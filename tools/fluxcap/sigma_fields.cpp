@@ -50,25 +50,42 @@ long hex4(const char* p) noexcept {
   return v;
 }
 
-void append_utf8(std::string& out, unsigned long cp) {
-  char b[4];
-  std::size_t n = 0;
+/// Writes `cp` as UTF-8 at `o`; returns the end.
+char* put_utf8(char* o, unsigned long cp) noexcept {
   if (cp < 0x80) {
-    b[n++] = static_cast<char>(cp);
+    *o++ = static_cast<char>(cp);
   } else if (cp < 0x800) {
-    b[n++] = static_cast<char>(0xc0 | (cp >> 6));
-    b[n++] = static_cast<char>(0x80 | (cp & 0x3f));
+    *o++ = static_cast<char>(0xc0 | (cp >> 6));
+    *o++ = static_cast<char>(0x80 | (cp & 0x3f));
   } else if (cp < 0x10000) {
-    b[n++] = static_cast<char>(0xe0 | (cp >> 12));
-    b[n++] = static_cast<char>(0x80 | ((cp >> 6) & 0x3f));
-    b[n++] = static_cast<char>(0x80 | (cp & 0x3f));
+    *o++ = static_cast<char>(0xe0 | (cp >> 12));
+    *o++ = static_cast<char>(0x80 | ((cp >> 6) & 0x3f));
+    *o++ = static_cast<char>(0x80 | (cp & 0x3f));
   } else {
-    b[n++] = static_cast<char>(0xf0 | (cp >> 18));
-    b[n++] = static_cast<char>(0x80 | ((cp >> 12) & 0x3f));
-    b[n++] = static_cast<char>(0x80 | ((cp >> 6) & 0x3f));
-    b[n++] = static_cast<char>(0x80 | (cp & 0x3f));
+    *o++ = static_cast<char>(0xf0 | (cp >> 18));
+    *o++ = static_cast<char>(0x80 | ((cp >> 12) & 0x3f));
+    *o++ = static_cast<char>(0x80 | ((cp >> 6) & 0x3f));
+    *o++ = static_cast<char>(0x80 | (cp & 0x3f));
   }
-  out.append(b, n);
+  return o;
+}
+
+/// Bytes an unescaped string may be written past its end (copy_run's whole blocks).
+constexpr std::size_t unescape_slack = 16;
+
+/// Copies [p, stop) to `o` and advances `o` past it. With SSE2 by 16-byte blocks: up to
+/// 15 bytes past `stop` are read (within simdjson's padding) and written (within
+/// unescape_slack, overwritten by what follows).
+void copy_run(char*& o, const char* p, const char* stop) noexcept {
+  const auto n = static_cast<std::size_t>(stop - p);
+#if defined(__SSE2__)
+  for (std::size_t i = 0; i < n; i += 16)
+    _mm_storeu_si128(reinterpret_cast<__m128i*>(o + i),
+                     _mm_loadu_si128(reinterpret_cast<const __m128i*>(p + i)));
+#else
+  std::memcpy(o, p, n);
+#endif
+  o += n;
 }
 
 /// The first '"' or '\\' at or after `p`. There must be one before the padding ends:
@@ -182,13 +199,16 @@ struct json_fields::walker {
       out = std::string_view(p, span(p, last));
       return true;
     }
+    // Written through a pointer: the buffer was sized at parse to the line's length plus
+    // 16 bytes of slack (unescaping never lengthens a string; a copy may write 15 bytes
+    // past its end), so earlier views into it stay valid. A check all the same.
     std::string& buf = ev->unescaped_;
-    // The buffer was reserved to the line's length and unescaping never lengthens a
-    // string, so earlier views into it stay valid; a check all the same.
-    if (buf.capacity() - buf.size() < span(p, last)) return bad("internal: unescape buffer");
-    const std::size_t start = buf.size();
+    std::size_t& used = ev->unescaped_used_;
+    if (buf.size() - used < span(p, last) + unescape_slack) return bad("internal: unescape buffer");
+    char* const start = buf.data() + used;
+    char* o = start;
     for (;;) {
-      buf.append(p, span(p, stop));
+      copy_run(o, p, stop);
       if (*stop == '"') {
         if (stop != last) return unexpected(t);
         break;
@@ -198,28 +218,28 @@ struct json_fields::walker {
       p = bs + 2;
       switch (bs[1]) {
         case '"':
-          buf += '"';
+          *o++ = '"';
           break;
         case '\\':
-          buf += '\\';
+          *o++ = '\\';
           break;
         case '/':
-          buf += '/';
+          *o++ = '/';
           break;
         case 'b':
-          buf += '\b';
+          *o++ = '\b';
           break;
         case 'f':
-          buf += '\f';
+          *o++ = '\f';
           break;
         case 'n':
-          buf += '\n';
+          *o++ = '\n';
           break;
         case 'r':
-          buf += '\r';
+          *o++ = '\r';
           break;
         case 't':
-          buf += '\t';
+          *o++ = '\t';
           break;
         case 'u': {
           if (span(bs, last) < 6) return bad_json("invalid escape in a string");
@@ -236,7 +256,7 @@ struct json_fields::walker {
             cp = 0x10000 + ((cp - 0xd800) << 10) + static_cast<unsigned long>(low - 0xdc00);
             p = bs + 12;
           }
-          append_utf8(buf, cp);
+          o = put_utf8(o, cp);
           break;
         }
         default:
@@ -244,7 +264,8 @@ struct json_fields::walker {
       }
       stop = quote_or_backslash(p);  // p <= last, a quote: the scan stops by it
     }
-    out = std::string_view(buf.data() + start, buf.size() - start);
+    used += span(start, o);
+    out = std::string_view(start, span(start, o));
     return true;
   }
 
@@ -426,8 +447,10 @@ struct json_fields::walker {
     out.slots_.assign(self->paths_.size(), json_field_event::slot{});
     out.values_.clear();
     out.strings_.clear();
-    out.unescaped_.clear();
-    out.unescaped_.reserve(line.size());
+    // Grows to the longest line, then is reused (resize writes only the new bytes).
+    if (out.unescaped_.size() < line.size() + unescape_slack)
+      out.unescaped_.resize(line.size() + unescape_slack);
+    out.unescaped_used_ = 0;
     // simdjson reads a NUL byte as the end of the text; JSON has no raw NUL anywhere.
     if (const void* nul = std::memchr(line.data(), '\0', line.size()))
       return bad_json("a NUL byte at byte " +

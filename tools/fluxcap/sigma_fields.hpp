@@ -71,8 +71,9 @@ class json_field_event {
   std::vector<slot> slots_;  ///< one per bound path (handle)
   std::vector<fluxcap::sigma::field_value> values_;
   std::vector<std::string_view> strings_;  ///< every string value (enable_all_strings)
-  std::string unescaped_;                  ///< strings with escapes, unescaped
-  std::string copy_;                       ///< the line, padded, when parse copies it
+  std::string unescaped_;  ///< strings with escapes, unescaped (its first unescaped_used_ bytes)
+  std::size_t unescaped_used_ = 0;
+  std::string copy_;  ///< the line, padded, when parse copies it
 };
 
 /// The accessor (sigma::string_enumerating_accessor). Copies share no state: a copy has
