@@ -46,7 +46,9 @@ struct value_cache_limits {
   /// Entries (64 bytes each: the default is 1 MiB a thread), rounded up to a power of two;
   /// 0 disables the cache.
   std::uint32_t slots = 16384;
-  /// Values shorter than this are scanned every time (a short scan costs about a hash).
+  /// Values shorter than this are scanned every time. Default: every non-empty value (a
+  /// short scan still runs each structure of the field's matcher: measured, it costs more
+  /// than a fingerprint and a probe; bench/README.md, December 2026 (7)).
   std::uint32_t min_bytes = 1;
 };
 
