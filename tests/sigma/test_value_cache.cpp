@@ -114,6 +114,10 @@ TEST_CASE("value_cache: disabled, and fingerprints depend on the key") {
   CHECK(a.fingerprint_of("x").a == a.fingerprint_of("x").a);
   CHECK(value_cache(value_cache_limits{100, 0}, hash_key{}).memory_bytes() == 128 * 64);
   CHECK(value_cache(value_cache_limits{}, hash_key{}).memory_bytes() == 16384 * 64);
+  // By default every non-empty value is remembered, short ones too (IntegrityLevel,
+  // LogonId: a short scan costs more than a fingerprint and a probe).
+  CHECK(a.wants("x"));
+  CHECK_FALSE(a.wants(""));
 }
 
 TEST_CASE("value_cache: the same text in several fields and kinds keeps one entry each") {

@@ -12,14 +12,15 @@
 // make them (the key never leaves the process). The field and the value's kind are
 // compared exactly. The table has 64-byte slots, fixed at construction. A value has two
 // candidate slots, from the two halves of its fingerprint (two choices: values that
-// collide in one seldom collide in the other); a store takes an empty one, else the one
-// written longer ago. A value's entry starts at its slot and, when it makes more than
-// leaves_per_slot leaves true
-// (command lines often do: a third of the realdata's make more than 10 true), up to
-// max_slots_per_value - 1 continuation slots after it, each carrying the fingerprint so
-// that an entry overwritten in part is a miss, never a wrong answer. A value making more
-// than max_leaves leaves true is not cached, an unlucky slot is simply overwritten, so
-// hostile streams of fresh values cost a hash and a store each and nothing else grows.
+// collide in one seldom collide in the other); a store takes the value's own entry, else
+// an empty slot, else the one written longer ago (8-bit store stamps: ages are taken
+// modulo 255, a heuristic that only chooses the victim). A value's entry starts at its
+// slot and, when it makes more than leaves_per_slot leaves true (command lines often do:
+// a third of the realdata's make more than 10 true), up to max_slots_per_value - 1
+// continuation slots after it, each carrying the fingerprint so that an entry
+// overwritten in part is a miss, never a wrong answer. A value making more than
+// max_leaves leaves true is not cached, an unlucky slot is simply overwritten, so hostile
+// streams of fresh values cost a hash and a store each and nothing else grows.
 #pragma once
 
 #include <fluxcap/detail/abi_macros.hpp>
@@ -112,7 +113,8 @@ class value_cache {
       return;
     }
     const auto [first, second] = slots_of(field, kind, fp);
-    // Stamps count stores modulo 255 (0 is empty): the larger distance is the older.
+    // Stamps count stores modulo 255 (0 is empty): the larger distance is the older (an
+    // entry more than 255 stores old may look young: it only makes a worse victim choice).
     const auto age = [&](std::size_t at) {
       const std::uint8_t st = entries_[at].stamp;
       return st == 0 ? 255 : (int{clock_} - int{st} + 255) % 255;
