@@ -292,31 +292,44 @@ struct json_fields::walker {
     }
   }
 
+  // The messages are built out of line: begin_slot and push_value run for every value read.
+  [[gnu::cold, gnu::noinline]] bool duplicate(std::uint32_t h) {
+    return bad("duplicate field " + quote_name(self->paths_[h].text));
+  }
+  [[gnu::cold, gnu::noinline]] bool too_many_values(std::uint32_t h) {
+    return bad("field " + quote_name(self->paths_[h].text) + " has more than " +
+               std::to_string(self->limits_.max_values_per_path) + " values");
+  }
+
   bool begin_slot(std::uint32_t h) {
     auto& s = ev->slots_[h];
-    if (s.present) return bad("duplicate field " + quote_name(self->paths_[h].text));
+    if (s.present) return duplicate(h);
     s.present = true;
     s.first = static_cast<std::uint32_t>(ev->values_.size());
     s.count = 0;
     return true;
   }
 
-  bool push_value(std::uint32_t h, field_value v) {
+  // By parts, constructed in place: a field_value copied whole went through the stack,
+  // its 1-byte kind and 8-byte size reloaded as one 16-byte load, a store-forwarding
+  // stall on every value read (perf).
+  bool push_value(std::uint32_t h, value_kind kind, std::string_view text) {
     auto& s = ev->slots_[h];
-    if (s.count >= self->limits_.max_values_per_path)
-      return bad("field " + quote_name(self->paths_[h].text) + " has more than " +
-                 std::to_string(self->limits_.max_values_per_path) + " values");
-    ev->values_.push_back(v);
+    if (s.count >= self->limits_.max_values_per_path) return too_many_values(h);
+    ev->values_.emplace_back(kind, text);
     ++s.count;
     return true;
   }
+  bool push_value(std::uint32_t h, const field_value& v) { return push_value(h, v.kind, v.text); }
 
   /// Object `o` at nesting `depth`; its keys are matched below the nodes
   /// active[set_begin, set_end).
   bool walk_object(od::object& o, std::size_t set_begin, std::size_t set_end, std::size_t depth) {
     for (auto fr : o) {
-      od::field f;
-      if (const auto e = std::move(fr).get(f)) return bad_json(e);
+      // Used in place, not copied out by get(): GCC copied it through the stack, 8-byte
+      // stores read back as 16 bytes, a store-forwarding stall on every key (perf).
+      if (const auto e = fr.error()) return bad_json(e);
+      auto& f = const_cast<od::field&>(std::as_const(fr).value_unsafe());  // fr is not const
       const std::size_t match_begin = active.size();
       if (set_begin != set_end) {
         // The key as written when it has no escape (stage 1 found its closing quote),
@@ -344,10 +357,9 @@ struct json_fields::walker {
   bool walk_array(od::array& a, std::uint32_t h, std::size_t depth) {
     const bool strings = self->all_strings_;
     for (auto ir : a) {
-      od::value item;
-      // get() is &&-qualified in simdjson: the move is what makes the call valid.
-      if (const auto e = std::move(ir).get(item))  // NOLINT(performance-move-const-arg)
-        return bad_json(e);
+      // Used in place, not copied out by get() (see walk_object).
+      if (const auto e = ir.error()) return bad_json(e);
+      auto& item = const_cast<od::value&>(std::as_const(ir).value_unsafe());  // ir is not const
       const std::string_view tok = item.raw_json_token();
       if (tok.empty()) return bad_json("empty value");
       const char c = tok.front();

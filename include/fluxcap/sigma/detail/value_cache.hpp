@@ -86,6 +86,18 @@ class value_cache {
     return {h[0], h[1]};
   }
 
+  /// Starts loading the value's two candidate slots into the cache (a hint: no effect on
+  /// results), so that a find shortly after does not wait for memory.
+  void prefetch(std::uint32_t field, value_kind kind, const fingerprint& fp) const noexcept {
+#if defined(__GNUC__) || defined(__clang__)
+    const auto [first, second] = slots_of(field, kind, fp);
+    __builtin_prefetch(&entries_[first]);
+    __builtin_prefetch(&entries_[second]);
+#else
+    (void)field, (void)kind, (void)fp;
+#endif
+  }
+
   /// The leaves cached for (field, kind, fp); `found` says whether the value was cached
   /// (a cached value may make no leaf true). Valid until the next find or store.
   [[nodiscard]] std::span<const std::uint32_t> find(std::uint32_t field, value_kind kind,
