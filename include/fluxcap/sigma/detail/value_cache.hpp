@@ -6,21 +6,26 @@
 // belong to a value not seen before in the stream; a value seen before costs one hash
 // instead of a scan and its verifications.
 //
-// Values are known by a 128-bit SipHash-1-3 fingerprint of their bytes under a random
-// key drawn per cache (hash.hpp): two different values share one by accident with
-// probability about n^2 / 2^129 over n distinct values, and nobody without the key can
-// make them (the key never leaves the process). The field and the value's kind are
-// compared exactly. The table has 64-byte slots, fixed at construction. A value has two
-// candidate slots, from the two halves of its fingerprint (two choices: values that
-// collide in one seldom collide in the other); a store takes the value's own entry, else
-// an empty slot, else the one written longer ago (8-bit store stamps: ages are taken
-// modulo 255, a heuristic that only chooses the victim). A value's entry starts at its
-// slot and, when it makes more than leaves_per_slot leaves true (command lines often do:
-// a third of the realdata's make more than 10 true), up to max_slots_per_value - 1
-// continuation slots after it, each carrying the fingerprint so that an entry
+// A value is found by exact comparison: each entry keeps where the value's bytes are in
+// a ring of stored bytes (as large as the table, at least 64 KiB), and a lookup compares them byte for
+// byte (with the field and the value's kind), so no two values can ever share an answer,
+// whatever their hashes. The hash (fluxcap's hash_bytes, seeded at random per cache)
+// only chooses slots and filters the comparisons: a hostile stream can at most make
+// lookups miss, which costs the scan a new value costs anyway. (It was a 128-bit
+// SipHash-1-3 fingerprint trusted without comparison: 5% of a run's time; the exact
+// comparison costs one more cache line per hit.) Bytes overwritten in the ring make
+// their entries misses. The table has 64-byte slots, fixed at construction. A value has
+// two candidate slots, from the two halves of its hash (two choices: values that collide
+// in one seldom collide in the other); a store takes the value's own entry, else an
+// empty slot, else the one written longer ago (8-bit store stamps: ages are taken modulo
+// 255, a heuristic that only chooses the victim). A value's entry starts at its slot
+// and, when it makes more than leaves_per_slot leaves true (command lines often do: a
+// third of the realdata's make more than 10 true), up to max_slots_per_value - 1
+// continuation slots after it, each naming the same stored bytes so that an entry
 // overwritten in part is a miss, never a wrong answer. A value making more than
-// max_leaves leaves true is not cached, an unlucky slot is simply overwritten, so hostile
-// streams of fresh values cost a hash and a store each and nothing else grows.
+// max_leaves leaves true, or longer than max_value_bytes, is not cached; an unlucky slot
+// is simply overwritten, so hostile streams of fresh values cost a hash, a copy and a
+// store each and nothing else grows.
 #pragma once
 
 #include <fluxcap/detail/abi_macros.hpp>
@@ -32,6 +37,7 @@
 #include <bit>
 #include <cstddef>
 #include <cstdint>
+#include <cstring>
 #include <span>
 #include <string_view>
 #include <utility>
@@ -44,8 +50,8 @@ namespace sigma {
 /// The engine's per-thread value memo (engine::make_scratch): its size, and the shortest
 /// value worth a fingerprint.
 struct value_cache_limits {
-  /// Entries (64 bytes each: the default is 1 MiB a thread), rounded up to a power of two;
-  /// 0 disables the cache.
+  /// Entries (64 bytes each, and as many bytes again for the values' copies: the default
+  /// is 2 MiB a thread), rounded up to a power of two; 0 disables the cache.
   std::uint32_t slots = 16384;
   /// Values shorter than this are scanned every time. Default: every non-empty value (a
   /// short scan still runs each structure of the field's matcher: measured, it costs more
@@ -58,37 +64,39 @@ namespace detail {
 class value_cache {
  public:
   /// Leaves one slot holds; a value uses at most max_slots_per_value consecutive slots.
-  static constexpr std::size_t leaves_per_slot = 10;
-  static constexpr std::size_t max_slots_per_value = 4;
+  static constexpr std::size_t leaves_per_slot = 9;
+  static constexpr std::size_t max_slots_per_value = 5;
   /// The most leaves one cached value may make true (they live in its slots).
   static constexpr std::size_t max_leaves = leaves_per_slot * max_slots_per_value;
 
-  struct fingerprint {
-    std::uint64_t a = 0, b = 0;
-  };
+  /// A value's hash: where to look, and a filter before the byte comparison.
+  using fingerprint = std::uint64_t;
 
   value_cache() = default;  ///< disabled
   value_cache(const value_cache_limits& limits, const hash_key& key)
-      : key_(key), min_bytes_(limits.min_bytes) {
+      : seed_(key.k0 ^ std::rotl(key.k1, 32)), min_bytes_(limits.min_bytes) {
     if (limits.slots == 0) return;
     entries_.assign(std::bit_ceil(std::size_t{limits.slots}), entry{});
     mask_ = entries_.size() - 1;
+    // As many bytes as the table (at least 64 KiB: small tables still take long values).
+    bytes_.assign(std::max<std::size_t>(entries_.size() * sizeof(entry), std::size_t{1} << 16),
+                  '\0');
+    max_value_bytes_ = std::max<std::size_t>(1, bytes_.size() / 16);
   }
 
   [[nodiscard]] bool enabled() const noexcept { return !entries_.empty(); }
   /// Whether a value of this length is worth caching.
   [[nodiscard]] bool wants(std::string_view text) const noexcept {
-    return enabled() && text.size() >= min_bytes_;
+    return enabled() && text.size() >= min_bytes_ && text.size() <= max_value_bytes_;
   }
 
   [[nodiscard]] fingerprint fingerprint_of(std::string_view text) const noexcept {
-    const auto h = fluxcap::detail::siphash128<1, 3>(key_, text.data(), text.size());
-    return {h[0], h[1]};
+    return fluxcap::detail::hash_bytes(text.data(), text.size(), seed_);
   }
 
   /// Starts loading the value's two candidate slots into the cache (a hint: no effect on
   /// results), so that a find shortly after does not wait for memory.
-  void prefetch(std::uint32_t field, value_kind kind, const fingerprint& fp) const noexcept {
+  void prefetch(std::uint32_t field, value_kind kind, fingerprint fp) const noexcept {
 #if defined(__GNUC__) || defined(__clang__)
     const auto [first, second] = slots_of(field, kind, fp);
     __builtin_prefetch(&entries_[first]);
@@ -98,13 +106,30 @@ class value_cache {
 #endif
   }
 
-  /// The leaves cached for (field, kind, fp); `found` says whether the value was cached
-  /// (a cached value may make no leaf true). Valid until the next find or store.
-  [[nodiscard]] std::span<const std::uint32_t> find(std::uint32_t field, value_kind kind,
-                                                    const fingerprint& fp, bool& found) noexcept {
+  /// After prefetch: starts loading the stored bytes of the candidate entries whose hash
+  /// is the value's (a hint, like prefetch), for find's comparison.
+  void prefetch_bytes(std::uint32_t field, value_kind kind, fingerprint fp) const noexcept {
+#if defined(__GNUC__) || defined(__clang__)
     const auto [first, second] = slots_of(field, kind, fp);
-    auto leaves = find_at(first, field, kind, fp, found);
-    if (!found && second != first) leaves = find_at(second, field, kind, fp, found);
+    for (const std::size_t at : {first, second}) {
+      const entry& e = entries_[at];
+      if (e.hash == fp)
+        __builtin_prefetch(bytes_.data() + static_cast<std::size_t>(e.pos & (bytes_.size() - 1)));
+    }
+#else
+    (void)field, (void)kind, (void)fp;
+#endif
+  }
+
+  /// The leaves cached for `text` in (field, kind), `fp` its fingerprint_of; `found`
+  /// says whether the value was cached (a cached value may make no leaf true). Valid
+  /// until the next find or store.
+  [[nodiscard]] std::span<const std::uint32_t> find(std::uint32_t field, value_kind kind,
+                                                    fingerprint fp, std::string_view text,
+                                                    bool& found) noexcept {
+    const auto [first, second] = slots_of(field, kind, fp);
+    auto leaves = find_at(first, field, kind, fp, text, found);
+    if (!found && second != first) leaves = find_at(second, field, kind, fp, text, found);
     if (!found) {
       ++misses_;
       return {};
@@ -113,10 +138,11 @@ class value_cache {
     return leaves;
   }
 
-  /// Remembers `leaves` for (field, kind, fp); more than max_leaves (or more slots than
-  /// the table has) are not cached. Of the value's two places: the one holding the value
-  /// already, else an empty one, else the one written longer ago.
-  void store(std::uint32_t field, value_kind kind, const fingerprint& fp,
+  /// Remembers `leaves` for `text` in (field, kind); more than max_leaves (or more slots
+  /// than the table has), or a value wants() refuses, are not cached. Of the value's two
+  /// places: the one holding the value already, else an empty one, else the one written
+  /// longer ago.
+  void store(std::uint32_t field, value_kind kind, fingerprint fp, std::string_view text,
              std::span<const std::uint32_t> leaves) noexcept {
     const std::size_t slots =
         std::max<std::size_t>(1, (leaves.size() + leaves_per_slot - 1) / leaves_per_slot);
@@ -124,6 +150,7 @@ class value_cache {
       ++too_many_;
       return;
     }
+    if (!wants(text)) return;
     const auto [first, second] = slots_of(field, kind, fp);
     // Stamps count stores modulo 255 (0 is empty): the larger distance is the older (an
     // entry more than 255 stores old may look young: it only makes a worse victim choice).
@@ -131,18 +158,21 @@ class value_cache {
       const std::uint8_t st = entries_[at].stamp;
       return st == 0 ? 255 : (int{clock_} - int{st} + 255) % 255;
     };
-    // The value's own entry is replaced in place (a stale copy must not stay findable).
+    // The value's own entry (its bytes since overwritten, or another value with its hash)
+    // is replaced in place rather than kept beside a new one.
     std::size_t at = age(second) > age(first) ? second : first;
-    if (matches(entries_[first], 0, field, kind, fp)) {
+    if (same_key(entries_[first], 0, field, kind, fp)) {
       at = first;
-    } else if (matches(entries_[second], 0, field, kind, fp)) {
+    } else if (same_key(entries_[second], 0, field, kind, fp)) {
       at = second;
     }
+    const std::uint64_t pos = keep_bytes(text);
     clock_ = static_cast<std::uint8_t>(clock_ % 255 + 1);
     for (std::size_t k = 0; k < slots; ++k) {
       entry& e = entries_[(at + k) & mask_];
-      e.a = fp.a;
-      e.b = fp.b;
+      e.hash = fp;
+      e.pos = pos;
+      e.size = static_cast<std::uint32_t>(text.size());
       e.field = field;
       e.kind = kind;
       e.stamp = clock_;
@@ -158,13 +188,18 @@ class value_cache {
   [[nodiscard]] std::uint64_t misses() const noexcept { return misses_; }
   /// Values not cached because they made more than max_leaves leaves true.
   [[nodiscard]] std::uint64_t too_many() const noexcept { return too_many_; }
+  /// The table and the ring of value bytes.
   [[nodiscard]] std::size_t memory_bytes() const noexcept {
-    return entries_.capacity() * sizeof(entry);
+    return entries_.capacity() * sizeof(entry) + bytes_.capacity();
   }
+  /// The longest value cached (a sixteenth of the ring).
+  [[nodiscard]] std::size_t max_value_bytes() const noexcept { return max_value_bytes_; }
 
  private:
   struct alignas(64) entry {
-    std::uint64_t a = 0, b = 0;
+    std::uint64_t hash = 0;
+    std::uint64_t pos = 0;   ///< the value's bytes: ring position (bytes stored before them)
+    std::uint32_t size = 0;  ///< the value's length
     std::uint32_t field = 0;
     value_kind kind = value_kind::null;
     std::uint8_t stamp = 0;  ///< 0: empty; else the store count (1..255) when written
@@ -179,27 +214,57 @@ class value_cache {
   /// that carries both). The field and kind are mixed in: the same text in two fields (a
   /// child and its parent both `cmd.exe`, User and ParentUser) is two entries.
   [[nodiscard]] std::pair<std::size_t, std::size_t> slots_of(std::uint32_t field, value_kind kind,
-                                                             const fingerprint& fp) const noexcept {
+                                                             fingerprint fp) const noexcept {
     // An odd multiplier is a bijection modulo any power of two: distinct (field, kind)
     // pairs (numbered below the table size) shift the slot by distinct amounts.
     constexpr auto kinds = static_cast<std::uint64_t>(value_kind::other) + 1;  // other is last
     const std::uint64_t which =
         (std::uint64_t{field} * kinds + static_cast<std::uint64_t>(kind)) * 0x9E3779B97F4A7C15ULL;
-    return {static_cast<std::size_t>((fp.a + which) & mask_),
-            static_cast<std::size_t>((fp.b + which) & mask_)};
+    return {static_cast<std::size_t>((fp + which) & mask_),
+            static_cast<std::size_t>(((fp >> 32 | fp << 32) + which) & mask_)};
+  }
+
+  /// Copies `text` into the ring; returns its position. A value never wraps: when it
+  /// does not fit before the ring's end it starts over at the beginning (the bytes
+  /// skipped count as written, so the entries they belonged to read as overwritten).
+  std::uint64_t keep_bytes(std::string_view text) noexcept {
+    const std::size_t ring = bytes_.size();
+    const std::size_t offset = static_cast<std::size_t>(head_ & (ring - 1));
+    if (offset + text.size() > ring) head_ += ring - offset;
+    const std::uint64_t pos = head_;
+    if (!text.empty())
+      std::memcpy(bytes_.data() + static_cast<std::size_t>(pos & (ring - 1)), text.data(),
+                  text.size());
+    head_ += text.size();
+    return pos;
+  }
+
+  /// Whether the entry's bytes are still in the ring and equal `text`.
+  [[nodiscard]] bool same_bytes(const entry& e, std::string_view text) const noexcept {
+    const std::size_t ring = bytes_.size();
+    return e.size == text.size() && head_ - e.pos <= ring &&
+           (text.empty() ||
+            std::memcmp(bytes_.data() + static_cast<std::size_t>(e.pos & (ring - 1)),
+                        text.data(), text.size()) == 0);
+  }
+
+  [[nodiscard]] static bool same_key(const entry& e, std::size_t part, std::uint32_t field,
+                                     value_kind kind, fingerprint fp) noexcept {
+    return e.stamp != 0 && e.part == part && e.hash == fp && e.field == field && e.kind == kind;
   }
 
   /// The value's leaves if its entry starts at `at` (its continuation slots after it).
   [[nodiscard]] std::span<const std::uint32_t> find_at(std::size_t at, std::uint32_t field,
-                                                       value_kind kind, const fingerprint& fp,
+                                                       value_kind kind, fingerprint fp,
+                                                       std::string_view text,
                                                        bool& found) noexcept {
     const entry& e = entries_[at];
-    found = matches(e, 0, field, kind, fp);
+    found = same_key(e, 0, field, kind, fp) && same_bytes(e, text);
     if (!found || e.count <= leaves_per_slot) return {e.leaves.data(), found ? e.count : 0U};
-    std::size_t n = 0;  // gather its continuation slots
+    std::size_t n = 0;  // gather its continuation slots: the same stored bytes, part k
     for (std::size_t k = 0; found && n < e.count; ++k) {
       const entry& c = entries_[(at + k) & mask_];
-      found = matches(c, k, field, kind, fp);
+      found = same_key(c, k, field, kind, fp) && c.pos == e.pos;
       const std::size_t take = std::min(leaves_per_slot, std::size_t{e.count} - n);
       std::copy_n(c.leaves.begin(), take, joined_.begin() + static_cast<std::ptrdiff_t>(n));
       n += take;
@@ -207,16 +272,13 @@ class value_cache {
     return {joined_.data(), found ? e.count : 0U};
   }
 
-  [[nodiscard]] static bool matches(const entry& e, std::size_t part, std::uint32_t field,
-                                    value_kind kind, const fingerprint& fp) noexcept {
-    return e.stamp != 0 && e.part == part && e.a == fp.a && e.b == fp.b && e.field == field &&
-           e.kind == kind;
-  }
-
-  hash_key key_{};
+  std::uint64_t seed_ = 0;
   std::uint32_t min_bytes_ = 0;
+  std::size_t max_value_bytes_ = 0;
   std::vector<entry> entries_;
   std::size_t mask_ = 0;
+  std::vector<char> bytes_;  // the ring of the cached values' bytes
+  std::uint64_t head_ = 0;   // bytes stored into the ring so far (its write position)
   std::array<std::uint32_t, max_leaves> joined_{};  // a value found in several slots
   std::uint8_t clock_ = 0;                          // stores, modulo 255
   std::uint64_t hits_ = 0, misses_ = 0, too_many_ = 0;
