@@ -90,7 +90,8 @@ TEST_CASE("value_cache: a value with many leaves spans slots; a slot overwritten
     value_cache two(value_cache_limits{2, 0}, hash_key{5, 6});
     two.store(0, value_kind::string, two.fingerprint_of("big"), "big", some);
     CHECK(found_leaves(two, 0, value_kind::string, "big", found) == some);
-    two.store(0, value_kind::string, two.fingerprint_of(other), other, std::vector<std::uint32_t>{1});
+    two.store(0, value_kind::string, two.fingerprint_of(other), other,
+              std::vector<std::uint32_t>{1});
     CHECK(found_leaves(two, 0, value_kind::string, other, found) == std::vector<std::uint32_t>{1});
     CHECK(found_leaves(two, 0, value_kind::string, "big", found).empty());
     CHECK_FALSE(found);
@@ -167,19 +168,23 @@ TEST_CASE("value_cache: two values sharing a slot both stay (two choices)") {
   }
   REQUIRE(same.size() == 3);
   bool found = false;
-  c.store(3, value_kind::string, c.fingerprint_of(same[0]), same[0], std::vector<std::uint32_t>{10});
-  c.store(3, value_kind::string, c.fingerprint_of(same[1]), same[1], std::vector<std::uint32_t>{11});
+  c.store(3, value_kind::string, c.fingerprint_of(same[0]), same[0],
+          std::vector<std::uint32_t>{10});
+  c.store(3, value_kind::string, c.fingerprint_of(same[1]), same[1],
+          std::vector<std::uint32_t>{11});
   CHECK(found_leaves(c, 3, value_kind::string, same[0], found) == std::vector<std::uint32_t>{10});
   CHECK(found);
   CHECK(found_leaves(c, 3, value_kind::string, same[1], found) == std::vector<std::uint32_t>{11});
   CHECK(found);
   // Re-storing a cached value replaces its own entry: no stale copy stays findable.
-  c.store(3, value_kind::string, c.fingerprint_of(same[1]), same[1], std::vector<std::uint32_t>{12});
+  c.store(3, value_kind::string, c.fingerprint_of(same[1]), same[1],
+          std::vector<std::uint32_t>{12});
   CHECK(found_leaves(c, 3, value_kind::string, same[1], found) == std::vector<std::uint32_t>{12});
   CHECK(found);
   // A third value whose both slots are taken evicts the one written longer ago, never a
   // wrong answer (its second slot is empty: it takes that one, and both others stay).
-  c.store(3, value_kind::string, c.fingerprint_of(same[2]), same[2], std::vector<std::uint32_t>{13});
+  c.store(3, value_kind::string, c.fingerprint_of(same[2]), same[2],
+          std::vector<std::uint32_t>{13});
   CHECK(found_leaves(c, 3, value_kind::string, same[2], found) == std::vector<std::uint32_t>{13});
   CHECK(found);
   CHECK(found_leaves(c, 3, value_kind::string, same[0], found) == std::vector<std::uint32_t>{10});
@@ -198,7 +203,8 @@ TEST_CASE("value_cache: with both places taken, the entry written longer ago is 
   REQUIRE(values.size() == 3);
   bool found = false;
   for (std::uint32_t i = 0; i < 3; ++i)
-    c.store(0, value_kind::string, c.fingerprint_of(values[i]), values[i], std::vector<std::uint32_t>{i});
+    c.store(0, value_kind::string, c.fingerprint_of(values[i]), values[i],
+            std::vector<std::uint32_t>{i});
   (void)found_leaves(c, 0, value_kind::string, values[0], found);
   CHECK_FALSE(found);  // the oldest
   CHECK(found_leaves(c, 0, value_kind::string, values[1], found) == std::vector<std::uint32_t>{1});

@@ -316,7 +316,7 @@ struct json_fields::walker {
   bool push_value(std::uint32_t h, value_kind kind, std::string_view text) {
     auto& s = ev->slots_[h];
     if (s.count >= self->limits_.max_values_per_path) return too_many_values(h);
-    ev->values_.emplace_back(kind, text);
+    ev->values_.push_back(field_value{kind, text});
     ++s.count;
     return true;
   }

@@ -3,29 +3,30 @@
 // Process events repeat their values: the same executables, users, hashes, directories,
 // and a parent's command line is its child's ParentCommandLine. On the 410 real Sysmon
 // events of the realdata (six recorded attacks) only 40% of the bytes the engine scans
-// belong to a value not seen before in the stream; a value seen before costs one hash
-// instead of a scan and its verifications.
+// belong to a value not seen before in the stream; a value seen before costs a hash and a
+// comparison instead of a scan and its verifications.
 //
-// A value is found by exact comparison: each entry keeps where the value's bytes are in
-// a ring of stored bytes (as large as the table, at least 64 KiB), and a lookup compares them byte for
-// byte (with the field and the value's kind), so no two values can ever share an answer,
-// whatever their hashes. The hash (fluxcap's hash_bytes, seeded at random per cache)
-// only chooses slots and filters the comparisons: a hostile stream can at most make
-// lookups miss, which costs the scan a new value costs anyway. (It was a 128-bit
-// SipHash-1-3 fingerprint trusted without comparison: 5% of a run's time; the exact
-// comparison costs one more cache line per hit.) Bytes overwritten in the ring make
-// their entries misses. The table has 64-byte slots, fixed at construction. A value has
-// two candidate slots, from the two halves of its hash (two choices: values that collide
-// in one seldom collide in the other); a store takes the value's own entry, else an
-// empty slot, else the one written longer ago (8-bit store stamps: ages are taken modulo
-// 255, a heuristic that only chooses the victim). A value's entry starts at its slot
-// and, when it makes more than leaves_per_slot leaves true (command lines often do: a
-// third of the realdata's make more than 10 true), up to max_slots_per_value - 1
-// continuation slots after it, each naming the same stored bytes so that an entry
-// overwritten in part is a miss, never a wrong answer. A value making more than
-// max_leaves leaves true, or longer than max_value_bytes, is not cached; an unlucky slot
-// is simply overwritten, so hostile streams of fresh values cost a hash, a copy and a
-// store each and nothing else grows.
+// A value is found by exact comparison: each entry records where the value's bytes are
+// in a ring of stored bytes (as large as the table, at least 64 KiB), and a lookup
+// compares them byte for byte, with the field and the value's kind. So two values never
+// share an answer, whatever their hashes. The hash (fluxcap's hash_bytes, seeded at
+// random per cache) only chooses slots and filters comparisons: a hostile stream can at
+// most make lookups miss, which costs the scan a new value costs anyway. (It was a 128-bit
+// SipHash-1-3 fingerprint trusted without comparison: 5% of a run's time; the comparison
+// costs one more cache line per hit.) Bytes overwritten in the ring make their entries
+// misses.
+//
+// The table has 64-byte slots, fixed at construction. A value has two candidate slots,
+// from the two halves of its hash (two choices: values that collide in one seldom collide
+// in the other); a store takes the value's own entry, else an empty slot, else the one
+// written longer ago (8-bit store stamps: ages are taken modulo 255, a heuristic that only
+// chooses the victim). A value's entry starts at its slot and, when it makes more than
+// leaves_per_slot leaves true (command lines often do: a third of the realdata's make
+// more than 10 true), up to max_slots_per_value - 1 continuation slots after it, each
+// naming the same stored bytes, so that an entry overwritten in part is a miss, never a
+// wrong answer. A value making more than max_leaves leaves true, or longer than
+// max_value_bytes(), is not cached; an unlucky slot is simply overwritten. So hostile
+// streams of fresh values cost a hash, a copy and a store each, and nothing grows.
 #pragma once
 
 #include <fluxcap/detail/abi_macros.hpp>
@@ -184,16 +185,24 @@ class value_cache {
     }
   }
 
-  [[nodiscard]] std::uint64_t hits() const noexcept { return hits_; }
-  [[nodiscard]] std::uint64_t misses() const noexcept { return misses_; }
+  [[nodiscard]] std::uint64_t hits() const noexcept {
+    return hits_;
+  }
+  [[nodiscard]] std::uint64_t misses() const noexcept {
+    return misses_;
+  }
   /// Values not cached because they made more than max_leaves leaves true.
-  [[nodiscard]] std::uint64_t too_many() const noexcept { return too_many_; }
+  [[nodiscard]] std::uint64_t too_many() const noexcept {
+    return too_many_;
+  }
   /// The table and the ring of value bytes.
   [[nodiscard]] std::size_t memory_bytes() const noexcept {
     return entries_.capacity() * sizeof(entry) + bytes_.capacity();
   }
   /// The longest value cached (a sixteenth of the ring).
-  [[nodiscard]] std::size_t max_value_bytes() const noexcept { return max_value_bytes_; }
+  [[nodiscard]] std::size_t max_value_bytes() const noexcept {
+    return max_value_bytes_;
+  }
 
  private:
   struct alignas(64) entry {
@@ -244,8 +253,8 @@ class value_cache {
     const std::size_t ring = bytes_.size();
     return e.size == text.size() && head_ - e.pos <= ring &&
            (text.empty() ||
-            std::memcmp(bytes_.data() + static_cast<std::size_t>(e.pos & (ring - 1)),
-                        text.data(), text.size()) == 0);
+            std::memcmp(bytes_.data() + static_cast<std::size_t>(e.pos & (ring - 1)), text.data(),
+                        text.size()) == 0);
   }
 
   [[nodiscard]] static bool same_key(const entry& e, std::size_t part, std::uint32_t field,
