@@ -402,12 +402,10 @@ class engine {
         for (const auto l : per_field_[f].null_leaves) set_true(l, s);
     }
     // A field's only value: what it makes true is the checks set while it is read (no
-    // check of this field held before), so it can be remembered and replayed. Three
-    // passes: every memoized value hashed and its two memo slots prefetched; the stored
-    // bytes of the entries that may hold it prefetched; then lookups and scans. Against
-    // one pass, 6% faster end to end (a value read back right after being stored stalled
-    // on store forwarding; the memo is larger than a core's caches); the prefetches
-    // alone are within noise (bench/README.md, December 2026 (8)).
+    // check of this field held before), so it can be remembered and replayed. The values
+    // are hashed in a pass of their own, then looked up and scanned: read back right
+    // after being stored, a value stalled on store forwarding, and one pass ran ~6%
+    // slower end to end (bench/README.md, December 2026 (8)).
     for (std::uint32_t f = 0; f < fields; ++f) {
       s.memoized[f] = 0;
       if (s.field_end[f] - s.field_begin[f] != 1) continue;
@@ -415,11 +413,7 @@ class engine {
       if (!detail::value_has_text(v.kind) || !s.cache.wants(v.text)) continue;
       s.memoized[f] = 1;
       s.fingerprints[f] = s.cache.fingerprint_of(v.text);
-      s.cache.prefetch(f, v.kind, s.fingerprints[f]);
     }
-    for (std::uint32_t f = 0; f < fields; ++f)
-      if (s.memoized[f] != 0)
-        s.cache.prefetch_bytes(f, s.values[s.field_begin[f]].kind, s.fingerprints[f]);
     for (std::uint32_t f = 0; f < fields; ++f) {
       const bool memo = s.memoized[f] != 0;
       const auto fp = s.fingerprints[f];

@@ -95,33 +95,6 @@ class value_cache {
     return fluxcap::detail::hash_bytes(text.data(), text.size(), seed_);
   }
 
-  /// Starts loading the value's two candidate slots into the cache (a hint: no effect on
-  /// results), so that a find shortly after does not wait for memory.
-  void prefetch(std::uint32_t field, value_kind kind, fingerprint fp) const noexcept {
-#if defined(__GNUC__) || defined(__clang__)
-    const auto [first, second] = slots_of(field, kind, fp);
-    __builtin_prefetch(&entries_[first]);
-    __builtin_prefetch(&entries_[second]);
-#else
-    (void)field, (void)kind, (void)fp;
-#endif
-  }
-
-  /// After prefetch: starts loading the stored bytes of the candidate entries whose hash
-  /// is the value's (a hint, like prefetch), for find's comparison.
-  void prefetch_bytes(std::uint32_t field, value_kind kind, fingerprint fp) const noexcept {
-#if defined(__GNUC__) || defined(__clang__)
-    const auto [first, second] = slots_of(field, kind, fp);
-    for (const std::size_t at : {first, second}) {
-      const entry& e = entries_[at];
-      if (e.hash == fp)
-        __builtin_prefetch(bytes_.data() + static_cast<std::size_t>(e.pos & (bytes_.size() - 1)));
-    }
-#else
-    (void)field, (void)kind, (void)fp;
-#endif
-  }
-
   /// The leaves cached for `text` in (field, kind), `fp` its fingerprint_of; `found`
   /// says whether the value was cached (a cached value may make no leaf true). Valid
   /// until the next find or store.
@@ -185,24 +158,16 @@ class value_cache {
     }
   }
 
-  [[nodiscard]] std::uint64_t hits() const noexcept {
-    return hits_;
-  }
-  [[nodiscard]] std::uint64_t misses() const noexcept {
-    return misses_;
-  }
+  [[nodiscard]] std::uint64_t hits() const noexcept { return hits_; }
+  [[nodiscard]] std::uint64_t misses() const noexcept { return misses_; }
   /// Values not cached because they made more than max_leaves leaves true.
-  [[nodiscard]] std::uint64_t too_many() const noexcept {
-    return too_many_;
-  }
+  [[nodiscard]] std::uint64_t too_many() const noexcept { return too_many_; }
   /// The table and the ring of value bytes.
   [[nodiscard]] std::size_t memory_bytes() const noexcept {
     return entries_.capacity() * sizeof(entry) + bytes_.capacity();
   }
   /// The longest value cached (a sixteenth of the ring).
-  [[nodiscard]] std::size_t max_value_bytes() const noexcept {
-    return max_value_bytes_;
-  }
+  [[nodiscard]] std::size_t max_value_bytes() const noexcept { return max_value_bytes_; }
 
  private:
   struct alignas(64) entry {
