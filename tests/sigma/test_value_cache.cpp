@@ -228,6 +228,10 @@ TEST_CASE("value_cache: values are compared byte for byte: a shared hash is neve
   CHECK_FALSE(found);
   CHECK(c.find(2, value_kind::string, fp, stored.substr(1), found).empty());  // shorter
   CHECK_FALSE(found);
+  std::string same_length = stored;  // one byte differs: only the comparison can tell
+  same_length[same_length.size() - 5] = '1';
+  CHECK(c.find(2, value_kind::string, fp, same_length, found).empty());
+  CHECK_FALSE(found);
   const auto leaves = c.find(2, value_kind::string, fp, stored, found);
   CHECK(found);
   CHECK(std::vector<std::uint32_t>(leaves.begin(), leaves.end()) ==
@@ -251,7 +255,7 @@ TEST_CASE("value_cache: bytes overwritten in the ring make their entry a miss; l
   bool found = false;
   CHECK(found_leaves(c, 0, value_kind::string, first, found) == std::vector<std::uint32_t>{1});
   CHECK(found);
-  // Sixteen 16 KiB values in another field go round the ring once (about 16 slots of
+  // Seventeen 16 KiB values in another field go round the ring (about 17 slots of
   // 4,096 taken: the first value's entry itself most likely stays, its bytes do not).
   for (int i = 0; i < 17; ++i) {
     std::string filler(16384, static_cast<char>('a' + i));

@@ -329,7 +329,7 @@ struct json_fields::walker {
       // Used in place, not copied out by get(): GCC copied it through the stack, 8-byte
       // stores read back as 16 bytes, a store-forwarding stall on every key (perf).
       if (const auto e = fr.error()) return bad_json(e);
-      auto& f = const_cast<od::field&>(std::as_const(fr).value_unsafe());  // fr is not const
+      od::field& f = fr.value_unsafe();
       const std::size_t match_begin = active.size();
       if (set_begin != set_end) {
         // The key as written when it has no escape (stage 1 found its closing quote),
@@ -359,7 +359,7 @@ struct json_fields::walker {
     for (auto ir : a) {
       // Used in place, not copied out by get() (see walk_object).
       if (const auto e = ir.error()) return bad_json(e);
-      auto& item = const_cast<od::value&>(std::as_const(ir).value_unsafe());  // ir is not const
+      od::value& item = ir.value_unsafe();
       const std::string_view tok = item.raw_json_token();
       if (tok.empty()) return bad_json("empty value");
       const char c = tok.front();

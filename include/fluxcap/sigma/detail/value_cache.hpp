@@ -82,7 +82,8 @@ class value_cache {
     // As many bytes as the table (at least 64 KiB: small tables still take long values).
     bytes_.assign(std::max<std::size_t>(entries_.size() * sizeof(entry), std::size_t{1} << 16),
                   '\0');
-    max_value_bytes_ = std::max<std::size_t>(1, bytes_.size() / 16);
+    // entry::size is 32 bits: a larger limit (a table over 2^30 slots) is capped.
+    max_value_bytes_ = std::min<std::size_t>(bytes_.size() / 16, 0xffffffffU);
   }
 
   [[nodiscard]] bool enabled() const noexcept { return !entries_.empty(); }
