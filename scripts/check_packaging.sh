@@ -28,7 +28,7 @@ dpkg-query -W -f='${Status}' libyaml-cpp-dev 2>/dev/null | grep -q "install ok i
   have_yaml_cpp=1
 
 # ---- the files -------------------------------------------------------------------
-port_version=$(python3 -c 'import json,sys; d=json.load(open(sys.argv[1])); print(d["version"]); assert d["features"]["yaml"]["dependencies"]==["yaml-cpp"]' "$port/vcpkg.json")
+port_version=$(python3 -c 'import json,sys; d=json.load(open(sys.argv[1])); print(d["version"]); assert d["features"]["yaml"]["dependencies"]==["libyaml", "yaml-cpp"]' "$port/vcpkg.json")
 [ "$port_version" = "$version" ] || fail "vcpkg.json version $port_version, version.hpp $version"
 [ -f "$port/usage" ] || fail "no usage file"
 # The options the portfile passes (vcpkg_check_features adds FLUXCAP_WITH_YAML=ON|OFF).
@@ -60,6 +60,11 @@ class CMakeDeps:
 class CMake: pass
 def cmake_layout(*a, **k): pass
 PY
+cat >"$stub/conan/tools/gnu.py" <<'PY'
+class PkgConfigDeps:
+    def __init__(self, conanfile): pass
+    def generate(self): pass
+PY
 cat >"$stub/conan/tools/files.py" <<'PY'
 def load(conanfile, path): return open(path).read()
 def copy(*a, **k): pass
@@ -88,7 +93,7 @@ for yaml in (False, True):
     assert ("yaml" in c) == yaml
     if yaml:
         assert c["yaml"].props["cmake_target_name"] == "fluxcap::yaml"
-        assert c["yaml"].requires == ["core", "yaml-cpp::yaml-cpp"]
+        assert c["yaml"].requires == ["core", "yaml-cpp::yaml-cpp", "libyaml::libyaml"]
     print(r.version, " ".join(f"-D{k}={'ON' if v else 'OFF'}" for k, v in sorted(cv.items())))
 PY
 )

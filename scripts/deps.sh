@@ -5,7 +5,8 @@ set -euo pipefail
 # pkg-config: the consumer and Debian package tests (tests/consumer/); librocksdb-dev: the
 # --state-db store (fluxcap::rocksdb); redis-server, libhiredis-dev: fluxcap produce /
 # worker / collect and their test (tests/cli/redis_test.py).
-fluxcap_packages=(cmake make g++ doctest-dev libyaml-cpp-dev libsimdjson-dev libbenchmark-dev libpcre2-dev
+fluxcap_packages=(cmake make g++ doctest-dev libyaml-cpp-dev libyaml-dev libsimdjson-dev libbenchmark-dev
+  libpcre2-dev
   librocksdb-dev redis-server libhiredis-dev
   python3 pkg-config ${FLUXCAP_EXTRA_PACKAGES:-})
 missing=()

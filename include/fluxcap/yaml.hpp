@@ -41,6 +41,7 @@
 #pragma once
 
 #include <fluxcap/condition.hpp>
+#include <fluxcap/detail/libyaml_events.hpp>
 #include <fluxcap/error.hpp>
 #include <fluxcap/program.hpp>
 #include <fluxcap/spec.hpp>
@@ -56,11 +57,9 @@
 #include <cstring>
 #include <fstream>
 #include <initializer_list>
-#include <istream>
 #include <iterator>
 #include <memory>
 #include <optional>
-#include <streambuf>
 #include <string>
 #include <string_view>
 #include <unordered_map>
@@ -376,33 +375,20 @@ class yaml_tree_builder final : public YAML::EventHandler {
   YAML::detail::node* root_ = nullptr;
 };
 
-/// A read-only stream buffer over text that outlives it (no copy, unlike istringstream).
-class text_view_buffer final : public std::streambuf {
- public:
-  explicit text_view_buffer(std::string_view text) {
-    // The get area is never written: putback of a different character fails.
-    char* begin = const_cast<char*>(text.data());
-    setg(begin, begin, begin + text.size());
-  }
-};
-
-/// Reads YAML text into yaml-cpp trees in one pass of the parser, counting the nodes and
-/// scalar bytes of each document (or of the whole stream, `whole_stream`) with aliases
-/// expanded, and stopping at the event that passes a limit: alias bombs never expand, and
-/// no more than `max_nodes_before_counted` tree nodes are held before the text is known to
-/// be within the limits. Reads at most `max_documents + 1` documents: yaml-cpp 0.7's
-/// LoadAll can loop forever, allocating, on garbage after a flow collection. Throws
-/// YAML::ParserException on a syntax error.
+/// Reads YAML text into yaml-cpp trees in one pass of libyaml's parser (libyaml_events),
+/// counting the nodes and scalar bytes of each document (or of the whole stream,
+/// `whole_stream`) with aliases expanded, and stopping at the event that passes a limit:
+/// alias bombs never expand, and no more than `max_nodes_before_counted` tree nodes are
+/// held before the text is known to be within the limits. Reads at most
+/// `max_documents + 1` documents. Throws YAML::ParserException on a syntax error.
 [[nodiscard]] inline yaml_documents load_documents(std::string_view text,
                                                    const yaml_scan_limits& limits) {
   const auto read = [&](std::size_t max_built) {
-    text_view_buffer buffer(text);
-    std::istream in(&buffer);
-    YAML::Parser parser(in);
+    libyaml_events parser(text);
     yaml_tree_builder builder(limits, max_built);
     try {
       // One more than the limit, so that a document past it is seen (and fails).
-      for (std::size_t i = 0; i <= limits.max_documents && parser.HandleNextDocument(builder);
+      for (std::size_t i = 0; i <= limits.max_documents && parser.handle_next_document(builder);
            ++i) {
       }
     } catch (const yaml_tree_builder::stop& s) {
@@ -466,7 +452,7 @@ class yaml_spec_reader {
     } catch (const YAML::ParserException& e) {
       std::string message = "YAML syntax error: " + e.msg;
       // A JSON habit: a missing ',' between entries shows up as an unclosed collection.
-      if (e.msg == YAML::ErrorMsg::END_OF_MAP_FLOW || e.msg == YAML::ErrorMsg::END_OF_SEQ_FLOW)
+      if (is_unclosed_flow_error(e.msg))
         message += " (a missing ',' or closing bracket before this?)";
       fail(at(e.mark), {}, {}, message);
     }

@@ -15,6 +15,7 @@ import re
 from conan import ConanFile
 from conan.tools.build import check_min_cppstd
 from conan.tools.cmake import CMake, CMakeDeps, CMakeToolchain, cmake_layout
+from conan.tools.gnu import PkgConfigDeps
 from conan.tools.files import copy, load, rmdir
 
 required_conan_version = ">=2.0"
@@ -53,6 +54,9 @@ class FluxcapConan(ConanFile):
     def requirements(self):
         if self.options.yaml:
             self.requires("yaml-cpp/0.8.0")
+            # The parser under yaml-cpp's trees (fluxcap/detail/libyaml_events.hpp),
+            # found by pkg-config as yaml-0.1.
+            self.requires("libyaml/0.2.5")
 
     def validate(self):
         check_min_cppstd(self, 20)
@@ -69,6 +73,7 @@ class FluxcapConan(ConanFile):
         tc.cache_variables["FLUXCAP_WITH_PCRE2"] = False
         tc.generate()
         CMakeDeps(self).generate()
+        PkgConfigDeps(self).generate()
 
     def build(self):
         pass  # header-only: nothing to build
@@ -100,6 +105,6 @@ class FluxcapConan(ConanFile):
             yaml = self.cpp_info.components["yaml"]
             yaml.set_property("cmake_target_name", "fluxcap::yaml")
             yaml.set_property("pkg_config_name", "fluxcap-yaml")
-            yaml.requires = ["core", "yaml-cpp::yaml-cpp"]
+            yaml.requires = ["core", "yaml-cpp::yaml-cpp", "libyaml::libyaml"]
             yaml.bindirs = []
             yaml.libdirs = []

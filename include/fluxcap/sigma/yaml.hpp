@@ -252,10 +252,12 @@ class sigma_yaml_reader {
   }
 
   [[noreturn]] void syntax_error(const YAML::Exception& e) const {
-    fail(at(e.mark),
-         (dynamic_cast<const YAML::ParserException*>(&e) != nullptr ? "YAML syntax error: "
-                                                                    : "YAML error: ") +
-             e.msg);
+    const bool syntax = dynamic_cast<const YAML::ParserException*>(&e) != nullptr;
+    // A JSON habit: a missing ',' between entries shows up as an unclosed collection.
+    fail(at(e.mark), (syntax ? "YAML syntax error: " : "YAML error: ") + e.msg +
+                         (syntax && fluxcap::detail::is_unclosed_flow_error(e.msg)
+                              ? " (a missing ',' or closing bracket before this?)"
+                              : ""));
   }
 
   /// Builds every document's tree in one bounded pass (load_documents), then reads them

@@ -211,10 +211,11 @@ TEST_CASE("structure errors with their locations") {
         "r.yml:4:3: rule 'T': a key must be a name, not a list");
   // YAML syntax, also in a later document (lines count from the file's start).
   CHECK(error_of("title: T\n  bad: indentation\n") ==
-        "r.yml:2:6: YAML syntax error: illegal map value");
+        "r.yml:2:6: YAML syntax error: mapping values are not allowed in this context");
   CHECK(error_of("title: A\ndetection: {s: {a: 1}, condition: s}\n---\ntitle: B\n"
                  "detection:\n  s: {a: 1}\n  condition: s\n---\ntitle: C\ndetection: [\n") ==
-        "r.yml:11:1: YAML syntax error: end of sequence flow not found");
+        "r.yml:11:1: YAML syntax error: did not find expected node content while parsing a flow "
+        "node that starts at line 11, column 1");
   CHECK(error_of("title: A\ndetection: {s: {a: 1}, condition: s}\n---\ntitle: B\n"
                  "detection:\n  s: {a: 1}\n  conditio: s\n") ==
         "r.yml:6:3: rule 'B': the detection has no 'condition'");

@@ -13,9 +13,13 @@ vcpkg_check_features(OUT_FEATURE_OPTIONS FEATURE_OPTIONS
     yaml FLUXCAP_WITH_YAML
 )
 
+# fluxcap::yaml finds libyaml (its parser) through pkg-config.
+vcpkg_find_acquire_program(PKGCONFIG)
+
 vcpkg_cmake_configure(
   SOURCE_PATH "${SOURCE_PATH}"
   OPTIONS
+    "-DPKG_CONFIG_EXECUTABLE=${PKGCONFIG}"
     -DFLUXCAP_BUILD_TESTS=OFF
     -DFLUXCAP_BUILD_EXAMPLES=OFF
     -DFLUXCAP_BUILD_BENCHMARKS=OFF
