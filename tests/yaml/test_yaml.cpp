@@ -638,6 +638,52 @@ TEST_CASE("exclusive (docs/semantics.md, exclusive carry)") {
         "spec.yaml:1:1: 'exclusive' belongs to a rule; list rules under 'rules:'");
 }
 
+TEST_CASE("load_documents: marks are byte offsets, lines end at '\\n', columns count bytes") {
+  const auto mark_of_key = [](std::string_view text, std::size_t index) {
+    const auto docs = fluxcap::detail::load_documents(text, {});
+    REQUIRE(docs.roots.size() == 1);
+    std::size_t i = 0;
+    for (const auto& pair : docs.roots[0]) {
+      if (i++ == index) return pair.first.Mark();
+    }
+    FAIL("no such key");
+    return YAML::Mark();
+  };
+  const auto check = [](const YAML::Mark& m, int pos, int line, int column) {
+    CHECK(m.pos == pos);
+    CHECK(m.line == line);
+    CHECK(m.column == column);
+  };
+  // Multi-byte characters before a mark, on its line and on an earlier one.
+  check(mark_of_key("k: \"\xc3\xa9\xc3\xa9\"\nv: 1\n", 1), 10, 1, 0);
+  check(mark_of_key("{\"\xc3\xa9\": 1, x: 2}", 1), 10, 0, 10);
+  // A lone '\r' ends a line for libyaml, not for editors, grep or yaml-cpp.
+  check(mark_of_key("a: 1\rb: 2\n", 1), 5, 0, 5);
+  check(mark_of_key("a: 1\r\nb: 2\n", 1), 6, 1, 0);
+  // A UTF-8 byte order mark is skipped, and counted in the offset only.
+  check(mark_of_key("\xEF\xBB\xBF" "a: 1\nb: 2\n", 1), 8, 1, 0);
+  // UTF-16 with a byte order mark: byte offsets, columns in characters.
+  const auto utf16 = [](std::string_view ascii, bool big) {
+    std::string out = big ? "\xFE\xFF" : "\xFF\xFE";
+    for (const char c : ascii) {
+      out += big ? '\0' : c;
+      out += big ? c : '\0';
+    }
+    return out;
+  };
+  check(mark_of_key(utf16("a: 1\nb: 2", false), 1), 12, 1, 0);
+  check(mark_of_key(utf16("{a: 1, b: 2}", true), 1), 16, 0, 7);
+  // A syntax error names the place the same way.
+  try {
+    (void)fluxcap::detail::load_documents("x: \xc3\xa9\ry: ]\n", {});
+    FAIL("no syntax error");
+  } catch (const YAML::ParserException& e) {
+    CAPTURE(e.msg);
+    CHECK(e.mark.line == 0);
+    CHECK(e.mark.column == 9);
+  }
+}
+
 TEST_CASE("load_documents: the trees of a naive reading, in one pass, also past the tree budget") {
   // Every shape the readers meet: block and flow collections, quoted, tagged and block
   // scalars, anchors and aliases (of scalars and of collections), empty values and

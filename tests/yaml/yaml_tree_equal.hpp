@@ -39,28 +39,41 @@ struct reference_documents {
 };
 
 /// libyaml's mark (a character index) as a byte offset, a line ended by '\n' alone and a
-/// byte column, walking the text from its start; UTF-16 text keeps libyaml's.
+/// byte column (a character column in UTF-16 text), walking the text from its start.
 inline void naive_position(std::string_view text, const yaml_mark_t& m, reference_node& n) {
   n.index = m.index;
   n.line = m.line;
   n.column = m.column;
-  if (text.starts_with("\xFE\xFF") || text.starts_with("\xFF\xFE")) return;
-  std::size_t byte = text.starts_with("\xEF\xBB\xBF") ? 3 : 0;
+  const bool big = text.starts_with("\xFE\xFF");
+  const bool utf16 = big || text.starts_with("\xFF\xFE");
+  std::size_t byte = text.starts_with("\xEF\xBB\xBF") ? 3 : utf16 ? 2 : 0;
   n.line = n.column = 0;
   for (std::size_t i = 0; i < m.index && byte < text.size(); ++i) {
-    const auto c = static_cast<unsigned char>(text[byte]);
     std::size_t width = 1;
-    if (c >= 0xF0)
-      width = 4;
-    else if (c >= 0xE0)
-      width = 3;
-    else if (c >= 0xC0)
-      width = 2;
-    if (c == '\n') {
+    bool newline = false;
+    if (utf16) {
+      // Byte pairs past the end read as zero.
+      const auto at = [&](std::size_t k) {
+        return k < text.size() ? static_cast<unsigned>(static_cast<unsigned char>(text[k])) : 0U;
+      };
+      const unsigned unit = big ? at(byte) << 8 | at(byte + 1) : at(byte + 1) << 8 | at(byte);
+      width = unit >= 0xD800 && unit <= 0xDBFF ? 4 : 2;
+      newline = unit == '\n';
+    } else {
+      const auto c = static_cast<unsigned char>(text[byte]);
+      if (c >= 0xF0)
+        width = 4;
+      else if (c >= 0xE0)
+        width = 3;
+      else if (c >= 0xC0)
+        width = 2;
+      newline = c == '\n';
+    }
+    if (newline) {
       ++n.line;
       n.column = 0;
     } else {
-      n.column += width;
+      n.column += utf16 ? 1 : width;
     }
     byte += width;
   }

@@ -39,8 +39,12 @@ class libyaml_events {
   explicit libyaml_events(std::string_view text, std::size_t max_depth = default_max_depth)
       : text_(text), max_depth_(max_depth) {
     // libyaml skips a byte order mark without counting it; UTF-16 it decodes.
-    if (text.starts_with("\xEF\xBB\xBF")) start_.byte = 3;
-    utf16_ = text.starts_with("\xFE\xFF") || text.starts_with("\xFF\xFE");
+    if (text.starts_with("\xEF\xBB\xBF")) {
+      start_.byte = 3;
+    } else if (text.starts_with("\xFE\xFF") || text.starts_with("\xFF\xFE")) {
+      utf16_ = text[0] == '\xFE' ? 'B' : 'L';
+      start_.byte = 2;
+    }
     cursor_ = start_;
     if (yaml_parser_initialize(&parser_) == 0) throw std::bad_alloc();
     yaml_parser_set_input_string(&parser_, reinterpret_cast<const unsigned char*>(text.data()),
@@ -150,24 +154,31 @@ class libyaml_events {
   /// ends them at a lone '\r' and at Unicode line separators, which editors and grep
   /// don't), columns in bytes. Event marks come in text order, so one cursor walks the
   /// text once; an earlier mark (an error's context) walks it again from the start.
-  /// UTF-16 text (libyaml decodes it) keeps libyaml's own marks.
+  /// In UTF-16 text (libyaml decodes it) columns count characters.
   YAML::Mark mark_of(const yaml_mark_t& m) {
     YAML::Mark out;
-    if (utf16_) {
-      out.pos = clamp_int(m.index);
-      out.line = clamp_int(m.line);
-      out.column = clamp_int(m.column);
-      return out;
-    }
     if (m.index < cursor_.index) cursor_ = start_;
     while (cursor_.index < m.index && cursor_.byte < text_.size()) {
-      const auto c = static_cast<unsigned char>(text_[cursor_.byte]);
-      const std::size_t width = c < 0x80 ? 1 : c < 0xE0 ? 2 : c < 0xF0 ? 3 : 4;
-      if (c == '\n') {
+      std::size_t width = 0;
+      bool newline = false;
+      if (utf16_ == 0) {
+        const auto c = static_cast<unsigned char>(text_[cursor_.byte]);
+        width = c < 0x80 ? 1 : c < 0xE0 ? 2 : c < 0xF0 ? 3 : 4;
+        newline = c == '\n';
+      } else {
+        // A code unit, or a surrogate pair; columns count characters here.
+        const std::size_t hi = cursor_.byte + (utf16_ == 'B' ? 0 : 1);
+        const std::size_t lo = cursor_.byte + (utf16_ == 'B' ? 1 : 0);
+        const auto high = hi < text_.size() ? static_cast<unsigned char>(text_[hi]) : 0U;
+        const auto low = lo < text_.size() ? static_cast<unsigned char>(text_[lo]) : 0U;
+        width = high >= 0xD8 && high <= 0xDB ? 4 : 2;
+        newline = high == 0 && low == '\n';
+      }
+      if (newline) {
         ++cursor_.line;
         cursor_.column = 0;
       } else {
-        cursor_.column += width;
+        cursor_.column += utf16_ == 0 ? width : 1;
       }
       cursor_.byte += width;
       ++cursor_.index;
@@ -253,7 +264,7 @@ class libyaml_events {
   std::size_t max_depth_;
   yaml_parser_t parser_{};
   bool ended_ = false;
-  bool utf16_ = false;
+  char utf16_ = 0;  ///< 'B' or 'L': UTF-16 big or little endian (a byte order mark)
   position start_, cursor_;
   std::size_t depth_ = 0;
   YAML::anchor_t last_anchor_ = YAML::NullAnchor;
