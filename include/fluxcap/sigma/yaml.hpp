@@ -856,11 +856,20 @@ class sigma_yaml_reader {
                       std::string("cannot open the ") + what +
                           (err != 0 ? std::string(": ") + std::strerror(err) : std::string()));
   }
+  // Read into the string itself, sized by the file's size when known (a rule file is a
+  // few KB: a fixed 64 KiB buffer, zeroed and faulted in per file, cost more than the
+  // reading); then by doubling, for files that grow or report no size.
   std::string text;
-  std::vector<char> chunk(std::size_t{1} << 16);
+  std::error_code size_error;
+  const auto size = std::filesystem::file_size(path, size_error);
+  std::size_t want = size_error ? std::size_t{4096} : std::min<std::uintmax_t>(size, max_bytes) + 1;
   while (in && text.size() <= max_bytes) {
-    in.read(chunk.data(), static_cast<std::streamsize>(chunk.size()));
-    text.append(chunk.data(), static_cast<std::size_t>(in.gcount()));
+    const std::size_t old = text.size();
+    want = std::min(want, max_bytes + 1 - old);
+    text.resize(old + want);
+    in.read(text.data() + old, static_cast<std::streamsize>(want));
+    text.resize(old + static_cast<std::size_t>(in.gcount()));
+    want = std::max<std::size_t>(text.size(), 4096);
   }
   if (in.bad()) throw sigma_error({path.string(), 0, 0}, std::string("cannot read the ") + what);
   if (text.size() > max_bytes)
