@@ -23,8 +23,9 @@ rm -rf "$work" && mkdir -p "$work"
 version=$(sed -n 's/^#define FLUXCAP_VERSION_\(MAJOR\|MINOR\|PATCH\) \([0-9]*\)$/\2/p' \
   "$root/include/fluxcap/version.hpp" | paste -sd.)
 [[ $version =~ ^[0-9]+\.[0-9]+\.[0-9]+$ ]] || fail "no version in version.hpp: '$version'"
-have_yaml_cpp=0
+have_yaml_cpp=0  # fluxcap::yaml needs yaml-cpp and libyaml
 dpkg-query -W -f='${Status}' libyaml-cpp-dev 2>/dev/null | grep -q "install ok installed" &&
+  dpkg-query -W -f='${Status}' libyaml-dev 2>/dev/null | grep -q "install ok installed" &&
   have_yaml_cpp=1
 
 # ---- the files -------------------------------------------------------------------

@@ -1,5 +1,6 @@
-// YAML (and JSON) front end for specs. Needs yaml-cpp: link the optional CMake
-// target `fluxcap::yaml`; the core (`fluxcap::fluxcap`) never depends on it.
+// YAML (and JSON) front end for specs. Needs yaml-cpp (the trees) and libyaml (the
+// parser, detail/libyaml_events.hpp): link the optional CMake target `fluxcap::yaml`; the
+// core (`fluxcap::fluxcap`) never depends on them.
 //
 // Accepted documents (JSON is YAML, so every shape may also be written as JSON):
 //
@@ -98,7 +99,7 @@ struct spec_limits {
   /// Without aliases the scalars are never longer than the text itself.
   std::size_t max_expanded_bytes = std::size_t{16} << 20;
   /// Nesting depth and length of one condition (see fluxcap/condition.hpp). YAML
-  /// nesting itself is bounded by yaml-cpp (2000 levels, a syntax error beyond).
+  /// nesting itself is bounded by libyaml_events (2000 levels, a syntax error beyond).
   condition_limits condition;
 };
 
@@ -408,7 +409,7 @@ class yaml_tree_builder final : public YAML::EventHandler {
   return documents;
 }
 
-/// Walks the yaml-cpp node tree and builds the spec. yaml-cpp does the YAML; this
+/// Walks the yaml-cpp node tree (built from libyaml's events) and builds the spec; this
 /// checks the shape, and keeps positions for every diagnostic.
 class yaml_spec_reader {
  public:
@@ -512,8 +513,8 @@ class yaml_spec_reader {
   }
   [[nodiscard]] source_location at(const YAML::Node& n) const { return at(n.Mark()); }
 
-  /// Where a key's value is; yaml-cpp marks an empty (null) value at the next
-  /// token, so point at the key then.
+  /// Where a key's value is; an empty (null) value is marked after its ':' (or at the
+  /// next token), so point at the key then.
   [[nodiscard]] source_location at_value(const entry& e) const {
     return e.value.IsNull() ? at(e.key_node) : at(e.value);
   }

@@ -15,7 +15,6 @@ import re
 from conan import ConanFile
 from conan.tools.build import check_min_cppstd
 from conan.tools.cmake import CMake, CMakeDeps, CMakeToolchain, cmake_layout
-from conan.tools.gnu import PkgConfigDeps
 from conan.tools.files import copy, load, rmdir
 
 required_conan_version = ">=2.0"
@@ -54,8 +53,7 @@ class FluxcapConan(ConanFile):
     def requirements(self):
         if self.options.yaml:
             self.requires("yaml-cpp/0.8.0")
-            # The parser under yaml-cpp's trees (fluxcap/detail/libyaml_events.hpp),
-            # found by pkg-config as yaml-0.1.
+            # The parser under yaml-cpp's trees (fluxcap/detail/libyaml_events.hpp).
             self.requires("libyaml/0.2.5")
 
     def validate(self):
@@ -68,12 +66,14 @@ class FluxcapConan(ConanFile):
         tc.cache_variables["FLUXCAP_BUILD_BENCHMARKS"] = False
         tc.cache_variables["FLUXCAP_BUILD_FUZZERS"] = False
         tc.cache_variables["FLUXCAP_INSTALL"] = True
-        tc.cache_variables["FLUXCAP_WITH_YAML"] = bool(self.options.yaml)
+        # Off whatever the option: fluxcap::yaml's own CMake files would look for libyaml
+        # with pkg-config, and the package's CMake files are removed anyway (package());
+        # consumers get fluxcap::yaml from package_info(). The headers are the same.
+        tc.cache_variables["FLUXCAP_WITH_YAML"] = False
         # No option requires pcre2 yet: the fluxcap::sigma_pcre2 component stays out.
         tc.cache_variables["FLUXCAP_WITH_PCRE2"] = False
         tc.generate()
         CMakeDeps(self).generate()
-        PkgConfigDeps(self).generate()
 
     def build(self):
         pass  # header-only: nothing to build

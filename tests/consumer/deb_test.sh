@@ -30,6 +30,7 @@ field() { dpkg-deb -f "$deb" "$1"; }
 [ "$(field Architecture)" = all ] || fail "Architecture: $(field Architecture)"
 [ -z "$(field Depends)" ] || fail "the core needs nothing, yet Depends: $(field Depends)"
 field Suggests | grep -q libyaml-cpp-dev || fail "Suggests: $(field Suggests)"
+field Suggests | grep -q 'libyaml-dev' || fail "Suggests: $(field Suggests)"
 field Suggests | grep -q libpcre2-dev || fail "Suggests: $(field Suggests)"
 contents=$(dpkg-deb -c "$deb" | awk '{print $6}')
 for f in ./usr/include/fluxcap/fluxcap.hpp ./usr/include/fluxcap/detail/abi_macros.hpp \
@@ -51,7 +52,8 @@ cmake --build "$work/cmake" >/dev/null
 grep -q "fluxcap_DIR:PATH=/usr/share/cmake/fluxcap" "$work/cmake/CMakeCache.txt" ||
   fail "find_package did not use the package: $(grep fluxcap_DIR "$work/cmake/CMakeCache.txt")"
 if [ -f /usr/share/cmake/fluxcap/fluxcap-yaml-targets.cmake ] &&
-  dpkg-query -W -f='${Status}' libyaml-cpp-dev 2>/dev/null | grep -q "install ok installed"; then
+  dpkg-query -W -f='${Status}' libyaml-cpp-dev 2>/dev/null | grep -q "install ok installed" &&
+  dpkg-query -W -f='${Status}' libyaml-dev 2>/dev/null | grep -q "install ok installed"; then
   cmake -S "$src/tests/consumer" -B "$work/cmake_yaml" -DCMAKE_CXX_COMPILER="$cxx" \
     -DFLUXCAP_CONSUMER_VERSION="$minor_version" -DFLUXCAP_CONSUMER_YAML=ON >/dev/null
   cmake --build "$work/cmake_yaml" >/dev/null

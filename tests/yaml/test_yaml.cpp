@@ -348,6 +348,7 @@ TEST_CASE("structural errors: types and values") {
 
 TEST_CASE("structural errors: documents and YAML syntax") {
   CHECK(error_of("") == "spec.yaml: the spec is empty");
+  CHECK_THROWS_WITH(parse_spec_string(std::string_view{}), "<spec>: the spec is empty");
   CHECK(error_of("# only a comment\n") == "spec.yaml: the spec is empty");
   CHECK(error_of("rule_name: a\ntags: [x]\n---\nrule_name: b\ntags: [y]\n") ==
         "spec.yaml:3:1: a spec holds one YAML document; a second one starts here");

@@ -36,6 +36,9 @@ struct reference_documents {
   std::vector<reference_node> nodes;
   std::vector<std::size_t> roots;  ///< one per document; SIZE_MAX for an empty one
   std::size_t max_depth = 0;       ///< most collections open at once
+  /// On ASCII text without CR or a byte order mark, libyaml's own marks must be the ones
+  /// naive_position computes (an independent check of what the marks mean).
+  bool marks_agree = true;
 };
 
 /// libyaml's mark (a character index) as a byte offset, a line ended by '\n' alone and a
@@ -87,8 +90,13 @@ inline reference_documents read_reference(std::string_view text, std::size_t max
     out.ok = false;
     return out;
   }
-  yaml_parser_set_input_string(&parser, reinterpret_cast<const unsigned char*>(text.data()),
-                               text.size());
+  static constexpr unsigned char empty[1] = {0};  // libyaml asserts a non-null input
+  yaml_parser_set_input_string(
+      &parser, text.data() != nullptr ? reinterpret_cast<const unsigned char*>(text.data()) : empty,
+      text.size());
+  const bool plain_ascii = std::none_of(text.begin(), text.end(), [](char c) {
+    return c == '\r' || static_cast<unsigned char>(c) >= 0x80;
+  });
   std::vector<std::size_t> open;
   std::map<std::string, std::size_t> anchors;
   const auto add = [&](reference_node n, const yaml_char_t* anchor) {
@@ -111,6 +119,9 @@ inline reference_documents read_reference(std::string_view text, std::size_t max
     }
     reference_node n;
     naive_position(text, e.start_mark, n);
+    if (plain_ascii && (n.index != e.start_mark.index || n.line != e.start_mark.line ||
+                        n.column != e.start_mark.column))
+      out.marks_agree = false;
     const auto tag_or = [](const yaml_char_t* tag, const char* untagged) {
       return tag != nullptr ? std::string(reinterpret_cast<const char*>(tag)) : untagged;
     };

@@ -34,8 +34,14 @@ namespace detail {
 class libyaml_events {
  public:
   static constexpr std::size_t default_max_depth = 2000;
+  /// Most directive lines (`%TAG`, `%YAML`) in one text: libyaml compares each new `%TAG`
+  /// with every earlier one of its document, and looks every tag up in that list, all
+  /// before its first event (where no other bound can act), so a file of directives costs
+  /// quadratic time. Rule files and specs use none.
+  static constexpr std::size_t max_directives = 256;
 
-  /// `text` must outlive the parser.
+  /// `text` must outlive the parser. Throws YAML::ParserException when the text holds more
+  /// than max_directives lines starting with '%'.
   explicit libyaml_events(std::string_view text, std::size_t max_depth = default_max_depth)
       : text_(text), max_depth_(max_depth) {
     // libyaml skips a byte order mark without counting it; UTF-16 it decodes.
@@ -46,9 +52,14 @@ class libyaml_events {
       start_.byte = 2;
     }
     cursor_ = start_;
+    check_directives();
     if (yaml_parser_initialize(&parser_) == 0) throw std::bad_alloc();
-    yaml_parser_set_input_string(&parser_, reinterpret_cast<const unsigned char*>(text.data()),
-                                 text.size());
+    // libyaml asserts a non-null input, which an empty view need not have.
+    static constexpr unsigned char empty[1] = {0};
+    yaml_parser_set_input_string(
+        &parser_,
+        text.data() != nullptr ? reinterpret_cast<const unsigned char*>(text.data()) : empty,
+        text.size());
   }
   ~libyaml_events() { yaml_parser_delete(&parser_); }
   libyaml_events(const libyaml_events&) = delete;
@@ -63,6 +74,7 @@ class libyaml_events {
         ended_ = true;
         return false;
       }
+      if (e->type == YAML_NO_EVENT) throw YAML::ParserException(YAML::Mark(), "no more events");
       if (e->type == YAML_DOCUMENT_START_EVENT) {
         anchors_.clear();
         last_anchor_ = YAML::NullAnchor;
@@ -122,6 +134,8 @@ class libyaml_events {
           --depth_;
           handler.OnMapEnd();
           break;
+        case YAML_NO_EVENT:  // only after an error, which threw; never spin on it
+          throw YAML::ParserException(mark, "no more events");
         default:  // stream and document starts and ends cannot occur here
           break;
       }
@@ -192,6 +206,64 @@ class libyaml_events {
     return static_cast<int>(std::min<std::size_t>(n, INT_MAX));
   }
 
+  /// The place of byte `offset`: lines ended by '\n' (a code unit in UTF-16), the column
+  /// in bytes from the line's start (or the byte order mark's end).
+  [[nodiscard]] YAML::Mark byte_mark(std::size_t offset) const noexcept {
+    std::size_t line = 0;
+    std::size_t line_start = std::min(start_.byte, offset);
+    const std::size_t step = utf16_ == 0 ? 1 : 2;
+    for (std::size_t i = line_start; i + step <= offset; i += step) {
+      if (utf16_ == 0 ? text_[i] == '\n' : unit_at(i) == '\n') {
+        ++line;
+        line_start = i + step;
+      }
+    }
+    YAML::Mark mark;
+    mark.pos = clamp_int(offset);
+    mark.line = clamp_int(line);
+    mark.column = clamp_int(offset - line_start);
+    return mark;
+  }
+
+  /// The UTF-16 code unit at byte `i` (i + 1 in the text).
+  [[nodiscard]] unsigned unit_at(std::size_t i) const noexcept {
+    const auto a = static_cast<unsigned char>(text_[i]);
+    const auto b = static_cast<unsigned char>(text_[i + 1]);
+    return utf16_ == 'B' ? (a << 8U | b) : (b << 8U | a);
+  }
+
+  /// Refuses a text with more than max_directives lines starting with '%' (a directive
+  /// starts a line; a line break is LF, CR, NEL, LS or PS, as for libyaml). Some such
+  /// lines may be text inside a quoted or block scalar: counting them too errs on the
+  /// safe side.
+  void check_directives() const {
+    std::size_t count = 0;
+    const auto found = [&](std::size_t at) {
+      if (++count <= max_directives) return;
+      throw YAML::ParserException(byte_mark(at),
+                                  "more than " + std::to_string(max_directives) +
+                                      " lines starting with '%' (YAML directives; limit)");
+    };
+    if (utf16_ == 0) {
+      bool line_start = true;
+      for (std::size_t i = start_.byte; i < text_.size(); ++i) {
+        const auto c = static_cast<unsigned char>(text_[i]);
+        if (c == '%' && line_start) found(i);
+        // LF, CR, and the last byte of NEL (C2 85), LS (E2 80 A8) and PS (E2 80 A9).
+        line_start =
+            c == '\n' || c == '\r' || (c == 0x85 && i > 0 && text_[i - 1] == '\xC2') ||
+            ((c == 0xA8 || c == 0xA9) && i > 1 && text_[i - 1] == '\x80' && text_[i - 2] == '\xE2');
+      }
+    } else {
+      bool line_start = true;
+      for (std::size_t i = start_.byte; i + 1 < text_.size(); i += 2) {
+        const unsigned u = unit_at(i);
+        if (u == '%' && line_start) found(i);
+        line_start = u == '\n' || u == '\r' || u == 0x85 || u == 0x2028 || u == 0x2029;
+      }
+    }
+  }
+
   static bool is_null_text(std::string_view v) {
     return v.empty() || v == "~" || v == "null" || v == "Null" || v == "NULL";
   }
@@ -218,7 +290,7 @@ class libyaml_events {
   void deeper(const YAML::Mark& mark) {
     if (++depth_ > max_depth_)
       throw YAML::ParserException(
-          mark, "collections nested deeper than " + std::to_string(max_depth_) + " levels");
+          mark, "collections nested deeper than " + std::to_string(max_depth_) + " levels (limit)");
   }
 
   /// libyaml's error as a ParserException at its place.
@@ -226,20 +298,9 @@ class libyaml_events {
     if (parser_.error == YAML_MEMORY_ERROR) throw std::bad_alloc();
     const char* problem = parser_.problem != nullptr ? parser_.problem : "malformed YAML";
     if (parser_.error == YAML_READER_ERROR) {
-      // An encoding error: libyaml gives a byte offset; lines and columns are counted here.
-      YAML::Mark mark;
-      const std::size_t offset = std::min(parser_.problem_offset, text_.size());
-      mark.pos = static_cast<int>(std::min<std::size_t>(offset, INT_MAX));
-      mark.line = 0;
-      mark.column = 0;
-      for (std::size_t i = 0; i < offset; ++i) {
-        if (text_[i] == '\n') {
-          ++mark.line;
-          mark.column = 0;
-        } else {
-          ++mark.column;
-        }
-      }
+      // An encoding error: libyaml gives a byte offset (the text is not valid there, so
+      // characters cannot be trusted): the place in bytes (byte_mark).
+      const YAML::Mark mark = byte_mark(std::min(parser_.problem_offset, text_.size()));
       std::string message = problem;
       if (parser_.problem_value >= 0) {
         char byte[16];

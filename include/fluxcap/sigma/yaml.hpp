@@ -1,5 +1,6 @@
 // Reads Sigma rules and fluxcap profiles from YAML into the model of fluxcap/sigma/rule.hpp
-// and fluxcap/sigma/profile.hpp. Needs yaml-cpp: part of the optional target `fluxcap::yaml`.
+// and fluxcap/sigma/profile.hpp. Needs yaml-cpp and libyaml: part of the optional target
+// `fluxcap::yaml`.
 //
 // Rules (Sigma 2.1; design sections 2.2, 5.3, 5.5, 7):
 // - Every document of a file is read. A document with `correlation:` is a correlation rule
@@ -224,7 +225,7 @@ class sigma_yaml_reader {
             static_cast<std::uint32_t>(std::min<std::uint64_t>(column + 1, UINT32_MAX))};
   }
   [[nodiscard]] source_span at(const YAML::Node& n) const { return at(n.Mark()); }
-  /// yaml-cpp marks an empty value at the next token: point at the key then.
+  /// An empty (null) value is marked after its ':': point at the key then.
   [[nodiscard]] source_span at_value(const entry& e) const {
     return e.value.IsNull() ? at(e.key_node) : at(e.value);
   }
@@ -857,15 +858,19 @@ class sigma_yaml_reader {
                           (err != 0 ? std::string(": ") + std::strerror(err) : std::string()));
   }
   // Read into the string itself, sized by the file's size when known (a rule file is a
-  // few KB: a fixed 64 KiB buffer, zeroed and faulted in per file, cost more than the
-  // reading); then by doubling, for files that grow or report no size.
+  // few KB: no 64 KiB buffer to zero a file); then by doubling, for files that grow or
+  // report no size.
   std::string text;
+  // Bytes read at most: one past the limit shows a file over it (SIZE_MAX: no limit).
+  const std::size_t cap = max_bytes == SIZE_MAX ? SIZE_MAX : max_bytes + 1;
   std::error_code size_error;
   const auto size = std::filesystem::file_size(path, size_error);
-  std::size_t want = size_error ? std::size_t{4096} : std::min<std::uintmax_t>(size, max_bytes) + 1;
-  while (in && text.size() <= max_bytes) {
+  std::size_t want = size_error
+                         ? std::size_t{4096}
+                         : static_cast<std::size_t>(std::min<std::uintmax_t>(size, cap - 1)) + 1;
+  while (in && text.size() < cap) {
     const std::size_t old = text.size();
-    want = std::min(want, max_bytes + 1 - old);
+    want = std::min(want, cap - old);
     text.resize(old + want);
     in.read(text.data() + old, static_cast<std::streamsize>(want));
     text.resize(old + static_cast<std::size_t>(in.gcount()));

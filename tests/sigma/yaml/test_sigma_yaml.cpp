@@ -6,6 +6,7 @@
 #include <sigma_test_util.hpp>
 
 #include <algorithm>
+#include <chrono>
 #include <cstdint>
 #include <filesystem>
 #include <fstream>
@@ -464,6 +465,45 @@ TEST_CASE("limits: file size, values, identifiers, documents, alias bombs") {
   nodes.max_expanded_bytes = 60;
   CHECK(error_of("title: T\nv: &v 0123456789012345678901234567890123456789\nw: *v\n", nodes) ==
         "r.yml:3:4: the file holds more than 60 bytes of text with aliases expanded (limit)");
+}
+
+TEST_CASE("rule files: read whole, up to the size limit, none at all with no limit") {
+  temp_dir dir;
+  dir.write("r.yml", basic_rule);
+  const auto file = dir.path / "r.yml";
+  fluxcap::sigma::rule_read_limits limits;
+  CHECK(fluxcap::sigma::read_rule_file(file, limits).size() == 1);
+  limits.max_file_bytes = SIZE_MAX;  // no limit: read to the end (it once spun forever)
+  CHECK(fluxcap::sigma::read_rule_file(file, limits).size() == 1);
+  const auto size = std::string_view(basic_rule).size();
+  limits.max_file_bytes = size;  // exactly the file
+  CHECK(fluxcap::sigma::read_rule_file(file, limits).size() == 1);
+  limits.max_file_bytes = size - 1;
+  CHECK_THROWS_WITH(fluxcap::sigma::read_rule_file(file, limits),
+                    doctest::Contains("is larger than"));
+#ifdef __linux__
+  // A file with no size, endless: read only one byte past the limit.
+  limits.max_file_bytes = 100000;
+  CHECK_THROWS_WITH(fluxcap::sigma::read_rule_file("/dev/zero", limits),
+                    doctest::Contains("larger than 100000 bytes"));
+#endif
+}
+
+TEST_CASE("YAML text: empty views, directive lines bounded") {
+  CHECK(read_rules(std::string_view{}, "r.yml").empty());
+  std::string tags;
+  for (int i = 0; i < 256; ++i) tags += "%TAG !t" + std::to_string(i) + "! tag:x" + std::to_string(i) + "\n";
+  CHECK(read_rules(tags + "---\ntitle: T\ndetection:\n  s: {a: 1}\n  condition: s\n", "r.yml")
+            .size() == 1);
+  CHECK(error_of(tags + "%TAG !u! tag:y\n---\ntitle: T\n") ==
+        "r.yml:257:1: YAML syntax error: more than 256 lines starting with '%' (YAML "
+        "directives; limit)");
+  // libyaml compares each %TAG with the earlier ones: a file of them is refused before.
+  std::string many;
+  for (int i = 0; i < 200000; ++i) many += "%TAG !t" + std::to_string(i) + "! x\n";
+  const auto start = std::chrono::steady_clock::now();
+  CHECK(error_of(many).find("(YAML directives; limit)") != std::string::npos);
+  CHECK(std::chrono::steady_clock::now() - start < std::chrono::seconds(2));
 }
 
 TEST_CASE("files and directories: order, extensions, duplicate identity across files") {
