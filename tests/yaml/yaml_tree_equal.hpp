@@ -119,8 +119,10 @@ inline reference_documents read_reference(std::string_view text, std::size_t max
     }
     reference_node n;
     naive_position(text, e.start_mark, n);
-    if (plain_ascii && (n.index != e.start_mark.index || n.line != e.start_mark.line ||
-                        n.column != e.start_mark.column))
+    // (At the text's end libyaml starts a new line of its own when the last has no '\n'.)
+    if (plain_ascii && e.start_mark.index < text.size() &&
+        (n.index != e.start_mark.index || n.line != e.start_mark.line ||
+         n.column != e.start_mark.column))
       out.marks_agree = false;
     const auto tag_or = [](const yaml_char_t* tag, const char* untagged) {
       return tag != nullptr ? std::string(reinterpret_cast<const char*>(tag)) : untagged;

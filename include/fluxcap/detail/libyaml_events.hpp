@@ -227,8 +227,8 @@ class libyaml_events {
 
   /// The UTF-16 code unit at byte `i` (i + 1 in the text).
   [[nodiscard]] unsigned unit_at(std::size_t i) const noexcept {
-    const auto a = static_cast<unsigned char>(text_[i]);
-    const auto b = static_cast<unsigned char>(text_[i + 1]);
+    const unsigned a = static_cast<unsigned char>(text_[i]);
+    const unsigned b = static_cast<unsigned char>(text_[i + 1]);
     return utf16_ == 'B' ? (a << 8U | b) : (b << 8U | a);
   }
 
