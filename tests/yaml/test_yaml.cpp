@@ -662,7 +662,10 @@ TEST_CASE("load_documents: marks are byte offsets, lines end at '\\n', columns c
   check(mark_of_key("a: 1\rb: 2\n", 1), 5, 0, 5);
   check(mark_of_key("a: 1\r\nb: 2\n", 1), 6, 1, 0);
   // A UTF-8 byte order mark is skipped, and counted in the offset only.
-  check(mark_of_key("\xEF\xBB\xBF" "a: 1\nb: 2\n", 1), 8, 1, 0);
+  check(mark_of_key("\xEF\xBB\xBF"
+                    "a: 1\nb: 2\n",
+                    1),
+        8, 1, 0);
   // UTF-16 with a byte order mark: byte offsets, columns in characters.
   const auto utf16 = [](std::string_view ascii, bool big) {
     std::string out = big ? "\xFE\xFF" : "\xFF\xFE";

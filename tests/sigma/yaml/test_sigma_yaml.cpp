@@ -492,7 +492,8 @@ TEST_CASE("rule files: read whole, up to the size limit, none at all with no lim
 TEST_CASE("YAML text: empty views, directive lines bounded") {
   CHECK(read_rules(std::string_view{}, "r.yml").empty());
   std::string tags;
-  for (int i = 0; i < 256; ++i) tags += "%TAG !t" + std::to_string(i) + "! tag:x" + std::to_string(i) + "\n";
+  for (int i = 0; i < 256; ++i)
+    tags += "%TAG !t" + std::to_string(i) + "! tag:x" + std::to_string(i) + "\n";
   CHECK(read_rules(tags + "---\ntitle: T\ndetection:\n  s: {a: 1}\n  condition: s\n", "r.yml")
             .size() == 1);
   CHECK(error_of(tags + "%TAG !u! tag:y\n---\ntitle: T\n") ==
