@@ -688,6 +688,37 @@ TEST_CASE("load_documents: marks are byte offsets, lines end at '\\n', columns c
   }
 }
 
+TEST_CASE("load_documents: errors of our own and libyaml's, at their places") {
+  const auto error = [](const std::string& text) -> std::optional<YAML::ParserException> {
+    try {
+      (void)fluxcap::detail::load_documents(text, {});
+    } catch (const YAML::ParserException& e) {
+      return e;
+    }
+    return std::nullopt;
+  };
+  // Nesting: 2000 collections are read, one more is refused where it opens.
+  const auto nested = [](std::size_t n) { return std::string(n, '[') + std::string(n, ']'); };
+  CHECK_FALSE(error(nested(2000)));
+  const auto deep = error(nested(2001));
+  REQUIRE(deep);
+  CHECK(deep->msg == "collections nested deeper than 2000 levels (limit)");
+  CHECK(deep->mark.column == 2000);
+  // An alias of an anchor never defined (libyaml's parser leaves that to its loader).
+  const auto alias = error("a: 1\nb: *nowhere\n");
+  REQUIRE(alias);
+  CHECK(alias->msg == "the referenced anchor is not defined");
+  CHECK(alias->mark.line == 1);
+  CHECK(alias->mark.column == 3);
+  // Invalid UTF-8: placed in bytes, the byte named.
+  const auto bad = error("a: 1\nbb: \xff\n");
+  REQUIRE(bad);
+  CHECK(bad->msg.find("(0xFF)") != std::string::npos);
+  CHECK(bad->mark.pos == 9);
+  CHECK(bad->mark.line == 1);
+  CHECK(bad->mark.column == 4);
+}
+
 TEST_CASE("load_documents: the trees of a naive reading, in one pass, also past the tree budget") {
   // Every shape the readers meet: block and flow collections, quoted, tagged and block
   // scalars, anchors and aliases (of scalars and of collections), empty values and

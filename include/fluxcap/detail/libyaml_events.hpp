@@ -181,12 +181,9 @@ class libyaml_events {
         newline = c == '\n';
       } else {
         // A code unit, or a surrogate pair; columns count characters here.
-        const std::size_t hi = cursor_.byte + (utf16_ == 'B' ? 0 : 1);
-        const std::size_t lo = cursor_.byte + (utf16_ == 'B' ? 1 : 0);
-        const auto high = hi < text_.size() ? static_cast<unsigned char>(text_[hi]) : 0U;
-        const auto low = lo < text_.size() ? static_cast<unsigned char>(text_[lo]) : 0U;
-        width = high >= 0xD8 && high <= 0xDB ? 4 : 2;
-        newline = high == 0 && low == '\n';
+        const unsigned unit = cursor_.byte + 1 < text_.size() ? unit_at(cursor_.byte) : 0U;
+        width = unit >= 0xD800 && unit <= 0xDBFF ? 4 : 2;
+        newline = unit == '\n';
       }
       if (newline) {
         ++cursor_.line;
