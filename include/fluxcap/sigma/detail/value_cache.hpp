@@ -9,7 +9,7 @@
 // A value is found by exact comparison: each entry records where the value's bytes are
 // in a ring of stored bytes (as large as the table, at least 64 KiB), and a lookup
 // compares them byte for byte, with the field and the value's kind. So two values never
-// share an answer, whatever their hashes. The hash (fluxcap's hash_bytes, seeded at
+// share an answer, whatever their hashes. The hash (hash_bytes_lanes, seeded at
 // random per cache) only chooses slots and filters comparisons: a hostile stream can at
 // most make lookups miss, which costs the scan a new value costs anyway. (It was a 128-bit
 // SipHash-1-3 fingerprint trusted without comparison: 5% of a run's time; the comparison
@@ -93,7 +93,7 @@ class value_cache {
   }
 
   [[nodiscard]] fingerprint fingerprint_of(std::string_view text) const noexcept {
-    return fluxcap::detail::hash_bytes(text.data(), text.size(), seed_);
+    return fluxcap::detail::hash_bytes_lanes(text.data(), text.size(), seed_);
   }
 
   /// The leaves cached for `text` in (field, kind), `fp` its fingerprint_of; `found`
