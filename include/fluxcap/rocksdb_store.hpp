@@ -629,7 +629,9 @@ class rocksdb_state_store {
   }
 
   /// The event time of the event being processed: the group found next is stamped with
-  /// it (for the time to live), and the latest time seen advances.
+  /// it (for the time to live), and the latest time seen advances. Taken as given: one
+  /// time far ahead expires every group, so bound untrusted times before (the tool
+  /// counts a time later than its clock plus --max-time-ahead as that).
   void set_event_time(std::int64_t ms) noexcept {
     event_time_ = ms;
     if (ms > watermark_) watermark_ = ms;

@@ -144,7 +144,9 @@ def main():
                 (["--rules", os.path.join(rt.SIGMA, "rules"), "--profile",
                   os.path.join(rt.SIGMA, "tree-profile.yml")] + ttl, b"--rules runs"),
                 (["--spec", untimed] + ttl, b"timestamp column"),
-                (["--spec", spec, "--state-ttl", "5"], b"duration")):
+                (["--spec", spec, "--state-ttl", "5"], b"duration"),
+                (["--spec", spec, "--max-time-ahead", "5m"], b"needs --state-ttl"),
+                (["--spec", spec] + ttl + ["--max-time-ahead", "soon"], b"duration")):
             for cmd in ("worker", "produce"):
                 r = subprocess.run([fluxcap, cmd, "--redis", "redis://127.0.0.1:1", "--stream", "s"]
                                    + argv, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
@@ -185,6 +187,25 @@ def main():
         rt.check(0 < sum(counts) < 40, "one worker: groups kept %s (some expired)" % counts)
         print("  groups in Redis per partition: %s (%.1f s)" % (counts, time.time() - t),
               flush=True)
+
+        # 0b. A line dated far ahead (2100) moves the producer's watermark (field w) only
+        # to its clock plus --max-time-ahead (10 minutes by default), as in run.
+        forged = h.write("forged.jsonl", ['{"ts":%d,"host":"h1","pid":1}\n' % (time.time() - 60),
+                                          '{"ts":4102444800,"host":"h2","pid":1}\n'])
+        c = rt.resp(s.port)
+        for stream, extra, ceiling in (("forged", [], 600), ("forged2", ["--max-time-ahead", "1h"], 3600),
+                                       ("forged3", ["--max-time-ahead", "104166666666d"], None)):
+            before = time.time()
+            r = h.produce(s, stream, opts + extra, [forged], ["--partitions", "1"])
+            rt.check(r.returncode == 0, "produce %s: %s" % (stream, r.stderr.decode()))
+            entries = c("XRANGE", "fluxcap:{%s/0}:in" % stream, "-", "+")
+            w = max(int(dict(zip(e[1][::2], e[1][1::2]))[b"w"]) for e in entries)
+            if ceiling is None:
+                rt.check(w == 4102444800000, "%s: the watermark is %d, not the line's time" % (stream, w))
+            else:
+                rt.check(before * 1000 + ceiling * 1000 - 1000 <= w <= time.time() * 1000 + ceiling * 1000,
+                         "%s: the watermark %d is not the clock plus %d s" % (stream, w, ceiling))
+        c.close()
 
         # 1. Workers killed after and before a commit, another finishing (no --state-db).
         t = time.time()

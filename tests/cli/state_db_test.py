@@ -289,13 +289,57 @@ def main():
             check(f1.read() + f2.read() == fm.read(),
                   "--rules with --state-db differs from the in-memory output")
 
-        # 6. Usage errors: exit 2, nothing written.
+        # 6. Event times are their senders' word: with --state-ttl, one event dated far
+        # ahead must not expire every other group. A shell on host a, then an event of
+        # host b dated 2100, then the shell's child: still the child of a shell (the
+        # forged time counts as the clock plus --max-time-ahead, 10 minutes by default).
+        with open("timed.yaml", "w") as f:
+            f.write("timestamp: ts\n" + SPEC.replace("tags: [shell]", "tags: [shell]\n    timespan: 1d"))
+        now = int(time.time())
+        with open("forged.jsonl", "w") as f:
+            f.write('{"ts":%d,"host":"a","pid":1,"ppid":0,"sigma":{"par":{"shell":true}}}\n'
+                    % (now - 60))
+            f.write('{"ts":4102444800,"host":"b","pid":5,"ppid":0,"sigma":{"par":{"shell":false}}}\n')
+            f.write('{"ts":%d,"host":"a","pid":2,"ppid":1,"sigma":{"par":{"shell":false}}}\n'
+                    % (now - 59))
+        timed = ["--spec", "timed.yaml", "--group-key", "host", "--exact", "--state-ttl", "1h"]
+        # 104166666666d, the longest duration taken (9e18 ms): no bound at all.
+        for extra, fires in [([], True), (["--max-time-ahead", "30m"], True),
+                             (["--max-time-ahead", "104166666666d"], False)]:
+            shutil.rmtree("tdb", ignore_errors=True)
+            code, _, err, _, _ = run(timed + extra + ["--state-db", "tdb", "forged.jsonl"],
+                                     out_name="forged.out")
+            check(code == 0, "forged time %s: exit %d: %s" % (extra, code, err))
+            with open("forged.out") as f:
+                child = (f.read().splitlines() or ["(no output)"])[-1]
+            check(("child_of_shell" in child) == fires,
+                  "forged time %s: the child's line is %s" % (extra, child))
+        # Times within the bound still expire groups: a shell 3 hours ago, its child an
+        # hour ago, both real times: the shell's group has expired (a time to live of 1h).
+        with open("aged.jsonl", "w") as f:
+            f.write('{"ts":%d,"host":"a","pid":1,"ppid":0,"sigma":{"par":{"shell":true}}}\n'
+                    % (now - 10800))
+            f.write('{"ts":%d,"host":"a","pid":2,"ppid":1,"sigma":{"par":{"shell":false}}}\n'
+                    % (now - 3600))
+        shutil.rmtree("tdb", ignore_errors=True)
+        code, _, err, _, _ = run(timed + ["--state-db", "tdb", "aged.jsonl"], out_name="aged.out")
+        check(code == 0, "aged: exit %d: %s" % (code, err))
+        with open("aged.out") as f:
+            lines = f.read().splitlines()
+            check(len(lines) == 2 and "child_of_shell" not in lines[-1],
+                  "aged: the shell did not expire: %s" % lines)
+        shutil.rmtree("tdb", ignore_errors=True)
+
+        # 7. Usage errors: exit 2, nothing written.
         for args, words in [(["--state", "f", "--state-db", "u"], "cannot be given together"),
                             (["--state-cache-bytes", "100000"], "needs --state-db"),
                             (["--state-db", "u", "--threads", "2"], "one thread"),
                             (["--state-db", "u", "--incremental"], "--incremental"),
                             (["--state-db", "u", "--state-ttl", "5"], "duration"),
-                            (["--state-db", "u", "--state-ttl", "5m"], "timestamp column")]:
+                            (["--state-db", "u", "--state-ttl", "5m"], "timestamp column"),
+                            (["--state-db", "u", "--max-time-ahead", "5m"], "needs --state-ttl"),
+                            (["--state-db", "u", "--state-ttl", "5m", "--max-time-ahead", "0s"],
+                             "duration")]:
             code, out, err, _, _ = run(base + args + ["probe.jsonl"])
             check(code == 2 and words in err, "%s: exit %d: %s" % (" ".join(args), code, err))
             check(not os.path.exists("u"), "%s wrote the database" % " ".join(args))

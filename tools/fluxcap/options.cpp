@@ -85,6 +85,9 @@ options:
   --state-cache-bytes N    with --state-db: memory for decoded groups (default: 268435456)
   --state-ttl DURATION     with --state-db: drop groups idle longer than DURATION in event
                            time (e.g. 30m, 7d; needs a spec with a timestamp column)
+  --max-time-ahead DURATION  with --state-ttl: an event time later than this machine's
+                           clock plus DURATION (default 10m) counts as that, so that no
+                           event dated far ahead expires every other group
   --on-error MODE          a bad input line: fail (exit 1, default), skip (drop it and
                            go on), pass (copy it to the output unchanged and go on)
   --max-line-bytes N       a longer input line is a bad line (default: 1048576)
@@ -188,6 +191,16 @@ std::string cut_for_message(std::string_view s) {
   std::size_t n = max;
   while (n > 0 && (static_cast<unsigned char>(s[n]) & 0xc0U) == 0x80U) --n;
   return std::string(s.substr(0, n)) + "...";
+}
+
+std::int64_t parse_time_ahead(std::string_view text) {
+  const auto span = fluxcap::parse_timespan(text);
+  if (!span)
+    throw usage_error(
+        "--max-time-ahead needs a duration: a positive integer and a unit (ms, s, m, h, d), "
+        "not " +
+        quoted(text));
+  return span->count();
 }
 
 const char* help_text(command cmd) {
@@ -387,6 +400,10 @@ options parse_options(int argc, const char* const* argv) {
             "m, h, d), not " +
             quoted(v));
       o.state_ttl_ms = span->count();
+    } else if (name == "--max-time-ahead") {
+      run_only();
+      once();
+      o.max_time_ahead_ms = parse_time_ahead(value());
     } else if (name == "--incremental") {
       run_only();
       flag();
@@ -535,6 +552,9 @@ options parse_options(int argc, const char* const* argv) {
   if (is_run && !o.state_db && (cache_given || o.state_ttl_ms > 0))
     throw usage_error(std::string(o.state_ttl_ms > 0 ? "--state-ttl" : "--state-cache-bytes") +
                       " is about the state database: it needs --state-db DIR");
+  if (is_run && o.state_ttl_ms == 0 &&
+      std::find(seen.begin(), seen.end(), std::string_view("--max-time-ahead")) != seen.end())
+    throw usage_error(max_time_ahead_needs_ttl);
   if (is_run && o.memory == fluxcap::memory_mode::exact && seen_fpp)
     throw usage_error("--fpp bounds false positives; exact memory has none (--exact)");
   return o;

@@ -69,6 +69,9 @@ struct options {
   std::uint64_t state_cache_bytes = std::uint64_t{256} << 20;
   /// --state-ttl DURATION: groups idle longer (event time) are dropped; 0: never.
   std::int64_t state_ttl_ms = 0;
+  /// --max-time-ahead DURATION: with --state-ttl, event times later than the clock plus
+  /// this count as that (event_limits::max_time_ahead_ms).
+  std::int64_t max_time_ahead_ms = 10 * 60 * 1000;
   error_mode on_error = error_mode::fail;
   std::uint64_t max_line_bytes = std::uint64_t{1} << 20;  ///< longer lines are bad lines
   std::uint64_t max_tags_per_event = 10000;               ///< tags in one tag map
@@ -85,6 +88,13 @@ struct options {
   bool progress = true;             ///< when standard error is a terminal
   std::vector<std::string> inputs;  ///< empty: standard input; "-" is standard input too
 };
+
+/// The value of --max-time-ahead (run, produce, worker) in ms. Throws usage_error.
+[[nodiscard]] std::int64_t parse_time_ahead(std::string_view text);
+/// The usage error of --max-time-ahead without --state-ttl.
+inline constexpr const char* max_time_ahead_needs_ttl =
+    "--max-time-ahead bounds the event times by which --state-ttl expires groups: it needs "
+    "--state-ttl";
 
 /// Parses `argv[1..argc)`. Throws usage_error.
 [[nodiscard]] options parse_options(int argc, const char* const* argv);

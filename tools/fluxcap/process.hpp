@@ -15,8 +15,10 @@
 #include <fluxcap/state_store.hpp>
 
 #include <algorithm>
+#include <chrono>
 #include <cstddef>
 #include <cstdint>
+#include <limits>
 #include <optional>
 #include <string>
 #include <string_view>
@@ -34,7 +36,23 @@ struct event_limits {
   /// unescaped, anything else as its JSON text); an event with a longer one is a bad
   /// line. With max_groups, it bounds the memory group keys take.
   std::uint64_t max_key_bytes = 4096;
+  /// Event times are their senders' word. The time to live (--state-ttl) expires every
+  /// group against the latest one seen, so one event dated far ahead would expire every
+  /// other host's context: a time later than this machine's clock plus this counts as
+  /// that (--max-time-ahead; it can bring expiry forward by at most this much).
+  std::int64_t max_time_ahead_ms = 10 * 60 * 1000;
 };
+
+/// `t` (ms since the epoch), but no later than the system clock plus `ahead_ms`.
+[[nodiscard]] inline std::int64_t bounded_event_time(std::int64_t t, std::int64_t ahead_ms) {
+  const std::int64_t now = std::chrono::duration_cast<std::chrono::milliseconds>(
+                               std::chrono::system_clock::now().time_since_epoch())
+                               .count();
+  // parse_timespan takes up to 9e18 ms: now + that overflows only 7 million years from
+  // now. Checked all the same.
+  if (now > 0 && ahead_ms > std::numeric_limits<std::int64_t>::max() - now) return t;
+  return std::min(t, now + ahead_ms);
+}
 
 /// The rules the spec's post-flux conditions read (field_config::condition_rules); a
 /// rule may be listed more than once.
@@ -155,6 +173,7 @@ class line_processor {
         names_(schema) {
     if (spec.prog.timestamp_column)
       timestamp_column_ = schema.column_handle(*spec.prog.timestamp_column);
+    max_time_ahead_ms_ = limits.max_time_ahead_ms;
   }
 
   [[nodiscard]] const capacitor_type& capacitor() const noexcept { return cap_; }
@@ -182,7 +201,9 @@ class line_processor {
     if (!parser_.parse(line, readable, ev_, scratch_problem_)) return std::nullopt;
     const std::optional<std::string_view> text = ev_.columns[*timestamp_column_];
     if (!text) return std::nullopt;
-    return fluxcap::parse_event_time(*text);
+    const std::optional<std::int64_t> t = fluxcap::parse_event_time(*text);
+    if (!t) return std::nullopt;
+    return bounded_event_time(*t, max_time_ahead_ms_);
   }
   /// The group states. Call `forget_current_group` after changing it from outside.
   [[nodiscard]] store_type& store() noexcept { return groups_.store(); }
@@ -207,8 +228,8 @@ class line_processor {
 
     event_group_key(group_key_);
     if (timestamp_column_ && groups_.backend() != nullptr)
-      groups_.backend()->set_event_time(
-          *fluxcap::parse_event_time(*ev_.columns[*timestamp_column_]));
+      groups_.backend()->set_event_time(bounded_event_time(
+          *fluxcap::parse_event_time(*ev_.columns[*timestamp_column_]), max_time_ahead_ms_));
     fluxcap::group_state* group = groups_.select(group_key_, *schema_->fields().group_key, problem);
     if (group == nullptr) return outcome::bad;
     cap_.update(*group, ev_);
@@ -277,6 +298,7 @@ class line_processor {
   std::string group_key_;
   std::string scratch_problem_;
   std::optional<json_accessor::column_handle> timestamp_column_;
+  std::int64_t max_time_ahead_ms_ = 0;  // event_limits::max_time_ahead_ms
 };
 
 }  // namespace fluxcap_cli

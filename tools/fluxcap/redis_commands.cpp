@@ -71,6 +71,8 @@ different --partitions later is refused. Lines longer than --max-line-bytes stop
   --redis-timeout S    seconds a Redis call may take (default 10)
   --state-ttl DURATION for workers with --state-ttl: send with each line the latest
                        event time read so far (field w), their clock of expiry
+  --max-time-ahead DURATION  with --state-ttl: event times later than this machine's
+                       clock plus DURATION (default 10m) count as that (as run's)
 )";
 
 const char* const worker_help = R"(usage: fluxcap worker --redis URL --stream NAME
@@ -110,6 +112,8 @@ correlation rules among --rules are run by `fluxcap collect` (give it the same
   --state-ttl DURATION drop groups idle longer than DURATION in event time, as
                        `fluxcap run --state-db DIR --state-ttl DURATION` (--spec with a
                        timestamp column; the producers need --state-ttl too)
+  --max-time-ahead DURATION  with --state-ttl: event times later than this machine's
+                       clock plus DURATION (default 10m) count as that (as run's)
 )";
 
 const char* const collect_help = R"(usage: fluxcap collect --redis URL --stream NAME
@@ -178,8 +182,9 @@ struct redis_options {
   double timeout = 10;
   double reconnect_for = 60;
   bool detections_only = false;
-  std::uint64_t cache_groups = 0;        ///< --cache-groups (with --state-db; 0: no bound)
-  std::optional<std::string> state_ttl;  ///< --state-ttl (produce, worker), parsed as run's
+  std::uint64_t cache_groups = 0;             ///< --cache-groups (with --state-db; 0: no bound)
+  std::optional<std::string> state_ttl;       ///< --state-ttl (produce, worker), parsed as run's
+  std::optional<std::string> max_time_ahead;  ///< --max-time-ahead (produce, worker)
   bool help = false;
   options run;
 };
@@ -258,6 +263,9 @@ redis_options parse_redis_options(int argc, const char* const* argv) {
       // Parsed as run's, but without run's need of --state-db: Redis holds the groups.
       if (r.state_ttl) throw usage_error("--state-ttl is given twice");
       r.state_ttl = std::string(value());
+    } else if (name == "--max-time-ahead" && !is_collect) {
+      if (r.max_time_ahead) throw usage_error("--max-time-ahead is given twice");
+      r.max_time_ahead = std::string(value());
     } else if (name == "--detections-only") {
       if (!is_worker && !is_collect)
         throw usage_error("--detections-only is a 'fluxcap worker' option");
@@ -296,6 +304,10 @@ redis_options parse_redis_options(int argc, const char* const* argv) {
           "--state-ttl needs a duration: a positive integer and a unit (ms, s, m, h, d), not '" +
           cut_for_message(*r.state_ttl) + "'");
     r.run.state_ttl_ms = span->count();
+  }
+  if (r.max_time_ahead) {
+    if (!r.state_ttl) throw usage_error(max_time_ahead_needs_ttl);
+    r.run.max_time_ahead_ms = parse_time_ahead(*r.max_time_ahead);
   }
   if (r.run.rule_paths.empty() && r.run.spec_path.empty())
     throw usage_error("'fluxcap " + r.cmd + "' needs --spec FILE or --rules PATH... --profile P");
@@ -511,6 +523,7 @@ event_limits make_limits(const options& o) {
   limits.line.max_tags = static_cast<std::size_t>(o.max_tags_per_event);
   limits.max_groups = o.max_groups;
   limits.max_key_bytes = o.max_key_bytes;
+  limits.max_time_ahead_ms = o.max_time_ahead_ms;
   return limits;
 }
 

@@ -487,6 +487,7 @@ void prepare_common(const options& o, prepared_run& p) {
   p.limits.line.max_tags = static_cast<std::size_t>(o.max_tags_per_event);
   p.limits.max_groups = o.max_groups;
   p.limits.max_key_bytes = o.max_key_bytes;
+  p.limits.max_time_ahead_ms = o.max_time_ahead_ms;
   fluxcap::memory_config config;
   config.capacity = o.capacity;
   config.fpp = o.fpp;
