@@ -256,15 +256,17 @@ class engine {
       items.erase(std::unique(items.begin(), items.end(),
                               [](const auto& a, const auto& b) { return a.first == b.first; }),
                   items.end());
+      // Only entries that make a candidate, or mark an item evaluated eagerly, are kept.
       for (const auto& [item, witnesses] : items)
-        check_items_.push_back(
-            item_entry{item, witnesses ? rules_.items[item].witness_rule : detail::no_rule});
+        if (witnesses || rules_.items[item].leaf_count > lazy_item_leaves)
+          check_items_.push_back(
+              item_entry{item, witnesses ? rules_.items[item].witness_rule : detail::no_rule});
     }
     check_items_begin_.push_back(static_cast<std::uint32_t>(check_items_.size()));
     items_.reserve(rules_.items.size());
     for (const auto& it : rules_.items)
       items_.push_back(compact_item{it.field, it.first_leaf, it.first_leaf + it.leaf_count, it.all,
-                                    it.negated, it.check});
+                                    it.negated, it.leaf_count <= lazy_item_leaves, it.check});
     std::size_t most = 0;
     for (const auto& r : rules_.rules) most = std::max(most, r.identifiers.size());
     max_identifiers_ = most;
@@ -546,7 +548,8 @@ class engine {
   }
 
   /// The items one of whose leaves holds (an `any` item then holds without looking at
-  /// its leaves), and the rules they witness: the first candidates.
+  /// its leaves), and the rules they witness: the first candidates. Lazy items (few
+  /// leaves) are marked only through their witness entries.
   void mark_true_items(scratch& s) const {
     s.candidates.clear();
     for (const auto l : s.true_leaves)
@@ -588,6 +591,9 @@ class engine {
     if (it.check == detail::presence::exists) return present;
     if (it.check == detail::presence::absent) return !present;
     bool holds = s.item_true[i] == s.epoch;
+    if (!holds && it.lazy)  // marked only as a witness: its leaves tell
+      for (auto l = it.first_leaf; l < it.end_leaf && !holds; ++l)
+        holds = s.leaf_true[leaf_check_[l]] == s.epoch;
     if (holds && it.all) {
       const auto first = it.first_leaf, end = it.end_leaf;
       for (auto l = first; l < end && holds;) {
@@ -655,8 +661,14 @@ class engine {
     std::uint32_t first_leaf = 0, end_leaf = 0;
     bool all = false;
     bool negated = false;
+    bool lazy = false;  // not marked per event unless a witness: item_holds reads its leaves
     detail::presence check = detail::presence::none;
   };
+  /// Items with at most this many leaves are not marked when one of their leaves holds
+  /// (most events make checks true that many rules share, of which few become
+  /// candidates): item_holds reads their leaves when their rule is evaluated. Larger
+  /// items are marked, so that evaluating one costs a load however long its list.
+  static constexpr std::uint32_t lazy_item_leaves = 8;
   std::vector<compact_item> items_;
   std::size_t max_identifiers_ = 0;
   std::optional<capacitor> capacitor_;
