@@ -220,9 +220,9 @@ TEST_CASE(
     CHECK(hash_bytes_lanes(text.data(), n, 5) != hash_bytes_lanes(text.data(), n, 6));
     CHECK(hash_bytes_lanes(text.data(), n, 5) == hash_bytes_lanes(text.data(), n, 5));
   }
-  // One and several 32-byte stripes (both lanes), with tails of 1, 16, 32 and 2 bytes;
+  // One and several 32-byte stripes (both lanes), with tails of 1, 8, 16, 31, 32, 2 bytes;
   // 4000 inputs each, the same bound as default_hash's (6.3 sigma).
-  const std::size_t lengths[] = {33, 48, 64, 65, 97, 130};
+  const std::size_t lengths[] = {33, 40, 48, 63, 64, 65, 97, 130};
   const std::size_t samples = 4000;
   const auto lanes = [](std::string_view s) { return hash_bytes_lanes(s.data(), s.size(), 11); };
   double worst = 0;

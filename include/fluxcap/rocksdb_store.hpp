@@ -463,6 +463,10 @@ struct rocksdb_store_options {
   /// Groups whose last event is older than this (event time, against the latest event
   /// time seen) are dropped: read as new, and removed at commit. 0: kept forever.
   std::int64_t ttl_ms = 0;
+  /// The latest event time the store starts from is at most this (ms): a bound on the
+  /// time committed by an earlier run, which an event dated far ahead may have raised
+  /// (the tool passes its clock plus --max-time-ahead). Default: none.
+  std::int64_t max_start_watermark = std::numeric_limits<std::int64_t>::max();
   /// Identifies the spec (0: not checked). A partition committed with another nonzero
   /// fingerprint is refused.
   std::uint64_t spec_fingerprint = 0;
@@ -512,7 +516,7 @@ class rocksdb_state_store {
       adopt_header(bytes, partition);
     }
     committed_groups_ = meta_.groups;
-    watermark_ = meta_.watermark;
+    watermark_ = std::min(meta_.watermark, options_.max_start_watermark);
     roll_back();
   }
 

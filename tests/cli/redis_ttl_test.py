@@ -153,6 +153,12 @@ def main():
                 rt.check(r.returncode == 2 and message in r.stderr,
                          "usage %s %s: %d %s" % (cmd, argv[-2:], r.returncode, r.stderr.decode()))
 
+        for opt in ("--state-ttl", "--max-time-ahead"):
+            r = subprocess.run([fluxcap, "collect", "--redis", "redis://127.0.0.1:1", "--stream", "s",
+                                opt, "5m"], stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+            rt.check(r.returncode == 2 and b"'fluxcap worker' option" in r.stderr,
+                     "usage collect %s: %d %s" % (opt, r.returncode, r.stderr.decode()))
+
         # 0. The input tells run's watermark from a partition's own latest time: runs of
         # each partition's lines alone (as a worker expiring at its partition's own
         # latest time would compute them), merged back, differ from the run.
@@ -206,6 +212,13 @@ def main():
                 rt.check(before * 1000 + ceiling * 1000 - 1000 <= w <= time.time() * 1000 + ceiling * 1000,
                          "%s: the watermark %d is not the clock plus %d s" % (stream, w, ceiling))
         c.close()
+        # A worker over those lines (its clock later than the producer's, which cut the
+        # time): it finishes, with run's output. Also over the stream whose w reached
+        # 2100 (a producer without the bound): the worker bounds w by its own clock.
+        expected_forged = run_ttl([forged])
+        for stream in ("forged", "forged3"):
+            run_until_done(s, stream, [])
+            rt.compare("worker over " + stream, h.collect(s, stream), expected_forged)
 
         # 1. Workers killed after and before a commit, another finishing (no --state-db).
         t = time.time()

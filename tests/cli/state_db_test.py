@@ -304,7 +304,7 @@ def main():
                     % (now - 59))
         timed = ["--spec", "timed.yaml", "--group-key", "host", "--exact", "--state-ttl", "1h"]
         # 104166666666d, the longest duration taken (9e18 ms): no bound at all.
-        for extra, fires in [([], True), (["--max-time-ahead", "30m"], True),
+        for extra, fires in [([], True), (["--max-time-ahead", "2h"], False),
                              (["--max-time-ahead", "104166666666d"], False)]:
             shutil.rmtree("tdb", ignore_errors=True)
             code, _, err, _, _ = run(timed + extra + ["--state-db", "tdb", "forged.jsonl"],
@@ -314,6 +314,19 @@ def main():
                 child = (f.read().splitlines() or ["(no output)"])[-1]
             check(("child_of_shell" in child) == fires,
                   "forged time %s: the child's line is %s" % (extra, child))
+        # A database whose committed time came from a run without the bound (2100, from
+        # the last run above) is bounded when opened: a shell and its child now are seen.
+        with open("fresh.jsonl", "w") as f:
+            f.write('{"ts":%d,"host":"c","pid":1,"ppid":0,"sigma":{"par":{"shell":true}}}\n'
+                    % (now - 30))
+            f.write('{"ts":%d,"host":"c","pid":2,"ppid":1,"sigma":{"par":{"shell":false}}}\n'
+                    % (now - 29))
+        code, _, err, _, _ = run(timed + ["--state-db", "tdb", "fresh.jsonl"], out_name="fresh.out")
+        check(code == 0, "fresh: exit %d: %s" % (code, err))
+        with open("fresh.out") as f:
+            lines = f.read().splitlines()
+            check(len(lines) == 2 and "child_of_shell" in lines[-1],
+                  "a database holding a time far ahead expires every group: %s" % lines)
         # Times within the bound still expire groups: a shell 3 hours ago, its child an
         # hour ago, both real times: the shell's group has expired (a time to live of 1h).
         with open("aged.jsonl", "w") as f:

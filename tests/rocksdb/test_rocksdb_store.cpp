@@ -21,6 +21,7 @@
 #include <cstdlib>
 #include <filesystem>
 #include <fstream>
+#include <limits>
 #include <map>
 #include <sstream>
 #include <string>
@@ -456,6 +457,38 @@ TEST_CASE("groups idle past the time to live start anew and are removed at commi
   std::size_t seen = 0;
   store.for_each([&](std::string_view, const fluxcap::group_state&) { ++seen; });
   CHECK(seen == 2);
+}
+
+TEST_CASE("max_start_watermark bounds the latest time committed, at open") {
+  // A database whose latest time came from an event dated far ahead (1,000,000), then a
+  // group seen at 1,100 and again at 1,150: against the committed time it has expired in
+  // between; with the bound (1,200) it is kept; later times still raise the bound.
+  const auto group_kept = [](std::int64_t bound) {
+    temp_dir dir;
+    fluxcap::rocksdb_state_db db(dir.db());
+    const test_capacitor cap(8, db.key());
+    fluxcap::rocksdb_store_options o;
+    o.ttl_ms = 1000;
+    {
+      fluxcap::rocksdb_state_store store(db, 0, cap, o);
+      store.set_event_time(1'000'000);
+      store.find_or_create("ahead").insert(1);
+      store.commit("1");
+    }
+    o.max_start_watermark = bound;
+    fluxcap::rocksdb_state_store store(db, 0, cap, o);
+    store.set_event_time(1100);
+    store.find_or_create("c").insert(1);
+    store.set_event_time(1150);
+    const fluxcap::group_state* c = store.find("c");
+    const bool kept = c != nullptr && c->contains(1);
+    store.set_event_time(2200);  // more than the time to live after 1,150: expired
+    const fluxcap::group_state* later = store.find("c");
+    CHECK((later == nullptr || !later->contains(1)));
+    return kept;
+  };
+  CHECK_FALSE(group_kept(std::numeric_limits<std::int64_t>::max()));  // the default: none
+  CHECK(group_kept(1200));
 }
 
 TEST_CASE("commits write what changed since the last one; a bound in groups; a partition emptied") {

@@ -40,11 +40,14 @@ struct event_limits {
   /// group against the latest one seen, so one event dated far ahead would expire every
   /// other host's context: a time later than this machine's clock plus this counts as
   /// that (--max-time-ahead; it can bring expiry forward by at most this much).
+  /// Negative: no bound (without --state-ttl, where the times expire nothing).
   std::int64_t max_time_ahead_ms = 10 * 60 * 1000;
 };
 
-/// `t` (ms since the epoch), but no later than the system clock plus `ahead_ms`.
+/// `t` (ms since the epoch), but no later than the system clock plus `ahead_ms`
+/// (negative: no bound, and no clock read).
 [[nodiscard]] inline std::int64_t bounded_event_time(std::int64_t t, std::int64_t ahead_ms) {
+  if (ahead_ms < 0) return t;
   const std::int64_t now = std::chrono::duration_cast<std::chrono::milliseconds>(
                                std::chrono::system_clock::now().time_since_epoch())
                                .count();
@@ -205,6 +208,10 @@ class line_processor {
     if (!t) return std::nullopt;
     return bounded_event_time(*t, max_time_ahead_ms_);
   }
+  /// A worker's ceiling on the event times given to the group backend: the entry's
+  /// watermark (field w), which holds this line's time as its producer bounded it, so
+  /// that the worker's later clock never makes a time the producer cut exceed it.
+  void set_time_ceiling(std::int64_t ms) noexcept { time_ceiling_ = ms; }
   /// The group states. Call `forget_current_group` after changing it from outside.
   [[nodiscard]] store_type& store() noexcept { return groups_.store(); }
   void forget_current_group() noexcept { groups_.forget_current(); }
@@ -228,8 +235,10 @@ class line_processor {
 
     event_group_key(group_key_);
     if (timestamp_column_ && groups_.backend() != nullptr)
-      groups_.backend()->set_event_time(bounded_event_time(
-          *fluxcap::parse_event_time(*ev_.columns[*timestamp_column_]), max_time_ahead_ms_));
+      groups_.backend()->set_event_time(
+          std::min(bounded_event_time(*fluxcap::parse_event_time(*ev_.columns[*timestamp_column_]),
+                                      max_time_ahead_ms_),
+                   time_ceiling_));
     fluxcap::group_state* group = groups_.select(group_key_, *schema_->fields().group_key, problem);
     if (group == nullptr) return outcome::bad;
     cap_.update(*group, ev_);
@@ -299,6 +308,7 @@ class line_processor {
   std::string scratch_problem_;
   std::optional<json_accessor::column_handle> timestamp_column_;
   std::int64_t max_time_ahead_ms_ = 0;  // event_limits::max_time_ahead_ms
+  std::int64_t time_ceiling_ = std::numeric_limits<std::int64_t>::max();
 };
 
 }  // namespace fluxcap_cli

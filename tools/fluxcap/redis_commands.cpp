@@ -259,11 +259,15 @@ redis_options parse_redis_options(int argc, const char* const* argv) {
     } else if (name == "--cache-groups") {
       worker_only();
       r.cache_groups = parse_count(name, value(), 1, std::uint64_t{1} << 40);
-    } else if (name == "--state-ttl" && !is_collect) {
+    } else if ((name == "--state-ttl" || name == "--max-time-ahead") && is_collect) {
+      throw usage_error(std::string(name) +
+                        " is a 'fluxcap produce' and 'fluxcap worker' option (collect "
+                        "merges what the workers wrote)");
+    } else if (name == "--state-ttl") {
       // Parsed as run's, but without run's need of --state-db: Redis holds the groups.
       if (r.state_ttl) throw usage_error("--state-ttl is given twice");
       r.state_ttl = std::string(value());
-    } else if (name == "--max-time-ahead" && !is_collect) {
+    } else if (name == "--max-time-ahead") {
       if (r.max_time_ahead) throw usage_error("--max-time-ahead is given twice");
       r.max_time_ahead = std::string(value());
     } else if (name == "--detections-only") {
@@ -523,7 +527,7 @@ event_limits make_limits(const options& o) {
   limits.line.max_tags = static_cast<std::size_t>(o.max_tags_per_event);
   limits.max_groups = o.max_groups;
   limits.max_key_bytes = o.max_key_bytes;
-  limits.max_time_ahead_ms = o.max_time_ahead_ms;
+  limits.max_time_ahead_ms = o.state_ttl_ms > 0 ? o.max_time_ahead_ms : -1;
   return limits;
 }
 
@@ -713,6 +717,9 @@ int produce(const redis_options& r) {
             const auto [end, ec] = std::from_chars(v.data(), v.data() + v.size(), watermark);
             if (ec != std::errc() || end != v.data() + v.size())
               throw io_error("stream '" + r.stream + "': " + watermark_key + " is damaged");
+            // Bounded as the lines' times are: an earlier producer may have stored a
+            // time far ahead (before --max-time-ahead, or with a larger one).
+            watermark = bounded_event_time(watermark, r.run.max_time_ahead_ms);
           }
         }
 
@@ -1137,7 +1144,10 @@ class worker {
       o->warm = std::make_unique<warm_partition>(
           *cache_, p, o->proc->capacitor(),
           pos->type == REDIS_REPLY_STRING ? std::string_view(o->pos) : std::string_view(),
-          owned_.size() + 1, ttl);
+          owned_.size() + 1, ttl,
+          ttl > 0 ? bounded_event_time(std::numeric_limits<std::int64_t>::max(),
+                                       r_.run.max_time_ahead_ms)
+                  : std::numeric_limits<std::int64_t>::max());
       o->groups.reset();
     }
     if (ttl > 0) {  // the watermark committed with the states (before any group is loaded)
@@ -1149,6 +1159,7 @@ class worker {
         if (ec != std::errc() || end != v.data() + v.size())
           throw io_error("partition " + std::to_string(p) + ": the watermark in " + o->meta +
                          " is damaged");
+        t = bounded_event_time(t, r_.run.max_time_ahead_ms);  // as the producers' are
         if (o->warm)
           o->warm->set_watermark(t);
         else
@@ -1350,6 +1361,11 @@ class worker {
         const auto [end, ec] = std::from_chars(w.data(), w.data() + w.size(), t);
         if (w.empty() || ec != std::errc() || end != w.data() + w.size())
           throw usage_error(rp::lacks_watermark_message);
+        // Bounded by this clock too (a producer with a larger --max-time-ahead, or one
+        // from before it), and the line's own time by it: the producer cut that time
+        // with its earlier clock, which this worker's later one must not exceed.
+        t = bounded_event_time(t, r_.run.max_time_ahead_ms);
+        if constexpr (requires { o.proc->set_time_ceiling(t); }) o.proc->set_time_ceiling(t);
         if (o.warm)
           o.warm->set_watermark(t);
         else

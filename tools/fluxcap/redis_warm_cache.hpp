@@ -120,10 +120,12 @@ class warm_partition final : public group_backend {
   /// committed position is `redis_position` (non-empty), so that it holds exactly the
   /// state Redis committed there. Otherwise the partition is emptied: load() the Redis
   /// states, then commit(redis_position). `ttl_ms` (--state-ttl; 0: none): the local
-  /// store drops groups as the worker does (docs/scale-out.md, "Time to live on workers").
+  /// store drops groups as the worker does (docs/scale-out.md, "Time to live on workers");
+  /// `max_start_watermark`: a bound on the latest time the local store committed.
   template <class Capacitor>
   warm_partition(warm_cache& cache, std::uint32_t p, const Capacitor& cap,
-                 std::string_view redis_position, std::size_t share, std::int64_t ttl_ms = 0)
+                 std::string_view redis_position, std::size_t share, std::int64_t ttl_ms = 0,
+                 std::int64_t max_start_watermark = std::numeric_limits<std::int64_t>::max())
       : cache_(&cache), p_(p), ttl_ms_(ttl_ms) {
     fluxcap::rocksdb_store_options so;
     so.cache_bytes = std::max<std::size_t>(cache.cache_bytes() / std::max<std::size_t>(share, 1),
@@ -134,6 +136,7 @@ class warm_partition final : public group_backend {
             : std::max<std::size_t>(cache.cache_groups() / std::max<std::size_t>(share, 1), 1);
     so.spec_fingerprint = cache.fingerprint();
     so.ttl_ms = ttl_ms;
+    so.max_start_watermark = max_start_watermark;
     // Not synced: a commit lost to a power loss leaves the store behind Redis (RocksDB
     // recovers a consistent prefix of its batches), which the next take sees (cold).
     so.sync_commit = false;
@@ -356,7 +359,7 @@ class warm_partition final : public group_backend {
  public:
   template <class Capacitor>
   warm_partition(warm_cache&, std::uint32_t, const Capacitor&, std::string_view, std::size_t,
-                 std::int64_t = 0) {
+                 std::int64_t = 0, std::int64_t = 0) {
     throw std::logic_error("--state-db needs RocksDB");
   }
   [[nodiscard]] bool warm() const noexcept { return false; }

@@ -165,7 +165,7 @@ class engine {
     std::uint32_t value_stamp = 0;
     std::vector<std::uint8_t> tags;
     std::vector<std::int8_t> identifier_value;  // -1 unknown, 0, 1 (one rule at a time)
-    std::vector<std::uint32_t> item_true;       // by item: == epoch: one of its leaves holds
+    std::vector<std::uint32_t> item_true;       // by item: == epoch: marked (a leaf holds)
     std::vector<std::uint32_t> detections;
     std::vector<std::uint32_t> true_leaves;  // checks set this event, in order
     std::vector<std::uint32_t> rule_seen;    // == epoch: already a candidate
@@ -648,7 +648,8 @@ class engine {
   std::vector<std::uint32_t> fieldref_leaves_;
   std::vector<std::uint32_t> leaf_check_;  // per leaf: its check (where its truth is kept)
   std::vector<std::uint32_t> leaf_value_;  // per leaf: its value_index
-  // Per check: the items with a leaf of it (CSR), and the rule it makes a candidate.
+  // Per check: the items with a leaf of it that are marked (larger than lazy_item_leaves,
+  // or witnesses; CSR), and the rule each makes a candidate.
   struct item_entry {
     std::uint32_t item = 0;
     std::uint32_t witness_rule = detail::no_rule;  // no_rule: none
