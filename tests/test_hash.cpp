@@ -165,6 +165,25 @@ double worst_deviation(const std::vector<std::uint32_t>& flips, std::size_t samp
   return worst;
 }
 
+/// The largest deviation of `h` over `samples` random inputs of each length, and where.
+template <std::size_t N, class Hash>
+double worst_over_lengths(const std::size_t (&lengths)[N], std::size_t samples,
+                          std::mt19937_64& rng, Hash h, std::string& worst_at) {
+  double worst = 0;
+  for (const std::size_t len : lengths) {
+    std::vector<std::string> inputs(samples, std::string(len, '\0'));
+    for (auto& in : inputs)
+      for (auto& c : in) c = static_cast<char>(rng());
+    std::string where;
+    const double w = worst_deviation(flip_counts(inputs, h), samples, where);
+    if (w > worst) {
+      worst = w;
+      worst_at = "length " + std::to_string(len) + ", " + where;
+    }
+  }
+  return worst;
+}
+
 }  // namespace
 
 TEST_CASE("default_hash avalanches: every input bit flips every output bit with p = 0.5 +- 0.05") {
@@ -175,21 +194,9 @@ TEST_CASE("default_hash avalanches: every input bit flips every output bit with 
   // 4000 random inputs per length: each flip probability is estimated with standard
   // deviation 0.5/sqrt(4000) = 0.0079, so 0.05 is 6.3 sigma; over the ~230000 (input bit,
   // output bit) pairs the largest deviation of an ideal hash is expected near 5.1 sigma.
-  const std::size_t samples = 4000;
   std::mt19937_64 rng(2024);
-  double worst = 0;
   std::string worst_at;
-  for (const std::size_t len : lengths) {
-    std::vector<std::string> inputs(samples, std::string(len, '\0'));
-    for (auto& in : inputs)
-      for (auto& c : in) c = static_cast<char>(rng());
-    std::string where;
-    const double w = worst_deviation(flip_counts(inputs), samples, where);
-    if (w > worst) {
-      worst = w;
-      worst_at = "length " + std::to_string(len) + ", " + where;
-    }
-  }
+  const double worst = worst_over_lengths(lengths, 4000, rng, default_hash{}, worst_at);
   MESSAGE("largest deviation from 0.5: " << worst << " (" << worst_at << ")");
   CHECK(worst <= 0.05);
 
@@ -223,21 +230,9 @@ TEST_CASE(
   // One and several 32-byte stripes (both lanes), with tails of 1, 8, 16, 31, 32, 2 bytes;
   // 4000 inputs each, the same bound as default_hash's (6.3 sigma).
   const std::size_t lengths[] = {33, 40, 48, 63, 64, 65, 97, 130};
-  const std::size_t samples = 4000;
   const auto lanes = [](std::string_view s) { return hash_bytes_lanes(s.data(), s.size(), 11); };
-  double worst = 0;
   std::string worst_at;
-  for (const std::size_t len : lengths) {
-    std::vector<std::string> inputs(samples, std::string(len, '\0'));
-    for (auto& in : inputs)
-      for (auto& c : in) c = static_cast<char>(rng());
-    std::string where;
-    const double w = worst_deviation(flip_counts(inputs, lanes), samples, where);
-    if (w > worst) {
-      worst = w;
-      worst_at = "length " + std::to_string(len) + ", " + where;
-    }
-  }
+  const double worst = worst_over_lengths(lengths, 4000, rng, lanes, worst_at);
   MESSAGE("largest deviation from 0.5: " << worst << " (" << worst_at << ")");
   CHECK(worst <= 0.05);
 }

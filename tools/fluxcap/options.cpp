@@ -193,13 +193,12 @@ std::string cut_for_message(std::string_view s) {
   return std::string(s.substr(0, n)) + "...";
 }
 
-std::int64_t parse_time_ahead(std::string_view text) {
+std::int64_t parse_duration(std::string_view option, std::string_view text) {
   const auto span = fluxcap::parse_timespan(text);
   if (!span)
-    throw usage_error(
-        "--max-time-ahead needs a duration: a positive integer and a unit (ms, s, m, h, d), "
-        "not " +
-        quoted(text));
+    throw usage_error(std::string(option) +
+                      " needs a duration: a positive integer and a unit (ms, s, m, h, d), not " +
+                      quoted(text));
   return span->count();
 }
 
@@ -392,18 +391,11 @@ options parse_options(int argc, const char* const* argv) {
     } else if (name == "--state-ttl") {
       run_only();
       once();
-      const std::string v = value();
-      const auto span = fluxcap::parse_timespan(v);
-      if (!span)
-        throw usage_error(
-            "--state-ttl needs a duration: a positive integer and a unit (ms, s, "
-            "m, h, d), not " +
-            quoted(v));
-      o.state_ttl_ms = span->count();
+      o.state_ttl_ms = parse_duration(name, value());
     } else if (name == "--max-time-ahead") {
       run_only();
       once();
-      o.max_time_ahead_ms = parse_time_ahead(value());
+      o.max_time_ahead_ms = parse_duration(name, value());
     } else if (name == "--incremental") {
       run_only();
       flag();

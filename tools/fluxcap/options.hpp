@@ -89,8 +89,9 @@ struct options {
   std::vector<std::string> inputs;  ///< empty: standard input; "-" is standard input too
 };
 
-/// The value of --max-time-ahead (run, produce, worker) in ms. Throws usage_error.
-[[nodiscard]] std::int64_t parse_time_ahead(std::string_view text);
+/// The value of a duration option (--state-ttl, --max-time-ahead: run, produce, worker)
+/// in ms. Throws usage_error naming `option`.
+[[nodiscard]] std::int64_t parse_duration(std::string_view option, std::string_view text);
 /// The usage error of --max-time-ahead without --state-ttl.
 inline constexpr const char* max_time_ahead_needs_ttl =
     "--max-time-ahead bounds the event times by which --state-ttl expires groups: it needs "

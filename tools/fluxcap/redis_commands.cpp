@@ -301,17 +301,10 @@ redis_options parse_redis_options(int argc, const char* const* argv) {
     r.help = true;
     return r;
   }
-  if (r.state_ttl) {
-    const auto span = fluxcap::parse_timespan(*r.state_ttl);
-    if (!span)
-      throw usage_error(
-          "--state-ttl needs a duration: a positive integer and a unit (ms, s, m, h, d), not '" +
-          cut_for_message(*r.state_ttl) + "'");
-    r.run.state_ttl_ms = span->count();
-  }
+  if (r.state_ttl) r.run.state_ttl_ms = parse_duration("--state-ttl", *r.state_ttl);
   if (r.max_time_ahead) {
     if (!r.state_ttl) throw usage_error(max_time_ahead_needs_ttl);
-    r.run.max_time_ahead_ms = parse_time_ahead(*r.max_time_ahead);
+    r.run.max_time_ahead_ms = parse_duration("--max-time-ahead", *r.max_time_ahead);
   }
   if (r.run.rule_paths.empty() && r.run.spec_path.empty())
     throw usage_error("'fluxcap " + r.cmd + "' needs --spec FILE or --rules PATH... --profile P");
