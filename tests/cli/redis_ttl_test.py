@@ -219,6 +219,33 @@ def main():
         for stream in ("forged", "forged3"):
             run_until_done(s, stream, [])
             rt.compare("worker over " + stream, h.collect(s, stream), expected_forged)
+            # The partition's clock of expiry, as committed: the worker's bounded one.
+            c = rt.resp(s.port)
+            wm = int(c("HGET", "fluxcap:{%s/0}:meta" % stream, "watermark"))
+            c.close()
+            rt.check(wm <= time.time() * 1000 + 600 * 1000,
+                     "worker over %s committed the watermark %d, beyond its clock plus 10m"
+                     % (stream, wm))
+        # Redis holding a group stamped 2100 (a worker without the bound committed it),
+        # then a process tree of now: a --state-db worker taking the partition cold loads
+        # that group bounded, so its store does not expire every group at 2100.
+        huge = ["--max-time-ahead", "104166666666d"]
+        r = h.produce(s, "poison", opts + huge, [h.write("p1.jsonl", ['{"ts":4102444800,"host":"h6","pid":1}\n'])],
+                      ["--partitions", "1"])
+        rt.check(r.returncode == 0, "produce poison: " + r.stderr.decode())
+        run_until_done(s, "poison", huge)
+        now = int(time.time())
+        tree = ['{"ts":%d,"host":"h7","pid":1,"sigma":{"lineage":{"office":true}}}\n' % (now - 50),
+                '{"ts":%d,"host":"h7","pid":2,"ppid":1,"sigma":{"parent":{"shell":true}}}\n' % (now - 49),
+                '{"ts":%d,"host":"h7","pid":3,"ppid":2}\n' % (now - 48)]
+        # (A bound below the time to live, 90 s: else the bounded 2100 expires them all.)
+        short = ["--max-time-ahead", "30s"]
+        r = h.produce(s, "poison", opts + short, [h.write("p2.jsonl", tree)], ["--partitions", "1"])
+        rt.check(r.returncode == 0, "produce poison (2): " + r.stderr.decode())
+        run_until_done(s, "poison", db("poisoned") + short)
+        last = h.collect(s, "poison").splitlines()[-1:]
+        rt.check(last and b"office_shell" in last[0],
+                 "a --state-db worker loading a group stamped 2100 lost the tree: %s" % last)
 
         # 1. Workers killed after and before a commit, another finishing (no --state-db).
         t = time.time()

@@ -1175,7 +1175,10 @@ class worker {
           if (blob.size() < rp::timed_state_header)
             throw io_error("partition " + std::to_string(p) + ": a group value in " + o->state +
                            " is truncated (no event time)");
-          last = rp::timed_state_time(blob);
+          // Bounded as the events' times are: a group stamped far ahead (before the
+          // bound, or by a worker with a larger one) would raise a --state-db worker's
+          // store to that time as it loads, and expire every group loaded with it.
+          last = bounded_event_time(rp::timed_state_time(blob), r_.run.max_time_ahead_ms);
           blob.remove_prefix(rp::timed_state_header);
         }
         try {
@@ -1358,11 +1361,15 @@ class worker {
         // from before it), and the line's own time by it: the producer cut that time
         // with its earlier clock, which this worker's later one must not exceed.
         t = bounded_event_time(t, r_.run.max_time_ahead_ms);
-        if constexpr (requires { o.proc->set_time_ceiling(t); }) o.proc->set_time_ceiling(t);
+        o.proc->set_time_ceiling(t);
         if (o.warm)
           o.warm->set_watermark(t);
         else
           o.groups->set_watermark(t);
+      } else {
+        // No time from the producer (none read yet, or no --state-ttl): no ceiling (one
+        // kept from an earlier entry would cut silently a time that should stop us).
+        o.proc->set_time_ceiling(std::numeric_limits<std::int64_t>::max());
       }
       const std::size_t begin = out_text_.size();
       problem_.clear();

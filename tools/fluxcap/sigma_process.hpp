@@ -285,6 +285,9 @@ class sigma_line_processor {
   [[nodiscard]] store_type& store() noexcept { return groups_.store(); }
   void forget_current_group() noexcept { groups_.forget_current(); }
   void set_group_backend(group_backend* backend) noexcept { groups_.set_backend(backend); }
+  /// As line_processor's; --rules runs give the groups no event times (--state-ttl is
+  /// refused with them), so there is nothing to bound.
+  void set_time_ceiling(std::int64_t) noexcept {}
 
   /// The group key `process` would use for `line` ('=' and the value; empty when absent,
   /// null or not a scalar): read with an accessor bound to the group path alone. False
