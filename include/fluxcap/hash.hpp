@@ -121,6 +121,13 @@ inline constexpr std::uint64_t hk4 = 0xa4093822299f31d1ULL;
   return v;
 }
 
+/// One 16-byte stripe at `p` folded into `h` (keys `k0`, `k1`): the step of hash_bytes'
+/// loop (and of each lane of hash_bytes_lanes').
+[[nodiscard]] inline std::uint64_t fold_stripe(std::uint64_t h, const char* p, std::uint64_t k0,
+                                               std::uint64_t k1) noexcept {
+  return fold_mul(load_le64(p) ^ k0, load_le64(p + 8) ^ h ^ k1) ^ std::rotl(h, 29);
+}
+
 /// fluxcap's own byte-string hash: 16-byte stripes folded through 128-bit
 /// multiplies, the tail read with overlapping loads, then a final fold.
 /// Each step keeps the previous state (xor of a rotation), so a stripe that
@@ -130,7 +137,7 @@ inline constexpr std::uint64_t hk4 = 0xa4093822299f31d1ULL;
   std::uint64_t h = seed ^ fold_mul(static_cast<std::uint64_t>(n) ^ hk0, hk1);
   const std::size_t len = n;
   while (n > 16) {
-    h = fold_mul(load_le64(p) ^ hk2, load_le64(p + 8) ^ h ^ hk3) ^ std::rotl(h, 29);
+    h = fold_stripe(h, p, hk2, hk3);
     p += 16;
     n -= 16;
   }
@@ -162,8 +169,8 @@ inline constexpr std::uint64_t hk4 = 0xa4093822299f31d1ULL;
   std::uint64_t a = seed ^ fold_mul(static_cast<std::uint64_t>(n) ^ hk0, hk1);
   std::uint64_t b = seed ^ fold_mul(static_cast<std::uint64_t>(n) ^ hk3, hk4);
   while (n > 32) {
-    a = fold_mul(load_le64(p) ^ hk2, load_le64(p + 8) ^ a ^ hk3) ^ std::rotl(a, 29);
-    b = fold_mul(load_le64(p + 16) ^ hk4, load_le64(p + 24) ^ b ^ hk1) ^ std::rotl(b, 29);
+    a = fold_stripe(a, p, hk2, hk3);
+    b = fold_stripe(b, p + 16, hk4, hk1);
     p += 32;
     n -= 32;
   }

@@ -226,26 +226,37 @@ def main():
             rt.check(wm <= time.time() * 1000 + 600 * 1000,
                      "worker over %s committed the watermark %d, beyond its clock plus 10m"
                      % (stream, wm))
-        # Redis holding a group stamped 2100 (a worker without the bound committed it),
-        # then a process tree of now: a --state-db worker taking the partition cold loads
-        # that group bounded, so its store does not expire every group at 2100.
+        # A worker without the bound committed a group stamped 2100 (and the watermark),
+        # then a process tree of now is produced with a bound: the producer bounds the
+        # stream's stored 2100 (its w), and a --state-db worker keeps the tree whether it
+        # takes the partition cold, loading that group from Redis (stream poison_cold),
+        # or warm, from a local store whose header holds 2100 (stream poison_warm).
         huge = ["--max-time-ahead", "104166666666d"]
-        r = h.produce(s, "poison", opts + huge, [h.write("p1.jsonl", ['{"ts":4102444800,"host":"h6","pid":1}\n'])],
-                      ["--partitions", "1"])
-        rt.check(r.returncode == 0, "produce poison: " + r.stderr.decode())
-        run_until_done(s, "poison", huge)
-        now = int(time.time())
-        tree = ['{"ts":%d,"host":"h7","pid":1,"sigma":{"lineage":{"office":true}}}\n' % (now - 50),
-                '{"ts":%d,"host":"h7","pid":2,"ppid":1,"sigma":{"parent":{"shell":true}}}\n' % (now - 49),
-                '{"ts":%d,"host":"h7","pid":3,"ppid":2}\n' % (now - 48)]
-        # (A bound below the time to live, 90 s: else the bounded 2100 expires them all.)
-        short = ["--max-time-ahead", "30s"]
-        r = h.produce(s, "poison", opts + short, [h.write("p2.jsonl", tree)], ["--partitions", "1"])
-        rt.check(r.returncode == 0, "produce poison (2): " + r.stderr.decode())
-        run_until_done(s, "poison", db("poisoned") + short)
-        last = h.collect(s, "poison").splitlines()[-1:]
-        rt.check(last and b"office_shell" in last[0],
-                 "a --state-db worker loading a group stamped 2100 lost the tree: %s" % last)
+        short = ["--max-time-ahead", "30s"]  # below the time to live (90 s), unlike 10m
+        for stream, first_db in (("poison_cold", []), ("poison_warm", db("poison_warm"))):
+            r = h.produce(s, stream, opts + huge,
+                          [h.write("p1.jsonl", ['{"ts":4102444800,"host":"h6","pid":1}\n'])],
+                          ["--partitions", "1"])
+            rt.check(r.returncode == 0, "produce %s: %s" % (stream, r.stderr.decode()))
+            run_until_done(s, stream, huge + first_db)
+            now = int(time.time())
+            tree = ['{"ts":%d,"host":"h7","pid":1,"sigma":{"lineage":{"office":true}}}\n' % (now - 50),
+                    '{"ts":%d,"host":"h7","pid":2,"ppid":1,"sigma":{"parent":{"shell":true}}}\n' % (now - 49),
+                    '{"ts":%d,"host":"h7","pid":3,"ppid":2}\n' % (now - 48)]
+            r = h.produce(s, stream, opts + short, [h.write("p2.jsonl", tree)], ["--partitions", "1"])
+            rt.check(r.returncode == 0, "produce %s (2): %s" % (stream, r.stderr.decode()))
+            c = rt.resp(s.port)
+            entries = c("XRANGE", "fluxcap:{%s/0}:in" % stream, "-", "+")
+            c.close()
+            w = int(dict(zip(entries[-1][1][::2], entries[-1][1][1::2]))[b"w"])
+            rt.check(w <= time.time() * 1000 + 30 * 1000,
+                     "%s: the producer sent w %d from the stream's stored 2100" % (stream, w))
+            log = run_until_done(s, stream, (first_db or db("poison_cold")) + short)
+            take = ", warm: local store, " if first_db else ", cold: read from Redis, "
+            rt.check(take in log, "%s: not the take meant (%r): %s" % (stream, take, log))
+            last = h.collect(s, stream).splitlines()[-1:]
+            rt.check(last and b"office_shell" in last[0],
+                     "%s: a --state-db worker after a time of 2100 lost the tree: %s" % (stream, last))
 
         # 1. Workers killed after and before a commit, another finishing (no --state-db).
         t = time.time()

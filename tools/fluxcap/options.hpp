@@ -92,6 +92,11 @@ struct options {
 /// The value of a duration option (--state-ttl, --max-time-ahead: run, produce, worker)
 /// in ms. Throws usage_error naming `option`.
 [[nodiscard]] std::int64_t parse_duration(std::string_view option, std::string_view text);
+/// event_limits::max_time_ahead_ms of these options: --max-time-ahead with --state-ttl,
+/// else -1 (no bound: without a time to live, event times expire nothing).
+[[nodiscard]] inline std::int64_t time_ahead_bound(const options& o) noexcept {
+  return o.state_ttl_ms > 0 ? o.max_time_ahead_ms : -1;
+}
 /// The usage error of --max-time-ahead without --state-ttl.
 inline constexpr const char* max_time_ahead_needs_ttl =
     "--max-time-ahead bounds the event times by which --state-ttl expires groups: it needs "

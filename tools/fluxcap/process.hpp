@@ -44,17 +44,23 @@ struct event_limits {
   std::int64_t max_time_ahead_ms = 10 * 60 * 1000;
 };
 
-/// `t` (ms since the epoch), but no later than the system clock plus `ahead_ms`
-/// (negative: no bound, and no clock read).
-[[nodiscard]] inline std::int64_t bounded_event_time(std::int64_t t, std::int64_t ahead_ms) {
-  if (ahead_ms < 0) return t;
+/// The latest event time that counts now (ms since the epoch): the system clock plus
+/// `ahead_ms` (event_limits::max_time_ahead_ms; negative: none, and no clock read).
+[[nodiscard]] inline std::int64_t event_time_ceiling(std::int64_t ahead_ms) {
+  constexpr std::int64_t none = std::numeric_limits<std::int64_t>::max();
+  if (ahead_ms < 0) return none;
   const std::int64_t now = std::chrono::duration_cast<std::chrono::milliseconds>(
                                std::chrono::system_clock::now().time_since_epoch())
                                .count();
   // parse_timespan takes up to 9e18 ms: now + that overflows only 7 million years from
   // now. Checked all the same.
-  if (now > 0 && ahead_ms > std::numeric_limits<std::int64_t>::max() - now) return t;
-  return std::min(t, now + ahead_ms);
+  if (now > 0 && ahead_ms > none - now) return none;
+  return now + ahead_ms;
+}
+
+/// `t` (ms since the epoch), but no later than event_time_ceiling(ahead_ms).
+[[nodiscard]] inline std::int64_t bounded_event_time(std::int64_t t, std::int64_t ahead_ms) {
+  return std::min(t, event_time_ceiling(ahead_ms));
 }
 
 /// The rules the spec's post-flux conditions read (field_config::condition_rules); a

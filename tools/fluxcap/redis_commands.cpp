@@ -520,7 +520,7 @@ event_limits make_limits(const options& o) {
   limits.line.max_tags = static_cast<std::size_t>(o.max_tags_per_event);
   limits.max_groups = o.max_groups;
   limits.max_key_bytes = o.max_key_bytes;
-  limits.max_time_ahead_ms = o.state_ttl_ms > 0 ? o.max_time_ahead_ms : -1;
+  limits.max_time_ahead_ms = time_ahead_bound(o);
   return limits;
 }
 
@@ -712,7 +712,7 @@ int produce(const redis_options& r) {
               throw io_error("stream '" + r.stream + "': " + watermark_key + " is damaged");
             // Bounded as the lines' times are: an earlier producer may have stored a
             // time far ahead (before --max-time-ahead, or with a larger one).
-            watermark = bounded_event_time(watermark, r.run.max_time_ahead_ms);
+            watermark = bounded_event_time(watermark, time_ahead_bound(r.run));
           }
         }
 
@@ -1137,10 +1137,7 @@ class worker {
       o->warm = std::make_unique<warm_partition>(
           *cache_, p, o->proc->capacitor(),
           pos->type == REDIS_REPLY_STRING ? std::string_view(o->pos) : std::string_view(),
-          owned_.size() + 1, ttl,
-          ttl > 0 ? bounded_event_time(std::numeric_limits<std::int64_t>::max(),
-                                       r_.run.max_time_ahead_ms)
-                  : std::numeric_limits<std::int64_t>::max());
+          owned_.size() + 1, ttl, event_time_ceiling(time_ahead_bound(r_.run)));
       o->groups.reset();
     }
     if (ttl > 0) {  // the watermark committed with the states (before any group is loaded)
@@ -1152,7 +1149,7 @@ class worker {
         if (ec != std::errc() || end != v.data() + v.size())
           throw io_error("partition " + std::to_string(p) + ": the watermark in " + o->meta +
                          " is damaged");
-        t = bounded_event_time(t, r_.run.max_time_ahead_ms);  // as the producers' are
+        t = bounded_event_time(t, time_ahead_bound(r_.run));  // as the producers' are
         if (o->warm)
           o->warm->set_watermark(t);
         else
@@ -1178,7 +1175,7 @@ class worker {
           // Bounded as the events' times are: a group stamped far ahead (before the
           // bound, or by a worker with a larger one) would raise a --state-db worker's
           // store to that time as it loads, and expire every group loaded with it.
-          last = bounded_event_time(rp::timed_state_time(blob), r_.run.max_time_ahead_ms);
+          last = bounded_event_time(rp::timed_state_time(blob), time_ahead_bound(r_.run));
           blob.remove_prefix(rp::timed_state_header);
         }
         try {
@@ -1360,7 +1357,7 @@ class worker {
         // Bounded by this clock too (a producer with a larger --max-time-ahead, or one
         // from before it), and the line's own time by it: the producer cut that time
         // with its earlier clock, which this worker's later one must not exceed.
-        t = bounded_event_time(t, r_.run.max_time_ahead_ms);
+        t = bounded_event_time(t, time_ahead_bound(r_.run));
         o.proc->set_time_ceiling(t);
         if (o.warm)
           o.warm->set_watermark(t);

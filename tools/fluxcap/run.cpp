@@ -302,8 +302,7 @@ int run_db_loop(const options& o, prepared_run& p, const clock_type::time_point 
   so.ttl_ms = o.state_ttl_ms;
   // A time committed by an earlier run is bounded as the events are (one run before
   // --max-time-ahead existed may have stored a time far ahead).
-  if (o.state_ttl_ms > 0)
-    so.max_start_watermark = bounded_event_time(so.max_start_watermark, o.max_time_ahead_ms);
+  so.max_start_watermark = event_time_ceiling(time_ahead_bound(o));
   std::optional<fluxcap::rocksdb_state_store> store;
   try {
     store.emplace(*db, 0, procs[0]->capacitor(), so);
@@ -491,7 +490,7 @@ void prepare_common(const options& o, prepared_run& p) {
   p.limits.line.max_tags = static_cast<std::size_t>(o.max_tags_per_event);
   p.limits.max_groups = o.max_groups;
   p.limits.max_key_bytes = o.max_key_bytes;
-  p.limits.max_time_ahead_ms = o.state_ttl_ms > 0 ? o.max_time_ahead_ms : -1;
+  p.limits.max_time_ahead_ms = time_ahead_bound(o);
   fluxcap::memory_config config;
   config.capacity = o.capacity;
   config.fpp = o.fpp;

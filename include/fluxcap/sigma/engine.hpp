@@ -266,7 +266,7 @@ class engine {
     items_.reserve(rules_.items.size());
     for (const auto& it : rules_.items)
       items_.push_back(compact_item{it.field, it.first_leaf, it.first_leaf + it.leaf_count, it.all,
-                                    it.negated, it.leaf_count <= lazy_item_leaves, it.check});
+                                    it.negated, it.check});
     std::size_t most = 0;
     for (const auto& r : rules_.rules) most = std::max(most, r.identifiers.size());
     max_identifiers_ = most;
@@ -591,7 +591,7 @@ class engine {
     if (it.check == detail::presence::exists) return present;
     if (it.check == detail::presence::absent) return !present;
     bool holds = s.item_true[i] == s.epoch;
-    if (!holds && it.lazy)  // marked only as a witness: its leaves tell
+    if (!holds && it.end_leaf - it.first_leaf <= lazy_item_leaves)  // not marked: read
       for (auto l = it.first_leaf; l < it.end_leaf && !holds; ++l)
         holds = s.leaf_true[leaf_check_[l]] == s.epoch;
     if (holds && it.all) {
@@ -662,13 +662,12 @@ class engine {
     std::uint32_t first_leaf = 0, end_leaf = 0;
     bool all = false;
     bool negated = false;
-    bool lazy = false;  // not marked per event unless a witness: item_holds reads its leaves
     detail::presence check = detail::presence::none;
   };
-  /// Items with at most this many leaves are not marked when one of their leaves holds
-  /// (most events make checks true that many rules share, of which few become
-  /// candidates): item_holds reads their leaves when their rule is evaluated. Larger
-  /// items are marked, so that evaluating one costs a load however long its list.
+  /// Items with at most this many leaves are marked only as witnesses, not whenever one
+  /// of their leaves holds (an event makes checks true that many rules share, of which
+  /// few become candidates): item_holds reads their leaves when their rule is evaluated.
+  /// Larger items are marked, so that evaluating one costs a load however long its list.
   static constexpr std::uint32_t lazy_item_leaves = 8;
   std::vector<compact_item> items_;
   std::size_t max_identifiers_ = 0;
