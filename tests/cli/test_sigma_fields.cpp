@@ -493,3 +493,112 @@ TEST_CASE("sigma fields: random documents and paths against the DOM reference") 
   CHECK(accepted < 20000 - 500);  // the broken lines and the duplicates
   CHECK(duplicates > 200);
 }
+
+TEST_CASE("sigma fields: keys remembered by position, over a sequence of lines") {
+  // json_fields remembers the event object's keys by position from line to line. Lines
+  // of a few shapes (fixed key orders, as a source writes them), mutated now and then,
+  // through one accessor: every line against the reference. The keys are 15 to 17 and
+  // 31 to 33 bytes long (the comparison's block edges), escaped, dotted, or differ from
+  // a bound key in their last byte only.
+  const std::string k15(15, 'k');
+  const std::string k16(16, 'k');
+  const std::string k32(32, 'k');
+  const std::vector<std::string> keys = {"Image",
+                                         "Imagf",
+                                         "Image2",
+                                         "Imag",
+                                         R"(Im\u0061ge)",
+                                         "CommandLine",
+                                         k15,
+                                         k15 + "x",
+                                         k16,
+                                         k16 + "x",
+                                         k32.substr(1),
+                                         k32,
+                                         k32 + "x",
+                                         k32 + "y",
+                                         "a.b",
+                                         "a",
+                                         "b",
+                                         R"(a\"b)",
+                                         "x",
+                                         "Hostname",
+                                         k16 + "y",
+                                         k32.substr(2) + "x",
+                                         k32.substr(1) + "x"};
+  json_fields f;
+  for (const std::string& p : {std::string("Image"), std::string("CommandLine"), k16, k32,
+                               k32 + "x", k15 + "x", std::string("a.b"), std::string("Hostname"),
+                               k16 + "y", k32.substr(1) + "x", k32.substr(2) + "x"})
+    f.field_handle_for(field_path::parse(p));
+  std::mt19937 rng(20261207);
+  const auto pick = [&](std::size_t n) {
+    return std::uniform_int_distribution<std::size_t>(0, n - 1)(rng);
+  };
+  std::vector<std::vector<std::size_t>> shapes(4);
+  for (auto& shape : shapes)
+    for (std::size_t i = 0, n = 3 + pick(10); i < n; ++i) shape.push_back(pick(keys.size()));
+  simdjson::dom::parser ref_parser;
+  json_field_event e;
+  std::size_t accepted = 0;
+  std::size_t with_image = 0;
+  for (int i = 0; i < 20000; ++i) {
+    std::vector<std::size_t> shape = shapes[pick(shapes.size())];
+    if (pick(4) == 0) shape[pick(shape.size())] = pick(keys.size());  // one key changed
+    if (pick(8) == 0) std::swap(shape.front(), shape.back());
+    std::string line = "{";
+    for (std::size_t k = 0; k < shape.size(); ++k) {
+      if (k > 0) line += pick(8) == 0 ? " , " : ",";
+      line += '"' + keys[shape[k]] + '"' + (pick(8) == 0 ? " : " : ":");
+      line += pick(3) == 0 ? std::to_string(i) : "\"v" + std::to_string(k) + "\"";
+    }
+    line += "}";
+    std::string problem;
+    const bool ok = f.parse(line, e, problem);
+    const auto ref = sigma_fields_reference::read(ref_parser, line, f.paths());
+    REQUIRE(ref.ok);
+    const std::string diff = sigma_fields_reference::compare(f, ok, problem, e, ref);
+    if (!diff.empty()) {
+      FAIL_CHECK(diff << "\n  line " << i << ": " << line);
+      break;
+    }
+    accepted += ok ? 1 : 0;
+    with_image += ok && values(f, e, 0).has_value() ? 1 : 0;
+  }
+  MESSAGE(accepted << " lines accepted, " << with_image << " with an Image");
+  CHECK(accepted > 3000);
+  CHECK(with_image > 1000);
+
+  // More keys than are remembered (256): the rest are looked up, line after line.
+  std::string wide = "{";
+  for (int k = 0; k < 300; ++k) wide += "\"w" + std::to_string(k) + "\":1,";
+  wide += "\"Image\":\"far\"}";
+  for (int round = 0; round < 2; ++round) {
+    const auto w = parsed(f, wide);
+    CHECK(values(f, w, 0) == one(value_kind::string, "far"));
+  }
+}
+
+TEST_CASE("sigma fields: the grammar is checked in parts no path reads") {
+  json_fields f;
+  f.field_handle_for(field_path::parse("a"));
+  for (const std::string line :
+       {R"({"z":tru,"a":1})", R"({"z":[1,,2],"a":1})", R"({"z":{"q" 1},"a":1})",
+        R"({"z":1 "y":2,"a":1})", R"({"z":,"a":1})", R"({"z":[1,2}],"a":1})", R"({"z":01,"a":1})",
+        R"({"z":{"q":1,},"a":1})", R"({"z":{1:2},"a":1})", R"({"z":"x" "y","a":1})"}) {
+    CAPTURE(line);
+    json_field_event e;
+    std::string problem;
+    CHECK_FALSE(f.parse(line, e, problem));
+    CHECK(problem.rfind("not valid JSON (unexpected ", 0) == 0);
+  }
+  json_field_event e;
+  std::string problem;
+  CHECK_FALSE(f.parse(R"({"z":[1,,2],"a":1})", e, problem));
+  CHECK(problem == "not valid JSON (unexpected ',' at byte 9)");
+  CHECK_FALSE(f.parse(R"({"a":1,"z":{"q":1)", e, problem));
+  CHECK(problem == "not valid JSON (the line ends in the middle of an object or array)");
+  // Strings no path reads are checked as far as simdjson's structural pass goes, not
+  // for their escapes.
+  CHECK(f.parse(R"({"z":"\q","a":1})", e, problem));
+}

@@ -19,7 +19,6 @@
 
 namespace fluxcap_cli {
 
-namespace od = simdjson::ondemand;
 using fluxcap::sigma::field_path;
 using fluxcap::sigma::field_value;
 using fluxcap::sigma::value_kind;
@@ -27,7 +26,6 @@ using fluxcap::sigma::value_kind;
 namespace {
 
 using json_text::is_space;
-using json_text::trim_right;
 using json_text::valid_number;
 
 /// The code unit of the 4 hex digits at `p`, or -1.
@@ -133,15 +131,79 @@ unsigned key_filter_bit(std::string_view s) noexcept {
 
 }  // namespace
 
-// One walk of a document. The trie nodes a key may reach are kept on `active`, one run
-// of indices per object level being walked (indices, not pointers: it may grow).
+// One walk of a document, over the structural indexes of simdjson's stage 1 (its SIMD
+// pass: UTF-8 checked, strings closed, no raw control character in them; the position of
+// every structural character and of the start of every other token). The JSON grammar is
+// checked here, token by token, in the same walk that matches keys and reads values:
+// simdjson's On-Demand iterator did the same work through a more general interface, at
+// about twice the cost per key (bench/README.md, "December 2026 (11)").
+//
+// The trie nodes a key may reach are kept on `active`, one run of indices per object
+// level being walked (indices, not pointers: it may grow).
 struct json_fields::walker {
-  od::parser parser;
-  od::document doc;
+  std::unique_ptr<simdjson::internal::dom_parser_implementation> stage1;
+  std::size_t stage1_capacity = 0;
+  const char* line_text = nullptr;  // the line
+  std::size_t line_size = 0;
+  const std::uint32_t* index = nullptr;  // the structural indexes
+  std::uint32_t count = 0;               // how many
+  std::uint32_t at = 0;                  // the next one to read
   std::vector<std::uint32_t> active;
   const json_fields* self = nullptr;
   json_field_event* ev = nullptr;
   std::string* problem = nullptr;
+
+  // The event object's keys in the last lines, by position, with the trie nodes each
+  // reached. Events of one source write their keys in the same order, so a key equal to
+  // the one remembered at its position reaches the same nodes: one comparison instead of
+  // a filter, a hash and a lookup. Only short keys without escapes are remembered.
+  struct remembered_key {
+    std::array<char, 32> bytes{};  ///< the key as written, zero-padded
+    std::uint8_t size = 0;
+    std::uint8_t reached = 0;  ///< nodes[0, reached) were appended to `active`
+    bool valid = false;
+    std::array<std::uint32_t, 4> nodes{};
+  };
+  static constexpr std::size_t max_remembered_keys = 256;
+  std::vector<remembered_key> remembered;
+
+  /// Whether the key starting at `raw` (after its opening quote; 32 bytes readable) is
+  /// `k`: its bytes, then the closing quote (`k` has no backslash, so no escaped quote).
+  static bool is_remembered(const char* raw, const remembered_key& k) noexcept {
+    if (!k.valid || raw[k.size] != '"') return false;
+#if defined(__SSE2__)
+    const auto equal_bytes = [&](std::size_t offset) {
+      const __m128i a = _mm_loadu_si128(reinterpret_cast<const __m128i*>(raw + offset));
+      const __m128i b = _mm_loadu_si128(reinterpret_cast<const __m128i*>(k.bytes.data() + offset));
+      return static_cast<unsigned>(_mm_movemask_epi8(_mm_cmpeq_epi8(a, b)));
+    };
+    const unsigned size = k.size;
+    const unsigned low = equal_bytes(0) | (size >= 16 ? 0U : 0xffffU << size & 0xffffU);
+    if (low != 0xffffU) return false;
+    if (size <= 16) return true;
+    return (equal_bytes(16) | (0xffffU << (size - 16) & 0xffffU)) == 0xffffU;
+#else
+    return std::memcmp(raw, k.bytes.data(), k.size) == 0;
+#endif
+  }
+
+  /// Remembers `key` (found at `raw`) at `position`, with the nodes
+  /// active[match_begin, end) it reached.
+  void remember(std::size_t position, std::string_view key, const char* raw,
+                std::size_t match_begin) {
+    if (position >= max_remembered_keys) return;
+    if (position >= remembered.size()) remembered.resize(position + 1);
+    remembered_key& k = remembered[position];
+    const std::size_t reached = active.size() - match_begin;
+    k.valid = key.data() == raw && key.size() <= k.bytes.size() && reached <= k.nodes.size();
+    if (!k.valid) return;
+    k.bytes.fill(0);
+    std::memcpy(k.bytes.data(), key.data(), key.size());
+    k.size = static_cast<std::uint8_t>(key.size());
+    k.reached = static_cast<std::uint8_t>(reached);
+    std::copy(active.begin() + static_cast<std::ptrdiff_t>(match_begin), active.end(),
+              k.nodes.begin());
+  }
 
   bool bad(std::string message) {
     *problem = std::move(message);
@@ -150,11 +212,37 @@ struct json_fields::walker {
   bool bad_json(simdjson::error_code e) {
     return bad(std::string("not valid JSON (") + simdjson::error_message(e) + ")");
   }
-  bool bad_json(const std::string& what) { return bad("not valid JSON (" + what + ")"); }
-  bool unexpected(std::string_view token) { return bad_json("unexpected " + quote_name(token)); }
+  bool bad_json(const std::string& what) {
+    return bad("not valid JSON (" + what + ")");
+  }
+  bool unexpected(std::string_view token) {
+    return bad_json("unexpected " + quote_name(token));
+  }
+  /// The token at structural `k` is out of place.
+  [[gnu::cold, gnu::noinline]] bool unexpected_at(std::uint32_t k) {
+    if (k >= count) return bad_json("the line ends in the middle of an object or array");
+    return bad_json("unexpected " + quote_name(token(k)) + " at byte " +
+                    std::to_string(index[k] + 1));
+  }
   bool too_deep() {
     return bad("nesting deeper than " + std::to_string(self->limits_.max_depth) +
                " levels of objects and arrays");
+  }
+
+  /// The text of the token at structural `k`: up to the next structural, without the
+  /// whitespace before it (stage 1 marks the start of every token that follows
+  /// whitespace, so nothing else is in between).
+  [[nodiscard]] std::string_view token(std::uint32_t k) const noexcept {
+    const std::size_t begin = index[k];
+    std::size_t end = k + 1 < count ? index[k + 1] : line_size;
+    while (end > begin + 1 && is_space(line_text[end - 1])) --end;
+    return {line_text + begin, end - begin};
+  }
+  [[nodiscard]] char next_char() const noexcept {
+    return line_text[index[at]];
+  }
+  static constexpr bool is_operator(char c) noexcept {
+    return c == ',' || c == ':' || c == '{' || c == '}' || c == '[' || c == ']';
   }
 
   /// The child of `node` whose segment is `key`, or no_handle.
@@ -270,8 +358,7 @@ struct json_fields::walker {
   }
 
   /// A scalar token (string, number, true, false, null) as a field_value.
-  bool read_scalar(std::string_view tok, field_value& out) {
-    const std::string_view t = trim_right(tok);
+  bool read_scalar(std::string_view t, field_value& out) {
     switch (t.front()) {
       case '"':
         out.kind = value_kind::string;
@@ -289,6 +376,23 @@ struct json_fields::walker {
         if (!valid_number(t)) return unexpected(t);
         out = field_value{value_kind::number, t};
         return true;
+    }
+  }
+
+  /// A scalar no path reads: its grammar is checked, strings only as far as stage 1
+  /// goes (their escapes are not).
+  bool skip_scalar(std::string_view t) {
+    switch (t.front()) {
+      case '"':
+        return t.size() >= 2 && t.back() == '"' ? true : unexpected(t);
+      case 't':
+        return t == "true" ? true : unexpected(t);
+      case 'f':
+        return t == "false" ? true : unexpected(t);
+      case 'n':
+        return t == "null" ? true : unexpected(t);
+      default:
+        return valid_number(t) ? true : unexpected(t);
     }
   }
 
@@ -320,75 +424,111 @@ struct json_fields::walker {
     ++s.count;
     return true;
   }
-  bool push_value(std::uint32_t h, const field_value& v) { return push_value(h, v.kind, v.text); }
+  bool push_value(std::uint32_t h, const field_value& v) {
+    return push_value(h, v.kind, v.text);
+  }
 
-  /// Object `o` at nesting `depth`; its keys are matched below the nodes
-  /// active[set_begin, set_end).
-  bool walk_object(od::object& o, std::size_t set_begin, std::size_t set_end, std::size_t depth) {
-    for (auto fr : o) {
-      // Used in place, not copied out by get(): GCC copied it through the stack, 8-byte
-      // stores read back as 16 bytes, a store-forwarding stall on every key (perf).
-      if (const auto e = fr.error()) return bad_json(e);
-      od::field& f = fr.value_unsafe();
+  /// The key at structural `at` (a string token), unescaped.
+  bool read_key(std::string_view& key) {
+    const std::string_view t = token(at);
+    if (t.front() != '"') return unexpected_at(at);
+    // The key as written when it has no escape, else unescaped into the event's buffer.
+    const char* const raw = t.data() + 1;
+    const char* const stop = quote_or_backslash(raw);
+    if (*stop == '"' && stop == t.data() + t.size() - 1) {
+      key = std::string_view(raw, static_cast<std::size_t>(stop - raw));
+      return true;
+    }
+    return read_string(t, key);
+  }
+
+  /// The object whose '{' was the structural before `at`, at nesting `depth`; its keys
+  /// are matched below the nodes active[set_begin, set_end). Leaves `at` after its '}'.
+  bool walk_object(std::size_t set_begin, std::size_t set_end, std::size_t depth) {
+    if (at >= count) return unexpected_at(at);
+    if (next_char() == '}') {
+      ++at;
+      return true;
+    }
+    // The event object's keys are matched below the root only: remembered by position.
+    const bool event_object = depth == 1;
+    for (std::size_t position = 0;; ++position) {
+      if (at >= count) return unexpected_at(at);
       const std::size_t match_begin = active.size();
-      if (set_begin != set_end) {
-        // The key as written when it has no escape (stage 1 found its closing quote),
-        // else unescaped by simdjson.
-        const char* const raw = reinterpret_cast<const char*>(f.key().raw());
-        const char* const stop = quote_or_backslash(raw);
-        std::string_view key(raw, static_cast<std::size_t>(stop - raw));
-        if (*stop != '"')
-          if (const auto e = f.unescaped_key().get(key)) return bad_json(e);
+      const char* const raw = line_text + index[at] + 1;
+      if (event_object && position < remembered.size() && next_char() == '"' &&
+          is_remembered(raw, remembered[position])) {
+        const remembered_key& k = remembered[position];
+        active.insert(active.end(), k.nodes.begin(), k.nodes.begin() + k.reached);
+      } else if (set_begin != set_end) {
+        std::string_view key;
+        if (!read_key(key)) return false;
         const unsigned bit = key_filter_bit(key);
         for (std::size_t i = set_begin; i < set_end; ++i) {
           const trie_node& n = self->trie_[active[i]];
           if (!n.inner_child && (n.key_filter[bit >> 6] >> (bit & 63) & 1) == 0) continue;
           match(active[i], key);
         }
+        if (event_object) remember(position, key, raw, match_begin);
+      } else if (next_char() != '"') {
+        return unexpected_at(at);
       }
-      const bool ok = walk_value(f.value(), match_begin, active.size(), depth + 1);
+      if (++at >= count || next_char() != ':') return unexpected_at(at);
+      if (++at >= count) return unexpected_at(at);
+      const bool ok = walk_value(match_begin, active.size(), depth + 1);
       active.resize(match_begin);
       if (!ok) return false;
+      if (at >= count) return unexpected_at(at);
+      const char c = next_char();
+      ++at;
+      if (c == '}') return true;
+      if (c != ',') return unexpected_at(at - 1);
     }
-    return true;
   }
 
-  /// Array `a` at nesting `depth`; each element is a value of handle `h` (or none).
-  bool walk_array(od::array& a, std::uint32_t h, std::size_t depth) {
+  /// The array whose '[' was the structural before `at`, at nesting `depth`; each
+  /// element is a value of handle `h` (or none). Leaves `at` after its ']'.
+  bool walk_array(std::uint32_t h, std::size_t depth) {
     const bool strings = self->all_strings_;
-    for (auto ir : a) {
-      // Used in place, not copied out by get() (see walk_object).
-      if (const auto e = ir.error()) return bad_json(e);
-      od::value& item = ir.value_unsafe();
-      const std::string_view tok = item.raw_json_token();
-      if (tok.empty()) return bad_json("empty value");
-      const char c = tok.front();
+    if (at >= count) return unexpected_at(at);
+    if (next_char() == ']') {
+      ++at;
+      return true;
+    }
+    for (;;) {
+      if (at >= count) return unexpected_at(at);
+      const char c = next_char();
       if (c == '{' || c == '[') {
         if (h != no_handle && !push_value(h, field_value{value_kind::other, {}})) return false;
-        if (!strings) continue;
         if (depth + 1 > self->limits_.max_depth) return too_deep();
-        if (c == '{') {
-          od::object o;
-          if (const auto e = item.get_object().get(o)) return bad_json(e);
-          if (!walk_object(o, active.size(), active.size(), depth + 1)) return false;
+        ++at;
+        if (!(c == '{' ? walk_object(active.size(), active.size(), depth + 1)
+                       : walk_array(no_handle, depth + 1)))
+          return false;
+      } else if (is_operator(c)) {
+        return unexpected_at(at);
+      } else {
+        const std::string_view tok = token(at++);
+        if (h == no_handle && !(strings && c == '"')) {
+          if (!skip_scalar(tok)) return false;
         } else {
-          od::array inner;
-          if (const auto e = item.get_array().get(inner)) return bad_json(e);
-          if (!walk_array(inner, no_handle, depth + 1)) return false;
+          field_value v;
+          if (!read_scalar(tok, v)) return false;
+          if (strings && v.kind == value_kind::string) ev->strings_.push_back(v.text);
+          if (h != no_handle && !push_value(h, v)) return false;
         }
-        continue;
       }
-      if (h == no_handle && !(strings && c == '"')) continue;
-      field_value v;
-      if (!read_scalar(tok, v)) return false;
-      if (strings && v.kind == value_kind::string) ev->strings_.push_back(v.text);
-      if (h != no_handle && !push_value(h, v)) return false;
+      if (at >= count) return unexpected_at(at);
+      const char sep = next_char();
+      ++at;
+      if (sep == ']') return true;
+      if (sep != ',') return unexpected_at(at - 1);
     }
-    return true;
   }
 
-  /// Value `v` at nesting `depth`, reached by the nodes active[match_begin, match_end).
-  bool walk_value(od::value& v, std::size_t match_begin, std::size_t match_end, std::size_t depth) {
+  /// The value at structural `at`, at nesting `depth`, reached by the nodes
+  /// active[match_begin, match_end). Leaves `at` after it.
+  bool walk_value(std::size_t match_begin, std::size_t match_end, std::size_t depth) {
     const bool strings = self->all_strings_;
     bool terminal = false;
     bool inner = false;
@@ -397,10 +537,7 @@ struct json_fields::walker {
       terminal = terminal || n.handle != no_handle;
       inner = inner || !n.children.empty();
     }
-    if (!terminal && !inner && !strings) return true;  // skipped by On-Demand
-    const std::string_view tok = v.raw_json_token();
-    if (tok.empty()) return bad_json("empty value");
-    const char c = tok.front();
+    const char c = next_char();
     if (c == '{') {
       for (std::size_t i = match_begin; i < match_end && terminal; ++i) {
         const std::uint32_t h = self->trie_[active[i]].handle;
@@ -408,27 +545,25 @@ struct json_fields::walker {
             (!begin_slot(h) || !push_value(h, field_value{value_kind::other, {}})))
           return false;
       }
-      if (!inner && !strings) return true;
       if (depth > self->limits_.max_depth) return too_deep();
-      od::object o;
-      if (const auto e = v.get_object().get(o)) return bad_json(e);
+      ++at;
       const std::size_t set_begin = active.size();
-      for (std::size_t i = match_begin; i < match_end; ++i) {
-        const std::uint32_t n = active[i];
-        if (!self->trie_[n].children.empty()) active.push_back(n);
+      if (inner) {
+        for (std::size_t i = match_begin; i < match_end; ++i) {
+          const std::uint32_t n = active[i];
+          if (!self->trie_[n].children.empty()) active.push_back(n);
+        }
       }
-      return walk_object(o, set_begin, active.size(), depth);
+      return walk_object(set_begin, active.size(), depth);
     }
     if (c == '[') {
-      if (!terminal && !strings) return true;
       if (depth > self->limits_.max_depth) return too_deep();
       std::uint32_t first = no_handle;
       for (std::size_t i = match_begin; i < match_end && first == no_handle; ++i)
         first = self->trie_[active[i]].handle;
       if (first != no_handle && !begin_slot(first)) return false;
-      od::array a;
-      if (const auto e = v.get_array().get(a)) return bad_json(e);
-      if (!walk_array(a, first, depth)) return false;
+      ++at;
+      if (!walk_array(first, depth)) return false;
       // Another path reaching the same array (two splits bound separately): same values.
       for (std::size_t i = match_begin; i < match_end; ++i) {
         const std::uint32_t h = self->trie_[active[i]].handle;
@@ -440,7 +575,9 @@ struct json_fields::walker {
       }
       return true;
     }
-    if (!terminal && !(strings && c == '"')) return true;
+    if (is_operator(c)) return unexpected_at(at);
+    const std::string_view tok = token(at++);
+    if (!terminal && !(strings && c == '"')) return skip_scalar(tok);
     field_value value;
     if (!read_scalar(tok, value)) return false;
     if (strings && value.kind == value_kind::string) ev->strings_.push_back(value.text);
@@ -448,6 +585,33 @@ struct json_fields::walker {
       const std::uint32_t h = self->trie_[active[i]].handle;
       if (h != no_handle && (!begin_slot(h) || !push_value(h, value))) return false;
     }
+    return true;
+  }
+
+  /// Runs stage 1 over the line; false after setting the problem.
+  bool index_line(std::string_view line) {
+    if (!stage1 || stage1_capacity < line.size()) {
+      // Grows to the longest line (bounded by max_line_bytes), then is reused.
+      const std::size_t capacity = std::max<std::size_t>(line.size(), 4096);
+      const simdjson::error_code e =
+          stage1 ? stage1->set_capacity(capacity)
+                 : simdjson::get_active_implementation()->create_dom_parser_implementation(
+                       capacity, 1, stage1);
+      if (e) {
+        stage1.reset();
+        stage1_capacity = 0;
+        return bad_json(e);
+      }
+      stage1_capacity = capacity;
+    }
+    if (const auto e = stage1->stage1(reinterpret_cast<const std::uint8_t*>(line.data()),
+                                      line.size(), simdjson::stage1_mode::regular))
+      return bad_json(e);
+    line_text = line.data();
+    line_size = line.size();
+    index = stage1->structural_indexes.get();
+    count = stage1->n_structural_indexes;
+    at = 0;
     return true;
   }
 
@@ -467,25 +631,21 @@ struct json_fields::walker {
     if (const void* nul = std::memchr(line.data(), '\0', line.size()))
       return bad_json("a NUL byte at byte " +
                       std::to_string(static_cast<const char*>(nul) - line.data() + 1));
-    if (const auto e =
-            parser.iterate(simdjson::padded_string_view(line.data(), line.size(), readable))
-                .get(doc))
-      return bad_json(e);
-    od::json_type type;
-    if (const auto e = doc.type().get(type)) return bad_json(e);
-    if (type != od::json_type::object) return bad("not a JSON object");
-    od::object top;
-    if (const auto e = doc.get_object().get(top)) return bad_json(e);
+    // The reads past a token's end (quote_or_backslash, copy_run) stay within the padding.
+    if (readable < line.size() + simdjson::SIMDJSON_PADDING)
+      return bad_json(simdjson::INSUFFICIENT_PADDING);
+    if (!index_line(line)) return false;
+    if (count == 0) return bad_json(simdjson::EMPTY);
+    const char first = next_char();
+    if (first != '{') {
+      if (first == '[' || !is_operator(first)) return bad("not a JSON object");
+      return unexpected_at(0);
+    }
+    ++at;
     active.clear();
     active.push_back(0);
-    if (!walk_object(top, 0, 1, 1)) return false;
-    // Only whitespace may follow the object. simdjson 3.0 has no document::at_end():
-    // raw_json() of the consumed document ends at the token after the object.
-    std::string_view whole;
-    if (const auto e = doc.raw_json().get(whole)) return bad_json(e);
-    const char* const line_end = line.data() + line.size();
-    for (const char* p = whole.data() + whole.size(); p < line_end; ++p)
-      if (!is_space(*p)) return bad_json("trailing content after the object");
+    if (!walk_object(0, 1, 1)) return false;
+    if (at < count) return bad_json("trailing content after the object");
     return true;
   }
 };

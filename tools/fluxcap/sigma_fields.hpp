@@ -1,6 +1,8 @@
 // The Sigma event-field accessor of the fluxcap tool: reads the bound field paths of a
-// JSON Lines line (simdjson On-Demand) in one walk, for sigma::field_accessor
+// JSON Lines line in one walk, for sigma::field_accessor
 // (include/fluxcap/sigma/field_accessor.hpp; docs/design/sigma-frontend.md 2.5, 6.2).
+// simdjson's stage 1 finds the line's structure (SIMD); the walk over its structural
+// indexes is ours.
 //
 // Binding: every path is compiled into a trie of segments. Walking an object, a key is
 // compared with the next segment or with a dotted run of segments, so that a.b.c is
@@ -19,11 +21,17 @@
 // 'a.b'"), as the tool does for the fields it reads (docs/cli.md, bad lines): a
 // detection must not depend on which copy a reader picks. Keys no path reads may repeat.
 //
-// Validity: the line must be one JSON object (then only whitespace). The values read are
-// checked against the JSON grammar (escapes, numbers, literals); the parts skipped are
-// checked only as far as simdjson's structural pass goes (line_parser validates every
-// byte: the tool runs it on lines it rewrites). Nothing in a line can make parse throw,
-// recurse without bound or allocate without bound.
+// Validity: the line must be one JSON object (then only whitespace). Its whole grammar
+// is checked, the parts no path reads included (structure, numbers, literals); the
+// values read are checked down to their escapes. Strings no path reads are checked as
+// far as simdjson's stage 1 goes (valid UTF-8, closed, no raw control character), not
+// for their escapes (line_parser validates every byte: the tool runs it on lines it
+// rewrites). Nothing in a line can make parse throw, recurse without bound or allocate
+// without bound.
+//
+// Speed: the event object's keys are remembered by position from one line to the next
+// (at most 256, of at most 32 bytes, without escapes). A key equal to the one remembered
+// at its position reaches the same paths without a lookup; any other key is looked up.
 //
 // Limits (json_fields_limits): line length, nesting depth of the objects walked, values
 // one path may hold (a long array). A line beyond them is bad, with a message naming the
