@@ -187,6 +187,8 @@ struct json_fields::walker {
     std::uint8_t size = 0;
     std::uint8_t reached = 0;  ///< nodes[0, reached) were appended to `active`
     bool valid = false;
+    /// The one node reached is a path's end and nothing below it: its path's handle.
+    std::uint32_t only_handle = no_handle;
     std::array<std::uint32_t, 4> nodes{};
   };
   static constexpr std::size_t max_remembered_keys = 256;
@@ -228,6 +230,9 @@ struct json_fields::walker {
     k.reached = static_cast<std::uint8_t>(reached);
     std::copy(active.begin() + static_cast<std::ptrdiff_t>(match_begin), active.end(),
               k.nodes.begin());
+    k.only_handle = no_handle;
+    if (reached == 1 && self->trie_[k.nodes[0]].children.empty())
+      k.only_handle = self->trie_[k.nodes[0]].handle;
   }
 
   bool bad(std::string message) {
@@ -477,14 +482,19 @@ struct json_fields::walker {
     }
     // The event object's keys are matched below the root only: remembered by position.
     const bool event_object = depth == 1;
+    const bool strings = self->all_strings_;
     for (std::size_t position = 0;; ++position) {
       if (at >= count) return unexpected_at(at);
       const std::size_t match_begin = active.size();
       const char* const raw = line_text + index[at] + 1;
+      bool unread = false;  // a remembered key no path reads: its scalar is only checked
+      std::uint32_t only_handle = no_handle;  // a remembered key of one path, a leaf
       if (event_object && position < remembered.size() && next_char() == '"' &&
           is_remembered(raw, remembered[position])) {
         const remembered_key& k = remembered[position];
         active.insert(active.end(), k.nodes.begin(), k.nodes.begin() + k.reached);
+        unread = k.reached == 0 && !strings;
+        only_handle = k.only_handle;
       } else if (set_begin != set_end) {
         std::string_view key;
         if (!read_key(key)) return false;
@@ -500,7 +510,19 @@ struct json_fields::walker {
       }
       if (++at >= count || next_char() != ':') return unexpected_at(at);
       if (++at >= count) return unexpected_at(at);
-      const bool ok = walk_value(match_begin, active.size(), depth + 1);
+      const char first = next_char();
+      const bool scalar = first != '{' && first != '[' && !is_operator(first);
+      bool ok = false;
+      if (scalar && unread) {
+        ok = skip_scalar(token(at++));
+      } else if (scalar && only_handle != no_handle) {
+        field_value value;
+        ok = read_scalar(token(at++), value) && begin_slot(only_handle) &&
+             push_value(only_handle, value);
+        if (ok && strings && value.kind == value_kind::string) ev->strings_.push_back(value.text);
+      } else {
+        ok = walk_value(match_begin, active.size(), depth + 1);
+      }
       active.resize(match_begin);
       if (!ok) return false;
       if (at >= count) return unexpected_at(at);
