@@ -569,6 +569,15 @@ TEST_CASE("sigma fields: keys remembered by position, over a sequence of lines")
   CHECK(accepted > 3000);
   CHECK(with_image > 1000);
 
+  // A path bound after lines were read is found in the next line: binding forgets the
+  // remembered keys.
+  json_fields late;
+  late.field_handle_for(field_path::parse("Image"));
+  const std::string line = R"({"Image":"a","User":"u"})";
+  CHECK(values(late, parsed(late, line), 0) == one(value_kind::string, "a"));
+  const auto user = late.field_handle_for(field_path::parse("User"));
+  CHECK(values(late, parsed(late, line), user) == one(value_kind::string, "u"));
+
   // More keys than are remembered (256): the rest are looked up, line after line.
   std::string wide = "{";
   for (int k = 0; k < 300; ++k) wide += "\"w" + std::to_string(k) + "\":1,";

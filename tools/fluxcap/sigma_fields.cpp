@@ -790,6 +790,7 @@ json_fields::field_handle json_fields::field_handle_for(const field_path& p) {
     walker_->self = this;
   }
   walker_->active.reserve(trie_.size() * (longest_path_ + 2));
+  walker_->remembered.clear();  // what the keys reach has changed
   return trie_[node].handle;
 }
 
