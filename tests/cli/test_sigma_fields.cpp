@@ -611,3 +611,38 @@ TEST_CASE("sigma fields: the grammar is checked in parts no path reads") {
   // for their escapes.
   CHECK(f.parse(R"({"z":"\q","a":1})", e, problem));
 }
+
+TEST_CASE("sigma fields: a NUL byte anywhere is named, whatever the paths read") {
+  // The reader looks for a NUL byte only once a line has failed: every line holding one
+  // must fail, in parts read or not, in strings, keys, numbers, literals and whitespace.
+  const std::string good = R"({"Image":"C:\\a.exe", "n":-1.5e3,"t":true,"f":false,"z":null,)"
+                           R"("o":{"k":"v","a":[1,"s",{"x":2}]},"e":"\u00e9","Hostname":"h"} )";
+  json_fields reads;
+  reads.field_handle_for(field_path::parse("Image"));
+  reads.field_handle_for(field_path::parse("o.k"));
+  json_fields strings = reads;
+  strings.enable_all_strings();
+  json_fields nothing;
+  nothing.field_handle_for(field_path::parse("absent"));
+  for (json_fields* f : {&reads, &strings, &nothing}) {
+    json_field_event e;
+    std::string problem;
+    REQUIRE(f->parse(good, e, problem));
+    REQUIRE(f->parse(good, e, problem));  // the keys remembered, too
+    for (std::size_t at = 0; at <= good.size(); ++at) {
+      for (const bool replace : {false, true}) {
+        if (replace && at == good.size()) continue;
+        std::string line = good;
+        if (replace) {
+          line[at] = '\0';
+        } else {
+          line.insert(at, 1, '\0');
+        }
+        CAPTURE(at);
+        CAPTURE(replace);
+        CHECK_FALSE(f->parse(line, e, problem));
+        CHECK(problem == "not valid JSON (a NUL byte at byte " + std::to_string(at + 1) + ")");
+      }
+    }
+  }
+}

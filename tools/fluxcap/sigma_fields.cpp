@@ -674,10 +674,18 @@ struct json_fields::walker {
     if (out.unescaped_.size() < line.size() + unescape_slack)
       out.unescaped_.resize(line.size() + unescape_slack);
     out.unescaped_used_ = 0;
-    // simdjson reads a NUL byte as the end of the text; JSON has no raw NUL anywhere.
+    if (walk_document(line, readable)) return true;
+    // JSON has no raw NUL byte anywhere: a line holding one never walks (stage 1 rejects
+    // it in a string as a control character; elsewhere it is a token of its own or part
+    // of a number or literal). It is named here, once the walk has failed, so that good
+    // lines are not searched for it.
     if (const void* nul = std::memchr(line.data(), '\0', line.size()))
       return bad_json("a NUL byte at byte " +
                       std::to_string(static_cast<const char*>(nul) - line.data() + 1));
+    return false;
+  }
+
+  bool walk_document(std::string_view line, std::size_t readable) {
     // The reads past a token's end (quote_or_backslash, copy_run) stay within the padding.
     if (readable < line.size() + simdjson::SIMDJSON_PADDING)
       return bad_json(simdjson::INSUFFICIENT_PADDING);
