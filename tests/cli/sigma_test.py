@@ -174,6 +174,63 @@ def test_bad_lines():
     check(code == 1 and "--max-groups" in err and out == b'{"host":"a"}\n', err)
 
 
+def test_write_through():
+    # A single-threaded run writes lines it leaves unchanged (of 256 bytes or more) from
+    # its input buffer, not copied (output_buffer::write_through). Lines of every kind
+    # interleaved over many 64 KiB blocks and three inputs (the last one without its final
+    # newline) come out in order, byte for byte as the threaded run (which copies) writes
+    # them.
+    rng = random.Random(20261207)
+    pad = "x" * 300
+    inputs = []
+    for f in range(3):
+        lines = []
+        for i in range(3000):
+            k = rng.randrange(8)
+            if k == 0:
+                lines.append('{"host":"h%d","CommandLine":"mimikatz %d","pad":"%s"}' % (i % 7, i, pad))
+            elif k == 1:
+                lines.append('{"host":"h","CommandLine":"c %d"}' % i)  # short
+            elif k == 2:
+                lines.append('{"host":"h","detections":"old","pad":"%s"}' % pad)
+            elif k == 3:
+                lines.append('{"host":"h","pad":"%s",}' % pad)  # bad: passed through
+            elif k == 4:
+                lines.append("   ")
+            else:
+                lines.append('{"host":"h%d","pid":%d,"Image":"C:\\\\a%d.exe","pad":"%s"}'
+                             % (i % 5, i, i, pad * rng.randrange(1, 4)))
+        inputs.append(("\n".join(lines) + ("\n" if f < 2 else "")).encode())
+    with tempfile.TemporaryDirectory() as d:
+        paths = []
+        for n, data in enumerate(inputs):
+            paths.append(os.path.join(d, "in%d.jsonl" % n))
+            with open(paths[-1], "wb") as fh:
+                fh.write(data)
+        code, copied, err = sigma_run("--on-error", "pass", "--threads", "2", *paths)
+        check(code == 0, err)
+        code, out, err = sigma_run("--on-error", "pass", "--threads", "1", *paths)
+        check(code == 0, err)
+        check(out == copied, "--threads 1 and 2 differ")
+        out_file = os.path.join(d, "out.jsonl")
+        with open(out_file, "wb") as fh:
+            r = subprocess.run([TOOL, "run", "--rules", RULES, "--profile", PROFILE, "--on-error",
+                                "pass", "--threads", "1", *paths], stdout=fh,
+                               stderr=subprocess.PIPE)
+        check(r.returncode == 0, r.stderr)
+        check(open(out_file, "rb").read() == copied, "written to a file: differs")
+    expected = b"".join(data + (b"" if data.endswith(b"\n") else b"\n") for data in inputs)
+    got = out.split(b"\n")
+    for n, (a, b) in enumerate(zip(expected.split(b"\n"), got), 1):
+        if b"mimikatz" in a:
+            check(b.endswith(b',"detections":["self-\\"mimi\\""]}'), "line %d: %r" % (n, b))
+        elif b'"detections":"old"' in a:
+            check(b == a.replace(b'"detections":"old"', b'"detections":[]'), "line %d" % n)
+        else:
+            check(a == b, "line %d changed: %r -> %r" % (n, a, b))
+    check(len(got) == len(expected.split(b"\n")), "one output line per input line")
+
+
 def test_errors_and_check():
     # malformed rule: exit 2, file:line:col, nothing on stdout
     bad = os.path.join(DATA, "malformed")
@@ -246,7 +303,7 @@ def main():
     global TOOL
     TOOL = os.path.abspath(sys.argv[1])
     for t in (test_tree, test_memories_and_threads, test_state, test_bad_lines,
-              test_errors_and_check):
+              test_write_through, test_errors_and_check):
         t()
         print("ok", t.__name__)
     return 0

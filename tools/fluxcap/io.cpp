@@ -9,11 +9,13 @@
 #include <fcntl.h>
 #include <sys/file.h>
 #include <sys/stat.h>
+#include <sys/uio.h>
 #include <unistd.h>
 
 #include <algorithm>
 #include <cerrno>
 #include <chrono>
+#include <climits>
 #include <csignal>
 #include <cstdio>
 #include <cstdlib>
@@ -67,6 +69,7 @@ line_reader::~line_reader() {
 }
 
 bool line_reader::fill() {
+  if (before_refill_) before_refill_();
   if (begin_ > 0) {
     std::memmove(buf_.data(), buf_.data() + begin_, end_ - begin_);
     end_ -= begin_;
@@ -156,9 +159,51 @@ void write_all(int fd, const char* p, std::size_t left) {
 }
 }  // namespace
 
+namespace {
+#ifdef IOV_MAX
+constexpr std::size_t max_iov = IOV_MAX;
+#else
+constexpr std::size_t max_iov = 16;  // POSIX's least
+#endif
+}  // namespace
+
 void output_buffer::flush() {
-  write_all(fd_, buf_.data(), buf_.size());
+  if (through_.empty()) {
+    write_all(fd_, buf_.data(), buf_.size());
+    buf_.clear();
+    return;
+  }
+  iov_.clear();
+  std::size_t from = 0;
+  const auto add = [&](const char* p, std::size_t n) {
+    if (n > 0) iov_.push_back(iovec{const_cast<char*>(p), n});
+  };
+  for (const through_span& t : through_) {
+    add(buf_.data() + from, t.at - from);
+    add(t.p, t.n);
+    from = t.at;
+  }
+  add(buf_.data() + from, buf_.size() - from);
+  std::size_t first = 0;  // writev takes at most IOV_MAX at a time, and may write part
+  while (first < iov_.size()) {
+    const auto count = static_cast<int>(std::min<std::size_t>(iov_.size() - first, max_iov));
+    ssize_t n = ::writev(fd_, iov_.data() + first, count);
+    if (n < 0) {
+      if (errno == EINTR) continue;
+      throw io_error(errno_message("cannot write standard output"));
+    }
+    while (first < iov_.size() && static_cast<std::size_t>(n) >= iov_[first].iov_len) {
+      n -= static_cast<ssize_t>(iov_[first].iov_len);
+      ++first;
+    }
+    if (n > 0) {
+      iov_[first].iov_base = static_cast<char*>(iov_[first].iov_base) + n;
+      iov_[first].iov_len -= static_cast<std::size_t>(n);
+    }
+  }
   buf_.clear();
+  through_.clear();
+  through_bytes_ = 0;
 }
 
 void output_buffer::write(const char* p, std::size_t n) {

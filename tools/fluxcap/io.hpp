@@ -4,10 +4,12 @@
 #pragma once
 
 #include <sys/types.h>
+#include <sys/uio.h>
 
 #include <cstddef>
 #include <cstdint>
 #include <cstring>
+#include <functional>
 #include <optional>
 #include <stdexcept>
 #include <string>
@@ -53,6 +55,10 @@ class line_reader {
   /// longer than `max_line` bytes sets `too_long()`: `line` is then its first `max_line` bytes
   /// (without the padding guarantee), and the rest is consumed by `skip_rest` (or the next `next`).
   bool next(std::string_view& line);
+  /// Called before the buffer's bytes move or are overwritten (before each refill): until
+  /// then every line handed out stays valid, not only the last. For output that refers
+  /// to the lines instead of copying them (output_buffer::write_through).
+  void set_before_refill(std::function<void()> hook) { before_refill_ = std::move(hook); }
   /// Whether the line `next` returned is longer than `max_line`.
   [[nodiscard]] bool too_long() const noexcept { return too_long_; }
   /// After a too-long line: consumes the rest of it and its '\n', calling
@@ -105,6 +111,7 @@ class line_reader {
   std::size_t scanned_ = 0;  ///< [begin_, scanned_) has no '\n'
   std::size_t readable_ = 0;
   std::uint64_t bytes_ = 0;
+  std::function<void()> before_refill_;
 };
 
 /// Buffered writes to a file descriptor (standard output).
@@ -116,7 +123,13 @@ class output_buffer {
   /// The buffer to append to; call `maybe_flush` after appending.
   std::string& buffer() noexcept { return buf_; }
   void maybe_flush() {
-    if (buf_.size() >= flush_at_) flush();
+    if (buf_.size() + through_bytes_ >= flush_at_) flush();
+  }
+  /// Queues `n` bytes at `p` after what is buffered, to be written without being copied:
+  /// they must stay unchanged until the next flush.
+  void write_through(const char* p, std::size_t n) {
+    through_.push_back(through_span{buf_.size(), p, n});
+    through_bytes_ += n;
   }
   /// Writes everything buffered. Throws io_error.
   void flush();
@@ -124,9 +137,18 @@ class output_buffer {
   void write(const char* p, std::size_t n);
 
  private:
+  /// Bytes written through: `n` bytes at `p`, before buf_[at].
+  struct through_span {
+    std::size_t at;
+    const char* p;
+    std::size_t n;
+  };
   int fd_;
   std::size_t flush_at_;
   std::string buf_;
+  std::vector<through_span> through_;
+  std::size_t through_bytes_ = 0;
+  std::vector<iovec> iov_;
 };
 
 /// The whole file, or nothing when it does not exist. Throws io_error otherwise, also

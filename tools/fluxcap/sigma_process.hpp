@@ -289,6 +289,14 @@ class sigma_line_processor {
   /// refused with them), so there is nothing to bound.
   void set_time_ceiling(std::int64_t) noexcept {}
 
+  /// With write-through on, `process` leaves out of `out` an event line of at least
+  /// min_write_through bytes that it would copy unchanged (nothing fired, no detections
+  /// field to replace), and `unchanged()` says so: the caller writes the line itself.
+  void set_write_through(bool on) noexcept { write_through_ = on; }
+  [[nodiscard]] bool unchanged() const noexcept { return unchanged_; }
+  /// Shorter lines are copied: for them a write entry of their own costs more.
+  static constexpr std::size_t min_write_through = 256;
+
   /// The group key `process` would use for `line` ('=' and the value; empty when absent,
   /// null or not a scalar): read with an accessor bound to the group path alone. False
   /// for a blank line and for a line that does not parse (`key` is then empty).
@@ -311,6 +319,7 @@ class sigma_line_processor {
   /// `problem`.
   outcome process(std::string_view line, std::size_t readable, std::string& out,
                   std::string& problem) {
+    unchanged_ = false;
     if (is_blank_line(line)) {
       out.append(line);
       return outcome::blank;
@@ -342,6 +351,10 @@ class sigma_line_processor {
       }
     }
     if (fired.empty()) {
+      if (write_through_ && line.size() >= min_write_through) {
+        unchanged_ = true;
+        return;
+      }
       out.append(line);
       return;
     }
@@ -388,6 +401,8 @@ class sigma_line_processor {
   json_field_event group_event_;
   std::string group_key_;
   std::string scratch_problem_;
+  bool write_through_ = false;
+  bool unchanged_ = false;
 };
 
 }  // namespace fluxcap_cli
