@@ -469,6 +469,14 @@ class rule_compiler {
     out_.parent_id_path = profile_.parent_id;
     out_.timestamp_path = profile_.timestamp;
     out_.lower_case_ids = profile_.lower_case_ids;
+    // Room for a leaf per written value (most values lower to one): the leaves are
+    // large, and growing by doubling moved them ~5% of a compile (perf).
+    std::size_t values = 0;
+    for (const rule& r : rules)
+      for (const auto& d : r.detections)
+        for (const auto& c : d.any_of)
+          for (const auto& it : c.items) values += std::max<std::size_t>(it.values.size(), 1);
+    out_.leaves.reserve(values + values / 8);
     for (std::size_t i = 0; i < rules.size(); ++i) compile_rule(i, rules[i]);
     build_flux();
     share_identical_checks();

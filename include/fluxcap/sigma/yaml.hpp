@@ -49,10 +49,11 @@
 #include <cerrno>
 #include <cstddef>
 #include <cstdint>
+#include <cstdio>
 #include <cstring>
 #include <exception>
 #include <filesystem>
-#include <fstream>
+#include <memory>
 #include <optional>
 #include <span>
 #include <string>
@@ -850,16 +851,23 @@ class sigma_yaml_reader {
 /// A whole file, at most max_bytes + 1 bytes of it (`/dev/zero` must not exhaust memory).
 [[nodiscard]] inline std::string read_bounded(const std::filesystem::path& path,
                                               std::size_t max_bytes, const char* what) {
-  std::ifstream in(path, std::ios::binary);
+  // C stdio, unbuffered: a rule file is a few KB, read whole into the string; an
+  // ifstream's buffer, locale and sentry cost more than the read (perf: ~10% of reading
+  // the realdata rules).
+  struct file_closer {
+    void operator()(std::FILE* f) const noexcept { std::fclose(f); }
+  };
+  errno = 0;
+  const std::unique_ptr<std::FILE, file_closer> in(std::fopen(path.string().c_str(), "rb"));
   if (!in) {
     const int err = errno;
     throw sigma_error({path.string(), 0, 0},
                       std::string("cannot open the ") + what +
                           (err != 0 ? std::string(": ") + std::strerror(err) : std::string()));
   }
-  // Read into the string itself, sized by the file's size when known (a rule file is a
-  // few KB: no 64 KiB buffer to zero a file); then by doubling, for files that grow or
-  // report no size.
+  std::setvbuf(in.get(), nullptr, _IONBF, 0);
+  // Read into the string itself, sized by the file's size when known; then by doubling,
+  // for files that grow or report no size.
   std::string text;
   // Bytes read at most: one past the limit shows a file over it (SIZE_MAX: no limit).
   const std::size_t cap = max_bytes == SIZE_MAX ? SIZE_MAX : max_bytes + 1;
@@ -868,15 +876,17 @@ class sigma_yaml_reader {
   std::size_t want = size_error
                          ? std::size_t{4096}
                          : static_cast<std::size_t>(std::min<std::uintmax_t>(size, cap - 1)) + 1;
-  while (in && text.size() < cap) {
+  while (text.size() < cap) {
     const std::size_t old = text.size();
     want = std::min(want, cap - old);
     text.resize(old + want);
-    in.read(text.data() + old, static_cast<std::streamsize>(want));
-    text.resize(old + static_cast<std::size_t>(in.gcount()));
+    const std::size_t got = std::fread(text.data() + old, 1, want, in.get());
+    text.resize(old + got);
+    if (got < want) break;  // end of file, or an error (below)
     want = std::max<std::size_t>(text.size(), 4096);
   }
-  if (in.bad()) throw sigma_error({path.string(), 0, 0}, std::string("cannot read the ") + what);
+  if (std::ferror(in.get()) != 0)
+    throw sigma_error({path.string(), 0, 0}, std::string("cannot read the ") + what);
   if (text.size() > max_bytes)
     throw sigma_error({path.string(), 0, 0}, std::string("the ") + what + " is larger than " +
                                                  std::to_string(max_bytes) + " bytes (limit)");
