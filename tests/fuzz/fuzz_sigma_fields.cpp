@@ -6,7 +6,8 @@
 // Invariants: nothing crashes; when simdjson's DOM parser accepts the line as an
 // object, json_fields reports the same values for every bound path (and the same
 // strings), or "duplicate field" exactly when a path is found twice; a second parse
-// of the same line into the same event gives the same answer.
+// of the same line into the same event gives the same answer; so does a line differing
+// in one byte, and the first again, through the same accessor (keys remembered).
 #include "../cli/sigma_fields_reference.hpp"
 
 #include <cstddef>
@@ -58,5 +59,28 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
   if (fields.parse(line, event, again) != ok || again != problem) std::abort();
   if (ok && !too_many && !sigma_fields_reference::compare(fields, ok, again, event, ref).empty())
     std::abort();
+  // A line differing in one byte, then the first again, through the same accessor: the
+  // keys remembered from one line must not change what the next one reads.
+  if (!line.empty()) {
+    std::string other(line);
+    other[other.size() / 2] = static_cast<char>(other[other.size() / 2] ^ 0x20);
+    for (const std::string_view next : {std::string_view(other), line}) {
+      std::string why;
+      const bool next_ok = fields.parse(next, event, why);
+      if (!next_ok && why.empty()) std::abort();
+      const auto next_ref = sigma_fields_reference::read(parser, next, fields.paths());
+      bool next_too_many = false;
+      for (const auto& f : next_ref.fields)
+        next_too_many = next_too_many || (f && f->size() > limits.max_values_per_path);
+      if (next_too_many) continue;
+      const std::string diff =
+          sigma_fields_reference::compare(fields, next_ok, why, event, next_ref);
+      if (!diff.empty()) {
+        std::fprintf(stderr, "sigma_fields differs from the reference after another line: %s\n",
+                     diff.c_str());
+        std::abort();
+      }
+    }
+  }
   return 0;
 }
