@@ -581,7 +581,7 @@ TEST_CASE("sigma fields: keys remembered by position, over a sequence of lines")
   // More keys than are remembered (256): the rest are looked up, line after line.
   std::string wide = "{";
   for (int k = 0; k < 300; ++k) wide += "\"w" + std::to_string(k) + "\":1,";
-  wide += "\"Image\":\"far\"}";
+  wide += R"("Image":"far"})";
   for (int round = 0; round < 2; ++round) {
     const auto w = parsed(f, wide);
     CHECK(values(f, w, 0) == one(value_kind::string, "far"));
