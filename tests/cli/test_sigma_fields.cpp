@@ -254,7 +254,11 @@ TEST_CASE("sigma fields: limits") {
   // Depth: the event object is level 1; a.b.c's object is level 4.
   REQUIRE(f.parse(R"({"a":{"b":{"c":{"d":1}}}})", e, problem));
   CHECK(values(f, e, a) == one(value_kind::other));
-  f.enable_all_strings();  // now the whole document is walked
+  // Also in parts no path reads: the whole line is walked.
+  CHECK_FALSE(f.parse(R"({"q":[[[[1]]]]})", e, problem));
+  CHECK(problem == "nesting deeper than 4 levels of objects and arrays");
+  CHECK(f.parse(R"({"q":[[[1]]]})", e, problem));
+  f.enable_all_strings();
   CHECK_FALSE(f.parse(R"({"x":{"y":{"z":{"w":{}}}}})", e, problem));
   CHECK(problem == "nesting deeper than 4 levels of objects and arrays");
   CHECK(f.parse(R"({"x":{"y":{"z":{}}}})", e, problem));

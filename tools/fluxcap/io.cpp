@@ -168,9 +168,21 @@ constexpr std::size_t max_iov = 16;  // POSIX's least
 }  // namespace
 
 void output_buffer::flush() {
+  // A failed write drops what was queued: part of it may be out already, and written
+  // again by a later flush (on unwind) it would repeat those bytes.
+  struct drop_on_throw {
+    output_buffer* self;
+    ~drop_on_throw() {
+      if (self == nullptr) return;
+      self->buf_.clear();
+      self->through_.clear();
+      self->through_bytes_ = 0;
+    }
+  } drop{this};
   if (through_.empty()) {
     write_all(fd_, buf_.data(), buf_.size());
     buf_.clear();
+    drop.self = nullptr;
     return;
   }
   iov_.clear();
@@ -204,6 +216,7 @@ void output_buffer::flush() {
   buf_.clear();
   through_.clear();
   through_bytes_ = 0;
+  drop.self = nullptr;
 }
 
 void output_buffer::write(const char* p, std::size_t n) {

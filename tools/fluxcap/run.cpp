@@ -243,7 +243,7 @@ bool run_lines(const options& o, prepared_run& p, Processor& proc, run_output& o
         if (out == nullptr) return;
         try {
           out->flush();
-        } catch (const io_error&) {  // the run is failing already
+        } catch (...) {  // the run is failing already
         }
       }
     } unwind{through ? &out : nullptr};
