@@ -68,23 +68,8 @@ char* put_utf8(char* o, unsigned long cp) noexcept {
   return o;
 }
 
-/// Bytes an unescaped string may be written past its end (copy_run's whole blocks).
+/// Bytes an unescaped string may be written past its end (copy_to_stop's whole blocks).
 constexpr std::size_t unescape_slack = 16;
-
-/// Copies [p, stop) to `o` and advances `o` past it. With SSE2 by 16-byte blocks: up to
-/// 15 bytes past `stop` are read (within simdjson's padding) and written (within
-/// unescape_slack, overwritten by what follows).
-void copy_run(char*& o, const char* p, const char* stop) noexcept {
-  const auto n = static_cast<std::size_t>(stop - p);
-#if defined(__SSE2__)
-  for (std::size_t i = 0; i < n; i += 16)
-    _mm_storeu_si128(reinterpret_cast<__m128i*>(o + i),
-                     _mm_loadu_si128(reinterpret_cast<const __m128i*>(p + i)));
-#else
-  std::memcpy(o, p, n);
-#endif
-  o += n;
-}
 
 /// The first '"' or '\\' at or after `p`. There must be one before the padding ends:
 /// the reads go up to 15 bytes past it, within simdjson's padding.
@@ -159,9 +144,10 @@ unsigned key_filter_bit(std::string_view s) noexcept {
 // One walk of a document, over the structural indexes of simdjson's stage 1 (its SIMD
 // pass: UTF-8 checked, strings closed, no raw control character in them; the position of
 // every structural character and of the start of every other token). The JSON grammar is
-// checked here, token by token, in the same walk that matches keys and reads values:
-// simdjson's On-Demand iterator did the same work through a more general interface, at
-// about twice the cost per key (bench/README.md, "December 2026 (11)").
+// checked here, token by token, in the same walk that matches keys and reads values.
+// Alone this walk was no faster than simdjson's On-Demand iterator; it is what lets a
+// key remembered from the last line reach its field without a lookup (bench/README.md,
+// "December 2026 (11)").
 //
 // The trie nodes a key may reach are kept on `active`, one run of indices per object
 // level being walked (indices, not pointers: it may grow).
@@ -325,7 +311,7 @@ struct json_fields::walker {
     if (buf.size() - used < span(p, last) + unescape_slack) return bad("internal: unescape buffer");
     char* const start = buf.data() + used;
     char* o = start;
-    copy_run(o, p, stop);
+    stop = copy_to_stop(o, p);  // the first stop again, copying up to it
     for (;;) {
       if (*stop == '"') {
         if (stop != last) return unexpected(t);
@@ -412,18 +398,11 @@ struct json_fields::walker {
   /// A scalar no path reads: its grammar is checked, strings only as far as stage 1
   /// goes (their escapes are not).
   bool skip_scalar(std::string_view t) {
-    switch (t.front()) {
-      case '"':
-        return t.size() >= 2 && t.back() == '"' ? true : unexpected(t);
-      case 't':
-        return t == "true" ? true : unexpected(t);
-      case 'f':
-        return t == "false" ? true : unexpected(t);
-      case 'n':
-        return t == "null" ? true : unexpected(t);
-      default:
-        return valid_number(t) ? true : unexpected(t);
+    if (t.front() != '"') {
+      field_value ignored;
+      return read_scalar(t, ignored);
     }
+    return t.size() >= 2 && t.back() == '"' ? true : unexpected(t);
   }
 
   // The messages are built out of line: begin_slot and push_value run for every value read.
@@ -686,7 +665,7 @@ struct json_fields::walker {
   }
 
   bool walk_document(std::string_view line, std::size_t readable) {
-    // The reads past a token's end (quote_or_backslash, copy_run) stay within the padding.
+    // The reads past a token's end (quote_or_backslash, copy_to_stop) stay within the padding.
     if (readable < line.size() + simdjson::SIMDJSON_PADDING)
       return bad_json(simdjson::INSUFFICIENT_PADDING);
     if (!index_line(line)) return false;
