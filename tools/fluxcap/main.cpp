@@ -1,5 +1,6 @@
 // fluxcap: the command-line tool. Streams JSON Lines events through a flux
 // capacitor and evaluates post-flux conditions. Reference: docs/cli.md.
+#include "heap.hpp"
 #include "io.hpp"
 #include "options.hpp"
 #include "redis_commands.hpp"
@@ -71,7 +72,10 @@ int main(int argc, char** argv) {
   if (o.cmd == command::version) return write_stdout(version_text() + "\n");
 
   try {
-    if (!o.rule_paths.empty()) return sigma_command(o);
+    if (!o.rule_paths.empty()) {
+      (void)reserve_heap(rules_startup_heap, rules_reader_heap);
+      return sigma_command(o);
+    }
     const loaded_spec spec = load_spec(o.spec_path);
     switch (o.cmd) {
       case command::check:
