@@ -541,29 +541,42 @@ class literal_matcher {
       tier.filter_shift = 32 - filter_bits;
       tier.bucket_shift = 32 - bucket_bits;
 
-      // How many patterns of the tier contain each gram (a common gram is a poor anchor).
-      std::vector<std::uint64_t> gram_pattern;  // gram << 32 | member
+      // How many patterns of the tier contain each gram (a common gram is a poor anchor):
+      // an open-addressing table, each gram with its count and the last member counted
+      // (a gram twice in one pattern counts once). Sorting the (gram, member) pairs and
+      // searching them instead took most of a realdata compile's CommandLine build.
+      struct gram_slot {
+        std::uint32_t gram = 0;
+        std::uint32_t count = 0;  ///< 0: the slot is free
+        std::uint32_t last = none;
+      };
+      std::size_t gram_total = 0;
+      for (const std::string& f : member_text)
+        if (f.size() >= gram) gram_total += f.size() - gram + 1;
+      const std::size_t slot_mask = std::bit_ceil(std::max<std::size_t>(gram_total * 2, 16)) - 1;
+      const unsigned slot_shift = 64 - static_cast<unsigned>(std::countr_zero(slot_mask + 1));
+      std::vector<gram_slot> gram_table(slot_mask + 1);
+      const auto slot_of = [&](std::uint32_t gram_value) -> gram_slot& {
+        std::size_t i = static_cast<std::size_t>(
+            (std::uint64_t{gram_value} * 0x9E3779B97F4A7C15ULL) >> slot_shift);
+        while (gram_table[i].count != 0 && gram_table[i].gram != gram_value)
+          i = (i + 1) & slot_mask;
+        return gram_table[i];
+      };
       for (std::uint32_t m = 0; m < members.size(); ++m) {
         const std::string& f = member_text[m];
-        for (std::uint32_t k = 0; k + gram <= f.size(); ++k)
-          gram_pattern.push_back(std::uint64_t{gram_key(f.data() + k, gram)} << 32 | m);
+        for (std::uint32_t k = 0; k + gram <= f.size(); ++k) {
+          const std::uint32_t gram_value = gram_key(f.data() + k, gram);
+          gram_slot& slot = slot_of(gram_value);
+          slot.gram = gram_value;
+          if (slot.last != m) {
+            slot.last = m;
+            ++slot.count;
+          }
+        }
       }
-      std::sort(gram_pattern.begin(), gram_pattern.end());
-      gram_pattern.erase(std::unique(gram_pattern.begin(), gram_pattern.end()), gram_pattern.end());
-      std::vector<std::pair<std::uint32_t, std::uint32_t>> gram_count;  // sorted by gram
-      for (const std::uint64_t gp : gram_pattern) {
-        const auto gram_value = static_cast<std::uint32_t>(gp >> 32);
-        if (gram_count.empty() || gram_count.back().first != gram_value)
-          gram_count.emplace_back(gram_value, 0);
-        ++gram_count.back().second;
-      }
-      gram_pattern = {};
-      const auto count_of = [&](std::uint32_t gram_value) {
-        const auto it =
-            std::lower_bound(gram_count.begin(), gram_count.end(), gram_value,
-                             [](const auto& gc, std::uint32_t v) { return gc.first < v; });
-        return it->second;  // present: every gram of a member was counted
-      };
+      // Present: every gram of a member was counted.
+      const auto count_of = [&](std::uint32_t gram_value) { return slot_of(gram_value).count; };
 
       // Shortest patterns first: they have the fewest grams to choose from.
       std::vector<std::uint32_t> order(members.size());
