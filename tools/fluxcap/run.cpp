@@ -3,6 +3,7 @@
 // saves the state and reports.
 #include "run.hpp"
 
+#include "heap.hpp"
 #include "io.hpp"
 #include "json_schema.hpp"
 #include "line_parser.hpp"
@@ -634,6 +635,7 @@ int run_sigma_command(const options& o, const sigma_rule_set& rules,
           for (unsigned i = 0; i < partitions; ++i)
             procs.push_back(std::make_unique<processor>(rules, *shared.engine, shared.fields,
                                                         memory, p.limits, key, field_limits));
+          end_startup_heap();  // what start-up made is made: glibc's thresholds again
           return procs;
         };
         auto extra = [&] {
