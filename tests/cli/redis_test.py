@@ -555,6 +555,12 @@ def main():
         r = h.produce(s, "aof", opts, [first], ["--partitions", "4"])
         check(r.returncode == 0, "produce: " + r.stderr.decode())
         w = h.worker(s, "aof", opts, ["--batch", "20", "--reconnect-for", "30"])
+        # Killed once the worker is connected (--stats announces it): a worker that cannot
+        # reach Redis at its start exits at once, and under ASan on a busy machine its
+        # start took longer than a fixed 0.3 s (CI dry run, December 2026).
+        deadline = time.time() + 20
+        while w.poll() is None and time.time() < deadline and "partitions\n" not in h.log_of(w):
+            time.sleep(0.01)
         time.sleep(0.3)
         s.kill()
         time.sleep(0.3)

@@ -3,7 +3,9 @@
 // within its bound, atomic commits (a child killed with SIGKILL between commits resumes
 // to the uninterrupted result), one writer, refused foreign and corrupt databases, the
 // time to live, commits after many small changes, a bound in groups, and a partition
-// emptied (discard_partition).
+// emptied (discard_partition). The child processes are this binary run again, not
+// bare forks: a fork copies a process whose RocksDB threads may hold locks the child then
+// waits on forever, and whose thread pools the child believes it has.
 #include <fluxcap/memory.hpp>
 #include <fluxcap/rocksdb_store.hpp>
 #include <fluxcap/serialize.hpp>
@@ -19,6 +21,7 @@
 #include <csignal>
 #include <cstdint>
 #include <cstdlib>
+#include <cstring>
 #include <filesystem>
 #include <fstream>
 #include <limits>
@@ -66,6 +69,32 @@ struct temp_dir {
   }
   [[nodiscard]] std::string db() const { return (path / "state").string(); }
 };
+
+constexpr const char* child_task = "FLUXCAP_ROCKSDB_TEST_CHILD";
+
+/// Runs this binary again with only the test case `name` and FLUXCAP_ROCKSDB_TEST_CHILD
+/// set to `task` (the case does the task and exits); its wait status.
+int run_in_fresh_process(const char* name, const std::string& task) {
+  // Everything the child needs is made before the fork (after it, only exec is safe).
+  const std::string setting = std::string(child_task) + "=" + task;
+  std::vector<char*> env;
+  for (char** e = environ; *e != nullptr; ++e)
+    if (std::strncmp(*e, child_task, std::strlen(child_task)) != 0) env.push_back(*e);
+  env.push_back(const_cast<char*>(setting.c_str()));
+  env.push_back(nullptr);
+  std::string program = "fluxcap_rocksdb_tests";
+  std::string filter = std::string("--test-case=") + name;
+  char* argv[] = {program.data(), filter.data(), nullptr};
+  const pid_t pid = ::fork();
+  REQUIRE(pid >= 0);
+  if (pid == 0) {
+    ::execve("/proc/self/exe", argv, env.data());
+    ::_exit(127);
+  }
+  int status = 0;
+  REQUIRE(::waitpid(pid, &status, 0) == pid);
+  return status;
+}
 
 std::uint64_t groups_for_large_test() {
   if (const char* v = std::getenv("FLUXCAP_ROCKSDB_TEST_GROUPS")) return std::stoull(v);
@@ -188,10 +217,61 @@ TEST_CASE("a million groups through a cache of 10,000 answer as the in-memory st
   CHECK(store.committed_position() == "all");
 }
 
-TEST_CASE("a process killed with SIGKILL between commits resumes to the uninterrupted result") {
-  const std::uint64_t groups = 20000;
-  const std::uint64_t events = 3 * groups;
-  const std::uint64_t commit_every = 7000;
+namespace {
+
+constexpr const char* kill_case =
+    "a process killed with SIGKILL between commits resumes to the uninterrupted result";
+constexpr std::uint64_t kill_groups = 20000;
+constexpr std::uint64_t kill_events = 3 * kill_groups;
+constexpr std::uint64_t kill_commit_every = 7000;
+
+fluxcap::rocksdb_store_options kill_test_options() {
+  fluxcap::rocksdb_store_options o;
+  o.cache_bytes = std::size_t{500} * 400;
+  o.sync_commit = false;
+  return o;
+}
+
+/// Runs events from the committed position of the database at `path` on, with the
+/// capacitor of hash key `key` (the parent's: every process hashes alike); commits every
+/// kill_commit_every events with the position; kills itself with SIGKILL after
+/// `kill_after` events of its own.
+void run_from_committed(const std::string& path, const fluxcap::hash_key& key,
+                        std::uint64_t kill_after) {
+  fluxcap::rocksdb_state_db db(path);
+  const test_capacitor cap(8, key);
+  fluxcap::rocksdb_state_store store(db, 0, cap, kill_test_options());
+  std::uint64_t i =
+      store.committed_position().empty() ? 0 : std::stoull(store.committed_position());
+  for (std::uint64_t n = 0; i < kill_events; ++i, ++n) {
+    if (n == kill_after) ::kill(::getpid(), SIGKILL);
+    (void)apply(store, event_at(i, kill_groups));
+    if ((i + 1) % kill_commit_every == 0) store.commit(std::to_string(i + 1));
+  }
+  store.commit(std::to_string(kill_events));
+}
+
+}  // namespace
+
+TEST_CASE(kill_case) {
+  if (const char* task = std::getenv(child_task)) {  // "<kill_after> <k0> <k1> <path>"
+    try {
+      std::istringstream in(task);
+      std::uint64_t kill_after = 0;
+      fluxcap::hash_key key;
+      std::string path;
+      in >> kill_after >> key.k0 >> key.k1;
+      std::getline(in >> std::ws, path);
+      if (in.fail() || path.empty()) ::_exit(4);
+      run_from_committed(path, key, kill_after);
+    } catch (...) {
+      ::_exit(3);
+    }
+    ::_exit(0);
+  }
+  const std::uint64_t groups = kill_groups;
+  const std::uint64_t events = kill_events;
+  const std::uint64_t commit_every = kill_commit_every;
   temp_dir dir;
   fluxcap::hash_key key;
   {
@@ -200,40 +280,15 @@ TEST_CASE("a process killed with SIGKILL between commits resumes to the uninterr
   }
   const test_capacitor cap(8, key);
   const std::uint64_t fp = fluxcap::detail::hash_fingerprint(cap.hash());
-  fluxcap::rocksdb_store_options o;
-  o.cache_bytes = 500 * 400;
-  o.sync_commit = false;
-
-  // Runs events from the committed position on; commits every `commit_every` events
-  // with the position; the child kills itself after `kill_after` events of its own.
-  auto run_from_committed = [&](std::uint64_t kill_after) {
-    fluxcap::rocksdb_state_db db(dir.db());
-    fluxcap::rocksdb_state_store store(db, 0, cap, o);
-    std::uint64_t i =
-        store.committed_position().empty() ? 0 : std::stoull(store.committed_position());
-    for (std::uint64_t n = 0; i < events; ++i, ++n) {
-      if (n == kill_after) ::kill(::getpid(), SIGKILL);
-      (void)apply(store, event_at(i, groups));
-      if ((i + 1) % commit_every == 0) store.commit(std::to_string(i + 1));
-    }
-    store.commit(std::to_string(events));
-  };
+  const fluxcap::rocksdb_store_options o = kill_test_options();
 
   int kills = 0;
   for (const std::uint64_t kill_after : {3500ULL, 11000ULL, 16999ULL, 24000ULL}) {
-    const pid_t pid = ::fork();
-    REQUIRE(pid >= 0);
-    if (pid == 0) {
-      try {
-        run_from_committed(kill_after);
-      } catch (...) {
-        ::_exit(3);
-      }
-      ::_exit(0);
-    }
-    int status = 0;
-    REQUIRE(::waitpid(pid, &status, 0) == pid);
-    CHECK(WIFSIGNALED(status));
+    const int status =
+        run_in_fresh_process(kill_case, std::to_string(kill_after) + " " + std::to_string(key.k0) +
+                                            " " + std::to_string(key.k1) + " " + dir.db());
+    CHECK((WIFSIGNALED(status) && WTERMSIG(status) == SIGKILL));
+    if (WIFEXITED(status)) MESSAGE("the child exited with status " << WEXITSTATUS(status));
     kills += WIFSIGNALED(status) ? 1 : 0;
     // Reopened: exactly the last commit, whatever the kill interrupted.
     fluxcap::rocksdb_state_db db(dir.db());
@@ -247,7 +302,7 @@ TEST_CASE("a process killed with SIGKILL between commits resumes to the uninterr
     CHECK(store.size() == memory.size());
   }
   CHECK(kills == 4);
-  run_from_committed(events + 1);  // resume to the end
+  run_from_committed(dir.db(), key, events + 1);  // resume to the end
 
   fluxcap::rocksdb_state_db db(dir.db());
   fluxcap::rocksdb_state_store store(db, 0, cap, o);
@@ -267,7 +322,7 @@ TEST_CASE("an uncommitted run leaves the state as the last commit left it") {
     key = db.key();
     const test_capacitor cap(8, key);
     fluxcap::rocksdb_store_options o;
-    o.cache_bytes = 100 * 400;  // most groups are written back before the commit
+    o.cache_bytes = std::size_t{100} * 400;  // most groups are written back before the commit
     fluxcap::rocksdb_state_store store(db, 0, cap, o);
     for (std::uint64_t i = 0; i < groups; ++i) (void)apply(store, event_at(i, groups));
     store.commit("first");
@@ -308,7 +363,23 @@ TEST_CASE("partitions are column families with their own positions") {
   CHECK(p7.committed_position() == "p7-1");
 }
 
-TEST_CASE("one writer: a second opener of the directory is refused") {
+namespace {
+constexpr const char* one_writer_case = "one writer: a second opener of the directory is refused";
+}  // namespace
+
+TEST_CASE(one_writer_case) {
+  if (const char* path = std::getenv(child_task)) {  // the child: open the directory
+    try {
+      fluxcap::rocksdb_state_db second(path);
+      const test_capacitor cap(8, second.key());
+      fluxcap::rocksdb_state_store other(second, 0, cap);
+      ::_exit(0);
+    } catch (const fluxcap::rocksdb_store_error& e) {
+      ::_exit(e.what_kind() == fluxcap::rocksdb_store_error::kind::in_use ? 7 : 8);
+    } catch (...) {
+      ::_exit(9);
+    }
+  }
   temp_dir dir;
   fluxcap::rocksdb_state_db db(dir.db());
   const test_capacitor cap(8, db.key());
@@ -322,19 +393,7 @@ TEST_CASE("one writer: a second opener of the directory is refused") {
     CHECK(std::string(e.what()).find("in use") != std::string::npos);
   }
   // Another process: refused when it opens the directory.
-  const pid_t pid = ::fork();
-  REQUIRE(pid >= 0);
-  if (pid == 0) {
-    try {
-      fluxcap::rocksdb_state_db second(dir.db());
-      fluxcap::rocksdb_state_store other(second, 0, cap);
-      ::_exit(0);
-    } catch (const fluxcap::rocksdb_store_error& e) {
-      ::_exit(e.what_kind() == fluxcap::rocksdb_store_error::kind::in_use ? 7 : 8);
-    }
-  }
-  int status = 0;
-  REQUIRE(::waitpid(pid, &status, 0) == pid);
+  const int status = run_in_fresh_process(one_writer_case, dir.db());
   REQUIRE(WIFEXITED(status));
   CHECK(WEXITSTATUS(status) == 7);
 }
