@@ -4,6 +4,7 @@
 // (this binary again, running only this case): in a forked one, the allocations would
 // reuse the parent's freed blocks and fault to copy them.
 #include "../../tools/fluxcap/heap.hpp"
+#include "../fresh_process.hpp"
 
 #include <doctest/doctest.h>
 
@@ -16,8 +17,6 @@
 #include <cstring>
 #include <string>
 #include <thread>
-#include <vector>
-
 
 namespace {
 
@@ -58,26 +57,10 @@ int faults_of_small_allocations() {
   ::_exit(faults);
 }
 
-/// Runs this binary again with only this test case, in `mode`; its exit status.
+/// This binary again, running only this case in `mode` (../fresh_process.hpp); its exit
+/// status.
 int faults_in_fresh_process(const std::string& mode) {
-  // Everything the child needs is made before the fork (after it, only exec is safe).
-  const std::string setting = std::string(child_mode) + "=" + mode;
-  std::vector<char*> env;
-  for (char** e = environ; *e != nullptr; ++e)
-    if (std::strncmp(*e, child_mode, std::strlen(child_mode)) != 0) env.push_back(*e);
-  env.push_back(const_cast<char*>(setting.c_str()));
-  env.push_back(nullptr);
-  char name[] = "fluxcap_cli_unit_tests";
-  char filter[] = "--test-case=reserve_heap*";
-  char* argv[] = {name, filter, nullptr};
-  const pid_t pid = ::fork();
-  REQUIRE(pid >= 0);
-  if (pid == 0) {
-    ::execve("/proc/self/exe", argv, env.data());
-    ::_exit(255);
-  }
-  int status = 0;
-  REQUIRE(::waitpid(pid, &status, 0) == pid);
+  const int status = fluxcap_test::run_in_fresh_process("reserve_heap*", child_mode, mode);
   REQUIRE(WIFEXITED(status));
   return WEXITSTATUS(status);
 }

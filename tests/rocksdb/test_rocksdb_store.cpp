@@ -11,6 +11,8 @@
 #include <fluxcap/serialize.hpp>
 #include <fluxcap/state_store.hpp>
 
+#include "../fresh_process.hpp"
+
 #include <doctest/doctest.h>
 
 #include <rocksdb/db.h>
@@ -21,7 +23,6 @@
 #include <csignal>
 #include <cstdint>
 #include <cstdlib>
-#include <cstring>
 #include <filesystem>
 #include <fstream>
 #include <limits>
@@ -72,28 +73,9 @@ struct temp_dir {
 
 constexpr const char* child_task = "FLUXCAP_ROCKSDB_TEST_CHILD";
 
-/// Runs this binary again with only the test case `name` and FLUXCAP_ROCKSDB_TEST_CHILD
-/// set to `task` (the case does the task and exits); its wait status.
+/// This binary again, running the test case `name` with `task` (../fresh_process.hpp).
 int run_in_fresh_process(const char* name, const std::string& task) {
-  // Everything the child needs is made before the fork (after it, only exec is safe).
-  const std::string setting = std::string(child_task) + "=" + task;
-  std::vector<char*> env;
-  for (char** e = environ; *e != nullptr; ++e)
-    if (std::strncmp(*e, child_task, std::strlen(child_task)) != 0) env.push_back(*e);
-  env.push_back(const_cast<char*>(setting.c_str()));
-  env.push_back(nullptr);
-  std::string program = "fluxcap_rocksdb_tests";
-  std::string filter = std::string("--test-case=") + name;
-  char* argv[] = {program.data(), filter.data(), nullptr};
-  const pid_t pid = ::fork();
-  REQUIRE(pid >= 0);
-  if (pid == 0) {
-    ::execve("/proc/self/exe", argv, env.data());
-    ::_exit(127);
-  }
-  int status = 0;
-  REQUIRE(::waitpid(pid, &status, 0) == pid);
-  return status;
+  return fluxcap_test::run_in_fresh_process(name, child_task, task);
 }
 
 std::uint64_t groups_for_large_test() {
