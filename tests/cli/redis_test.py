@@ -247,12 +247,18 @@ class harness:
         return r.stdout
 
     @staticmethod
-    def stop_worker(p, timeout=20):
-        # Once it has started (--stats announces it): a SIGTERM before its handler is
-        # installed would kill it (harmless, but not the graceful exit checked here).
+    def wait_started(p, timeout=20):
+        """Waits until the worker has connected and announced itself (--stats), or has
+        exited, or `timeout` s have passed."""
         deadline = time.time() + timeout
         while p.poll() is None and time.time() < deadline and "partitions\n" not in harness.log_of(p):
             time.sleep(0.01)
+
+    @staticmethod
+    def stop_worker(p, timeout=20):
+        # Once it has started: a SIGTERM before its handler is installed would kill it
+        # (harmless, but not the graceful exit checked here).
+        harness.wait_started(p, timeout)
         if p.poll() is None:
             p.send_signal(signal.SIGTERM)
         try:
@@ -555,12 +561,10 @@ def main():
         r = h.produce(s, "aof", opts, [first], ["--partitions", "4"])
         check(r.returncode == 0, "produce: " + r.stderr.decode())
         w = h.worker(s, "aof", opts, ["--batch", "20", "--reconnect-for", "30"])
-        # Killed once the worker is connected (--stats announces it): a worker that cannot
-        # reach Redis at its start exits at once, and under ASan on a busy machine its
-        # start took longer than a fixed 0.3 s (CI dry run, December 2026).
-        deadline = time.time() + 20
-        while w.poll() is None and time.time() < deadline and "partitions\n" not in h.log_of(w):
-            time.sleep(0.01)
+        # Killed once the worker is connected: a worker that cannot reach Redis at its start
+        # exits at once, and under ASan on a busy machine its start took longer than a
+        # fixed 0.3 s (CI dry run, December 2026).
+        h.wait_started(w)
         time.sleep(0.3)
         s.kill()
         time.sleep(0.3)

@@ -39,7 +39,8 @@ namespace {
 // glibc's largest mmap threshold: blocks below it come from the heap (else the memo,
 // 2 MiB, would be mapped apart and fault page by page).
 constexpr int heap_block_limit = 32 << 20;
-// glibc's defaults, restored when start-up ends.
+// glibc's default values, set again when start-up ends (fixed then: glibc no longer
+// raises its mmap threshold by itself, as it does before any mallopt).
 constexpr int default_mmap_threshold = 128 << 10;
 constexpr int default_trim_threshold = 128 << 10;
 

@@ -26,8 +26,9 @@ inline constexpr std::size_t rules_reader_heap = std::size_t{4} << 20;
 /// any thread starts. Returns whether the heap's pages were made present.
 bool reserve_heap(std::size_t bytes, std::size_t thread_bytes = 0) noexcept;
 
-/// Start-up is over: glibc's default thresholds again, so that a long run returns what
-/// it frees as usual. Nothing when reserve_heap changed nothing.
+/// Start-up is over: glibc's default threshold values again (fixed: glibc no longer
+/// raises its mmap threshold by itself), so that a long run returns what it frees. Nothing when
+/// reserve_heap changed nothing.
 void end_startup_heap() noexcept;
 
 }  // namespace fluxcap_cli
